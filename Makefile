@@ -1,0 +1,90 @@
+# maepipe: masked-image-modeling pretraining as Unix filters.
+#
+#   make            build libmae and every program into $(B)/ (default build/)
+#   make test       build and run the whole test suite (TAP, through prove)
+#   make asan       the same tests under AddressSanitizer and UBSan, in build/asan
+#   make bench      benchmarks (long; not part of the tests)
+#   make deps       install the Debian packages the project and its tests need
+#   make install    programs into $(PREFIX)/bin, man pages into $(MANPREFIX)
+#
+# Sources are found by wildcard: lib/*.c is libmae, bin/mae-*.c are the programs (one file
+# each), tests/unit/*.c are C unit tests (each prints TAP), tests/*.t are shell tests.
+
+B         ?= build
+PREFIX    ?= /usr/local
+MANPREFIX ?= $(PREFIX)/share/man
+CC        ?= cc
+OPT       ?= -O3 -march=native
+SAN       ?=
+
+PKGS      := libzmq msgpack libpng
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS  := $(shell pkg-config --libs libzmq 2>/dev/null || echo -lzmq) \
+             $(shell pkg-config --libs msgpack-c 2>/dev/null || pkg-config --libs msgpack 2>/dev/null || echo -lmsgpackc) \
+             $(shell pkg-config --libs libpng 2>/dev/null || echo -lpng16)
+
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -Wall -Wextra -g $(OPT) $(SAN) -pthread -Iinclude \
+             -I/usr/include/x86_64-linux-gnu/openblas-pthread $(PKG_CFLAGS) $(CFLAGS)
+LDLIBS_ALL = $(PKG_LIBS) -lopenblas -lturbojpeg -lz -lm -lpthread $(LDLIBS)
+
+LIBSRC  := $(sort $(wildcard lib/*.c))
+LIBOBJ  := $(LIBSRC:%.c=$(B)/%.o)
+PROGS   := $(patsubst bin/%.c,$(B)/bin/%,$(sort $(wildcard bin/mae-*.c)))
+UNITS   := $(patsubst tests/unit/%.c,$(B)/tests/%,$(sort $(wildcard tests/unit/*.c)))
+MAN1    := $(sort $(wildcard man/*.1))
+MAN5    := $(sort $(wildcard man/*.5))
+MAN7    := $(sort $(wildcard man/*.7))
+
+.PHONY: all test check asan bench deps install uninstall clean units
+.SUFFIXES:
+.SECONDARY:
+
+all: $(B)/libmae.a $(PROGS)
+
+$(B)/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(B)/libmae.a: $(LIBOBJ)
+	@mkdir -p $(@D)
+	rm -f $@
+	ar rcs $@ $^
+
+$(B)/bin/%: $(B)/bin/%.o $(B)/libmae.a
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(B)/libmae.a $(LDLIBS_ALL)
+
+$(B)/tests/%: $(B)/tests/unit/%.o $(B)/libmae.a
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(B)/libmae.a $(LDLIBS_ALL)
+
+units: $(UNITS)
+
+# The suite: C unit tests and shell stage tests, two at a time (the machines have 2 cores).
+test check: all units
+	MAE_BUILD=$(abspath $(B)) prove -j2 --timer $(UNITS) $(sort $(wildcard tests/*.t))
+
+asan:
+	$(MAKE) B=build/asan OPT="-O1 -march=native" \
+	  SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" test
+
+bench: all
+	MAE_BUILD=$(abspath $(B)) sh bench/run.sh
+
+deps:
+	apt-get update
+	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$(cat deps.txt)
+
+install: all
+	mkdir -p $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(MANPREFIX)/man1 $(DESTDIR)$(MANPREFIX)/man5 $(DESTDIR)$(MANPREFIX)/man7
+	cp $(PROGS) $(DESTDIR)$(PREFIX)/bin/
+	cp $(MAN1) $(DESTDIR)$(MANPREFIX)/man1/
+	cp $(MAN5) $(DESTDIR)$(MANPREFIX)/man5/
+	cp $(MAN7) $(DESTDIR)$(MANPREFIX)/man7/
+
+uninstall:
+	for p in $(PROGS); do rm -f $(DESTDIR)$(PREFIX)/bin/$$(basename $$p); done
+
+clean:
+	rm -rf $(B)
+
+-include $(LIBOBJ:.o=.d) $(PROGS:%=%.d) $(UNITS:$(B)/tests/%=$(B)/tests/unit/%.d)
