@@ -96,7 +96,7 @@ enum { MAE_OPT_MERGE = 0x1000, MAE_OPT_FANOUT, MAE_OPT_HWM, MAE_OPT_FIRST_PROGRA
 	{"hwm", 1, 0, MAE_OPT_HWM}
 int mae_common_opt(mae_common *c, int opt, const char *arg, const char *usage);
 
-/* Endpoints: "-", a file path, or ZeroMQ: "@tcp://*:5555" binds, ">tcp://h:5555" or a bare
+/* Endpoints: "-", a file path, or ZeroMQ: "@tcp://HOST:PORT" binds (HOST may be *), ">tcp://h:5555" or a bare
  * "tcp://h:5555" connects; ipc:// likewise. Input sockets are PULL ("sub:" prefix: SUB),
  * output sockets PUSH ("pub:" prefix: PUB, which drops records for slow subscribers). */
 typedef struct mae_reader mae_reader;
@@ -109,6 +109,9 @@ int64_t mae_reader_count(const mae_reader *r);   /* batch records read */
 int64_t mae_reader_skipped(const mae_reader *r); /* "skipped" summed over the EOS records */
 const mae_val *mae_reader_eos(const mae_reader *r);  /* fields of the (last) EOS record */
 const char *mae_reader_name(const mae_reader *r);
+/* The bytes of the record last read (header, batch or the final EOS), exactly as received;
+ * valid until the next read. For tools that must forward a stream unchanged (mae-tap). */
+void mae_reader_raw(const mae_reader *r, const void **buf, size_t *n);
 void mae_reader_close(mae_reader *r);
 
 mae_writer *mae_writer_open(const char *endpoint, const mae_common *c);
@@ -118,6 +121,8 @@ void mae_write(mae_writer *w, mae_record *rec);  /* header or batch; counts batc
 /* Write the EOS record (count of batches written, skipped) and close. Returns 0 on success. */
 int mae_writer_close(mae_writer *w, int64_t skipped);
 int64_t mae_writer_count(const mae_writer *w);
+/* Write an encoded record as is. After an EOS record so written, mae_writer_close adds none. */
+void mae_write_raw(mae_writer *w, const void *buf, size_t n, enum mae_rtype type);
 /* Extra fields for the EOS record (e.g. a summary); optional. */
 mae_val *mae_writer_eos_fields(mae_writer *w);
 

@@ -1,0 +1,734 @@
+/* endpoint.c: reading and writing records through "-", files and ZeroMQ sockets.
+ *
+ * Pipes and files: records are back-to-back MessagePack maps. The reader frames one record by
+ * walking the MessagePack headers (it never parses further than it needs to find the end) and
+ * reads large binary bodies straight into the record buffer, which is reused from record to
+ * record. The writer sends small pieces and large tensor bodies with one writev(2), no copy.
+ *
+ * ZeroMQ: one message is one record. Data sockets are PUSH/PULL with a small high-water mark
+ * (backpressure, nothing dropped); taps are PUB (a slow subscriber loses records). The end of a
+ * stream is its EOS record, never socket linger: after sending EOS a PUSH writer waits until
+ * its peers have disconnected (a reader disconnects right after it has read its last EOS), and
+ * a writer feeding N workers (--fanout N) waits for all N before sending, hands each its own
+ * copy of the header, and sends EOS copies until every worker has left. */
+#include "mae/stream.h"
+#include "mae/util.h"
+#include "record_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <unistd.h>
+#include <zmq.h>
+
+enum { EP_FD = 1, EP_ZMQ = 2 };
+
+static size_t max_record(void)
+{
+	const char *s = getenv("MAE_MAX_RECORD");
+	if (s && *s) {
+		char *end;
+		unsigned long long x = strtoull(s, &end, 10);
+		if (!*end && x > 0)
+			return (size_t)x;
+	}
+	return (size_t)MAE_MAX_RECORD;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Endpoint syntax */
+
+typedef struct {
+	int zmq;            /* 0: "-" or a file */
+	int bind;
+	int socktype;       /* ZMQ_PULL, ZMQ_SUB, ZMQ_PUSH, ZMQ_PUB */
+	const char *addr;   /* address without prefixes */
+} ep_spec;
+
+static int is_zmq_addr(const char *s)
+{
+	return !strncmp(s, "tcp://", 6) || !strncmp(s, "ipc://", 6) || !strncmp(s, "inproc://", 9);
+}
+
+static ep_spec parse_endpoint(const char *s, int input)
+{
+	ep_spec e = {0, 0, input ? ZMQ_PULL : ZMQ_PUSH, s};
+	const char *p = s;
+	if (!strncmp(p, "sub:", 4) && input) {
+		e.socktype = ZMQ_SUB;
+		p += 4;
+	} else if (!strncmp(p, "pub:", 4) && !input) {
+		e.socktype = ZMQ_PUB;
+		p += 4;
+	}
+	if (*p == '@' || *p == '>') {
+		e.bind = *p == '@';
+		p++;
+		if (!is_zmq_addr(p))
+			mae_die(MAE_EXIT_USAGE, "%s: not a ZeroMQ address (tcp://, ipc:// or inproc://)", s);
+		e.zmq = 1;
+	} else if (is_zmq_addr(p)) {
+		e.zmq = 1;
+	} else if (p != s) {
+		mae_die(MAE_EXIT_USAGE, "%s: a socket type prefix needs a ZeroMQ address", s);
+	}
+	e.addr = p;
+	return e;
+}
+
+static void *zctx;
+static int zctx_users;
+
+static void *open_socket(const ep_spec *e, const char *name, int hwm)
+{
+	if (!zctx && !(zctx = zmq_ctx_new()))
+		mae_die(MAE_EXIT_DATA, "ZeroMQ context: %s", zmq_strerror(errno));
+	zctx_users++;
+	void *s = zmq_socket(zctx, e->socktype);
+	if (!s)
+		mae_die(MAE_EXIT_DATA, "%s: socket: %s", name, zmq_strerror(errno));
+	int linger = 0;
+	zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger);
+	if (e->socktype == ZMQ_PULL || e->socktype == ZMQ_SUB)
+		zmq_setsockopt(s, ZMQ_RCVHWM, &hwm, sizeof hwm);
+	else
+		zmq_setsockopt(s, ZMQ_SNDHWM, &hwm, sizeof hwm);
+	if (e->socktype == ZMQ_SUB)
+		zmq_setsockopt(s, ZMQ_SUBSCRIBE, "", 0);
+	int rc = e->bind ? zmq_bind(s, e->addr) : zmq_connect(s, e->addr);
+	if (rc != 0)
+		mae_die(MAE_EXIT_DATA, "%s: cannot %s: %s", name, e->bind ? "bind" : "connect",
+		        zmq_strerror(errno));
+	return s;
+}
+
+static void close_socket(void *s)
+{
+	zmq_close(s);
+	if (--zctx_users == 0) {
+		zmq_ctx_term(zctx);
+		zctx = NULL;
+	}
+}
+
+/* Peer tracking through the socket monitor: handshakes up, disconnects down. */
+typedef struct {
+	void *pair;
+	int peers, ever;
+} monitor;
+
+static void monitor_open(monitor *m, void *sock)
+{
+	char addr[64];
+	snprintf(addr, sizeof addr, "inproc://mae-monitor-%p", sock);
+	if (zmq_socket_monitor(sock, addr, ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED) != 0)
+		mae_die(MAE_EXIT_DATA, "socket monitor: %s", zmq_strerror(errno));
+	m->pair = zmq_socket(zctx, ZMQ_PAIR);
+	int linger = 0;
+	zmq_setsockopt(m->pair, ZMQ_LINGER, &linger, sizeof linger);
+	if (zmq_connect(m->pair, addr) != 0)
+		mae_die(MAE_EXIT_DATA, "socket monitor: %s", zmq_strerror(errno));
+	m->peers = m->ever = 0;
+}
+
+/* Process monitor events, waiting up to timeout_ms for the first (0: don't wait). */
+static void monitor_poll(monitor *m, long timeout_ms)
+{
+	zmq_pollitem_t it = {m->pair, 0, ZMQ_POLLIN, 0};
+	while (zmq_poll(&it, 1, timeout_ms) > 0) {
+		zmq_msg_t a, b;
+		zmq_msg_init(&a);
+		zmq_msg_init(&b);
+		if (zmq_msg_recv(&a, m->pair, 0) >= 0 && zmq_msg_more(&a) && zmq_msg_recv(&b, m->pair, 0) >= 0
+		    && zmq_msg_size(&a) >= 2) {
+			uint16_t ev;
+			memcpy(&ev, zmq_msg_data(&a), 2);
+			if (ev == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
+				m->peers++;
+				m->ever++;
+			} else if (ev == ZMQ_EVENT_DISCONNECTED && m->peers > 0) {
+				m->peers--;
+			}
+		}
+		zmq_msg_close(&a);
+		zmq_msg_close(&b);
+		timeout_ms = 0;
+	}
+}
+
+static void monitor_close(monitor *m, void *sock)
+{
+	if (!m->pair)
+		return;
+	zmq_socket_monitor(sock, NULL, 0);
+	zmq_close(m->pair);
+	m->pair = NULL;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Reader */
+
+struct mae_reader {
+	char *name;
+	int kind;
+	int fd, close_fd;
+	char *in;                 /* buffered input from fd */
+	size_t inpos, inlen, incap;
+	char *rec;                /* the current record's bytes */
+	size_t reclen, reccap;
+	void *sock;
+	zmq_msg_t msg;
+	int msg_live;
+	int merge, headers, eos;
+	int64_t count, number, skipped;
+	mae_val eosf;
+	size_t maxrec;
+	const void *raw;          /* last record's bytes */
+	size_t rawn;
+};
+
+mae_reader *mae_reader_open(const char *endpoint, const mae_common *c)
+{
+	mae_reader *r = mae_calloc(1, sizeof *r);
+	ep_spec e = parse_endpoint(endpoint ? endpoint : "-", 1);
+	r->name = mae_strdup(!endpoint || !strcmp(endpoint, "-") ? "stdin" : endpoint);
+	r->merge = c && c->merge > 0 ? c->merge : 1;
+	r->maxrec = max_record();
+	if (e.zmq) {
+		r->kind = EP_ZMQ;
+		r->sock = open_socket(&e, r->name, c && c->hwm > 0 ? c->hwm : 4);
+		zmq_msg_init(&r->msg);
+	} else {
+		r->kind = EP_FD;
+		if (!strcmp(e.addr, "-")) {
+			r->fd = 0;
+		} else {
+			r->fd = open(e.addr, O_RDONLY | O_CLOEXEC);
+			if (r->fd < 0)
+				mae_die(MAE_EXIT_DATA, "%s:", e.addr);
+			r->close_fd = 1;
+		}
+		r->incap = 1 << 20;
+		r->in = mae_malloc(r->incap);
+	}
+	return r;
+}
+
+const char *mae_reader_name(const mae_reader *r) { return r->name; }
+int64_t mae_reader_count(const mae_reader *r) { return r->count; }
+int64_t mae_reader_skipped(const mae_reader *r) { return r->skipped; }
+const mae_val *mae_reader_eos(const mae_reader *r) { return &r->eosf; }
+
+void mae_reader_raw(const mae_reader *r, const void **buf, size_t *n)
+{
+	*buf = r->raw;
+	*n = r->rawn;
+}
+
+/* Fill the input buffer; returns bytes available (0 at end of file). */
+static size_t fill(mae_reader *r)
+{
+	if (r->inpos < r->inlen)
+		return r->inlen - r->inpos;
+	r->inpos = r->inlen = 0;
+	for (;;) {
+		ssize_t n = read(r->fd, r->in, r->incap);
+		if (n >= 0) {
+			r->inlen = (size_t)n;
+			return r->inlen;
+		}
+		if (errno != EINTR)
+			mae_die(MAE_EXIT_DATA, "%s: read error:", r->name);
+	}
+}
+
+static void rec_reserve(mae_reader *r, size_t need)
+{
+	if (need > r->maxrec)
+		mae_die(MAE_EXIT_DATA, "%s: record %lld is larger than the limit of %zu bytes (MAE_MAX_RECORD)",
+		        r->name, (long long)r->number, r->maxrec);
+	if (need <= r->reccap)
+		return;
+	size_t cap = r->reccap ? r->reccap : 1 << 16;
+	while (cap < need)
+		cap *= 2;
+	/* 64-byte aligned so tensor bodies that happen to land aligned need no copy */
+	char *p = mae_alloc_aligned(cap);
+	if (r->reclen)
+		memcpy(p, r->rec, r->reclen);
+	free(r->rec);
+	r->rec = p;
+	r->reccap = cap;
+}
+
+/* Append exactly n bytes of input to the record; 0 if the input ended first. */
+static int take(mae_reader *r, size_t n)
+{
+	rec_reserve(r, r->reclen + n);
+	while (n > 0) {
+		size_t avail = r->inlen - r->inpos;
+		if (avail == 0 && n >= r->incap) {
+			/* large body: read straight into the record buffer */
+			ssize_t k = read(r->fd, r->rec + r->reclen, n);
+			if (k < 0 && errno == EINTR)
+				continue;
+			if (k < 0)
+				mae_die(MAE_EXIT_DATA, "%s: read error:", r->name);
+			if (k == 0)
+				return 0;
+			r->reclen += (size_t)k;
+			n -= (size_t)k;
+			continue;
+		}
+		if (avail == 0 && !(avail = fill(r)))
+			return 0;
+		size_t k = avail < n ? avail : n;
+		memcpy(r->rec + r->reclen, r->in + r->inpos, k);
+		r->inpos += k;
+		r->reclen += k;
+		n -= k;
+	}
+	return 1;
+}
+
+static uint64_t be(const unsigned char *p, int n)
+{
+	uint64_t x = 0;
+	for (int i = 0; i < n; i++)
+		x = x << 8 | p[i];
+	return x;
+}
+
+/* Frame one MessagePack object from a pipe into r->rec. Returns 1, or 0 at a clean end of
+ * input (no byte of a new record); dies if the input ends inside a record. */
+static int frame_fd(mae_reader *r)
+{
+	uint64_t pending = 1;   /* objects still to read */
+	r->reclen = 0;
+	if (!fill(r))
+		return 0;
+	while (pending > 0) {
+		size_t at = r->reclen;
+		if (!take(r, 1))
+			goto cut;
+		unsigned char t = (unsigned char)r->rec[at];
+		uint64_t body = 0, children = 0;
+		int lenbytes = 0;
+		pending--;
+		if (t <= 0x7f || t >= 0xe0 || t == 0xc0 || t == 0xc2 || t == 0xc3) {
+			/* fixint, nil, bool: no more bytes */
+		} else if (t >= 0x80 && t <= 0x8f) {
+			children = 2ULL * (t & 0x0f);
+		} else if (t >= 0x90 && t <= 0x9f) {
+			children = t & 0x0f;
+		} else if (t >= 0xa0 && t <= 0xbf) {
+			body = t & 0x1f;
+		} else {
+			switch (t) {
+			case 0xc4: case 0xd9: lenbytes = 1; break;            /* bin8, str8 */
+			case 0xc5: case 0xda: lenbytes = 2; break;            /* bin16, str16 */
+			case 0xc6: case 0xdb: lenbytes = 4; break;            /* bin32, str32 */
+			case 0xc7: lenbytes = 1; body = 1; break;             /* ext8: +type byte */
+			case 0xc8: lenbytes = 2; body = 1; break;
+			case 0xc9: lenbytes = 4; body = 1; break;
+			case 0xca: body = 4; break;                           /* float32 */
+			case 0xcb: body = 8; break;
+			case 0xcc: case 0xd0: body = 1; break;
+			case 0xcd: case 0xd1: body = 2; break;
+			case 0xce: case 0xd2: body = 4; break;
+			case 0xcf: case 0xd3: body = 8; break;
+			case 0xd4: body = 2; break;                           /* fixext: type + data */
+			case 0xd5: body = 3; break;
+			case 0xd6: body = 5; break;
+			case 0xd7: body = 9; break;
+			case 0xd8: body = 17; break;
+			case 0xdc: case 0xde: lenbytes = 2; break;            /* array16, map16 */
+			case 0xdd: case 0xdf: lenbytes = 4; break;            /* array32, map32 */
+			default:
+				mae_die(MAE_EXIT_DATA, "%s: record %lld: not MessagePack (byte 0x%02x at offset %zu)",
+				        r->name, (long long)r->number, t, at);
+			}
+			if (lenbytes) {
+				if (!take(r, (size_t)lenbytes))
+					goto cut;
+				uint64_t len = be((unsigned char *)r->rec + at + 1, lenbytes);
+				if (t == 0xdc || t == 0xdd)
+					children = len;
+				else if (t == 0xde || t == 0xdf)
+					children = 2 * len;
+				else
+					body += len;
+			}
+		}
+		if (body) {
+			if (r->reclen + body > r->maxrec)
+				mae_die(MAE_EXIT_DATA, "%s: record %lld is larger than the limit of %zu bytes (MAE_MAX_RECORD)",
+				        r->name, (long long)r->number, r->maxrec);
+			if (!take(r, (size_t)body))
+				goto cut;
+		}
+		/* each child is at least one byte: a count beyond the limit is garbage */
+		if (children > r->maxrec || pending + children > r->maxrec)
+			mae_die(MAE_EXIT_DATA, "%s: record %lld: absurd element count %llu", r->name,
+			        (long long)r->number, (unsigned long long)children);
+		pending += children;
+	}
+	return 1;
+cut:
+	mae_die(MAE_EXIT_DATA, "%s: input ends inside record %lld (stream cut short)", r->name,
+	        (long long)r->number);
+}
+
+/* The next record's bytes; returns 0 at the end of input. */
+static int next_raw(mae_reader *r, const void **buf, size_t *n)
+{
+	if (r->kind == EP_FD) {
+		if (!frame_fd(r))
+			return 0;
+		*buf = r->rec;
+		*n = r->reclen;
+		return 1;
+	}
+	if (r->msg_live)
+		zmq_msg_close(&r->msg);
+	zmq_msg_init(&r->msg);
+	r->msg_live = 1;
+	for (;;) {
+		if (zmq_msg_recv(&r->msg, r->sock, 0) >= 0)
+			break;
+		if (errno != EINTR)
+			mae_die(MAE_EXIT_DATA, "%s: receive: %s", r->name, zmq_strerror(errno));
+	}
+	if (zmq_msg_more(&r->msg))
+		mae_die(MAE_EXIT_DATA, "%s: record %lld: multipart message (one message is one record)",
+		        r->name, (long long)r->number);
+	*buf = zmq_msg_data(&r->msg);
+	*n = zmq_msg_size(&r->msg);
+	return 1;
+}
+
+static void read_one(mae_reader *r, mae_record *rec, int *end)
+{
+	const void *buf;
+	size_t n;
+	char err[256];
+	*end = 0;
+	if (!next_raw(r, &buf, &n)) {
+		*end = 1;
+		return;
+	}
+	r->raw = buf;
+	r->rawn = n;
+	if (mae_decode_record(buf, n, rec, err, sizeof err) != 0)
+		mae_die(MAE_EXIT_DATA, "%s: record %lld: %s", r->name, (long long)r->number, err);
+	rec->number = r->number++;
+}
+
+void mae_read_header(mae_reader *r, mae_record *hdr)
+{
+	int end;
+	read_one(r, hdr, &end);
+	if (end)
+		mae_die(MAE_EXIT_DATA, "%s: empty input (no header record)", r->name);
+	if (hdr->type != MAE_REC_HEADER)
+		mae_die(MAE_EXIT_DATA, "%s: record 0: expected a header record, got a %s record", r->name,
+		        hdr->type == MAE_REC_EOS ? "end-of-stream" : "batch");
+	int64_t v = mae_map_int(&hdr->fields, "version", -1);
+	if (v != MAE_STREAM_VERSION)
+		mae_die(MAE_EXIT_DATA, "%s: stream format version %lld, this program reads version %d",
+		        r->name, (long long)v, MAE_STREAM_VERSION);
+	r->headers = 1;
+}
+
+int mae_read(mae_reader *r, mae_record *rec)
+{
+	for (;;) {
+		int end;
+		if (r->eos >= r->merge)
+			return 0;
+		read_one(r, rec, &end);
+		if (end)
+			mae_die(MAE_EXIT_DATA, "%s: input ended after %lld records without an end-of-stream "
+			        "record (stream cut short)", r->name, (long long)r->number);
+		switch (rec->type) {
+		case MAE_REC_BATCH:
+			r->count++;
+			return 1;
+		case MAE_REC_HEADER:
+			if (r->headers >= r->merge)
+				mae_die(MAE_EXIT_DATA, "%s: record %lld: unexpected header record (use --merge N "
+				        "to read N streams)", r->name, (long long)rec->number);
+			r->headers++;   /* another producer's header: the first one stands for all */
+			break;
+		case MAE_REC_EOS:
+			r->eos++;
+			r->skipped += mae_map_int(&rec->fields, "skipped", 0);
+			mae_val_copy(&r->eosf, &rec->fields);
+			if (r->eos >= r->merge && r->kind == EP_ZMQ) {
+				/* leave now: our disconnect tells the producers their EOS has arrived */
+				close_socket(r->sock);
+				r->sock = NULL;
+			}
+			break;
+		}
+	}
+}
+
+void mae_reader_close(mae_reader *r)
+{
+	if (!r)
+		return;
+	if (r->msg_live)
+		zmq_msg_close(&r->msg);
+	if (r->sock)
+		close_socket(r->sock);
+	if (r->close_fd)
+		close(r->fd);
+	mae_val_free(&r->eosf);
+	free(r->in);
+	free(r->rec);
+	free(r->name);
+	free(r);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Writer */
+
+struct mae_writer {
+	char *name;
+	int kind;
+	int fd, close_fd;
+	void *sock;
+	int socktype;
+	int fanout;
+	int started;
+	monitor mon;
+	mae_gather g;
+	int64_t count;
+	void *eos_raw;         /* an EOS forwarded as is by mae_write_raw */
+	size_t eos_rawn;
+	mae_val eosx;
+};
+
+mae_writer *mae_writer_open(const char *endpoint, const mae_common *c)
+{
+	mae_writer *w = mae_calloc(1, sizeof *w);
+	ep_spec e = parse_endpoint(endpoint ? endpoint : "-", 0);
+	w->name = mae_strdup(!endpoint || !strcmp(endpoint, "-") ? "stdout" : endpoint);
+	w->fanout = c && c->fanout > 0 ? c->fanout : 1;
+	if (e.zmq) {
+		w->kind = EP_ZMQ;
+		w->socktype = e.socktype;
+		w->sock = open_socket(&e, w->name, c && c->hwm > 0 ? c->hwm : 4);
+		if (e.socktype == ZMQ_PUSH)
+			monitor_open(&w->mon, w->sock);
+	} else {
+		w->kind = EP_FD;
+		if (!strcmp(e.addr, "-")) {
+			w->fd = 1;
+		} else {
+			w->fd = open(e.addr, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+			if (w->fd < 0)
+				mae_die(MAE_EXIT_DATA, "%s:", e.addr);
+			w->close_fd = 1;
+		}
+	}
+	return w;
+}
+
+mae_writer *mae_writer_open_tap(const char *endpoint)
+{
+	ep_spec e = parse_endpoint(endpoint, 0);
+	if (!e.zmq)
+		return mae_writer_open(endpoint, NULL);
+	mae_writer *w = mae_calloc(1, sizeof *w);
+	w->name = mae_strdup(endpoint);
+	w->kind = EP_ZMQ;
+	w->fanout = 1;
+	e.socktype = w->socktype = ZMQ_PUB;
+	w->sock = open_socket(&e, w->name, 16);
+	return w;
+}
+
+int64_t mae_writer_count(const mae_writer *w) { return w->count; }
+mae_val *mae_writer_eos_fields(mae_writer *w)
+{
+	if (w->eosx.type != MAE_V_MAP)
+		mae_val_map(&w->eosx);
+	return &w->eosx;
+}
+
+static void write_fd(mae_writer *w)
+{
+	struct iovec iov[IOV_MAX];
+	int i = 0;
+	size_t skip = 0;   /* bytes of seg[i] already written */
+	while (i < w->g.nseg) {
+		int k = 0;
+		for (int j = i; j < w->g.nseg && k < IOV_MAX; j++, k++) {
+			const char *p = w->g.seg[j].ref ? w->g.seg[j].ref : w->g.buf + w->g.seg[j].off;
+			size_t off = j == i ? skip : 0;
+			iov[k].iov_base = (void *)(p + off);
+			iov[k].iov_len = w->g.seg[j].n - off;
+		}
+		ssize_t n = writev(w->fd, iov, k);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			mae_die(MAE_EXIT_DATA, "%s: write error:", w->name);
+		}
+		size_t done = (size_t)n;
+		while (i < w->g.nseg && done >= w->g.seg[i].n - skip) {
+			done -= w->g.seg[i].n - skip;
+			skip = 0;
+			i++;
+		}
+		skip += done;
+	}
+}
+
+static void free_msg(void *data, void *hint)
+{
+	(void)hint;
+	free(data);   /* may run on a ZeroMQ I/O thread: free is thread-safe */
+}
+
+/* Send the gathered record; for PUB never block (a slow subscriber loses it). */
+static int send_zmq(mae_writer *w, int flags)
+{
+	zmq_msg_t m;
+	void *buf = mae_malloc(w->g.total);
+	gather_copy(&w->g, buf);
+	zmq_msg_init_data(&m, buf, w->g.total, free_msg, NULL);
+	for (;;) {
+		if (zmq_msg_send(&m, w->sock, flags) >= 0)
+			return 1;
+		if (errno == EINTR)
+			continue;
+		zmq_msg_close(&m);
+		if (errno == EAGAIN)
+			return 0;
+		mae_die(MAE_EXIT_DATA, "%s: send: %s", w->name, zmq_strerror(errno));
+	}
+}
+
+static void send_gathered(mae_writer *w)
+{
+	if (w->kind == EP_FD)
+		write_fd(w);
+	else
+		send_zmq(w, w->socktype == ZMQ_PUB ? ZMQ_DONTWAIT : 0);
+}
+
+static void send_rec(mae_writer *w, mae_record *rec)
+{
+	gather_record(&w->g, rec);
+	send_gathered(w);
+}
+
+void mae_write_raw(mae_writer *w, const void *buf, size_t n, enum mae_rtype type)
+{
+	if (type == MAE_REC_EOS) {   /* the close sequence (EOS copies, waiting for peers) */
+		mae_val_free(&w->eosx);
+		w->eos_raw = mae_malloc(n);
+		memcpy(w->eos_raw, buf, n);
+		w->eos_rawn = n;
+		return;
+	}
+	gather_reset(&w->g);
+	w->g.seg = mae_realloc(w->g.seg, sizeof *w->g.seg);
+	w->g.segcap = 1;
+	w->g.nseg = 1;
+	w->g.seg[0].ref = buf;
+	w->g.seg[0].off = 0;
+	w->g.seg[0].n = n;
+	w->g.total = n;
+	if (type == MAE_REC_HEADER && w->fanout > 1 && !w->started) {
+		while (w->mon.peers < w->fanout)
+			monitor_poll(&w->mon, 100);
+		for (int i = 1; i < w->fanout; i++)
+			send_gathered(w);
+	}
+	w->started = 1;
+	send_gathered(w);
+	if (type == MAE_REC_BATCH)
+		w->count++;
+}
+
+void mae_write(mae_writer *w, mae_record *rec)
+{
+	if (w->kind == EP_ZMQ && w->socktype == ZMQ_PUSH && w->fanout > 1 && !w->started) {
+		/* PUSH hands each message to the next ready worker: wait until all N are connected
+		 * (else the first takes everything), then give each worker a copy of the header. */
+		while (w->mon.peers < w->fanout)
+			monitor_poll(&w->mon, 100);
+		w->started = 1;
+		if (rec->type == MAE_REC_HEADER) {
+			for (int i = 0; i < w->fanout; i++)
+				send_rec(w, rec);
+			return;
+		}
+	}
+	w->started = 1;
+	send_rec(w, rec);
+	if (rec->type == MAE_REC_BATCH)
+		w->count++;
+}
+
+int mae_writer_close(mae_writer *w, int64_t skipped)
+{
+	mae_record eos = {0};
+	int rc = 0;
+	eos.type = MAE_REC_EOS;
+	mae_map_set_int(&eos.fields, "count", w->count);
+	mae_map_set_int(&eos.fields, "skipped", skipped);
+	mae_map_set_str(&eos.fields, "producer", mae_prog);
+	if (w->eosx.type == MAE_V_MAP)
+		for (size_t i = 0; i < w->eosx.m.n; i++)
+			mae_val_copy(mae_map_put(&eos.fields, w->eosx.m.kv[i].key), &w->eosx.m.kv[i].val);
+	gather_record(&w->g, &eos);
+	if (w->eos_raw) {
+		gather_reset(&w->g);
+		w->g.nseg = 1;
+		w->g.seg[0].ref = w->eos_raw;
+		w->g.seg[0].off = 0;
+		w->g.seg[0].n = w->g.total = w->eos_rawn;
+	}
+	if (w->kind == EP_FD) {
+		write_fd(w);
+		if (w->close_fd && close(w->fd) != 0)
+			mae_die(MAE_EXIT_DATA, "%s: close:", w->name);
+	} else if (w->socktype == ZMQ_PUB) {
+		send_zmq(w, ZMQ_DONTWAIT);
+		int linger = 200;   /* best effort for a tap; never worth stalling shutdown */
+		zmq_setsockopt(w->sock, ZMQ_LINGER, &linger, sizeof linger);
+		close_socket(w->sock);
+	} else {
+		send_zmq(w, 0);
+		monitor_poll(&w->mon, 0);
+		/* Every reader disconnects once it has its last EOS. With several workers an EOS may
+		 * land behind another EOS in one worker's queue, so keep sending copies while any
+		 * worker is still connected. A single reader gets exactly one. */
+		while (w->mon.ever == 0 || w->mon.peers > 0) {   /* the send implies a peer; its event may lag */
+			monitor_poll(&w->mon, 100);
+			if (w->fanout > 1 && w->mon.peers > 0) {
+				zmq_pollitem_t it = {w->sock, 0, ZMQ_POLLOUT, 0};
+				if (zmq_poll(&it, 1, 0) > 0)
+					send_zmq(w, ZMQ_DONTWAIT);
+			}
+		}
+		monitor_close(&w->mon, w->sock);
+		close_socket(w->sock);
+	}
+	mae_rec_free(&eos);
+	free(w->eos_raw);
+	gather_free(&w->g);
+	mae_val_free(&w->eosx);
+	free(w->name);
+	free(w);
+	return rc;
+}
