@@ -1,0 +1,228 @@
+/* kernels.h: the layers of the MAE family as forward/backward pairs on plain float arrays.
+ *
+ * The style is llm.c's (see STYLE.md 1.1): every kernel is a free function named
+ * <layer>_forward or <layer>_backward, outputs first, then inputs, then weights, then the
+ * integer dimensions. Every array argument has its shape in a comment. Backward kernels
+ * ACCUMULATE (+=) into every gradient they write, parameter gradients and input gradients
+ * alike, so a caller zeroes gradients once and residual branches need no extra adds.
+ * Kernels never allocate; scratch space is passed in (see *_scratch_floats).
+ *
+ * Dimension letters, fixed for the whole library:
+ *   R   rows (tokens of all sequences flattened: S*T)
+ *   S   sequences in a batch (B for MAE, B*M for LoMaR windows)
+ *   T   tokens per sequence (cls included)
+ *   C   channels of a token (model width D); OC output channels of a linear layer
+ *   NH  attention heads, HS = C/NH head size
+ *   NB  relative-position buckets (iRPE)
+ *   N   patches per image, P = p*p*c values per patch (MAE's (a,b,c) order)
+ *
+ * Each kernel with a fast path (BLAS, threads) has a *_naive twin: the plain loops, kept as the
+ * reference the unit tests compare against. */
+#ifndef MAE_KERNELS_H
+#define MAE_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---------------------------------------------------------------------------------------
+ * Threads. A small pool whose workers block on a condition variable between jobs (they never
+ * spin, so they never steal a core from OpenBLAS). mae_parallel_for runs fn(ctx, i, tid) for
+ * i in [0, n) on the pool plus the calling thread; tid < mae_threads(). While a job runs,
+ * OpenBLAS is held to one thread so per-task GEMMs do not fight over the cores. */
+void mae_threads_init(int n);      /* 0: MAE_THREADS env, else the number of online CPUs */
+int mae_threads(void);
+void mae_parallel_for(int n, void (*fn)(void *ctx, int i, int tid), void *ctx);
+
+/* ---------------------------------------------------------------------------------------
+ * Linear: out = inp W^T + bias, W stored (OC, C) as PyTorch's nn.Linear. */
+void linear_forward(float *out,          /* (R, OC) */
+                    const float *inp,    /* (R, C) */
+                    const float *w,      /* (OC, C) */
+                    const float *bias,   /* (OC) or NULL */
+                    int R, int C, int OC);
+void linear_forward_naive(float *out, const float *inp, const float *w, const float *bias,
+                          int R, int C, int OC);
+void linear_backward(float *dinp,        /* (R, C) or NULL: += dout W */
+                     float *dw,          /* (OC, C) or NULL: += dout^T inp */
+                     float *dbias,       /* (OC) or NULL: += column sums of dout */
+                     const float *dout,  /* (R, OC) */
+                     const float *inp,   /* (R, C) */
+                     const float *w,     /* (OC, C) */
+                     int R, int C, int OC);
+void linear_backward_naive(float *dinp, float *dw, float *dbias, const float *dout,
+                           const float *inp, const float *w, int R, int C, int OC);
+
+/* ---------------------------------------------------------------------------------------
+ * LayerNorm over the last dimension, biased variance, eps as given (MAE: 1e-6).
+ * Mirrors torch.nn.LayerNorm. mean and rstd are saved for the backward pass. */
+void layernorm_forward(float *out,       /* (R, C) */
+                       float *mean,      /* (R) */
+                       float *rstd,      /* (R) */
+                       const float *inp, /* (R, C) */
+                       const float *w,   /* (C) */
+                       const float *b,   /* (C) */
+                       int R, int C, float eps);
+/* out = LN(inp) again from the saved statistics (backward recomputes instead of storing). */
+void layernorm_recompute(float *out, const float *inp, const float *mean, const float *rstd,
+                         const float *w, const float *b, int R, int C);
+void layernorm_backward(float *dinp,     /* (R, C) += */
+                        float *dw,       /* (C) += */
+                        float *db,       /* (C) += */
+                        const float *dout, const float *inp, const float *w,
+                        const float *mean, const float *rstd, int R, int C);
+
+/* ---------------------------------------------------------------------------------------
+ * GELU, exact erf form (torch.nn.GELU default): x * Phi(x). */
+void gelu_forward(float *out, const float *inp, size_t n);
+void gelu_backward(float *dinp, const float *inp, const float *dout, size_t n);   /* += */
+
+/* Residual: out = a + b; backward adds dout to both. */
+void residual_forward(float *out, const float *a, const float *b, size_t n);
+void residual_backward(float *da, float *db, const float *dout, size_t n);
+
+/* ---------------------------------------------------------------------------------------
+ * Multi-head self-attention core (after the qkv linear, before the proj linear), as timm's
+ * Attention: qkv row = [q | k | v], head h at columns [h*HS, (h+1)*HS) of each; scale HS^-0.5;
+ * softmax over keys.
+ * Optional iRPE (LoMaR, METHODS 2.2): contextual on keys, product method, shared over heads:
+ *   logits[h,i,j] = scale q_i.k_j + q_i . rpe[:, bucket[i,j]]      (q unscaled in the RPE term)
+ * rpe is NULL for plain attention. Work is split over S*NH (sequence, head) tasks on the pool. */
+void attention_forward(float *out,        /* (S, T, C) heads concatenated */
+                       float *att,        /* (S, NH, T, T) softmax probabilities, saved */
+                       float *scratch,    /* attention_scratch_floats(T, NB) per thread */
+                       const float *qkv,  /* (S, T, 3C) */
+                       const float *rpe,  /* (HS, NB) or NULL */
+                       const int *bucket, /* (T, T) bucket ids in [0, NB), or NULL */
+                       int S, int T, int C, int NH, int NB);
+void attention_backward(float *dqkv,        /* (S, T, 3C) += */
+                        float *drpe,        /* (HS, NB) += (or NULL when rpe is NULL) */
+                        float *scratch,     /* attention_scratch_floats(T, NB) per thread */
+                        const float *dout,  /* (S, T, C) */
+                        const float *qkv, const float *att, const float *rpe, const int *bucket,
+                        int S, int T, int C, int NH, int NB);
+size_t attention_scratch_floats(int T, int C, int NH, int NB);   /* for all threads together */
+void attention_forward_naive(float *out, float *att, const float *qkv, const float *rpe,
+                             const int *bucket, int S, int T, int C, int NH, int NB);
+void attention_backward_naive(float *dqkv, float *drpe, const float *dout, const float *qkv,
+                              const float *att, const float *rpe, const int *bucket,
+                              int S, int T, int C, int NH, int NB);
+
+/* iRPE bucket table for a K x K window with `skip` leading tokens (the cls): product method,
+ * alpha 1.9, beta 3.8, gamma 15.2, so 7*7 = 49 buckets plus one (id 49) for every pair with
+ * the cls token. Returns NB (50 with skip, 49 without). bucket: (T, T), T = skip + K*K. */
+int irpe_buckets(int *bucket, int K, int skip);
+int irpe_piecewise_index(int d);       /* the piecewise index of a signed offset */
+
+/* ---------------------------------------------------------------------------------------
+ * Patch embedding, MAE's Conv2d(c, D, kernel p, stride p) applied to patchified input.
+ * The conv weight is (D, c, p, p), i.e. each output reads its patch in (c, a, b) order, while
+ * patches arrive in (a, b, c) order (METHODS 1.2). wperm is scratch for the weight permuted to
+ * (D, a, b, c), so the product is one GEMM over the patches as they are. */
+void patch_embed_forward(float *out,            /* (R, D) */
+                         float *wperm,          /* (D, P) scratch */
+                         const float *patches,  /* (R, P), P = p*p*c in (a,b,c) order */
+                         const float *w,        /* (D, c, p, p) */
+                         const float *bias,     /* (D) */
+                         int R, int p, int c, int D);
+void patch_embed_forward_naive(float *out, const float *patches, const float *w,
+                               const float *bias, int R, int p, int c, int D);
+void patch_embed_backward(float *dw,            /* (D, c, p, p) += */
+                          float *dbias,         /* (D) += */
+                          float *dwperm,        /* (D, P) scratch */
+                          const float *dout,    /* (R, D) */
+                          const float *patches, /* (R, P) */
+                          int R, int p, int c, int D);
+
+/* Fixed 2-D sin-cos position embedding exactly as MAE's util/pos_embed.py, generalised to a
+ * gh x gw grid: for token l = i*gw + j, with Q = D/4 and omega_k = 10000^(-k/Q),
+ *   [0,Q) sin(j omega)  [Q,2Q) cos(j omega)  [2Q,3Q) sin(i omega)  [3Q,4Q) cos(i omega)
+ * (the first half encodes the COLUMN). With cls, row 0 is zeros. D must be divisible by 4. */
+void pos_embed_sincos(float *out,   /* (cls + gh*gw, D) */
+                      int D, int gh, int gw, int cls);
+
+/* ---------------------------------------------------------------------------------------
+ * Token plumbing. Tokens are rows of width C. */
+/* out[s, 0] = cls + cls_pos; out[s, 1+t] = x[s, t] (+ pos[1+idx] when pos): builds [cls, x]. */
+void prepend_cls_forward(float *out,        /* (S, 1+T, C) */
+                         const float *x,    /* (S, T, C) */
+                         const float *cls,  /* (C) */
+                         int S, int T, int C);
+void prepend_cls_backward(float *dx,        /* (S, T, C) += (or NULL) */
+                          float *dcls,      /* (C) += */
+                          const float *dout, int S, int T, int C);
+/* out[s, t] = x[s, idx[s, t]]: gather rows (visible tokens, window tokens). */
+void gather_rows_forward(float *out,        /* (S, T, C) */
+                         const float *x,    /* (S, Tin, C) */
+                         const int *idx,    /* (S, T) in [0, Tin) */
+                         int S, int T, int Tin, int C);
+void gather_rows_backward(float *dx,        /* (S, Tin, C) += */
+                          const float *dout, const int *idx, int S, int T, int Tin, int C);
+/* Replace the rows where mask is 1 by the mask token: out = x*(1-m) + token*m. */
+void mask_tokens_forward(float *out,        /* (R, C) */
+                         const float *x,    /* (R, C) */
+                         const uint8_t *mask, /* (R) 1 = hidden */
+                         const float *token,  /* (C) */
+                         int R, int C);
+void mask_tokens_backward(float *dx,        /* (R, C) += or NULL */
+                          float *dtoken,    /* (C) += */
+                          const float *dout, const uint8_t *mask, int R, int C);
+/* MAE decoder input: out[s, 0] = x[s, 0] (cls); out[s, 1+l] = x[s, 1+k] when l is the k-th
+ * visible patch (ascending), else the mask token. vis: (S, Nk) visible ids, ascending. */
+void unshuffle_forward(float *out,          /* (S, 1+N, C) */
+                       const float *x,      /* (S, 1+Nk, C) */
+                       const float *token,  /* (C) */
+                       const uint8_t *mask, /* (S, N) */
+                       int S, int N, int Nk, int C);
+void unshuffle_backward(float *dx,          /* (S, 1+Nk, C) += */
+                        float *dtoken,      /* (C) += */
+                        const float *dout, const uint8_t *mask, int S, int N, int Nk, int C);
+/* out[s, t] += pos[t] for every sequence (fixed embedding: no gradient). */
+void add_pos_forward(float *x,              /* (S, T, C) in place */
+                     const float *pos,      /* (T, C) */
+                     int S, int T, int C);
+
+/* ---------------------------------------------------------------------------------------
+ * Losses. All return the scalar loss and have a backward that writes (+=) dL/dpred scaled by
+ * dloss. Rows with mask 0 (visible patches) contribute nothing.
+ *
+ * Norm-pix target (MAE --norm_pix_loss): per patch, (x - mean) / sqrt(var_unbiased + eps). */
+void norm_pix_target(float *out,            /* (R, P) */
+                     const float *x,        /* (R, P) */
+                     int R, int P, float eps);
+/* MSE: e[r] = mean_P (pred - target)^2; loss = sum_r e[r] m[r] / sum_r m[r] (0 if no m). */
+float mse_masked_forward(const float *pred, /* (R, P) */
+                         const float *target, /* (R, P) */
+                         const uint8_t *mask, /* (R) */
+                         int R, int P);
+void mse_masked_backward(float *dpred,      /* (R, P) += */
+                         const float *pred, const float *target, const uint8_t *mask,
+                         int R, int P, float dloss);
+/* SimMIM L1 on masked pixels: sum |pred - target| m / (sum_pixels m + 1e-5) / c, where a
+ * masked patch counts p*p pixels (P = p*p*c values). */
+float l1_masked_forward(const float *pred, const float *target, const uint8_t *mask,
+                        int R, int P, int c);
+void l1_masked_backward(float *dpred, const float *pred, const float *target,
+                        const uint8_t *mask, int R, int P, int c, float dloss);
+
+/* MFM frequency loss (METHODS 5.2): with the orthonormal 2-D DFT F of each channel of the
+ * unpatchified difference d = pred - target,
+ *   loss = sum_{b,c,u,v} fm[b,u,v] sqrt(Re^2 + Im^2 + 1e-12) / (c * sum_{b,u,v} fm[b,u,v])
+ * The DFTs are matrix products (cos and sin matrices, built once by freq_loss_init). */
+typedef struct freq_loss_ws {
+	int H, W, p, c;
+	float *ch, *sh, *cw, *sw;  /* (H,H), (H,H), (W,W), (W,W): cos/sin DFT matrices / sqrt(n) */
+	float *img, *t1, *t2, *re, *im, *gre, *gim;  /* (H, W) work planes */
+	float *dimg;               /* (c, H, W) */
+} freq_loss_ws;
+void freq_loss_init(freq_loss_ws *ws, int H, int W, int p, int c);   /* allocates once */
+void freq_loss_free(freq_loss_ws *ws);
+float freq_loss_forward(freq_loss_ws *ws,
+                        const float *pred,    /* (B, N, P) */
+                        const float *target,  /* (B, N, P) */
+                        const uint8_t *fmask, /* (B, H, W) 1 = removed frequency */
+                        int B);
+void freq_loss_backward(freq_loss_ws *ws, float *dpred,   /* (B, N, P) += */
+                        const float *pred, const float *target, const uint8_t *fmask,
+                        int B, float dloss);
+
+#endif

@@ -1,0 +1,277 @@
+/* kernels_attention.c: multi-head self-attention (timm's Attention core) with LoMaR's optional
+ * iRPE term, forward and backward.
+ *
+ * One task per (sequence, head): the per-head products are small (T x T x HS), which OpenBLAS
+ * runs on one thread however many it has, so the pool spreads the tasks over the cores and each
+ * task calls single-threaded sgemm on strided views of qkv (no copies). */
+#include <math.h>
+#include <string.h>
+#include <cblas.h>
+
+#include "mae/kernels.h"
+
+size_t attention_scratch_floats(int T, int C, int NH, int NB)
+{
+	int HS = C / NH;
+	size_t per = (size_t)T * T + (size_t)T * NB + (size_t)HS * NB;
+	return per * (size_t)mae_threads();
+}
+
+static size_t scratch_per_thread(int T, int HS, int NB)
+{
+	return (size_t)T * T + (size_t)T * NB + (size_t)HS * NB;
+}
+
+typedef struct attn_job {
+	float *out, *att, *scratch, *dqkv, *drpe;
+	const float *dout, *qkv, *rpe;
+	const int *bucket;
+	int S, T, C, NH, NB;
+} attn_job;
+
+static void softmax_rows(float *a, int T)
+{
+	for (int i = 0; i < T; i++) {
+		float *row = a + (size_t)i * T;
+		float mx = row[0];
+		for (int j = 1; j < T; j++)
+			mx = row[j] > mx ? row[j] : mx;
+		float sum = 0.0f;
+		for (int j = 0; j < T; j++) {
+			row[j] = expf(row[j] - mx);
+			sum += row[j];
+		}
+		float inv = 1.0f / sum;
+		for (int j = 0; j < T; j++)
+			row[j] *= inv;
+	}
+}
+
+static void attn_forward_task(void *ctx, int task, int tid)
+{
+	attn_job *J = ctx;
+	int T = J->T, C = J->C, NH = J->NH, NB = J->NB, HS = C / NH;
+	int s = task / NH, h = task % NH;
+	const float *q = J->qkv + (size_t)s * T * 3 * C + h * HS;
+	const float *k = q + C, *v = q + 2 * C;
+	float *a = J->att + ((size_t)s * NH + h) * T * T;
+	float scale = 1.0f / sqrtf((float)HS);
+	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, HS,
+	            scale, q, 3 * C, k, 3 * C, 0.0f, a, T);
+	if (J->rpe) {
+		/* contextual RPE on keys: q_i . R[:, bucket(i,j)], via the small product q R */
+		float *qr = J->scratch + tid * scratch_per_thread(T, HS, NB) + (size_t)T * T;
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, NB, HS,
+		            1.0f, q, 3 * C, J->rpe, NB, 0.0f, qr, NB);
+		for (int i = 0; i < T; i++)
+			for (int j = 0; j < T; j++)
+				a[(size_t)i * T + j] += qr[(size_t)i * NB + J->bucket[(size_t)i * T + j]];
+	}
+	softmax_rows(a, T);
+	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, HS, T,
+	            1.0f, a, T, v, 3 * C, 0.0f, J->out + (size_t)s * T * C + h * HS, C);
+}
+
+void attention_forward(float *out, float *att, float *scratch, const float *qkv,
+                       const float *rpe, const int *bucket, int S, int T, int C, int NH, int NB)
+{
+	attn_job J = { .out = out, .att = att, .scratch = scratch, .qkv = qkv, .rpe = rpe,
+	               .bucket = bucket, .S = S, .T = T, .C = C, .NH = NH, .NB = NB };
+	mae_parallel_for(S * NH, attn_forward_task, &J);
+}
+
+static void attn_backward_task(void *ctx, int task, int tid)
+{
+	attn_job *J = ctx;
+	int T = J->T, C = J->C, NH = J->NH, NB = J->NB, HS = C / NH;
+	int s = task / NH, h = task % NH;
+	size_t qoff = (size_t)s * T * 3 * C + h * HS;
+	const float *q = J->qkv + qoff, *k = q + C, *v = q + 2 * C;
+	float *dq = J->dqkv + qoff, *dk = dq + C, *dv = dq + 2 * C;
+	const float *a = J->att + ((size_t)s * NH + h) * T * T;
+	const float *dO = J->dout + (size_t)s * T * C + h * HS;
+	float *ws = J->scratch + tid * scratch_per_thread(T, HS, NB);
+	float *dS = ws;                                  /* (T, T) */
+	float scale = 1.0f / sqrtf((float)HS);
+
+	/* dP = dO V^T ; dV += P^T dO */
+	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, HS,
+	            1.0f, dO, C, v, 3 * C, 0.0f, dS, T);
+	cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, HS, T,
+	            1.0f, a, T, dO, C, 1.0f, dv, 3 * C);
+	/* softmax backward: dS = P * (dP - rowsum(dP * P)) */
+	for (int i = 0; i < T; i++) {
+		float *d = dS + (size_t)i * T;
+		const float *p = a + (size_t)i * T;
+		float dot = 0.0f;
+		for (int j = 0; j < T; j++)
+			dot += d[j] * p[j];
+		for (int j = 0; j < T; j++)
+			d[j] = p[j] * (d[j] - dot);
+	}
+	/* dQ += scale dS K ; dK += scale dS^T Q */
+	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, HS, T,
+	            scale, dS, T, k, 3 * C, 1.0f, dq, 3 * C);
+	cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, HS, T,
+	            scale, dS, T, q, 3 * C, 1.0f, dk, 3 * C);
+	if (J->rpe) {
+		/* the RPE term q_i . R[:, b]: scatter dS into buckets, then dQ += dQR R^T and
+		 * dR += Q^T dQR into this thread's private copy (summed by the caller) */
+		float *dqr = ws + (size_t)T * T;             /* (T, NB) */
+		float *drpe = dqr + (size_t)T * NB;          /* (HS, NB) */
+		memset(dqr, 0, (size_t)T * NB * sizeof(float));
+		for (int i = 0; i < T; i++)
+			for (int j = 0; j < T; j++)
+				dqr[(size_t)i * NB + J->bucket[(size_t)i * T + j]] += dS[(size_t)i * T + j];
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, HS, NB,
+		            1.0f, dqr, NB, J->rpe, NB, 1.0f, dq, 3 * C);
+		cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, HS, NB, T,
+		            1.0f, q, 3 * C, dqr, NB, 1.0f, drpe, NB);
+	}
+}
+
+void attention_backward(float *dqkv, float *drpe, float *scratch, const float *dout,
+                        const float *qkv, const float *att, const float *rpe, const int *bucket,
+                        int S, int T, int C, int NH, int NB)
+{
+	int HS = C / NH, nt = mae_threads();
+	size_t per = scratch_per_thread(T, HS, NB);
+	if (rpe)
+		for (int t = 0; t < nt; t++)
+			memset(scratch + t * per + (size_t)T * T + (size_t)T * NB, 0,
+			       (size_t)HS * NB * sizeof(float));
+	attn_job J = { .dqkv = dqkv, .scratch = scratch, .dout = dout, .qkv = qkv, .att = (float *)att,
+	               .rpe = rpe, .bucket = bucket, .S = S, .T = T, .C = C, .NH = NH, .NB = NB };
+	mae_parallel_for(S * NH, attn_backward_task, &J);
+	if (rpe)
+		for (int t = 0; t < nt; t++) {
+			const float *part = scratch + t * per + (size_t)T * T + (size_t)T * NB;
+			for (size_t i = 0; i < (size_t)HS * NB; i++)
+				drpe[i] += part[i];
+		}
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Naive references: the same math as plain loops over one (sequence, head) at a time */
+
+void attention_forward_naive(float *out, float *att, const float *qkv, const float *rpe,
+                             const int *bucket, int S, int T, int C, int NH, int NB)
+{
+	int HS = C / NH;
+	float scale = 1.0f / sqrtf((float)HS);
+	for (int s = 0; s < S; s++)
+		for (int h = 0; h < NH; h++) {
+			float *a = att + ((size_t)s * NH + h) * T * T;
+			for (int i = 0; i < T; i++) {
+				const float *qi = qkv + ((size_t)s * T + i) * 3 * C + h * HS;
+				for (int j = 0; j < T; j++) {
+					const float *kj = qkv + ((size_t)s * T + j) * 3 * C + C + h * HS;
+					float dot = 0.0f, rp = 0.0f;
+					for (int d = 0; d < HS; d++)
+						dot += qi[d] * kj[d];
+					if (rpe)
+						for (int d = 0; d < HS; d++)
+							rp += qi[d] * rpe[(size_t)d * NB + bucket[(size_t)i * T + j]];
+					a[(size_t)i * T + j] = dot * scale + rp;
+				}
+			}
+			softmax_rows(a, T);
+			for (int i = 0; i < T; i++)
+				for (int d = 0; d < HS; d++) {
+					float acc = 0.0f;
+					for (int j = 0; j < T; j++)
+						acc += a[(size_t)i * T + j] *
+						       qkv[((size_t)s * T + j) * 3 * C + 2 * C + h * HS + d];
+					out[((size_t)s * T + i) * C + h * HS + d] = acc;
+				}
+		}
+}
+
+void attention_backward_naive(float *dqkv, float *drpe, const float *dout, const float *qkv,
+                              const float *att, const float *rpe, const int *bucket,
+                              int S, int T, int C, int NH, int NB)
+{
+	int HS = C / NH;
+	float scale = 1.0f / sqrtf((float)HS);
+	for (int s = 0; s < S; s++)
+		for (int h = 0; h < NH; h++) {
+			const float *a = att + ((size_t)s * NH + h) * T * T;
+#define Q(i, d) qkv[((size_t)s * T + (i)) * 3 * C + h * HS + (d)]
+#define K(i, d) qkv[((size_t)s * T + (i)) * 3 * C + C + h * HS + (d)]
+#define V(i, d) qkv[((size_t)s * T + (i)) * 3 * C + 2 * C + h * HS + (d)]
+#define DQ(i, d) dqkv[((size_t)s * T + (i)) * 3 * C + h * HS + (d)]
+#define DK(i, d) dqkv[((size_t)s * T + (i)) * 3 * C + C + h * HS + (d)]
+#define DV(i, d) dqkv[((size_t)s * T + (i)) * 3 * C + 2 * C + h * HS + (d)]
+#define DO(i, d) dout[((size_t)s * T + (i)) * C + h * HS + (d)]
+			for (int i = 0; i < T; i++) {
+				float dp[T > 0 ? T : 1];
+				float dot = 0.0f;
+				for (int j = 0; j < T; j++) {
+					float acc = 0.0f;
+					for (int d = 0; d < HS; d++)
+						acc += DO(i, d) * V(j, d);
+					dp[j] = acc;
+					dot += acc * a[(size_t)i * T + j];
+				}
+				for (int j = 0; j < T; j++) {
+					float p = a[(size_t)i * T + j];
+					float ds = p * (dp[j] - dot);
+					for (int d = 0; d < HS; d++) {
+						DV(j, d) += p * DO(i, d);
+						DQ(i, d) += scale * ds * K(j, d);
+						DK(j, d) += scale * ds * Q(i, d);
+						if (rpe) {
+							int b = bucket[(size_t)i * T + j];
+							DQ(i, d) += ds * rpe[(size_t)d * NB + b];
+							drpe[(size_t)d * NB + b] += ds * Q(i, d);
+						}
+					}
+				}
+			}
+#undef Q
+#undef K
+#undef V
+#undef DQ
+#undef DK
+#undef DV
+#undef DO
+		}
+}
+
+/* ---------------------------------------------------------------------------------------
+ * iRPE buckets (Wu et al. 2021, as configured by LoMaR: ratio 1.9, product, skip 1) */
+
+int irpe_piecewise_index(int d)
+{
+	const float alpha = 1.9f, beta = 3.8f, gamma = 15.2f;
+	int ad = d < 0 ? -d : d;
+	if ((float)ad <= alpha)
+		return d;
+	/* torch: sign * round(alpha + log(|d|/alpha)/log(gamma/alpha)*(beta-alpha)).clip(max=beta),
+	 * then a cast to long, which truncates the clipped 3.8 to 3 */
+	float y = alpha + logf((float)ad / alpha) / logf(gamma / alpha) * (beta - alpha);
+	y = nearbyintf(y);
+	if (y > beta)
+		y = beta;
+	int v = (int)y;
+	return d < 0 ? -v : v;
+}
+
+int irpe_buckets(int *bucket, int K, int skip)
+{
+	const int beta_int = 3, S = 2 * beta_int + 1, NB = S * S;
+	int T = skip + K * K;
+	for (int i = 0; i < T; i++)
+		for (int j = 0; j < T; j++) {
+			int b;
+			if (i < skip || j < skip) {
+				b = NB;
+			} else {
+				int pi = i - skip, pj = j - skip;
+				int dr = pi / K - pj / K, dc = pi % K - pj % K;
+				b = (irpe_piecewise_index(dr) + beta_int) * S + irpe_piecewise_index(dc) + beta_int;
+			}
+			bucket[(size_t)i * T + j] = b;
+		}
+	return NB + (skip ? 1 : 0);
+}

@@ -1,0 +1,117 @@
+/* kernels_threads.c: the worker pool behind mae_parallel_for.
+ *
+ * Why not OpenMP: Debian's OpenBLAS is the pthread build, and an OpenMP runtime's idle threads
+ * spin (GOMP_SPINCOUNT) on the very cores OpenBLAS's threads then need. These workers sleep on a
+ * condition variable between jobs, and tasks are handed out through one atomic counter. */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <unistd.h>
+#include <cblas.h>
+
+#include "mae/kernels.h"
+#include "mae/util.h"
+
+#define MAX_THREADS 64
+
+static struct {
+	int n;                        /* threads including the caller; 0 = not initialised */
+	pthread_t th[MAX_THREADS];
+	pthread_mutex_t mu;
+	pthread_cond_t go, done;
+	unsigned long gen;            /* job generation: workers wake when it changes */
+	int running;                  /* workers still inside the current job */
+	atomic_int next;              /* next task index */
+	int ntasks;
+	void (*fn)(void *, int, int);
+	void *ctx;
+} pool = { .mu = PTHREAD_MUTEX_INITIALIZER, .go = PTHREAD_COND_INITIALIZER,
+           .done = PTHREAD_COND_INITIALIZER };
+
+static void run_tasks(int tid)
+{
+	for (;;) {
+		int i = atomic_fetch_add(&pool.next, 1);
+		if (i >= pool.ntasks)
+			break;
+		pool.fn(pool.ctx, i, tid);
+	}
+}
+
+static void *worker(void *arg)
+{
+	int tid = (int)(intptr_t)arg;
+	unsigned long seen = 0;
+	pthread_mutex_lock(&pool.mu);
+	for (;;) {
+		while (pool.gen == seen)
+			pthread_cond_wait(&pool.go, &pool.mu);
+		seen = pool.gen;
+		pthread_mutex_unlock(&pool.mu);
+		run_tasks(tid);
+		pthread_mutex_lock(&pool.mu);
+		if (--pool.running == 0)
+			pthread_cond_signal(&pool.done);
+	}
+	return NULL;
+}
+
+void mae_threads_init(int n)
+{
+	if (pool.n)
+		return;
+	if (n <= 0) {
+		const char *e = getenv("MAE_THREADS");
+		n = e ? atoi(e) : (int)sysconf(_SC_NPROCESSORS_ONLN);
+	}
+	if (n < 1)
+		n = 1;
+	if (n > MAX_THREADS)
+		n = MAX_THREADS;
+	for (int t = 1; t < n; t++) {
+		/* workers must not keep the process alive nor need joining: they sleep forever */
+		pthread_attr_t a;
+		pthread_attr_init(&a);
+		pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+		if (pthread_create(&pool.th[t], &a, worker, (void *)(intptr_t)t) != 0)
+			mae_die(MAE_EXIT_DATA, "cannot start worker thread:");
+		pthread_attr_destroy(&a);
+	}
+	pool.n = n;
+}
+
+int mae_threads(void)
+{
+	if (!pool.n)
+		mae_threads_init(0);
+	return pool.n;
+}
+
+void mae_parallel_for(int n, void (*fn)(void *ctx, int i, int tid), void *ctx)
+{
+	if (!pool.n)
+		mae_threads_init(0);
+	if (pool.n == 1 || n <= 1) {
+		for (int i = 0; i < n; i++)
+			fn(ctx, i, 0);
+		return;
+	}
+	/* per-task GEMMs are small; one BLAS thread each keeps both cores busy without nesting */
+	int blas = openblas_get_num_threads();
+	openblas_set_num_threads(1);
+	pthread_mutex_lock(&pool.mu);
+	pool.fn = fn;
+	pool.ctx = ctx;
+	pool.ntasks = n;
+	atomic_store(&pool.next, 0);
+	pool.running = pool.n - 1;
+	pool.gen++;
+	pthread_cond_broadcast(&pool.go);
+	pthread_mutex_unlock(&pool.mu);
+	run_tasks(0);
+	pthread_mutex_lock(&pool.mu);
+	while (pool.running > 0)
+		pthread_cond_wait(&pool.done, &pool.mu);
+	pthread_mutex_unlock(&pool.mu);
+	openblas_set_num_threads(blas);
+}

@@ -1,0 +1,435 @@
+/* test_kernels.c: every kernel's backward against central finite differences, every fast path
+ * against its naive twin, and the fixed tables (position embedding, iRPE buckets) against values
+ * computed by hand from the reference formulas. Prints TAP; exits 1 on any failure. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mae/kernels.h"
+
+static int ntest, nfail;
+
+static void ok(int cond, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+#include <stdarg.h>
+static void ok(int cond, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	printf("%s %d - ", cond ? "ok" : "not ok", ++ntest);
+	vprintf(fmt, ap);
+	printf("\n");
+	va_end(ap);
+	if (!cond)
+		nfail++;
+}
+
+/* deterministic pseudo-random floats in [-1, 1) */
+static unsigned long long rs = 88172645463325252ULL;
+static float frand(void)
+{
+	rs ^= rs << 13, rs ^= rs >> 7, rs ^= rs << 17;
+	return (float)((rs >> 11) * (1.0 / 9007199254740992.0)) * 2.0f - 1.0f;
+}
+static float *rnd(size_t n, float scale)
+{
+	float *a = malloc(n * sizeof(float));
+	for (size_t i = 0; i < n; i++)
+		a[i] = frand() * scale;
+	return a;
+}
+static float *zeros(size_t n) { return calloc(n, sizeof(float)); }
+
+static double maxrel(const float *a, const float *b, size_t n)
+{
+	double num = 0, den = 0;
+	for (size_t i = 0; i < n; i++) {
+		num = fmax(num, fabs((double)a[i] - b[i]));
+		den = fmax(den, fabs((double)b[i]));
+	}
+	return num / (den > 1e-30 ? den : 1e-30);
+}
+
+/* Finite differences: a scalar loss L(x) and its analytic gradient g; returns the norm-wise
+ * relative error ||fd - g|| / ||fd||. */
+typedef double (*lossfn)(void *ctx);
+static double fd_err(lossfn f, void *ctx, float *x, size_t n, const float *g, float eps)
+{
+	double d2 = 0, n2 = 0;
+	for (size_t i = 0; i < n; i++) {
+		float save = x[i];
+		x[i] = save + eps;
+		double lp = f(ctx);
+		x[i] = save - eps;
+		double lm = f(ctx);
+		x[i] = save;
+		double fd = (lp - lm) / (2.0 * eps);
+		d2 += (fd - g[i]) * (fd - g[i]);
+		n2 += fd * fd;
+	}
+	return sqrt(d2 / (n2 > 1e-30 ? n2 : 1e-30));
+}
+
+static double dotd(const float *a, const float *b, size_t n)
+{
+	double s = 0;
+	for (size_t i = 0; i < n; i++)
+		s += (double)a[i] * b[i];
+	return s;
+}
+
+#define FD_TOL 5e-3
+
+/* ---------------------------------------------------------------------------------------- */
+typedef struct { int R, C, OC; float *out, *inp, *w, *b, *r; } lin_t;
+static double lin_loss(void *c)
+{
+	lin_t *t = c;
+	linear_forward(t->out, t->inp, t->w, t->b, t->R, t->C, t->OC);
+	return dotd(t->out, t->r, (size_t)t->R * t->OC);
+}
+static void test_linear(void)
+{
+	lin_t t = { .R = 7, .C = 5, .OC = 6 };
+	size_t ni = t.R * t.C, nw = t.OC * t.C, no = t.R * t.OC;
+	t.inp = rnd(ni, 1), t.w = rnd(nw, 1), t.b = rnd(t.OC, 1), t.r = rnd(no, 1), t.out = zeros(no);
+	float *o2 = zeros(no);
+	linear_forward(t.out, t.inp, t.w, t.b, t.R, t.C, t.OC);
+	linear_forward_naive(o2, t.inp, t.w, t.b, t.R, t.C, t.OC);
+	ok(maxrel(t.out, o2, no) < 1e-6, "linear_forward matches naive (rel %.2g)", maxrel(t.out, o2, no));
+	float *di = zeros(ni), *dw = zeros(nw), *db = zeros(t.OC);
+	float *di2 = zeros(ni), *dw2 = zeros(nw), *db2 = zeros(t.OC);
+	linear_backward(di, dw, db, t.r, t.inp, t.w, t.R, t.C, t.OC);
+	linear_backward_naive(di2, dw2, db2, t.r, t.inp, t.w, t.R, t.C, t.OC);
+	ok(maxrel(di, di2, ni) < 1e-6 && maxrel(dw, dw2, nw) < 1e-6 && maxrel(db, db2, t.OC) < 1e-6,
+	   "linear_backward matches naive");
+	double e1 = fd_err(lin_loss, &t, t.inp, ni, di, 1e-2f);
+	double e2 = fd_err(lin_loss, &t, t.w, nw, dw, 1e-2f);
+	double e3 = fd_err(lin_loss, &t, t.b, t.OC, db, 1e-2f);
+	ok(e1 < FD_TOL && e2 < FD_TOL && e3 < FD_TOL, "linear_backward vs finite differences (%.2g %.2g %.2g)", e1, e2, e3);
+	/* accumulation: a second backward doubles every gradient */
+	linear_backward(di, dw, db, t.r, t.inp, t.w, t.R, t.C, t.OC);
+	for (size_t i = 0; i < ni; i++)
+		di2[i] *= 2;
+	ok(maxrel(di, di2, ni) < 1e-6, "linear_backward accumulates");
+}
+
+/* ---------------------------------------------------------------------------------------- */
+typedef struct { int R, C; float *out, *m, *s, *inp, *w, *b, *r; } ln_t;
+static double ln_loss(void *c)
+{
+	ln_t *t = c;
+	layernorm_forward(t->out, t->m, t->s, t->inp, t->w, t->b, t->R, t->C, 1e-6f);
+	return dotd(t->out, t->r, (size_t)t->R * t->C);
+}
+static void test_layernorm(void)
+{
+	ln_t t = { .R = 5, .C = 12 };
+	size_t n = t.R * t.C;
+	t.inp = rnd(n, 2), t.w = rnd(t.C, 1), t.b = rnd(t.C, 1), t.r = rnd(n, 1), t.out = zeros(n);
+	t.m = zeros(t.R), t.s = zeros(t.R);
+	ln_loss(&t);
+	/* row statistics: mean 0, biased variance 1 before the affine part */
+	float *y = zeros(n), *one = malloc(t.C * sizeof(float)), *zero = zeros(t.C);
+	for (int c = 0; c < t.C; c++)
+		one[c] = 1;
+	layernorm_recompute(y, t.inp, t.m, t.s, one, zero, t.R, t.C);
+	double mu = 0, var = 0;
+	for (int c = 0; c < t.C; c++)
+		mu += y[c];
+	for (int c = 0; c < t.C; c++)
+		var += (y[c] - mu / t.C) * (y[c] - mu / t.C);
+	ok(fabs(mu / t.C) < 1e-6 && fabs(var / t.C - 1) < 1e-4, "layernorm normalises (mean %.2g var %.6f)", mu / t.C, var / t.C);
+	float *di = zeros(n), *dw = zeros(t.C), *db = zeros(t.C);
+	layernorm_backward(di, dw, db, t.r, t.inp, t.w, t.m, t.s, t.R, t.C);
+	double e1 = fd_err(ln_loss, &t, t.inp, n, di, 1e-2f);
+	double e2 = fd_err(ln_loss, &t, t.w, t.C, dw, 1e-2f);
+	double e3 = fd_err(ln_loss, &t, t.b, t.C, db, 1e-2f);
+	ok(e1 < FD_TOL && e2 < FD_TOL && e3 < FD_TOL, "layernorm_backward vs finite differences (%.2g %.2g %.2g)", e1, e2, e3);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+typedef struct { size_t n; float *out, *inp, *r; } gelu_t;
+static double gelu_loss(void *c)
+{
+	gelu_t *t = c;
+	gelu_forward(t->out, t->inp, t->n);
+	return dotd(t->out, t->r, t->n);
+}
+static void test_gelu(void)
+{
+	gelu_t t = { .n = 64 };
+	t.inp = rnd(t.n, 3), t.r = rnd(t.n, 1), t.out = zeros(t.n);
+	float x[3] = { -1.0f, 0.5f, 2.0f }, y[3];
+	gelu_forward(y, x, 3);
+	/* 0.5 x (1 + erf(x / sqrt 2)), computed in double */
+	ok(fabs(y[0] - -0.15865525393145707) < 1e-6 && fabs(y[1] - 0.34573123063700656) < 1e-6 &&
+	   fabs(y[2] - 1.9544997361036416) < 1e-6, "gelu is the exact erf form");
+	float *di = zeros(t.n);
+	gelu_backward(di, t.inp, t.r, t.n);
+	double e = fd_err(gelu_loss, &t, t.inp, t.n, di, 1e-2f);
+	ok(e < FD_TOL, "gelu_backward vs finite differences (%.2g)", e);
+	float a[4] = { 1, 2, 3, 4 }, b[4] = { 10, 20, 30, 40 }, o[4], da[4] = { 0 }, dbb[4] = { 0 };
+	residual_forward(o, a, b, 4);
+	residual_backward(da, dbb, a, 4);
+	ok(o[3] == 44 && da[2] == 3 && dbb[2] == 3, "residual forward/backward");
+}
+
+/* ---------------------------------------------------------------------------------------- */
+typedef struct { int S, T, C, NH, NB; float *out, *att, *ws, *qkv, *rpe, *r; int *bucket; } att_t;
+static double att_loss(void *c)
+{
+	att_t *t = c;
+	attention_forward(t->out, t->att, t->ws, t->qkv, t->rpe, t->bucket, t->S, t->T, t->C, t->NH, t->NB);
+	return dotd(t->out, t->r, (size_t)t->S * t->T * t->C);
+}
+static void test_attention(int with_rpe)
+{
+	att_t t = { .S = 3, .T = with_rpe ? 10 : 7, .C = 12, .NH = 3 };
+	int K = 3;
+	if (with_rpe) {
+		t.bucket = malloc(sizeof(int) * t.T * t.T);
+		t.NB = irpe_buckets(t.bucket, K, 1);
+	}
+	int HS = t.C / t.NH;
+	size_t nq = (size_t)t.S * t.T * 3 * t.C, no = (size_t)t.S * t.T * t.C, na = (size_t)t.S * t.NH * t.T * t.T;
+	t.qkv = rnd(nq, 1.5), t.r = rnd(no, 1), t.out = zeros(no), t.att = zeros(na);
+	t.rpe = with_rpe ? rnd((size_t)HS * t.NB, 0.5) : NULL;
+	t.ws = zeros(attention_scratch_floats(t.T, t.C, t.NH, t.NB));
+	float *o2 = zeros(no), *a2 = zeros(na);
+	att_loss(&t);
+	attention_forward_naive(o2, a2, t.qkv, t.rpe, t.bucket, t.S, t.T, t.C, t.NH, t.NB);
+	ok(maxrel(t.out, o2, no) < 1e-5 && maxrel(t.att, a2, na) < 1e-5,
+	   "attention_forward%s matches naive (rel %.2g)", with_rpe ? " +iRPE" : "", maxrel(t.out, o2, no));
+	double rowsum = 0;
+	for (int j = 0; j < t.T; j++)
+		rowsum += t.att[j];
+	ok(fabs(rowsum - 1) < 1e-5, "attention rows are probabilities (%.7f)", rowsum);
+	float *dq = zeros(nq), *dq2 = zeros(nq);
+	float *dr = with_rpe ? zeros((size_t)HS * t.NB) : NULL, *dr2 = with_rpe ? zeros((size_t)HS * t.NB) : NULL;
+	attention_backward(dq, dr, t.ws, t.r, t.qkv, t.att, t.rpe, t.bucket, t.S, t.T, t.C, t.NH, t.NB);
+	attention_backward_naive(dq2, dr2, t.r, t.qkv, t.att, t.rpe, t.bucket, t.S, t.T, t.C, t.NH, t.NB);
+	ok(maxrel(dq, dq2, nq) < 1e-5 && (!with_rpe || maxrel(dr, dr2, (size_t)HS * t.NB) < 1e-5),
+	   "attention_backward%s matches naive (rel %.2g)", with_rpe ? " +iRPE" : "", maxrel(dq, dq2, nq));
+	double e = fd_err(att_loss, &t, t.qkv, nq, dq, 1e-2f);
+	ok(e < FD_TOL, "attention_backward%s vs finite differences, dqkv (%.2g)", with_rpe ? " +iRPE" : "", e);
+	if (with_rpe) {
+		double e2 = fd_err(att_loss, &t, t.rpe, (size_t)HS * t.NB, dr, 1e-2f);
+		ok(e2 < FD_TOL, "attention_backward +iRPE vs finite differences, drpe (%.2g)", e2);
+	}
+}
+
+static void test_irpe(void)
+{
+	int want[7] = { 0, 1, 2, 2, 3, 3, 3 }, good = 1;
+	for (int d = 0; d < 7; d++)
+		good &= irpe_piecewise_index(d) == want[d] && irpe_piecewise_index(-d) == -want[d];
+	ok(good, "iRPE piecewise index of 0..6 is 0 1 2 2 3 3 3 (odd in d)");
+	int K = 7, T = 1 + K * K, *b = malloc(sizeof(int) * T * T);
+	int NB = irpe_buckets(b, K, 1);
+	/* token 1 = (0,0), token 1+48 = (6,6): offset (-6,-6) -> (-3+3)*7 + (-3+3) = 0;
+	 * reverse (6,6) -> 6*7+6 = 48; self -> 3*7+3 = 24; cls pairs -> 49 */
+	ok(NB == 50 && b[1 * T + 49] == 0 && b[49 * T + 1] == 48 && b[5 * T + 5] == 24 &&
+	   b[0] == 49 && b[3] == 49 && b[3 * T] == 49, "iRPE buckets for a 7x7 window with cls");
+	free(b);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+typedef struct { int R, p, c, D; float *out, *wp, *x, *w, *b, *r; } pe_t;
+static double pe_loss(void *ctx)
+{
+	pe_t *t = ctx;
+	patch_embed_forward(t->out, t->wp, t->x, t->w, t->b, t->R, t->p, t->c, t->D);
+	return dotd(t->out, t->r, (size_t)t->R * t->D);
+}
+static void test_patch_embed(void)
+{
+	pe_t t = { .R = 4, .p = 2, .c = 3, .D = 5 };
+	int P = t.p * t.p * t.c;
+	t.x = rnd((size_t)t.R * P, 1), t.w = rnd((size_t)t.D * P, 1), t.b = rnd(t.D, 1);
+	t.r = rnd((size_t)t.R * t.D, 1), t.out = zeros((size_t)t.R * t.D), t.wp = zeros((size_t)t.D * P);
+	float *o2 = zeros((size_t)t.R * t.D);
+	pe_loss(&t);
+	patch_embed_forward_naive(o2, t.x, t.w, t.b, t.R, t.p, t.c, t.D);
+	ok(maxrel(t.out, o2, (size_t)t.R * t.D) < 1e-6, "patch_embed_forward (conv (c,a,b) weight on (a,b,c) patches) matches naive");
+	/* one hand-checked element: w[d=1, ch=2, a=1, b=0] pairs with patch value (1*2+0)*3+2 = 8 */
+	float *w1 = zeros((size_t)t.D * P), *x1 = zeros(P), *b0 = zeros(t.D), o1[5];
+	w1[1 * P + 2 * 4 + 1 * 2 + 0] = 1.0f;
+	x1[8] = 3.0f;
+	patch_embed_forward(o1, t.wp, x1, w1, b0, 1, t.p, t.c, t.D);
+	ok(o1[1] == 3.0f && o1[0] == 0.0f, "patch_embed weight order is (c,a,b), patch order (a,b,c)");
+	float *dw = zeros((size_t)t.D * P), *db = zeros(t.D), *dwp = zeros((size_t)t.D * P);
+	patch_embed_backward(dw, db, dwp, t.r, t.x, t.R, t.p, t.c, t.D);
+	double e1 = fd_err(pe_loss, &t, t.w, (size_t)t.D * P, dw, 1e-2f);
+	double e2 = fd_err(pe_loss, &t, t.b, t.D, db, 1e-2f);
+	ok(e1 < FD_TOL && e2 < FD_TOL, "patch_embed_backward vs finite differences (%.2g %.2g)", e1, e2);
+}
+
+static void test_pos_embed(void)
+{
+	/* D = 8, 3x3 grid: Q = 2, omega = (1, 1/100). Token l = i*3 + j + 1 (after cls). */
+	float e[10 * 8];
+	pos_embed_sincos(e, 8, 3, 3, 1);
+	const float *cls = e, *t5 = e + (1 + 1 * 3 + 2) * 8;   /* i = 1, j = 2 */
+	int good = 1;
+	for (int k = 0; k < 8; k++)
+		good &= cls[k] == 0.0f;
+	/* first half encodes the column j = 2, second half the row i = 1 */
+	good &= fabs(t5[0] - sin(2.0)) < 1e-7 && fabs(t5[1] - sin(0.02)) < 1e-7;
+	good &= fabs(t5[2] - cos(2.0)) < 1e-7 && fabs(t5[3] - cos(0.02)) < 1e-7;
+	good &= fabs(t5[4] - sin(1.0)) < 1e-7 && fabs(t5[5] - sin(0.01)) < 1e-7;
+	good &= fabs(t5[6] - cos(1.0)) < 1e-7 && fabs(t5[7] - cos(0.01)) < 1e-7;
+	ok(good, "pos_embed_sincos: cls row zero, first half encodes the column");
+}
+
+/* ---------------------------------------------------------------------------------------- */
+typedef struct { int S, N, Nk, C; uint8_t *mask; float *out, *x, *tok, *r; } un_t;
+static double un_loss(void *ctx)
+{
+	un_t *t = ctx;
+	unshuffle_forward(t->out, t->x, t->tok, t->mask, t->S, t->N, t->Nk, t->C);
+	return dotd(t->out, t->r, (size_t)t->S * (1 + t->N) * t->C);
+}
+static void test_tokens(void)
+{
+	un_t t = { .S = 2, .N = 6, .Nk = 2, .C = 3 };
+	uint8_t mask[12] = { 1, 0, 1, 1, 0, 1, 0, 1, 1, 1, 1, 0 };
+	t.mask = mask;
+	size_t nx = (size_t)t.S * (1 + t.Nk) * t.C, no = (size_t)t.S * (1 + t.N) * t.C;
+	t.x = rnd(nx, 1), t.tok = rnd(t.C, 1), t.r = rnd(no, 1), t.out = zeros(no);
+	un_loss(&t);
+	/* sample 0: visible patches 1 and 4 get x rows 1 and 2; patch 0 is the token */
+	ok(t.out[(1 + 1) * 3] == t.x[1 * 3] && t.out[(1 + 4) * 3] == t.x[2 * 3] && t.out[1 * 3] == t.tok[0] &&
+	   t.out[0] == t.x[0], "unshuffle puts visible tokens back in patch order, cls first");
+	float *dx = zeros(nx), *dt = zeros(t.C);
+	unshuffle_backward(dx, dt, t.r, t.mask, t.S, t.N, t.Nk, t.C);
+	double e1 = fd_err(un_loss, &t, t.x, nx, dx, 1e-2f), e2 = fd_err(un_loss, &t, t.tok, t.C, dt, 1e-2f);
+	ok(e1 < FD_TOL && e2 < FD_TOL, "unshuffle_backward vs finite differences (%.2g %.2g)", e1, e2);
+
+	/* gather / prepend / mask tokens: backward is the adjoint of forward, <Ax, r> = <x, A^T r> */
+	int idx[4] = { 3, 1, 0, 2 };
+	float *x = rnd(2 * 4 * 3, 1), *g = zeros(2 * 2 * 3), *r = rnd(2 * 2 * 3, 1), *dxg = zeros(2 * 4 * 3);
+	gather_rows_forward(g, x, idx, 2, 2, 4, 3);
+	gather_rows_backward(dxg, r, idx, 2, 2, 4, 3);
+	ok(fabs(dotd(g, r, 12) - dotd(x, dxg, 24)) < 1e-5 && g[0] == x[9], "gather_rows backward is its adjoint");
+	float cls[3] = { 7, 8, 9 }, *pc = zeros(2 * 5 * 3), *rp = rnd(2 * 5 * 3, 1), *dxp = zeros(2 * 4 * 3), dc[3] = { 0 };
+	prepend_cls_forward(pc, x, cls, 2, 4, 3);
+	prepend_cls_backward(dxp, dc, rp, 2, 4, 3);
+	ok(fabs(dotd(pc, rp, 30) - (dotd(x, dxp, 24) + dotd(cls, dc, 3))) < 1e-4 && pc[15] == 7,
+	   "prepend_cls backward is its adjoint");
+	uint8_t m[8] = { 0, 1, 1, 0, 1, 0, 0, 0 };
+	float *mt = zeros(8 * 3), *rm = rnd(8 * 3, 1), *dxm = zeros(8 * 3), dtk[3] = { 0 };
+	mask_tokens_forward(mt, x, m, cls, 8, 3);
+	mask_tokens_backward(dxm, dtk, rm, m, 8, 3);
+	ok(fabs(dotd(mt, rm, 24) - (dotd(x, dxm, 24) + dotd(cls, dtk, 3))) < 1e-4 && mt[3] == 7 && mt[0] == x[0],
+	   "mask_tokens backward is its adjoint");
+}
+
+/* ---------------------------------------------------------------------------------------- */
+typedef struct { int R, P, c, kind; uint8_t *mask; float *pred, *tgt; } loss_t;
+static double loss_loss(void *ctx)
+{
+	loss_t *t = ctx;
+	return t->kind ? l1_masked_forward(t->pred, t->tgt, t->mask, t->R, t->P, t->c)
+	               : mse_masked_forward(t->pred, t->tgt, t->mask, t->R, t->P);
+}
+static void test_losses(void)
+{
+	/* norm-pix: unbiased variance, eps inside the sqrt */
+	float x[4] = { 1, 2, 3, 4 }, y[4];
+	norm_pix_target(y, x, 1, 4, 1e-6f);
+	double sd = sqrt(5.0 / 3.0 + 1e-6);
+	ok(fabs(y[0] - (-1.5 / sd)) < 1e-6 && fabs(y[3] - 1.5 / sd) < 1e-6, "norm_pix_target uses the unbiased variance");
+
+	loss_t t = { .R = 6, .P = 12, .c = 3 };
+	uint8_t mask[6] = { 1, 0, 1, 1, 0, 0 };
+	t.mask = mask, t.pred = rnd(72, 1), t.tgt = rnd(72, 1);
+	/* MSE by hand over the three hidden rows */
+	double want = 0;
+	for (int r = 0; r < 6; r++)
+		if (mask[r])
+			for (int i = 0; i < 12; i++)
+				want += pow(t.pred[r * 12 + i] - t.tgt[r * 12 + i], 2) / 12.0 / 3.0;
+	ok(fabs(loss_loss(&t) - want) < 1e-6, "mse_masked_forward averages hidden patches only");
+	float *g = zeros(72);
+	mse_masked_backward(g, t.pred, t.tgt, t.mask, t.R, t.P, 1.0f);
+	double e = fd_err(loss_loss, &t, t.pred, 72, g, 1e-3f);
+	ok(e < FD_TOL && g[12] == 0.0f, "mse_masked_backward vs finite differences (%.2g), visible rows get 0", e);
+	t.kind = 1;
+	for (int i = 0; i < 72; i++)   /* keep |pred - target| away from the kink at 0 */
+		if (fabs(t.pred[i] - t.tgt[i]) < 0.05f)
+			t.pred[i] += 0.1f;
+	double l1 = 0;
+	for (int r = 0; r < 6; r++)
+		if (mask[r])
+			for (int i = 0; i < 12; i++)
+				l1 += fabs(t.pred[r * 12 + i] - t.tgt[r * 12 + i]);
+	l1 = l1 / (3 * 4 + 1e-5) / 3;
+	ok(fabs(loss_loss(&t) - l1) < 1e-6, "l1_masked_forward is SimMIM's per-pixel L1 (%.6f)", l1);
+	memset(g, 0, 72 * sizeof(float));
+	l1_masked_backward(g, t.pred, t.tgt, t.mask, t.R, t.P, t.c, 1.0f);
+	e = fd_err(loss_loss, &t, t.pred, 72, g, 1e-3f);
+	ok(e < FD_TOL, "l1_masked_backward vs finite differences (%.2g)", e);
+}
+
+typedef struct { freq_loss_ws ws; int B; uint8_t *fm; float *pred, *tgt; } fq_t;
+static double fq_loss(void *ctx)
+{
+	fq_t *t = ctx;
+	return freq_loss_forward(&t->ws, t->pred, t->tgt, t->fm, t->B);
+}
+static void test_freq_loss(void)
+{
+	fq_t t = { .B = 2 };
+	int H = 6, W = 6, p = 2, c = 2, N = 9, P = 8;
+	freq_loss_init(&t.ws, H, W, p, c);
+	t.pred = rnd((size_t)t.B * N * P, 1), t.tgt = rnd((size_t)t.B * N * P, 1);
+	t.fm = malloc((size_t)t.B * H * W);
+	for (int i = 0; i < t.B * H * W; i++)
+		t.fm[i] = (i * 7) % 3 != 0;
+	/* reference: the DFT summed directly in double */
+	double want = 0, cnt = 0;
+	for (int b = 0; b < t.B; b++)
+		for (int ch = 0; ch < c; ch++)
+			for (int u = 0; u < H; u++)
+				for (int v = 0; v < W; v++) {
+					if (!t.fm[(b * H + u) * W + v])
+						continue;
+					double re = 0, im = 0;
+					for (int y = 0; y < H; y++)
+						for (int x = 0; x < W; x++) {
+							int l = (y / p) * 3 + x / p, k = ((y % p) * p + x % p) * c + ch;
+							double d = t.pred[(b * N + l) * P + k] - t.tgt[(b * N + l) * P + k];
+							double ang = -2 * M_PI * ((double)u * y / H + (double)v * x / W);
+							re += d * cos(ang) / 6.0, im += d * sin(ang) / 6.0;
+						}
+					want += sqrt(re * re + im * im + 1e-12);
+					cnt += 1;
+				}
+	want /= cnt;
+	double got = fq_loss(&t);
+	ok(fabs(got - want) < 1e-5 * want, "freq_loss_forward matches a direct DFT (%.6f vs %.6f)", got, want);
+	float *g = zeros((size_t)t.B * N * P);
+	freq_loss_backward(&t.ws, g, t.pred, t.tgt, t.fm, t.B, 1.0f);
+	double e = fd_err(fq_loss, &t, t.pred, (size_t)t.B * N * P, g, 1e-3f);
+	ok(e < FD_TOL, "freq_loss_backward vs finite differences (%.2g)", e);
+	freq_loss_free(&t.ws);
+}
+
+int main(void)
+{
+	mae_threads_init(0);
+	test_linear();
+	test_layernorm();
+	test_gelu();
+	test_attention(0);
+	test_attention(1);
+	test_irpe();
+	test_patch_embed();
+	test_pos_embed();
+	test_tokens();
+	test_losses();
+	test_freq_loss();
+	printf("1..%d\n", ntest);
+	return nfail ? 1 : 0;
+}
