@@ -1,0 +1,481 @@
+/* dataset.c: sources of samples (class folders, files, globs, lists, IDX), their order per
+ * epoch (seeded shuffle) and shards. See include/mae/dataset.h. */
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <glob.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "mae/dataset.h"
+
+#define FMNIST_DIR "/usr/share/datasets/fashion-mnist"
+
+static const char *fmnist_classes[10] = {
+	"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+	"Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+};
+
+static int fail(char *err, size_t errn, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err, errn, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+static char *xstrdup(const char *s)
+{
+	char *p = strdup(s);
+	if (!p) {
+		fprintf(stderr, "out of memory\n");
+		exit(2);
+	}
+	return p;
+}
+
+static void *xrealloc(void *p, size_t n)
+{
+	p = realloc(p, n ? n : 1);
+	if (!p) {
+		fprintf(stderr, "out of memory\n");
+		exit(2);
+	}
+	return p;
+}
+
+void mae_dataset_init(mae_dataset *ds)
+{
+	memset(ds, 0, sizeof *ds);
+}
+
+static mae_sample *push(mae_dataset *ds)
+{
+	if (ds->n == ds->cap) {
+		ds->cap = ds->cap ? 2 * ds->cap : 1024;
+		ds->s = xrealloc(ds->s, sizeof *ds->s * (size_t)ds->cap);
+	}
+	mae_sample *s = &ds->s[ds->n++];
+	memset(s, 0, sizeof *s);
+	s->label = -1;
+	return s;
+}
+
+static void add_file(mae_dataset *ds, const char *path, int label, int cls)
+{
+	mae_sample *s = push(ds);
+	s->path = xstrdup(path);
+	s->label = label;
+	s->cls = cls;
+	ds->files++;
+}
+
+static int class_id(mae_dataset *ds, const char *name)
+{
+	for (int i = 0; i < ds->nclasses; i++)
+		if (!strcmp(ds->classes[i], name))
+			return i;
+	ds->classes = xrealloc(ds->classes, sizeof *ds->classes * (size_t)(ds->nclasses + 1));
+	ds->classes[ds->nclasses] = xstrdup(name);
+	return ds->nclasses++;
+}
+
+static int is_image_name(const char *name)
+{
+	const char *dot = strrchr(name, '.');
+	return dot && (!strcasecmp(dot, ".jpg") || !strcasecmp(dot, ".jpeg") ||
+	               !strcasecmp(dot, ".png"));
+}
+
+static int cmpstr(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Sorted entry names of a directory (without . and ..); NULL on error. */
+static char **listdir(const char *dir, int *n, char *err, size_t errn)
+{
+	DIR *d = opendir(dir);
+	if (!d) {
+		fail(err, errn, "%s: %s", dir, strerror(errno));
+		return NULL;
+	}
+	char **v = NULL;
+	int cnt = 0;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		v = xrealloc(v, sizeof *v * (size_t)(cnt + 1));
+		v[cnt++] = xstrdup(e->d_name);
+	}
+	closedir(d);
+	qsort(v, (size_t)cnt, sizeof *v, cmpstr);
+	*n = cnt;
+	if (!v)
+		v = xrealloc(NULL, sizeof *v);
+	return v;
+}
+
+static void freelist(char **v, int n)
+{
+	for (int i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+static char *join(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	char *p = xrealloc(NULL, la + lb + 2);
+	memcpy(p, a, la);
+	size_t o = la;
+	if (la && a[la - 1] != '/')
+		p[o++] = '/';
+	memcpy(p + o, b, lb + 1);
+	return p;
+}
+
+static int isdir(const char *p)
+{
+	struct stat st;
+	return !stat(p, &st) && S_ISDIR(st.st_mode);
+}
+
+/* Image files under dir, recursively (following links), in sorted walk order like
+ * torchvision's make_dataset: a directory's files, then its sub-directories. depth guards
+ * against symlink loops. */
+static int walk(mae_dataset *ds, const char *dir, int label, int cls, int depth, char *err,
+                size_t errn)
+{
+	if (depth > 32)
+		return fail(err, errn, "%s: directories nested too deep (a symlink loop?)", dir);
+	int n;
+	char **v = listdir(dir, &n, err, errn);
+	if (!v)
+		return -1;
+	int rc = 0;
+	for (int i = 0; i < n; i++) {
+		char *p = join(dir, v[i]);
+		if (!isdir(p) && is_image_name(v[i]))
+			add_file(ds, p, label, cls);
+		free(p);
+	}
+	for (int i = 0; i < n && !rc; i++) {
+		char *p = join(dir, v[i]);
+		if (isdir(p))
+			rc = walk(ds, p, label, cls, depth + 1, err, errn);
+		free(p);
+	}
+	freelist(v, n);
+	return rc;
+}
+
+static int has_images(const char *dir, int depth)
+{
+	if (depth > 32)
+		return 0;
+	DIR *d = opendir(dir);
+	if (!d)
+		return 0;
+	struct dirent *e;
+	int found = 0;
+	while (!found && (e = readdir(d))) {
+		if (e->d_name[0] == '.' && (!e->d_name[1] || (e->d_name[1] == '.' && !e->d_name[2])))
+			continue;
+		char *p = join(dir, e->d_name);
+		found = isdir(p) ? has_images(p, depth + 1) : is_image_name(e->d_name);
+		free(p);
+	}
+	closedir(d);
+	return found;
+}
+
+static int add_folder(mae_dataset *ds, const char *dir, char *err, size_t errn)
+{
+	int n;
+	char **v = listdir(dir, &n, err, errn);
+	if (!v)
+		return -1;
+	int classes = 0, rc = 0;
+	for (int i = 0; i < n; i++) {
+		char *p = join(dir, v[i]);
+		if (isdir(p) && has_images(p, 0))
+			classes++;
+		free(p);
+	}
+	int64_t before = ds->n;
+	if (classes) {
+		/* class folders: one label per sub-directory that holds images */
+		for (int i = 0; i < n && !rc; i++) {
+			char *p = join(dir, v[i]);
+			if (isdir(p) && has_images(p, 0))
+				rc = walk(ds, p, class_id(ds, v[i]), 1, 0, err, errn);
+			free(p);
+		}
+	} else {
+		rc = walk(ds, dir, -1, 0, 0, err, errn);
+	}
+	freelist(v, n);
+	if (!rc && ds->n == before)
+		return fail(err, errn, "%s: no .jpg, .jpeg or .png files", dir);
+	return rc;
+}
+
+static int add_list(mae_dataset *ds, const char *list, char *err, size_t errn)
+{
+	FILE *f = strcmp(list, "-") ? fopen(list, "r") : stdin;
+	if (!f)
+		return fail(err, errn, "%s: %s", list, strerror(errno));
+	char *base = xstrdup(list);
+	char *slash = strrchr(base, '/');
+	if (slash)
+		slash[1] = 0;
+	else
+		base[0] = 0;
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t len;
+	long lineno = 0;
+	int rc = 0;
+	while (!rc && (len = getline(&line, &cap, f)) >= 0) {
+		lineno++;
+		while (len && isspace((unsigned char)line[len - 1]))
+			line[--len] = 0;
+		char *p = line;
+		while (isspace((unsigned char)*p))
+			p++;
+		if (!*p || *p == '#')
+			continue;
+		int label = -1;
+		/* an integer after the last blank is a label */
+		char *sp = p + strlen(p);
+		while (sp > p && !isspace((unsigned char)sp[-1]))
+			sp--;
+		if (sp > p) {
+			char *end;
+			long l = strtol(sp, &end, 10);
+			if (*end || end == sp || l < -1 || l > 0x7fffffff) {
+				rc = fail(err, errn, "%s:%ld: bad label '%s'", list, lineno, sp);
+				break;
+			}
+			label = (int)l;
+			sp[-1] = 0;
+			for (char *q = sp - 1; q > p && isspace((unsigned char)q[-1]); q--)
+				q[-1] = 0;
+		}
+		char *path = *p == '/' || !*base ? xstrdup(p) : join(base, p);
+		add_file(ds, path, label, 0);
+		free(path);
+	}
+	if (!rc && ferror(f))
+		rc = fail(err, errn, "%s: %s", list, strerror(errno));
+	free(line);
+	free(base);
+	if (f != stdin)
+		fclose(f);
+	return rc;
+}
+
+/* "...images-idx3-ubyte[.gz]" -> "...labels-idx1-ubyte[.gz]", or NULL. */
+static char *labels_name(const char *path)
+{
+	const char *m = strstr(path, "images-idx3");
+	if (!m)
+		return NULL;
+	char *p = xstrdup(path);
+	memcpy(p + (m - path), "labels-idx1", 11);
+	return p;
+}
+
+static int add_idx(mae_dataset *ds, const char *path, int fmnist, char *err, size_t errn)
+{
+	mae_idx im, lab;
+	char e[256];
+	if (mae_idx_load(path, &im, e, sizeof e) < 0)
+		return fail(err, errn, "%s: %s", path, e);
+	if (im.ndim != 3 && im.ndim != 4) {
+		mae_idx_free(&im);
+		return fail(err, errn, "%s: IDX of rank %d is not images [N,H,W] or [N,H,W,C]", path,
+		            im.ndim);
+	}
+	if (im.ndim == 4 && im.dims[3] != 1 && im.dims[3] != 3) {
+		mae_idx_free(&im);
+		return fail(err, errn, "%s: %lld channels; expected 1 or 3", path,
+		            (long long)im.dims[3]);
+	}
+	char *ln = labels_name(path);
+	int have_labels = 0;
+	memset(&lab, 0, sizeof lab);
+	if (ln && !access(ln, R_OK)) {
+		if (mae_idx_load(ln, &lab, e, sizeof e) < 0) {
+			fail(err, errn, "%s: %s", ln, e);
+			free(ln);
+			mae_idx_free(&im);
+			return -1;
+		}
+		if (lab.ndim != 1 || lab.dims[0] != im.dims[0]) {
+			fail(err, errn, "%s: %lld labels of rank %d for %lld images", ln,
+			     (long long)lab.dims[0], lab.ndim, (long long)im.dims[0]);
+			free(ln);
+			mae_idx_free(&im);
+			mae_idx_free(&lab);
+			return -1;
+		}
+		have_labels = 1;
+	}
+	free(ln);
+	ds->idx = xrealloc(ds->idx, sizeof *ds->idx * (size_t)(ds->nidx + 1));
+	int k = ds->nidx++;
+	ds->idx[k] = im;
+	for (int64_t i = 0; i < im.dims[0]; i++) {
+		mae_sample *s = push(ds);
+		s->idx = k;
+		s->pos = i;
+		s->label = have_labels ? lab.data[i] : -1;
+	}
+	if (have_labels)
+		ds->idx_labeled = 1;
+	if (fmnist && !ds->nclasses)
+		for (int i = 0; i < 10; i++)
+			class_id(ds, fmnist_classes[i]);
+	mae_idx_free(&lab);
+	return 0;
+}
+
+static int sniff_idx(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return 0;
+	unsigned char b[3] = { 1, 1, 1 };
+	size_t n = fread(b, 1, 3, f);
+	fclose(f);
+	if (n >= 2 && b[0] == 0x1f && b[1] == 0x8b)
+		return 1;   /* gzip: IDX is the only compressed input we take */
+	return n == 3 && b[0] == 0 && b[1] == 0 && b[2] == 0x08;
+}
+
+int mae_dataset_add(mae_dataset *ds, const char *src, char *err, size_t errn)
+{
+	if (!strncmp(src, "fashion-mnist", 13) &&
+	    (!src[13] || !strcmp(src + 13, ":train") || !strcmp(src + 13, ":test"))) {
+		const char *split = !strcmp(src + 13, ":test") ? "t10k" : "train";
+		char path[256];
+		snprintf(path, sizeof path, "%s/%s-images-idx3-ubyte.gz", FMNIST_DIR, split);
+		if (access(path, R_OK))
+			return fail(err, errn, "%s: %s (install the Debian package dataset-fashion-mnist)",
+			            path, strerror(errno));
+		return add_idx(ds, path, 1, err, errn);
+	}
+	if (src[0] == '@')
+		return add_list(ds, src + 1, err, errn);
+	struct stat st;
+	if (stat(src, &st)) {
+		if (strpbrk(src, "*?[")) {
+			glob_t g;
+			int r = glob(src, 0, NULL, &g);
+			if (r == GLOB_NOMATCH)
+				return fail(err, errn, "%s: no match", src);
+			if (r)
+				return fail(err, errn, "%s: glob failed", src);
+			int rc = 0;
+			for (size_t i = 0; i < g.gl_pathc && !rc; i++)
+				rc = mae_dataset_add(ds, g.gl_pathv[i], err, errn);
+			globfree(&g);
+			return rc;
+		}
+		return fail(err, errn, "%s: %s", src, strerror(errno));
+	}
+	if (S_ISDIR(st.st_mode))
+		return add_folder(ds, src, err, errn);
+	if (sniff_idx(src))
+		return add_idx(ds, src, strstr(src, "fashion-mnist") != NULL, err, errn);
+	add_file(ds, src, -1, 0);
+	return 0;
+}
+
+void mae_dataset_finish(mae_dataset *ds)
+{
+	if (!ds->nclasses)
+		return;
+	int any_cls = 0;
+	for (int64_t i = 0; i < ds->n && !any_cls; i++)
+		any_cls = ds->s[i].cls;
+	if (!any_cls)
+		return;   /* names given in their own order (Fashion-MNIST) */
+	int n = ds->nclasses;
+	char **sorted = xrealloc(NULL, sizeof *sorted * (size_t)n);
+	memcpy(sorted, ds->classes, sizeof *sorted * (size_t)n);
+	qsort(sorted, (size_t)n, sizeof *sorted, cmpstr);
+	int *map = xrealloc(NULL, sizeof *map * (size_t)n);
+	for (int i = 0; i < n; i++)
+		for (int j = 0; j < n; j++)
+			if (ds->classes[i] == sorted[j])
+				map[i] = j;
+	for (int64_t i = 0; i < ds->n; i++)
+		if (ds->s[i].cls) {
+			ds->s[i].label = map[ds->s[i].label];
+			ds->s[i].cls = 0;
+		}
+	free(ds->classes);
+	ds->classes = sorted;
+	free(map);
+}
+
+void mae_dataset_limit(mae_dataset *ds, int64_t n)
+{
+	if (n < 0 || n >= ds->n)
+		return;
+	for (int64_t i = n; i < ds->n; i++) {
+		if (ds->s[i].path)
+			ds->files--;
+		free(ds->s[i].path);
+	}
+	ds->n = n;
+}
+
+void mae_dataset_free(mae_dataset *ds)
+{
+	for (int64_t i = 0; i < ds->n; i++)
+		free(ds->s[i].path);
+	free(ds->s);
+	for (int i = 0; i < ds->nclasses; i++)
+		free(ds->classes[i]);
+	free(ds->classes);
+	for (int i = 0; i < ds->nidx; i++)
+		mae_idx_free(&ds->idx[i]);
+	free(ds->idx);
+	memset(ds, 0, sizeof *ds);
+}
+
+int64_t mae_shard_size(int64_t n, int shard, int nshards)
+{
+	return shard < n ? (n - shard + nshards - 1) / nshards : 0;
+}
+
+int64_t mae_dataset_order(int64_t n, int shuffle, uint64_t seed, int64_t epoch, int shard,
+                          int nshards, int64_t *pos)
+{
+	int64_t m = mae_shard_size(n, shard, nshards);
+	if (!shuffle) {
+		for (int64_t k = 0; k < m; k++)
+			pos[k] = shard + k * nshards;
+		return m;
+	}
+	int64_t *perm = xrealloc(NULL, sizeof *perm * (size_t)n);
+	for (int64_t i = 0; i < n; i++)
+		perm[i] = i;
+	mae_rng r;
+	mae_rng_seed(&r, seed, (uint64_t)epoch, 0, "shuffle");
+	mae_rng_shuffle(&r, perm, n);
+	for (int64_t k = 0; k < m; k++)
+		pos[k] = perm[shard + k * nshards];
+	free(perm);
+	return m;
+}
