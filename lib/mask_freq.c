@@ -1,0 +1,79 @@
+/* mask_freq.c: MFM's frequency masking: a low- or high-pass disc on the unshifted 2-D DFT,
+ * and the corruption of an image through it (see mask.h, dft.h). */
+#include "mae/mask.h"
+#include "mae/dft.h"
+#include "mae/util.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int mae_freq_fmask(uint8_t *fmask, int h, int w, double radius, int highpass)
+{
+	int removed = 0;
+	double r2 = radius * radius;
+	for (int u = 0; u < h; u++) {
+		int fy = u < (h + 1) / 2 ? u : u - h;   /* numpy fftfreq: u < ceil(H/2) is >= 0 */
+		for (int v = 0; v < w; v++) {
+			int fx = v < (w + 1) / 2 ? v : v - w;
+			int inside = (double)fy * fy + (double)fx * fx < r2;
+			int rm = highpass ? inside : !inside;
+			fmask[u * w + v] = (uint8_t)rm;
+			removed += rm;
+		}
+	}
+	return removed;
+}
+
+struct mae_freq_ws {
+	int h, w, c;
+	mae_dft2 dft;
+	float *planes, *re, *im;   /* [C,H,W] each */
+};
+
+mae_freq_ws *mae_freq_ws_new(int h, int w, int c)
+{
+	mae_freq_ws *ws = mae_calloc(1, sizeof *ws);
+	size_t n = (size_t)c * h * w * sizeof(float);
+	ws->h = h;
+	ws->w = w;
+	ws->c = c;
+	mae_dft2_init(&ws->dft, h, w);
+	ws->planes = mae_alloc_aligned(n);
+	ws->re = mae_alloc_aligned(n);
+	ws->im = mae_alloc_aligned(n);
+	return ws;
+}
+
+void mae_freq_ws_free(mae_freq_ws *ws)
+{
+	if (!ws)
+		return;
+	mae_dft2_free(&ws->dft);
+	free(ws->planes);
+	free(ws->re);
+	free(ws->im);
+	free(ws);
+}
+
+void mae_freq_corrupt(mae_freq_ws *ws, float *out, const float *img, const uint8_t *fmask,
+                      int clamp)
+{
+	int h = ws->h, w = ws->w, c = ws->c;
+	size_t plane = (size_t)h * w;
+	for (size_t l = 0; l < plane; l++)          /* [H,W,C] -> [C,H,W] */
+		for (int k = 0; k < c; k++)
+			ws->planes[k * plane + l] = img[l * c + k];
+	mae_dft2_forward(&ws->dft, c, ws->planes, ws->re, ws->im);
+	for (int k = 0; k < c; k++)
+		for (size_t l = 0; l < plane; l++)
+			if (fmask[l])
+				ws->re[k * plane + l] = ws->im[k * plane + l] = 0.0f;
+	mae_dft2_inverse_real(&ws->dft, c, ws->re, ws->im, ws->planes);
+	for (size_t l = 0; l < plane; l++)
+		for (int k = 0; k < c; k++) {
+			float v = ws->planes[k * plane + l];
+			if (clamp)
+				v = v < 0.0f ? 0.0f : v > 1.0f ? 1.0f : v;
+			out[l * c + k] = v;
+		}
+}
