@@ -83,7 +83,31 @@ static ep_spec parse_endpoint(const char *s, int input)
 static void *zctx;
 static int zctx_users;
 
-static void *open_socket(const ep_spec *e, const char *name, int hwm)
+/* Peer tracking through the socket monitor: handshakes up, disconnects down. */
+typedef struct {
+	void *pair;
+	int peers, ever;
+	double empty_since;   /* when peers last fell to 0 (0: not empty) */
+} monitor;
+
+static void monitor_open(monitor *m, void *sock, const char *name)
+{
+	char addr[64];
+	snprintf(addr, sizeof addr, "inproc://mae-monitor-%p", sock);
+	if (zmq_socket_monitor(sock, addr, ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED) != 0)
+		mae_die(MAE_EXIT_DATA, "%s: socket monitor: %s", name, zmq_strerror(errno));
+	m->pair = zmq_socket(zctx, ZMQ_PAIR);
+	int linger = 0;
+	zmq_setsockopt(m->pair, ZMQ_LINGER, &linger, sizeof linger);
+	if (zmq_connect(m->pair, addr) != 0)
+		mae_die(MAE_EXIT_DATA, "%s: socket monitor: %s", name, zmq_strerror(errno));
+	m->peers = m->ever = 0;
+	m->empty_since = 0;
+}
+
+/* The monitor is attached before bind/connect: a handshake that completed before anyone
+ * listened would be lost, and a writer would then wait forever for its peer to leave. */
+static void *open_socket(const ep_spec *e, const char *name, int hwm, monitor *mon)
 {
 	if (!zctx && !(zctx = zmq_ctx_new()))
 		mae_die(MAE_EXIT_DATA, "ZeroMQ context: %s", zmq_strerror(errno));
@@ -99,6 +123,8 @@ static void *open_socket(const ep_spec *e, const char *name, int hwm)
 		zmq_setsockopt(s, ZMQ_SNDHWM, &hwm, sizeof hwm);
 	if (e->socktype == ZMQ_SUB)
 		zmq_setsockopt(s, ZMQ_SUBSCRIBE, "", 0);
+	if (mon)
+		monitor_open(mon, s, name);
 	int rc = e->bind ? zmq_bind(s, e->addr) : zmq_connect(s, e->addr);
 	if (rc != 0)
 		mae_die(MAE_EXIT_DATA, "%s: cannot %s: %s", name, e->bind ? "bind" : "connect",
@@ -113,26 +139,6 @@ static void close_socket(void *s)
 		zmq_ctx_term(zctx);
 		zctx = NULL;
 	}
-}
-
-/* Peer tracking through the socket monitor: handshakes up, disconnects down. */
-typedef struct {
-	void *pair;
-	int peers, ever;
-} monitor;
-
-static void monitor_open(monitor *m, void *sock)
-{
-	char addr[64];
-	snprintf(addr, sizeof addr, "inproc://mae-monitor-%p", sock);
-	if (zmq_socket_monitor(sock, addr, ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED) != 0)
-		mae_die(MAE_EXIT_DATA, "socket monitor: %s", zmq_strerror(errno));
-	m->pair = zmq_socket(zctx, ZMQ_PAIR);
-	int linger = 0;
-	zmq_setsockopt(m->pair, ZMQ_LINGER, &linger, sizeof linger);
-	if (zmq_connect(m->pair, addr) != 0)
-		mae_die(MAE_EXIT_DATA, "socket monitor: %s", zmq_strerror(errno));
-	m->peers = m->ever = 0;
 }
 
 /* Process monitor events, waiting up to timeout_ms for the first (0: don't wait). */
@@ -151,7 +157,8 @@ static void monitor_poll(monitor *m, long timeout_ms)
 				m->peers++;
 				m->ever++;
 			} else if (ev == ZMQ_EVENT_DISCONNECTED && m->peers > 0) {
-				m->peers--;
+				if (--m->peers == 0)
+					m->empty_since = mae_now();
 			}
 		}
 		zmq_msg_close(&a);
@@ -187,6 +194,9 @@ struct mae_reader {
 	int64_t count, number, skipped;
 	mae_val eosf;
 	size_t maxrec;
+	int sub;                  /* SUB: may join mid-stream; headers repeat */
+	monitor mon;              /* to notice producers that vanish without EOS */
+	double grace;             /* seconds to wait for a producer once all have left */
 	const void *raw;          /* last record's bytes */
 	size_t rawn;
 };
@@ -200,7 +210,9 @@ mae_reader *mae_reader_open(const char *endpoint, const mae_common *c)
 	r->maxrec = max_record();
 	if (e.zmq) {
 		r->kind = EP_ZMQ;
-		r->sock = open_socket(&e, r->name, c && c->hwm > 0 ? c->hwm : 4);
+		r->sub = e.socktype == ZMQ_SUB;
+		r->sock = open_socket(&e, r->name, c && c->hwm > 0 ? c->hwm : 4, &r->mon);
+		r->grace = getenv("MAE_PEER_GRACE") ? atof(getenv("MAE_PEER_GRACE")) : 10.0;
 		zmq_msg_init(&r->msg);
 	} else {
 		r->kind = EP_FD;
@@ -398,10 +410,25 @@ static int next_raw(mae_reader *r, const void **buf, size_t *n)
 	zmq_msg_init(&r->msg);
 	r->msg_live = 1;
 	for (;;) {
-		if (zmq_msg_recv(&r->msg, r->sock, 0) >= 0)
+		zmq_pollitem_t it = {r->sock, 0, ZMQ_POLLIN, 0};
+		int k = zmq_poll(&it, 1, 250);
+		if (k > 0 && zmq_msg_recv(&r->msg, r->sock, ZMQ_DONTWAIT) >= 0)
 			break;
-		if (errno != EINTR)
+		if (k < 0 && errno != EINTR)
 			mae_die(MAE_EXIT_DATA, "%s: receive: %s", r->name, zmq_strerror(errno));
+		if (k > 0 && errno != EAGAIN && errno != EINTR)
+			mae_die(MAE_EXIT_DATA, "%s: receive: %s", r->name, zmq_strerror(errno));
+		/* Nothing pending: have all producers gone away without their EOS? Another one may
+		 * still connect (a merge of producers that come and go), so allow a grace period. */
+		monitor_poll(&r->mon, 0);
+		if (r->mon.ever > 0 && r->mon.peers == 0 && mae_now() - r->mon.empty_since > r->grace) {
+			if (r->sub) {
+				mae_warn("%s: publisher left without an end-of-stream record", r->name);
+				return 0;
+			}
+			mae_die(MAE_EXIT_DATA, "%s: every producer disconnected after %lld records without "
+			        "sending its end-of-stream record (did a stage die?)", r->name, (long long)r->number);
+		}
 	}
 	if (zmq_msg_more(&r->msg))
 		mae_die(MAE_EXIT_DATA, "%s: record %lld: multipart message (one message is one record)",
@@ -431,7 +458,9 @@ static void read_one(mae_reader *r, mae_record *rec, int *end)
 void mae_read_header(mae_reader *r, mae_record *hdr)
 {
 	int end;
-	read_one(r, hdr, &end);
+	do   /* a subscriber joins a running stream: wait for the next (repeated) header */
+		read_one(r, hdr, &end);
+	while (r->sub && !end && hdr->type != MAE_REC_HEADER);
 	if (end)
 		mae_die(MAE_EXIT_DATA, "%s: empty input (no header record)", r->name);
 	if (hdr->type != MAE_REC_HEADER)
@@ -459,6 +488,8 @@ int mae_read(mae_reader *r, mae_record *rec)
 			r->count++;
 			return 1;
 		case MAE_REC_HEADER:
+			if (r->sub)
+				break;   /* a publisher repeats its header for late subscribers */
 			if (r->headers >= r->merge)
 				mae_die(MAE_EXIT_DATA, "%s: record %lld: unexpected header record (use --merge N "
 				        "to read N streams)", r->name, (long long)rec->number);
@@ -470,6 +501,7 @@ int mae_read(mae_reader *r, mae_record *rec)
 			mae_val_copy(&r->eosf, &rec->fields);
 			if (r->eos >= r->merge && r->kind == EP_ZMQ) {
 				/* leave now: our disconnect tells the producers their EOS has arrived */
+				monitor_close(&r->mon, r->sock);
 				close_socket(r->sock);
 				r->sock = NULL;
 			}
@@ -484,8 +516,10 @@ void mae_reader_close(mae_reader *r)
 		return;
 	if (r->msg_live)
 		zmq_msg_close(&r->msg);
-	if (r->sock)
+	if (r->sock) {
+		monitor_close(&r->mon, r->sock);
 		close_socket(r->sock);
+	}
 	if (r->close_fd)
 		close(r->fd);
 	mae_val_free(&r->eosf);
@@ -509,6 +543,9 @@ struct mae_writer {
 	monitor mon;
 	mae_gather g;
 	int64_t count;
+	void *hdr;             /* PUB: the header, repeated every second for late subscribers */
+	size_t hdrn;
+	double hdr_sent;
 	void *eos_raw;         /* an EOS forwarded as is by mae_write_raw */
 	size_t eos_rawn;
 	mae_val eosx;
@@ -523,9 +560,8 @@ mae_writer *mae_writer_open(const char *endpoint, const mae_common *c)
 	if (e.zmq) {
 		w->kind = EP_ZMQ;
 		w->socktype = e.socktype;
-		w->sock = open_socket(&e, w->name, c && c->hwm > 0 ? c->hwm : 4);
-		if (e.socktype == ZMQ_PUSH)
-			monitor_open(&w->mon, w->sock);
+		w->sock = open_socket(&e, w->name, c && c->hwm > 0 ? c->hwm : 4,
+		                      e.socktype == ZMQ_PUSH ? &w->mon : NULL);
 	} else {
 		w->kind = EP_FD;
 		if (!strcmp(e.addr, "-")) {
@@ -550,7 +586,7 @@ mae_writer *mae_writer_open_tap(const char *endpoint)
 	w->kind = EP_ZMQ;
 	w->fanout = 1;
 	e.socktype = w->socktype = ZMQ_PUB;
-	w->sock = open_socket(&e, w->name, 16);
+	w->sock = open_socket(&e, w->name, 16, NULL);
 	return w;
 }
 
@@ -624,9 +660,31 @@ static void send_gathered(mae_writer *w)
 		send_zmq(w, w->socktype == ZMQ_PUB ? ZMQ_DONTWAIT : 0);
 }
 
+/* PUB: keep the header; before a batch, send it again if a second has passed. */
+static void pub_header(mae_writer *w, enum mae_rtype type)
+{
+	if (w->kind != EP_ZMQ || w->socktype != ZMQ_PUB)
+		return;
+	if (type == MAE_REC_HEADER) {
+		free(w->hdr);
+		w->hdrn = w->g.total;
+		w->hdr = mae_malloc(w->hdrn);
+		gather_copy(&w->g, w->hdr);
+		w->hdr_sent = mae_now();
+	} else if (type == MAE_REC_BATCH && w->hdr && mae_now() - w->hdr_sent > 1.0) {
+		zmq_msg_t m;
+		zmq_msg_init_size(&m, w->hdrn);
+		memcpy(zmq_msg_data(&m), w->hdr, w->hdrn);
+		if (zmq_msg_send(&m, w->sock, ZMQ_DONTWAIT) < 0)
+			zmq_msg_close(&m);
+		w->hdr_sent = mae_now();
+	}
+}
+
 static void send_rec(mae_writer *w, mae_record *rec)
 {
 	gather_record(&w->g, rec);
+	pub_header(w, rec->type);
 	send_gathered(w);
 }
 
@@ -654,6 +712,7 @@ void mae_write_raw(mae_writer *w, const void *buf, size_t n, enum mae_rtype type
 			send_gathered(w);
 	}
 	w->started = 1;
+	pub_header(w, type);
 	send_gathered(w);
 	if (type == MAE_REC_BATCH)
 		w->count++;
@@ -726,6 +785,7 @@ int mae_writer_close(mae_writer *w, int64_t skipped)
 	}
 	mae_rec_free(&eos);
 	free(w->eos_raw);
+	free(w->hdr);
 	gather_free(&w->g);
 	mae_val_free(&w->eosx);
 	free(w->name);

@@ -463,7 +463,7 @@ int mae_decode_record(const void *buf, size_t n, mae_record *rec, char *err, siz
 		goto out;
 	}
 	if (ret != MSGPACK_UNPACK_SUCCESS) {
-		fail(&e, ret == MSGPACK_UNPACK_NOMEM_ERROR ? "record too large to parse" : "not MessagePack");
+		fail(&e, ret == MSGPACK_UNPACK_NOMEM_ERROR ? "record too large or nested too deeply to parse" : "not MessagePack");
 		goto out;
 	}
 	if (off != n) {

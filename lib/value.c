@@ -326,7 +326,7 @@ void mae_val_format(const mae_val *v, char *buf, size_t n)
 	if (!n)
 		return;
 	buf[0] = 0;
-	render(&b, v);
+	render(&b, v ? v : &(mae_val){0});
 	if (b.k >= n && n > 4)
 		strcpy(buf + n - 4, "...");
 }

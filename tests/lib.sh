@@ -1,0 +1,34 @@
+# tests/lib.sh: TAP for the shell tests. Source it, call the checks, end with `finish`.
+#   ok COND_EXIT "what"     (use: cmd; ok $? "what")
+#   is GOT WANT "what"
+#   like TEXT PATTERN "what"
+# Programs come from $MAE_BUILD/bin (set by make test); scratch files go to $T.
+set -u
+: "${MAE_BUILD:=$(cd "$(dirname "$0")/.." && pwd)/build}"
+PATH="$MAE_BUILD/bin:$PATH"
+export PATH MAE_BUILD
+PY=/usr/bin/python3
+T=$(mktemp -d "${TMPDIR:-/tmp}/mae-test.XXXXXX")
+trap 'rm -rf "$T"; jobs -p | xargs -r kill 2>/dev/null' EXIT
+TESTS=0
+FAILED=0
+TDIR=$(cd "$(dirname "$0")" && pwd)
+
+ok() {
+	TESTS=$((TESTS + 1))
+	if [ "$1" -eq 0 ]; then echo "ok $TESTS - $2"; else echo "not ok $TESTS - $2"; FAILED=$((FAILED + 1)); fi
+}
+is() {
+	TESTS=$((TESTS + 1))
+	if [ "$1" = "$2" ]; then echo "ok $TESTS - $3"
+	else echo "not ok $TESTS - $3"; echo "#   got:  '$1'"; echo "#   want: '$2'"; FAILED=$((FAILED + 1)); fi
+}
+like() {
+	TESTS=$((TESTS + 1))
+	if printf '%s' "$1" | grep -Eq -- "$2"; then echo "ok $TESTS - $3"
+	else echo "not ok $TESTS - $3"; echo "#   '$1'"; echo "#   does not match '$2'"; FAILED=$((FAILED + 1)); fi
+}
+skip_all() { echo "1..0 # SKIP $1"; exit 0; }
+finish() { echo "1..$TESTS"; [ "$FAILED" -eq 0 ]; exit $?; }
+# a free TCP port on the loopback
+free_port() { $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
