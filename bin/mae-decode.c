@@ -1,0 +1,365 @@
+/* mae-decode: JPEG/PNG folders, file lists, globs and IDX files to a stream of `image`, `label`,
+ * `index` batches; MAE's random-resized-crop and flip, center crop, seeded shuffle, epochs,
+ * shards. See mae-decode(1). */
+#include "mae/dataset.h"
+#include "mae/image.h"
+#include "mae/progress.h"
+#include "mae/rng.h"
+#include "mae/stream.h"
+#include "mae/util.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char usage[] =
+	"usage: mae-decode [-q] [-g | -c] [-b N] [-e N] [-s SEED] [-n N] [-k] [-o ENDPOINT]\n"
+	"                  [--train | --eval | --crop rrc|center|resize|none] [--size N | WxH]\n"
+	"                  [--shuffle | --no-shuffle] [--shard I/N] [--last drop|pad|partial]\n"
+	"                  [--scale LO,HI] [--ratio LO,HI] [--flip P] [--crop-pct F] [--exact]\n"
+	"                  SOURCE...\n"
+	"  SOURCE  a folder (a sub-folder per class), an image, a glob, @LIST, an IDX file,\n"
+	"          or fashion-mnist[:train|:test]\n"
+	"  -g/-c grey/RGB output   -b batch size (32)   -e epochs (1)   -n use the first N samples\n"
+	"  -k skip unreadable images (counted in the end-of-stream record)\n";
+
+enum { OPT_TRAIN = MAE_OPT_FIRST_PROGRAM, OPT_EVAL, OPT_CROP, OPT_SIZE, OPT_SHUFFLE,
+       OPT_NOSHUFFLE, OPT_SHARD, OPT_LAST, OPT_SCALE, OPT_RATIO, OPT_FLIP, OPT_CROPPCT,
+       OPT_EXACT };
+enum last { LAST_PARTIAL, LAST_DROP, LAST_PAD };
+
+static void parse_range(const char *s, double lo, double hi, double out[2], const char *what)
+{
+	char *end;
+	double a = strtod(s, &end);
+	if (end == s || (*end != ',' && *end != ':'))
+		mae_die(MAE_EXIT_USAGE, "%s: '%s' is not LO,HI", what, s);
+	const char *t = end + 1;
+	double b = strtod(t, &end);
+	if (end == t || *end || !(a >= lo && b <= hi && a <= b))
+		mae_die(MAE_EXIT_USAGE, "%s: '%s' must be LO,HI with %g <= LO <= HI <= %g", what, s, lo, hi);
+	out[0] = a, out[1] = b;
+}
+
+/* The state of the record being filled. */
+typedef struct batcher {
+	mae_writer *out;
+	mae_record rec;
+	int B, H, W, C;
+	int fill;                /* samples in the batch so far */
+	uint8_t *img;            /* B*H*W*C */
+	int32_t *label;
+	int64_t *index;
+	int64_t seq;
+} batcher;
+
+static void batch_start(batcher *b)
+{
+	int64_t ishape[4] = { b->B, b->H, b->W, b->C }, bshape[1] = { b->B };
+	mae_rec_clear(&b->rec);
+	b->rec.type = MAE_REC_BATCH;
+	b->img = mae_rec_add(&b->rec, "image", MAE_U8, 4, ishape)->data;
+	b->label = mae_rec_add(&b->rec, "label", MAE_I32, 1, bshape)->data;
+	b->index = mae_rec_add(&b->rec, "index", MAE_I64, 1, bshape)->data;
+	b->fill = 0;
+}
+
+static void batch_emit(batcher *b, int64_t epoch, double progress, int padded)
+{
+	if (b->fill < b->B) {   /* a short last batch: shrink the leading dimension */
+		mae_rec_tensor(&b->rec, "image")->shape[0] = b->fill;
+		mae_rec_tensor(&b->rec, "label")->shape[0] = b->fill;
+		mae_rec_tensor(&b->rec, "index")->shape[0] = b->fill;
+	}
+	mae_rec_set_seq(&b->rec, b->seq++);
+	mae_val *meta = mae_rec_meta(&b->rec);
+	mae_map_set_int(meta, "epoch", epoch);
+	mae_map_set_float(meta, "epoch_progress", progress);
+	if (padded)
+		mae_map_set_int(meta, "padded", padded);
+	mae_write(b->out, &b->rec);
+	batch_start(b);
+}
+
+/* Decode sample `pos` of the data set for `epoch` into slot `slot` of the batch.
+ * Returns 0, or -1 with err (a file that cannot be read or decoded). */
+static int load_sample(const mae_dataset *ds, const mae_augment *aug, uint64_t seed, int64_t epoch,
+                       int64_t pos, uint8_t *out, char *err, size_t errn)
+{
+	const mae_sample *s = &ds->s[pos];
+	mae_rng r;
+	mae_rng_seed(&r, seed, (uint64_t)epoch, (uint64_t)pos, "decode");
+	if (!s->path) {
+		const mae_idx *x = &ds->idx[s->idx];
+		mae_image im = { (int)x->dims[2], (int)x->dims[1], x->ndim == 4 ? (int)x->dims[3] : 1, 0,
+		                 NULL, NULL };
+		im.stride = (size_t)im.w * im.c;
+		im.px = x->data + (size_t)s->pos * im.stride * im.h;
+		return mae_augment_image(aug, &im, &r, out, err, errn);
+	}
+	void *buf;
+	size_t n;
+	char e[200];
+	if (mae_image_readfile(s->path, (size_t)1 << 30, &buf, &n, e, sizeof e) < 0) {
+		snprintf(err, errn, "%s: %s", s->path, e);
+		return -1;
+	}
+	int rc = mae_augment_file(aug, buf, n, &r, out, e, sizeof e);
+	free(buf);
+	if (rc < 0)
+		snprintf(err, errn, "%s: %s", s->path, e);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		MAE_COMMON_LONG,
+		{"grey", 0, 0, 'g'}, {"gray", 0, 0, 'g'}, {"color", 0, 0, 'c'}, {"colour", 0, 0, 'c'},
+		{"batch", 1, 0, 'b'}, {"epochs", 1, 0, 'e'}, {"limit", 1, 0, 'n'},
+		{"keep-going", 0, 0, 'k'},
+		{"train", 0, 0, OPT_TRAIN}, {"eval", 0, 0, OPT_EVAL}, {"crop", 1, 0, OPT_CROP},
+		{"size", 1, 0, OPT_SIZE}, {"shuffle", 0, 0, OPT_SHUFFLE},
+		{"no-shuffle", 0, 0, OPT_NOSHUFFLE}, {"shard", 1, 0, OPT_SHARD},
+		{"last", 1, 0, OPT_LAST}, {"scale", 1, 0, OPT_SCALE}, {"ratio", 1, 0, OPT_RATIO},
+		{"flip", 1, 0, OPT_FLIP}, {"crop-pct", 1, 0, OPT_CROPPCT}, {"exact", 0, 0, OPT_EXACT},
+		{0, 0, 0, 0}};
+	mae_common c;
+	int opt, chans = 0, keep = 0, crop = -1, shuffle = -1, exact = 0;
+	long long B = 32, epochs = 1, limit = -1, shard = 0, nshards = 1, W = 0, H = 0;
+	double scale[2] = { 0.2, 1.0 }, ratio[2] = { 3.0 / 4.0, 4.0 / 3.0 }, flip = -1, crop_pct = 0.875;
+	enum last last = LAST_PARTIAL;
+
+	mae_setprog(argv[0]);
+	mae_common_init(&c);
+	while ((opt = getopt_long(argc, argv, MAE_COMMON_SHORT "gcb:e:n:k", longopts, NULL)) != -1) {
+		if (mae_common_opt(&c, opt, optarg, usage))
+			continue;
+		switch (opt) {
+		case 'g': chans = 1; break;
+		case 'c': chans = 3; break;
+		case 'b': B = mae_parse_int(optarg, 1, 1 << 20, "-b batch size"); break;
+		case 'e': epochs = mae_parse_int(optarg, 1, 1 << 30, "-e epochs"); break;
+		case 'n': limit = mae_parse_int(optarg, 1, 1LL << 40, "-n samples"); break;
+		case 'k': keep = 1; break;
+		case OPT_TRAIN: crop = MAE_CROP_RRC; break;
+		case OPT_EVAL: crop = MAE_CROP_CENTER; break;
+		case OPT_CROP:
+			if (!strcmp(optarg, "rrc") || !strcmp(optarg, "random")) crop = MAE_CROP_RRC;
+			else if (!strcmp(optarg, "center") || !strcmp(optarg, "centre")) crop = MAE_CROP_CENTER;
+			else if (!strcmp(optarg, "resize")) crop = MAE_CROP_RESIZE;
+			else if (!strcmp(optarg, "none")) crop = MAE_CROP_NONE;
+			else mae_usage_error(usage, "--crop: '%s' is not rrc, center, resize or none", optarg);
+			break;
+		case OPT_SIZE: {
+			if (!mae_parse_pair(optarg, 'x', &W, &H))
+				W = H = mae_parse_int(optarg, 1, 16384, "--size");
+			if (W < 1 || H < 1 || W > 16384 || H > 16384)
+				mae_usage_error(usage, "--size: '%s' is not N or WxH within 1..16384", optarg);
+			break;
+		}
+		case OPT_SHUFFLE: shuffle = 1; break;
+		case OPT_NOSHUFFLE: shuffle = 0; break;
+		case OPT_SHARD:
+			if (!mae_parse_pair(optarg, '/', &shard, &nshards) || nshards < 1 || shard < 0 ||
+			    shard >= nshards || nshards > 1 << 20)
+				mae_usage_error(usage, "--shard: '%s' is not I/N with 0 <= I < N", optarg);
+			break;
+		case OPT_LAST:
+			if (!strcmp(optarg, "drop")) last = LAST_DROP;
+			else if (!strcmp(optarg, "pad")) last = LAST_PAD;
+			else if (!strcmp(optarg, "partial")) last = LAST_PARTIAL;
+			else mae_usage_error(usage, "--last: '%s' is not drop, pad or partial", optarg);
+			break;
+		case OPT_SCALE: parse_range(optarg, 1e-6, 1, scale, "--scale"); break;
+		case OPT_RATIO: parse_range(optarg, 1e-3, 1e3, ratio, "--ratio"); break;
+		case OPT_FLIP: flip = mae_parse_double(optarg, 0, 1, "--flip"); break;
+		case OPT_CROPPCT: crop_pct = mae_parse_double(optarg, 0.05, 1, "--crop-pct"); break;
+		case OPT_EXACT: exact = 1; break;
+		default: mae_usage_error(usage, "unknown option");
+		}
+	}
+	if (optind == argc)
+		mae_usage_error(usage, "no SOURCE given");
+
+	/* The data set */
+	mae_dataset ds;
+	char err[512];
+	mae_dataset_init(&ds);
+	for (int i = optind; i < argc; i++)
+		if (mae_dataset_add(&ds, argv[i], err, sizeof err) < 0)
+			mae_die(MAE_EXIT_DATA, "%s", err);
+	mae_dataset_finish(&ds);
+	mae_dataset_limit(&ds, limit);
+	if (ds.n == 0)
+		mae_die(MAE_EXIT_DATA, "no samples in %s", argv[optind]);
+
+	/* Output geometry: IDX keeps its native size and channels unless told otherwise;
+	 * image files default to RGB 224 x 224 random-resized crops. */
+	int idx_only = ds.files == 0;
+	int nat_w = 0, nat_h = 0, nat_c = 3;
+	if (ds.nidx) {
+		nat_w = (int)ds.idx[0].dims[2], nat_h = (int)ds.idx[0].dims[1];
+		nat_c = ds.idx[0].ndim == 4 ? (int)ds.idx[0].dims[3] : 1;
+	}
+	if (crop < 0)
+		crop = idx_only ? MAE_CROP_NONE : MAE_CROP_RRC;
+	if (!W) {
+		if (idx_only)
+			W = nat_w, H = nat_h;
+		else if (crop == MAE_CROP_NONE) {
+			/* native: the size of the first image */
+			mae_imginfo info;
+			void *buf;
+			size_t n;
+			if (mae_image_readfile(ds.s[0].path, (size_t)1 << 30, &buf, &n, err, sizeof err) < 0 ||
+			    mae_image_info(buf, n, &info, err, sizeof err) < 0)
+				mae_die(MAE_EXIT_DATA, "%s: %s", ds.s[0].path, err);
+			free(buf);
+			W = info.w, H = info.h;
+		} else
+			W = H = 224;
+	}
+	if (!chans)
+		chans = idx_only ? nat_c : 3;
+	if (crop == MAE_CROP_NONE)
+		for (int i = 0; i < ds.nidx; i++)
+			if (ds.idx[i].dims[2] != W || ds.idx[i].dims[1] != H)
+				mae_die(MAE_EXIT_USAGE, "IDX images are %lldx%lld, not %lldx%lld: add --crop resize",
+				        (long long)ds.idx[i].dims[2], (long long)ds.idx[i].dims[1], W, H);
+	if ((int64_t)W * H * chans * B > (1LL << 31))
+		mae_die(MAE_EXIT_USAGE, "a batch of %lld %lldx%lldx%d images is over 2 GiB", B, W, H, chans);
+	if (shuffle < 0)
+		shuffle = crop == MAE_CROP_RRC;
+
+	mae_augment aug;
+	mae_augment_defaults(&aug, (enum mae_crop)crop, (int)W, (int)H, chans);
+	aug.scale[0] = scale[0], aug.scale[1] = scale[1];
+	aug.ratio[0] = ratio[0], aug.ratio[1] = ratio[1];
+	if (flip >= 0)
+		aug.flip = flip;
+	aug.crop_pct = crop_pct;
+	aug.dct = !exact;
+
+	/* Batches per epoch for this shard */
+	int64_t m = mae_shard_size(ds.n, (int)shard, (int)nshards);
+	int64_t per_epoch = last == LAST_DROP ? m / B : (m + B - 1) / B;
+	int64_t count = per_epoch * epochs;
+
+	/* Header */
+	mae_record hdr = {0};
+	mae_header_init(&hdr, argc, argv, c.seed, count);
+	mae_val *meta = mae_rec_meta(&hdr);
+	mae_map_set_int(meta, "height", H);
+	mae_map_set_int(meta, "width", W);
+	mae_map_set_int(meta, "channels", chans);
+	int labeled = 0;
+	for (int64_t i = 0; i < ds.n && !labeled; i++)
+		labeled = ds.s[i].label >= 0;
+	if (labeled && ds.nclasses) {
+		mae_val *cl = mae_map_put(meta, "classes");
+		cl->type = MAE_V_ARRAY;
+		for (int i = 0; i < ds.nclasses; i++) {
+			mae_val *s = mae_array_push(cl);
+			s->type = MAE_V_STR;
+			s->s.p = mae_strdup(ds.classes[i]);
+			s->s.n = strlen(ds.classes[i]);
+		}
+	}
+	size_t srclen = 1;
+	for (int i = optind; i < argc; i++)
+		srclen += strlen(argv[i]) + 1;
+	char *src = mae_calloc(1, srclen);
+	for (int i = optind; i < argc; i++) {
+		if (i > optind)
+			strcat(src, " ");
+		strcat(src, argv[i]);
+	}
+	mae_map_set_str(meta, "source", src);
+	free(src);
+	mae_map_set_int(meta, "epochs", epochs);
+	mae_map_set_int(meta, "batch_size", B);
+	mae_map_set_int(meta, "dataset_size", ds.n);
+	int64_t sh[2] = { shard, nshards };
+	mae_map_set_ints(meta, "shard", sh, 2);
+	mae_map_set_int(meta, "shard_size", m);
+	static const char *crop_names[] = { "none", "resize", "center", "rrc" };
+	static const char *last_names[] = { "partial", "drop", "pad" };
+	mae_val *aug_meta = mae_map_submap(meta, "augment");
+	mae_map_set_str(aug_meta, "crop", crop_names[crop]);
+	if (crop == MAE_CROP_RRC) {
+		mae_map_set_floats(aug_meta, "scale", scale, 2);
+		mae_map_set_floats(aug_meta, "ratio", ratio, 2);
+	}
+	if (crop == MAE_CROP_CENTER)
+		mae_map_set_float(aug_meta, "crop_pct", crop_pct);
+	mae_map_set_float(aug_meta, "flip", aug.flip);
+	mae_map_set_bool(aug_meta, "dct_scaling", aug.dct);
+	mae_map_set_bool(meta, "shuffle", shuffle);
+	mae_map_set_str(meta, "last", last_names[last]);
+
+	batcher b = { 0 };
+	b.out = mae_writer_open(c.out, &c);
+	b.B = (int)B, b.H = (int)H, b.W = (int)W, b.C = chans;
+	mae_write(b.out, &hdr);
+	mae_rec_free(&hdr);
+	batch_start(&b);
+
+	size_t ssize = (size_t)W * H * chans;
+	int64_t *pos = mae_malloc(sizeof *pos * (size_t)(m ? m : 1));
+	int64_t skipped = 0;
+	mae_progress prog;
+	mae_progress_start(&prog, "img", last == LAST_DROP ? count * B : m * epochs);
+	for (int64_t e = 0; e < epochs; e++) {
+		mae_dataset_order(ds.n, shuffle, c.seed, e, (int)shard, (int)nshards, pos);
+		int64_t nb = 0, emitted = 0;
+		for (int64_t k = 0; k < m; k++) {
+			if (last == LAST_DROP && nb == per_epoch)
+				break;
+			if (load_sample(&ds, &aug, c.seed, e, pos[k], b.img + ssize * b.fill, err, sizeof err) < 0) {
+				if (!keep)
+					mae_die(MAE_EXIT_DATA, "%s", err);
+				mae_warn("%s (skipped)", err);
+				skipped++;
+				continue;
+			}
+			b.label[b.fill] = ds.s[pos[k]].label;
+			b.index[b.fill] = pos[k];
+			b.fill++;
+			emitted++;
+			mae_progress_add(&prog, 1);
+			if (b.fill == b.B) {
+				batch_emit(&b, e, (e + (double)nb / (per_epoch ? per_epoch : 1)) / epochs, 0);
+				nb++;
+			}
+		}
+		if (b.fill && last == LAST_DROP) {
+			b.fill = 0;
+		} else if (b.fill && last == LAST_PAD) {
+			/* complete the batch with the epoch's first samples again (same pixels: the
+			 * draws depend on epoch and index only); meta "padded" says how many */
+			int padded = 0;
+			for (int64_t k = 0; b.fill < b.B && emitted; k = (k + 1) % m) {
+				if (load_sample(&ds, &aug, c.seed, e, pos[k], b.img + ssize * b.fill, err,
+				                sizeof err) < 0)
+					continue;   /* already counted when first met */
+				b.label[b.fill] = ds.s[pos[k]].label;
+				b.index[b.fill] = pos[k];
+				b.fill++;
+				padded++;
+			}
+			batch_emit(&b, e, (e + (double)nb / (per_epoch ? per_epoch : 1)) / epochs, padded);
+		} else if (b.fill) {
+			batch_emit(&b, e, (e + (double)nb / (per_epoch ? per_epoch : 1)) / epochs, 0);
+		}
+	}
+	mae_progress_end(&prog);
+	if (skipped)
+		mae_warn("%lld unreadable image%s skipped", (long long)skipped, skipped == 1 ? "" : "s");
+	int rc = mae_writer_close(b.out, skipped);
+	mae_rec_free(&b.rec);
+	free(pos);
+	mae_dataset_free(&ds);
+	return rc ? MAE_EXIT_DATA : 0;
+}

@@ -1,0 +1,206 @@
+/* mae-patchify: `image` U8 [B,H,W,C] to normalized `patches` F32 [B,N,P] in MAE's (row, col,
+ * channel) order, and with --inverse the exact way back. See mae-patchify(1). */
+#include "mae/patchify.h"
+#include "mae/stream.h"
+#include "mae/util.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char usage[] =
+	"usage: mae-patchify [-q] [-p SIZE] [--mean M[,M,M]] [--std S[,S,S]] [--no-norm] [--keep]\n"
+	"                    [-i ENDPOINT] [-o ENDPOINT]\n"
+	"       mae-patchify --inverse [-t TENSOR] [--to NAME] [--keep] [-p SIZE] [--mean ...] [--std ...]\n"
+	"  -p patch size (default 16 for images of 112 pixels or more, else 4)\n"
+	"  --inverse  patches (or -t TENSOR, e.g. pred) back to U8 images named --to (image)\n";
+
+enum { OPT_MEAN = MAE_OPT_FIRST_PROGRAM, OPT_STD, OPT_NONORM, OPT_KEEP, OPT_INVERSE, OPT_TO };
+
+static int parse_floats(const char *s, float *out, int max, const char *what)
+{
+	int n = 0;
+	char *end;
+	while (n < max) {
+		out[n++] = (float)strtod(s, &end);
+		if (end == s)
+			mae_die(MAE_EXIT_USAGE, "%s: '%s' is not a list of numbers", what, s);
+		if (!*end)
+			return n;
+		if (*end != ',')
+			break;
+		s = end + 1;
+	}
+	mae_die(MAE_EXIT_USAGE, "%s: expected 1 to %d numbers separated by commas", what, max);
+}
+
+/* Per-channel values from an option (1 value = all channels), the header, or the default. */
+static void norm_for(int C, int nopt, const float *opt, const mae_val *meta, const char *key,
+                     const float *def, float *out)
+{
+	double h[4];
+	int nh = meta ? mae_map_floats(meta, key, h, 4) : -1;
+	for (int c = 0; c < C; c++) {
+		if (nopt == 1)
+			out[c] = opt[0];
+		else if (nopt == C)
+			out[c] = opt[c];
+		else if (nopt > 0)
+			mae_die(MAE_EXIT_USAGE, "--%s: %d values for %d channels", key, nopt, C);
+		else if (nh == C)
+			out[c] = (float)h[c];
+		else
+			out[c] = def[c];
+	}
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		MAE_COMMON_LONG, {"patch", 1, 0, 'p'}, {"mean", 1, 0, OPT_MEAN}, {"std", 1, 0, OPT_STD},
+		{"no-norm", 0, 0, OPT_NONORM}, {"keep", 0, 0, OPT_KEEP}, {"inverse", 0, 0, OPT_INVERSE},
+		{"tensor", 1, 0, 't'}, {"to", 1, 0, OPT_TO}, {0, 0, 0, 0}};
+	mae_common c;
+	int opt, p = 0, nmean = 0, nstd = 0, keep = 0, inverse = 0;
+	float omean[4], ostd[4];
+	const char *tname = NULL, *toname = NULL;
+
+	mae_setprog(argv[0]);
+	mae_common_init(&c);
+	while ((opt = getopt_long(argc, argv, MAE_COMMON_SHORT "p:t:", longopts, NULL)) != -1) {
+		if (mae_common_opt(&c, opt, optarg, usage))
+			continue;
+		switch (opt) {
+		case 'p': p = (int)mae_parse_int(optarg, 1, 1024, "-p patch size"); break;
+		case OPT_MEAN: nmean = parse_floats(optarg, omean, 4, "--mean"); break;
+		case OPT_STD:
+			nstd = parse_floats(optarg, ostd, 4, "--std");
+			for (int i = 0; i < nstd; i++)
+				if (!(ostd[i] > 0))
+					mae_die(MAE_EXIT_USAGE, "--std: values must be positive");
+			break;
+		case OPT_NONORM: nmean = nstd = 1, omean[0] = 0, ostd[0] = 1; break;
+		case OPT_KEEP: keep = 1; break;
+		case OPT_INVERSE: inverse = 1; break;
+		case 't': tname = optarg; break;
+		case OPT_TO: toname = optarg; break;
+		default: mae_usage_error(usage, "unknown option");
+		}
+	}
+	if (optind != argc)
+		mae_usage_error(usage, "unexpected argument '%s'", argv[optind]);
+	if (!tname)
+		tname = inverse ? "patches" : "image";
+	if (!toname)
+		toname = inverse ? "image" : "patches";
+	if (!strcmp(tname, toname))
+		mae_usage_error(usage, "the input and output tensors are both named '%s'", tname);
+
+	mae_reader *in = mae_reader_open(c.in, &c);
+	mae_writer *out = mae_writer_open(c.out, &c);
+	mae_record hdr = {0}, rec = {0};
+	mae_read_header(in, &hdr);
+	mae_header_stage(&hdr, argc, argv);
+	mae_val *meta = mae_rec_meta(&hdr);
+
+	/* Geometry from the header meta, else from the first batch (read before the header goes
+	 * out). */
+	int H = (int)mae_map_int(meta, "height", 0), W = (int)mae_map_int(meta, "width", 0);
+	int C = (int)mae_map_int(meta, "channels", 0);
+	int have = mae_read(in, &rec);
+	float mean[4], std[4], defm[4], defs[4];
+	int64_t grid[2];
+	if (!inverse) {
+		if (have) {
+			mae_tensor *t = mae_rec_need(&rec, tname, MAE_U8, 4, "[B,H,W,C]");
+			H = (int)t->shape[1], W = (int)t->shape[2], C = (int)t->shape[3];
+		}
+		if (!p)
+			p = (H && W && (H < 112 || W < 112)) ? 4 : 16;
+		if (C < 1 || C > 4)
+			mae_die(MAE_EXIT_DATA, "%s: %d channels; expected 1 to 4", mae_reader_name(in), C);
+		if (H % p || W % p)
+			mae_die(MAE_EXIT_DATA, "%s: %dx%d images do not split into %dx%d patches (use -p)",
+			        mae_reader_name(in), W, H, p, p);
+	} else {
+		int hp = (int)mae_map_int(meta, "patch_size", 0);
+		int64_t g[2];
+		int ng = mae_map_ints(meta, "grid", g, 2);
+		if (!p)
+			p = hp;
+		if (!p)
+			mae_die(MAE_EXIT_DATA, "%s: no patch_size in the header (use -p)", mae_reader_name(in));
+		if (have) {
+			mae_tensor *t = mae_rec_need(&rec, tname, MAE_F32, 3, "[B,N,P]");
+			int64_t N = t->shape[1], P = t->shape[2];
+			if (P % ((int64_t)p * p))
+				mae_die(MAE_EXIT_DATA, "record %lld: tensor '%s': P = %lld is not a multiple of %d*%d",
+				        (long long)rec.number, tname, (long long)P, p, p);
+			C = (int)(P / ((int64_t)p * p));
+			if (ng == 2 && g[0] * g[1] == N)
+				H = (int)(g[0] * p), W = (int)(g[1] * p);
+			else {
+				int64_t s = 1;
+				while ((s + 1) * (s + 1) <= N)
+					s++;
+				if (s * s != N)
+					mae_die(MAE_EXIT_DATA, "record %lld: %lld patches and no grid in the header",
+					        (long long)rec.number, (long long)N);
+				H = W = (int)(s * p);
+			}
+		}
+		if (C < 1 || C > 4)
+			mae_die(MAE_EXIT_DATA, "%s: %d channels; expected 1 to 4", mae_reader_name(in), C);
+	}
+	mae_norm_defaults(C, defm, defs);
+	norm_for(C, nmean, omean, meta, "mean", defm, mean);
+	norm_for(C, nstd, ostd, meta, "std", defs, std);
+	if (!inverse) {
+		double dm[4], ds[4];
+		for (int i = 0; i < C; i++)
+			dm[i] = mean[i], ds[i] = std[i];
+		grid[0] = H / p, grid[1] = W / p;
+		mae_map_set_int(meta, "patch_size", p);
+		mae_map_set_ints(meta, "grid", grid, 2);
+		mae_map_set_floats(meta, "mean", dm, C);
+		mae_map_set_floats(meta, "std", ds, C);
+	}
+	mae_write(out, &hdr);
+
+	int gh = H / p, gw = W / p, P = p * p * C;
+	int64_t N = (int64_t)gh * gw;
+	char want[96];
+	while (have) {
+		if (!inverse) {
+			snprintf(want, sizeof want, "[B,%d,%d,%d]", H, W, C);
+			mae_tensor *t = mae_rec_need(&rec, tname, MAE_U8, 4, want);
+			if (t->shape[1] != H || t->shape[2] != W || t->shape[3] != C)
+				mae_rec_need(&rec, tname, MAE_F64, 4, want);   /* dies with the message */
+			int B = (int)t->shape[0];
+			int64_t shape[3] = { B, N, P };
+			mae_tensor *x = mae_rec_add(&rec, toname, MAE_F32, 3, shape);
+			t = mae_rec_tensor(&rec, tname);
+			mae_patchify(x->data, t->data, B, H, W, C, p, mean, std);
+		} else {
+			snprintf(want, sizeof want, "[B,%lld,%d]", (long long)N, P);
+			mae_tensor *t = mae_rec_need(&rec, tname, MAE_F32, 3, want);
+			if (t->shape[1] != N || t->shape[2] != P)
+				mae_rec_need(&rec, tname, MAE_F64, 3, want);
+			int B = (int)t->shape[0];
+			int64_t shape[4] = { B, H, W, C };
+			mae_tensor *y = mae_rec_add(&rec, toname, MAE_U8, 4, shape);
+			t = mae_rec_tensor(&rec, tname);
+			mae_unpatchify(y->data, t->data, B, H, W, C, p, mean, std);
+		}
+		if (!keep)
+			mae_rec_remove(&rec, tname);
+		mae_write(out, &rec);
+		have = mae_read(in, &rec);
+	}
+	int rc = mae_writer_close(out, mae_reader_skipped(in));
+	mae_rec_free(&rec);
+	mae_rec_free(&hdr);
+	mae_reader_close(in);
+	return rc ? MAE_EXIT_DATA : 0;
+}
