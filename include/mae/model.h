@@ -1,0 +1,213 @@
+/* model.h: the MAE family as one model struct over four arenas (llm.c style).
+ *
+ *   params  every trainable float, one allocation; encoder tensors first, then the decoder or
+ *           head, so the encoder's parameter group is params[0, n_enc) and the rest is
+ *           params[n_enc, n_params) (the parameter plane ships these two groups)
+ *   grads   the same layout as params
+ *   fixed   non-trainable tensors that still belong to the state dict (sin-cos pos embeds)
+ *   acts    activations, sized on first use for the largest batch seen, then reused
+ *
+ * Modes (METHODS 1, 2, 5.2, 5.3):
+ *   mae     encoder on cls + visible tokens; decoder (embed, mask tokens, pos, blocks, pred)
+ *   simmim  encoder on all tokens with a mask token; linear head
+ *   lomar   encoder on cls + the K*K tokens of each of M windows, hidden ones a mask token, no
+ *           absolute position, iRPE in every block; linear head on window tokens
+ *   mfm     encoder on all tokens of the corrupted image; linear head; frequency loss
+ *
+ * Tensor names and shapes are those of the PyTorch reference state dict (mae-checkpoint(5)).
+ * A forward pass runs in stages so programs can split it across processes:
+ *     mae_encoder_forward -> latent -> mae_decoder_forward -> pred -> mae_loss_forward
+ * and back: mae_loss_backward -> dpred -> mae_decoder_backward -> dlatent -> mae_encoder_backward.
+ * Backward functions accumulate into grads; call mae_model_zero_grad first. */
+#ifndef MAE_MODEL_H
+#define MAE_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum mae_mode { MAE_MODE_MAE, MAE_MODE_SIMMIM, MAE_MODE_LOMAR, MAE_MODE_MFM };
+enum mae_loss_kind { MAE_LOSS_NORMPIX, MAE_LOSS_MSE, MAE_LOSS_L1, MAE_LOSS_FREQ };
+
+typedef struct mae_config {
+	char name[32];        /* the preset it started from, e.g. "vit-base" */
+	int mode;             /* enum mae_mode */
+	int img_h, img_w;     /* 224 */
+	int channels;         /* 3 (1 for Fashion-MNIST) */
+	int patch;            /* 16 */
+	int dim, depth, heads;              /* encoder: ViT-B 768 x 12, 12 heads */
+	int dec_dim, dec_depth, dec_heads;  /* MAE decoder: 512 x 8, 16 heads */
+	int mlp_ratio;        /* 4 */
+	int pos;              /* 1: fixed sin-cos absolute position embedding, 0: none (LoMaR) */
+	int loss;             /* enum mae_loss_kind */
+	int window, nwindows; /* LoMaR: K = 7, M = 4 */
+	float mask_ratio;     /* expected ratio (sizes the encoder's activations; MAE 0.75) */
+	float ln_eps;         /* 1e-6 */
+} mae_config;
+
+/* Presets: vit-tiny, vit-small, vit-base, vit-large, vit-huge (224x224x3, patch 16 or 14, MAE
+ * decoder 512x8x16), tiny-28 (28x28x1, patch 4, 192x12x3, decoder 128x2x4), micro-28 (a
+ * minute model for tests: 28x28x1, patch 7, 32x2x2, decoder 32x1x2). Returns 0, or -1 if unknown. */
+int mae_config_preset(mae_config *c, const char *name);
+/* One override: key is a field name above (mode/loss take names: mae, simmim, lomar, mfm;
+ * normpix, mse, l1, freq). Returns 0, or -1 with a message in err. */
+int mae_config_set(mae_config *c, const char *key, const char *val, char *err, size_t n);
+/* "preset[,key=value...]", e.g. "vit-tiny,mode=lomar,dec_depth=4". Sets the mode's default
+ * loss and position embedding unless given. Returns 0, or -1 with a message. */
+int mae_config_parse(mae_config *c, const char *spec, char *err, size_t n);
+/* Consistency (divisibility, ranges). Returns 0, or -1 with a message. */
+int mae_config_check(const mae_config *c, char *err, size_t n);
+const char *mae_mode_name(int mode);
+const char *mae_loss_name(int loss);
+static inline int mae_config_grid_h(const mae_config *c) { return c->img_h / c->patch; }
+static inline int mae_config_grid_w(const mae_config *c) { return c->img_w / c->patch; }
+static inline int mae_config_npatch(const mae_config *c) { return mae_config_grid_h(c) * mae_config_grid_w(c); }
+static inline int mae_config_pdim(const mae_config *c) { return c->patch * c->patch * c->channels; }
+
+/* One named tensor of the state dict, pointing into params (trainable) or fixed. */
+typedef struct mae_param_info {
+	char name[64];
+	int ndim;
+	int64_t shape[4];
+	size_t numel;
+	float *data;          /* into params or fixed */
+	size_t offset;        /* in params (trainable) or fixed */
+	int trainable;
+	int decay;            /* AdamW weight decay: ndim >= 2 and not *.bias (timm add_weight_decay) */
+	int group;            /* 0 encoder, 1 decoder/head */
+} mae_param_info;
+
+/* Weights of a stack of pre-norm ViT blocks, stacked over layers (layer l = base + l * size). */
+typedef struct mae_stack_w {
+	float *ln1_w, *ln1_b;     /* (L, C) */
+	float *qkv_w;             /* (L, 3C, C) */
+	float *qkv_b;             /* (L, 3C) */
+	float *proj_w;            /* (L, C, C) */
+	float *proj_b;            /* (L, C) */
+	float *ln2_w, *ln2_b;     /* (L, C) */
+	float *fc1_w;             /* (L, 4C, C) */
+	float *fc1_b;             /* (L, 4C) */
+	float *fc2_w;             /* (L, C, 4C) */
+	float *fc2_b;             /* (L, C) */
+	float *rpe;               /* (L, HS, NB) iRPE tables (LoMaR) or NULL */
+	float *norm_w, *norm_b;   /* (C) final LayerNorm */
+} mae_stack_w;
+
+typedef struct mae_weights {
+	float *cls;               /* (D) cls_token */
+	float *patch_w;           /* (D, c, p, p) patch_embed.proj.weight */
+	float *patch_b;           /* (D) */
+	float *enc_mask;          /* (D) mask_token of SimMIM / LoMaR, else NULL */
+	mae_stack_w enc;          /* blocks.*, norm.* */
+	float *dec_embed_w;       /* (Dd, D) decoder_embed (MAE) */
+	float *dec_embed_b;       /* (Dd) */
+	float *dec_mask;          /* (Dd) mask_token (MAE) */
+	mae_stack_w dec;          /* decoder_blocks.*, decoder_norm.* (MAE) */
+	float *pred_w;            /* (P, Dd or D) decoder_pred */
+	float *pred_b;            /* (P) */
+} mae_weights;
+
+/* Activations of one stack of blocks: S sequences of T tokens of width C. */
+typedef struct mae_stack_a {
+	int S, T;                 /* shape of the last forward */
+	size_t cap;               /* tokens (S*T) the buffers hold */
+	size_t cap_att;           /* floats of att */
+	int cap_T;                /* sequence length the scratch and buckets were sized for */
+	float *x0;                /* (S*T, C) input of block 0 */
+	float *ln1_mean, *ln1_rstd, *ln2_mean, *ln2_rstd;   /* (L, S*T) */
+	float *qkv;               /* (L, S*T, 3C) */
+	float *att;               /* (L, S, NH, T, T) */
+	float *atty;              /* (L, S*T, C) */
+	float *res1, *res2;       /* (L, S*T, C) */
+	float *fch, *fchg;        /* (L, S*T, 4C) */
+	float *out;               /* (S*T, C) after the final LayerNorm */
+	float *lnf_mean, *lnf_rstd;  /* (S*T) */
+	/* backward scratch, one layer's worth */
+	float *dx, *dln, *datty;  /* (S*T, C) */
+	float *dqkv;              /* (S*T, 3C) */
+	float *dfch, *dfchg;      /* (S*T, 4C) */
+	float *lnbuf;             /* (S*T, C) LayerNorm output, recomputed in backward */
+	float *dout;              /* (S*T, C) gradient of out, filled by the caller */
+	float *att_ws;            /* attention scratch */
+	int *bucket;              /* (T, T) iRPE buckets or NULL */
+	float *arena;             /* the one allocation behind all of the above */
+} mae_stack_a;
+
+typedef struct mae_model {
+	mae_config cfg;
+	int N, P, gh, gw, NB;     /* patches, patch dim, grid, iRPE buckets (0 without) */
+	float *params, *grads, *fixed;
+	size_t n_params, n_enc, n_fixed;
+	mae_weights w, g;         /* pointers into params and into grads */
+	float *pos, *dec_pos;     /* (1+N, D), (1+N, Dd) fixed sin-cos, or NULL */
+	mae_param_info *tensors;
+	int ntensors;
+
+	/* activations of the last forward (owned, grown on demand) */
+	int B;                    /* images in the batch */
+	int S_enc, T_enc;         /* encoder sequences and their length (cls included) */
+	int Nk;                   /* MAE: visible patches per image; LoMaR: K*K */
+	mae_stack_a ea, da;       /* encoder and decoder stacks */
+	int *idx;                 /* (S_enc, tokens) patch ids gathered for the encoder */
+	uint8_t *tmask;           /* (S_enc * tokens) hidden flags of encoder tokens */
+	float *xp;                /* (S_enc * tokens, P) gathered patches */
+	float *emb;               /* (S_enc * tokens, D) patch embeddings */
+	float *wperm, *dwperm;    /* (D, P) permuted conv weight and its gradient */
+	float *dec_y;             /* (B*(1+Nk), Dd) decoder_embed output (MAE) */
+	float *pred_full;         /* (rows, P) head output incl. cls rows */
+	float *pred;              /* (B, Npred, P) */
+	float *dpred;             /* (B, Npred, P) */
+	float *dlatent;           /* encoder output gradient (S_enc*T_enc, D) */
+	float *target;            /* (B, Npred, P) loss target */
+	uint8_t *lmask;           /* (B * Npred) loss mask */
+	int Npred;                /* predictions per image: N, or M*K*K (LoMaR) */
+	int ntok;                 /* patch tokens per encoder sequence (T_enc - 1) */
+	const float *latent_in;   /* latent given to the last decoder forward (kept for backward) */
+	const float *tgt;         /* loss target of the last loss forward */
+	size_t caps[16];          /* capacities of the buffers above (internal) */
+	void *freq;               /* freq_loss_ws (MFM) */
+	float loss;
+	char err[256];            /* message of the last failure */
+} mae_model;
+
+/* A batch as the stream carries it (CONTRACTS.md). */
+typedef struct mae_batch {
+	int B;
+	const float *patches;     /* (B, N, P) encoder input (MFM: the corrupted image) */
+	const float *target;      /* (B, N, P) loss target, NULL = patches */
+	const uint8_t *mask;      /* (B, N) 1 = hidden; NULL for MFM */
+	const int32_t *windows;   /* (B, M, 2) LoMaR window (top, left) in patch units */
+	const uint8_t *fmask;     /* (B, H, W) MFM removed frequencies */
+} mae_batch;
+
+/* Build (arenas allocated, weights zero) or free a model. Returns NULL with err on a bad config. */
+mae_model *mae_model_new(const mae_config *c, char *err, size_t n);
+void mae_model_free(mae_model *m);
+/* MAE's initialisation (METHODS 1.8), seeded: mae_rng_seed(&r, seed, 0, 0, "init"). */
+void mae_model_init(mae_model *m, uint64_t seed);
+const mae_param_info *mae_model_find(const mae_model *m, const char *name);
+void mae_model_zero_grad(mae_model *m);
+
+/* Stages. Each returns 0, or -1 with a message in m->err (bad shapes, unequal visible counts,
+ * windows out of range). */
+int mae_encoder_forward(mae_model *m, const mae_batch *b);
+/* latent: m->ea.out, shape (S_enc, T_enc, D) (cls first in every sequence) */
+int mae_decoder_forward(mae_model *m, const float *latent, const mae_batch *b);
+/* pred: m->pred, shape (B, Npred, P) */
+int mae_loss_forward(mae_model *m, const float *pred, const mae_batch *b, float *loss);
+int mae_loss_backward(mae_model *m, const float *pred, const mae_batch *b);   /* -> m->dpred */
+int mae_decoder_backward(mae_model *m, const float *dpred, const mae_batch *b);  /* -> m->dlatent */
+int mae_encoder_backward(mae_model *m, const float *dlatent, const mae_batch *b);
+
+/* All of it: forward through the loss (returns it in *loss), then, if grads, backward. */
+int mae_model_step(mae_model *m, const mae_batch *b, float *loss, int grads);
+
+/* Encoder outputs for mae-encode: cls-to-patch attention of the last block, mean over heads,
+ * scattered to patch positions (hidden patches 0): attn (B, N). feature (B, D): cls token
+ * (pool 0) or mean of the patch tokens (pool 1) of the final LayerNorm output. */
+void mae_model_cls_attention(const mae_model *m, float *attn);
+void mae_model_feature(const mae_model *m, float *feature, int pool);
+
+/* FLOPs of one training step (forward + backward, FMA = 2) for a batch shape, for benchmarks. */
+double mae_model_step_flops(const mae_model *m, int B);
+
+#endif

@@ -1,0 +1,18 @@
+/* model_internal.h: what the model's translation units share and nobody else needs. */
+#ifndef MAE_MODEL_INTERNAL_H
+#define MAE_MODEL_INTERNAL_H
+
+#include "mae/model.h"
+
+/* Size a stack's activations for S sequences of T tokens (grows, never shrinks). K: iRPE
+ * window side when NB > 0. */
+void stack_ensure(mae_stack_a *a, int S, int T, int C, int NH, int L, int mlp, int NB, int K);
+void stack_free(mae_stack_a *a);
+/* a->x0 (S*T, C) in, a->out out; S and T from the last stack_ensure. */
+void stack_forward(mae_stack_a *a, const mae_stack_w *w, int C, int NH, int L, int mlp, int NB,
+                   float eps);
+/* dout (S*T, C): gradient of a->out; leaves the gradient of a->x0 in a->dx. */
+void stack_backward(mae_stack_a *a, const mae_stack_w *w, mae_stack_w *g, const float *dout,
+                    int C, int NH, int L, int mlp, int NB);
+
+#endif

@@ -1,0 +1,89 @@
+/* optim.c: AdamW with MAE's decay groups, warm-up + cosine schedule, gradient clipping, and the
+ * in-process training step built on them. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mae/model.h"
+#include "mae/optim.h"
+#include "mae/util.h"
+
+void mae_optim_init(mae_optim *o, size_t n)
+{
+	memset(o, 0, sizeof *o);
+	o->lr = 1.5e-4;               /* blr at batch 256 (PRETRAIN.md) */
+	o->beta1 = 0.9, o->beta2 = 0.95, o->eps = 1e-8, o->weight_decay = 0.05;
+	o->n = n;
+	o->m = mae_alloc_aligned((n ? n : 1) * sizeof(float));
+	o->v = mae_alloc_aligned((n ? n : 1) * sizeof(float));
+	memset(o->m, 0, n * sizeof(float));
+	memset(o->v, 0, n * sizeof(float));
+}
+
+void mae_optim_free(mae_optim *o)
+{
+	free(o->m), free(o->v);
+	o->m = o->v = NULL;
+}
+
+double mae_optim_lr(const mae_optim *o, int64_t it)
+{
+	if (it < o->warmup)
+		return o->lr * (double)it / (double)o->warmup;
+	if (o->total <= o->warmup)
+		return o->lr;
+	double t = (double)(it - o->warmup) / (double)(o->total - o->warmup);
+	if (t > 1.0)
+		t = 1.0;
+	return o->min_lr + (o->lr - o->min_lr) * 0.5 * (1.0 + cos(M_PI * t));
+}
+
+double mae_grad_clip(float *g, size_t n, double clip)
+{
+	double s = 0.0;
+	for (size_t i = 0; i < n; i++)
+		s += (double)g[i] * g[i];
+	double norm = sqrt(s);
+	if (clip > 0.0 && norm > clip) {
+		/* torch adds 1e-6 to the norm in the divisor */
+		float k = (float)(clip / (norm + 1e-6));
+		for (size_t i = 0; i < n; i++)
+			g[i] *= k;
+	}
+	return norm;
+}
+
+void mae_optim_update(mae_optim *o, float *params, const float *grads,
+                      const mae_param_info *tensors, int ntensors, double lr)
+{
+	o->step++;
+	double bc1 = 1.0 - pow(o->beta1, (double)o->step), bc2 = 1.0 - pow(o->beta2, (double)o->step);
+	float b1 = (float)o->beta1, b2 = (float)o->beta2;
+	/* torch's step: p *= 1 - lr wd; then p -= lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps) */
+	float step = (float)(lr / bc1), rbc2 = (float)(1.0 / sqrt(bc2)), eps = (float)o->eps;
+	for (int t = 0; t < ntensors; t++) {
+		const mae_param_info *ti = &tensors[t];
+		if (!ti->trainable)
+			continue;
+		float decay = ti->decay ? (float)(1.0 - lr * o->weight_decay) : 1.0f;
+		float *p = params + ti->offset, *m = o->m + ti->offset, *v = o->v + ti->offset;
+		const float *g = grads + ti->offset;
+		for (size_t i = 0; i < ti->numel; i++) {
+			m[i] = b1 * m[i] + (1.0f - b1) * g[i];
+			v[i] = b2 * v[i] + (1.0f - b2) * g[i] * g[i];
+			p[i] = p[i] * decay - step * m[i] / (sqrtf(v[i]) * rbc2 + eps);
+		}
+	}
+}
+
+int mae_train_step(mae_model *m, mae_optim *o, const mae_batch *b, float *loss, double *gnorm)
+{
+	mae_model_zero_grad(m);
+	if (mae_model_step(m, b, loss, 1) != 0)
+		return -1;
+	double norm = mae_grad_clip(m->grads, m->n_params, o->clip);
+	if (gnorm)
+		*gnorm = norm;
+	mae_optim_update(o, m->params, m->grads, m->tensors, m->ntensors, mae_optim_lr(o, o->step));
+	return 0;
+}
