@@ -15,6 +15,7 @@ enum { MAE_EXIT_OK = 0, MAE_EXIT_USAGE = 1, MAE_EXIT_DATA = 2 };
 extern const char *mae_prog;   /* program name used as message prefix */
 extern int mae_quiet;          /* -q: no progress or informational messages */
 
+/* Set the message prefix, and the allocator policy (heap only, never trimmed). */
 void mae_setprog(const char *argv0);
 noreturn void mae_die(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void mae_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
