@@ -28,7 +28,7 @@ ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -Wall -Wextra -g $(OPT) $(SAN) -pthread -Iin
 LDLIBS_ALL = $(PKG_LIBS) -lopenblas -lturbojpeg -lz -lm -lpthread $(LDLIBS)
 
 LIBSRC  := $(sort $(wildcard lib/*.c))
-LIBOBJ  := $(LIBSRC:%.c=$(B)/%.o)
+LIBOBJ  := $(LIBSRC:%.c=$(B)/obj/%.o)
 PROGS   := $(patsubst bin/%.c,$(B)/bin/%,$(sort $(wildcard bin/mae-*.c)))
 UNITS   := $(patsubst tests/unit/%.c,$(B)/tests/%,$(sort $(wildcard tests/unit/*.c)))
 MAN1    := $(sort $(wildcard man/*.1))
@@ -41,7 +41,7 @@ MAN7    := $(sort $(wildcard man/*.7))
 
 all: $(B)/libmae.a $(PROGS)
 
-$(B)/%.o: %.c
+$(B)/obj/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
 
@@ -50,10 +50,11 @@ $(B)/libmae.a: $(LIBOBJ)
 	rm -f $@
 	ar rcs $@ $^
 
-$(B)/bin/%: $(B)/bin/%.o $(B)/libmae.a
+$(B)/bin/%: $(B)/obj/bin/%.o $(B)/libmae.a
+	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(B)/libmae.a $(LDLIBS_ALL)
 
-$(B)/tests/%: $(B)/tests/unit/%.o $(B)/libmae.a
+$(B)/tests/%: $(B)/obj/tests/unit/%.o $(B)/libmae.a
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(B)/libmae.a $(LDLIBS_ALL)
 
@@ -87,4 +88,4 @@ uninstall:
 clean:
 	rm -rf $(B)
 
--include $(LIBOBJ:.o=.d) $(PROGS:%=%.d) $(UNITS:$(B)/tests/%=$(B)/tests/unit/%.d)
+-include $(LIBOBJ:.o=.d) $(PROGS:$(B)/bin/%=$(B)/obj/bin/%.d) $(UNITS:$(B)/tests/%=$(B)/obj/tests/unit/%.d)
