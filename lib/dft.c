@@ -109,6 +109,86 @@ void mae_dft2_inverse_real(mae_dft2 *d, int c, const float *re, const float *im,
 	gemm(c * h, w, w, -s, ui, d->sw, 1.0f, x);
 }
 
+/* out [m,n] = alpha a [m,k] b^T ([n,k]) + beta out */
+static void gemm_nt(int m, int n, int k, float alpha, const float *a, const float *b, float beta,
+                    float *out)
+{
+	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, alpha, a, k, b, k, beta, out, n);
+}
+
+/* out [m,n] = alpha a^T ([k,m]) b [k,n] + beta out */
+static void gemm_tn(int m, int n, int k, float alpha, const float *a, const float *b, float beta,
+                    float *out)
+{
+	cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, m, n, k, alpha, a, m, b, n, beta, out, n);
+}
+
+void mae_dft2_project(mae_dft2 *d, int c, const float *x, const uint8_t *sel, float *y)
+{
+	int h = d->h, w = d->w, nu = 0, nv = 0;
+	size_t plane = (size_t)h * w;
+	int *ru = mae_malloc((size_t)(h + w) * sizeof *ru), *cv = ru + h;
+	for (int u = 0; u < h; u++) {
+		int any = 0;
+		for (int v = 0; v < w && !any; v++)
+			any = sel[u * w + v];
+		if (any)
+			ru[nu++] = u;
+	}
+	for (int v = 0; v < w; v++) {
+		int any = 0;
+		for (int u = 0; u < h && !any; u++)
+			any = sel[u * w + v];
+		if (any)
+			cv[nv++] = v;
+	}
+	if (nu == 0 || nv == 0) {
+		memset(y, 0, (size_t)c * plane * sizeof *y);
+		free(ru);
+		return;
+	}
+	/* twiddle rows of the selected frequencies: chu/shu [nu,H], cwv/swv [nv,W] */
+	size_t nb = (size_t)nu * h + (size_t)nv * w;
+	float *tw = mae_alloc_aligned(2 * nb * sizeof *tw);
+	float *chu = tw, *shu = chu + (size_t)nu * h, *cwv = shu + (size_t)nu * h, *swv = cwv + (size_t)nv * w;
+	for (int i = 0; i < nu; i++) {
+		memcpy(chu + (size_t)i * h, d->ch + (size_t)ru[i] * h, (size_t)h * sizeof *chu);
+		memcpy(shu + (size_t)i * h, d->sh + (size_t)ru[i] * h, (size_t)h * sizeof *shu);
+	}
+	for (int i = 0; i < nv; i++) {
+		memcpy(cwv + (size_t)i * w, d->cw + (size_t)cv[i] * w, (size_t)w * sizeof *cwv);
+		memcpy(swv + (size_t)i * w, d->sw + (size_t)cv[i] * w, (size_t)w * sizeof *swv);
+	}
+	/* work: Yr, Yi [C*H, nv]; Zr, Zi [nu, nv]; Ur, Ui [H, nv] per plane */
+	size_t ny = (size_t)c * h * nv, nz = (size_t)nu * nv, nuu = (size_t)h * nv;
+	float *wk = mae_alloc_aligned((2 * ny + 2 * nz + 2 * nuu) * sizeof *wk);
+	float *yr = wk, *yi = yr + ny, *zr = yi + ny, *zi = zr + nz, *ur = zi + nz, *ui = ur + nuu;
+	gemm_nt(c * h, nv, w, 1.0f, x, cwv, 0.0f, yr);         /* Y = X Fw_V^T */
+	gemm_nt(c * h, nv, w, -1.0f, x, swv, 0.0f, yi);
+	float s = 1.0f / (float)plane;
+	for (int p = 0; p < c; p++) {
+		const float *pr = yr + (size_t)p * h * nv, *pi = yi + (size_t)p * h * nv;
+		gemm(nu, nv, h, 1.0f, chu, pr, 0.0f, zr);           /* Z = Fh_U Y */
+		gemm(nu, nv, h, 1.0f, shu, pi, 1.0f, zr);
+		gemm(nu, nv, h, 1.0f, chu, pi, 0.0f, zi);
+		gemm(nu, nv, h, -1.0f, shu, pr, 1.0f, zi);
+		for (int i = 0; i < nu; i++)                          /* keep the selection */
+			for (int j = 0; j < nv; j++)
+				if (!sel[ru[i] * w + cv[j]])
+					zr[(size_t)i * nv + j] = zi[(size_t)i * nv + j] = 0.0f;
+		gemm_tn(h, nv, nu, 1.0f, chu, zr, 0.0f, ur);        /* U = conj(Fh_U)^T Z */
+		gemm_tn(h, nv, nu, -1.0f, shu, zi, 1.0f, ur);
+		gemm_tn(h, nv, nu, 1.0f, chu, zi, 0.0f, ui);
+		gemm_tn(h, nv, nu, 1.0f, shu, zr, 1.0f, ui);
+		float *yp = y + (size_t)p * plane;                    /* y = Re(U conj(Fw_V)) / HW */
+		gemm(h, w, nv, s, ur, cwv, 0.0f, yp);
+		gemm(h, w, nv, -s, ui, swv, 1.0f, yp);
+	}
+	free(wk);
+	free(tw);
+	free(ru);
+}
+
 void mae_dft2_forward_naive(int h, int w, const float *x, double *re, double *im)
 {
 	for (int u = 0; u < h; u++)

@@ -55,6 +55,25 @@ void mae_freq_ws_free(mae_freq_ws *ws)
 	free(ws);
 }
 
+/* The cost of projecting onto a selection: rows plus columns of the spectrum it touches. */
+static int touched(const uint8_t *fm, int h, int w, int want)
+{
+	int n = 0;
+	for (int u = 0; u < h; u++) {
+		int any = 0;
+		for (int v = 0; v < w && !any; v++)
+			any = fm[u * w + v] == want;
+		n += any;
+	}
+	for (int v = 0; v < w; v++) {
+		int any = 0;
+		for (int u = 0; u < h && !any; u++)
+			any = fm[u * w + v] == want;
+		n += any;
+	}
+	return n;
+}
+
 void mae_freq_corrupt(mae_freq_ws *ws, float *out, const float *img, const uint8_t *fmask,
                       int clamp)
 {
@@ -63,15 +82,19 @@ void mae_freq_corrupt(mae_freq_ws *ws, float *out, const float *img, const uint8
 	for (size_t l = 0; l < plane; l++)          /* [H,W,C] -> [C,H,W] */
 		for (int k = 0; k < c; k++)
 			ws->planes[k * plane + l] = img[l * c + k];
-	mae_dft2_forward(&ws->dft, c, ws->planes, ws->re, ws->im);
-	for (int k = 0; k < c; k++)
-		for (size_t l = 0; l < plane; l++)
-			if (fmask[l])
-				ws->re[k * plane + l] = ws->im[k * plane + l] = 0.0f;
-	mae_dft2_inverse_real(&ws->dft, c, ws->re, ws->im, ws->planes);
+	/* By linearity, keeping the set K is x - (projection onto the removed set R): project onto
+	 * whichever of K and R touches fewer rows and columns of the spectrum (for MFM's disc, the
+	 * disc itself: a low-pass output is the projection, a high-pass one x minus it). */
+	int keep_cost = touched(fmask, h, w, 0), rm_cost = touched(fmask, h, w, 1);
+	uint8_t *sel = (uint8_t *)ws->im;              /* plane bytes of scratch */
+	for (size_t l = 0; l < plane; l++)
+		sel[l] = keep_cost <= rm_cost ? !fmask[l] : fmask[l];
+	mae_dft2_project(&ws->dft, c, ws->planes, sel, ws->re);
 	for (size_t l = 0; l < plane; l++)
 		for (int k = 0; k < c; k++) {
-			float v = ws->planes[k * plane + l];
+			float v = ws->re[k * plane + l];
+			if (keep_cost > rm_cost)
+				v = ws->planes[k * plane + l] - v;
 			if (clamp)
 				v = v < 0.0f ? 0.0f : v > 1.0f ? 1.0f : v;
 			out[l * c + k] = v;

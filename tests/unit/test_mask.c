@@ -443,6 +443,26 @@ static void test_dft_freq(void)
 		ok(err < 1e-5 * scale && rt < 1e-5,
 		   "dft %dx%d: BLAS DFT matches the naive DFT (max err %.2g of %.3g), inverse round trip %.2g",
 		   h, w, err, scale, rt);
+		/* projection onto a random selection = full transform, zero the rest, inverse */
+		uint8_t *sel = malloc(n);
+		float *proj = malloc(2 * n * sizeof *proj);
+		for (int i = 0; i < n; i++) {   /* rows {0,1,h-1} x cols {0,2}, and (3, w-1) */
+			int u = i / w, v = i % w;
+			sel[i] = ((u <= 1 || u == h - 1) && (v == 0 || v == 2)) || (u == 3 && v == w - 1);
+		}
+		for (int p = 0; p < 2; p++)
+			for (int i = 0; i < n; i++)
+				if (!sel[i])
+					re[p * n + i] = im[p * n + i] = 0;
+		mae_dft2_inverse_real(&d, 2, re, im, back);
+		mae_dft2_project(&d, 2, x, sel, proj);
+		double pe = 0;
+		for (int i = 0; i < 2 * n; i++)
+			pe = fmax(pe, fabs(proj[i] - back[i]));
+		ok(pe < 1e-5, "dft %dx%d: projection on the touched rows/columns only = full transform "
+		   "(max diff %.2g)", h, w, pe);
+		free(sel);
+		free(proj);
 		mae_dft2_free(&d);
 		free(x), free(re), free(im), free(back), free(rr), free(ri);
 	}
