@@ -1,0 +1,316 @@
+"""PyTorch reference models for maepipe's parity tests.
+
+Written for this test, mirroring facebookresearch/mae models_mae.py (MaskedAutoencoderViT) with
+timm 0.3.2's Block/Attention/Mlp, LoMaR's models_lomar.py with iRPE (contextual, product,
+shared heads, skip 1, on keys; irpe.py), SimMIM's VisionTransformerForSimMIM with a linear head,
+and MFM's frequency loss. State-dict names follow models_mae.py, so a maepipe checkpoint loads
+with load_state_dict(strict=True).
+
+Deliberate, documented differences from the originals (also in mae-checkpoint(5)):
+  * the mask is an input: MAE keeps the visible patches in ascending order (argsort of the mask)
+    instead of a random shuffle, which leaves the maths unchanged;
+  * LoMaR: sequence s = b*M + m is image b with its window m (the original pairs image j mod B
+    with window j mod M); SimMIM/LoMaR/MFM heads are one Linear named decoder_pred emitting
+    MAE's (a, b, c) patch order;
+  * SimMIM uses the fixed sin-cos absolute position (its ViT-B config uses a shared relative
+    bias instead).
+Only the standard library, numpy and torch are used (Debian has no safetensors package).
+"""
+import json
+import math
+import struct
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+DTYPES = {"F32": np.float32, "F64": np.float64, "U8": np.uint8, "I32": np.int32, "I64": np.int64}
+
+
+def read_safetensors(path):
+    """name -> numpy array, and the __metadata__ dict (safetensors layout, by hand)."""
+    with open(path, "rb") as f:
+        buf = f.read()
+    (n,) = struct.unpack("<Q", buf[:8])
+    header = json.loads(buf[8:8 + n])
+    meta = header.pop("__metadata__", {})
+    data = buf[8 + n:]
+    out = {}
+    for name, e in header.items():
+        b, en = e["data_offsets"]
+        arr = np.frombuffer(data[b:en], dtype=DTYPES[e["dtype"]]).reshape(e["shape"])
+        out[name] = arr.copy()
+    return out, meta
+
+
+# ---------------------------------------------------------------------------------------------
+# util/pos_embed.py, verbatim maths (float64 numpy, cast by the model)
+
+def get_2d_sincos_pos_embed(embed_dim, grid_size, cls_token=False):
+    grid_h = np.arange(grid_size, dtype=np.float32)
+    grid_w = np.arange(grid_size, dtype=np.float32)
+    grid = np.meshgrid(grid_w, grid_h)  # here w goes first
+    grid = np.stack(grid, axis=0).reshape([2, 1, grid_size, grid_size])
+    emb_h = get_1d_sincos_pos_embed_from_grid(embed_dim // 2, grid[0])
+    emb_w = get_1d_sincos_pos_embed_from_grid(embed_dim // 2, grid[1])
+    emb = np.concatenate([emb_h, emb_w], axis=1)
+    if cls_token:
+        emb = np.concatenate([np.zeros([1, embed_dim]), emb], axis=0)
+    return emb
+
+
+def get_1d_sincos_pos_embed_from_grid(embed_dim, pos):
+    omega = np.arange(embed_dim // 2, dtype=np.float64)
+    omega /= embed_dim / 2.
+    omega = 1. / 10000 ** omega
+    pos = pos.reshape(-1)
+    out = np.einsum('m,d->md', pos, omega)
+    return np.concatenate([np.sin(out), np.cos(out)], axis=1)
+
+
+# ---------------------------------------------------------------------------------------------
+# iRPE (irpe.py): piecewise index, product method, skip token
+
+def piecewise_index(rp, alpha=1.9, beta=3.8, gamma=15.2):
+    rp_abs = rp.abs()
+    mask = rp_abs <= alpha
+    not_mask = ~mask
+    rp_out = rp[not_mask].float()
+    rp_abs_out = rp_abs[not_mask].float()
+    y_out = (torch.sign(rp_out) * (alpha + torch.log(rp_abs_out / alpha) /
+             math.log(gamma / alpha) * (beta - alpha)).round().clip(max=beta)).long()
+    idx = rp.clone()
+    idx[not_mask] = y_out
+    return idx
+
+
+def irpe_buckets(K):
+    rows = torch.arange(K).view(K, 1).repeat(1, K)
+    cols = torch.arange(K).view(1, K).repeat(K, 1)
+    pos = torch.stack([rows, cols], 2).view(K * K, 2)
+    diff = pos[:, None, :] - pos[None, :, :]
+    beta_int = 3
+    S = 2 * beta_int + 1
+    r = piecewise_index(diff[:, :, 0]) + beta_int
+    c = piecewise_index(diff[:, :, 1]) + beta_int
+    b = r * S + c
+    nb = S * S
+    full = torch.full((K * K + 1, K * K + 1), nb, dtype=torch.long)
+    full[1:, 1:] = b
+    return full, nb + 1
+
+
+class RPE(nn.Module):
+    def __init__(self, head_dim, nb):
+        super().__init__()
+        self.lookup_table_weight = nn.Parameter(torch.zeros(1, head_dim, nb))
+
+
+# ---------------------------------------------------------------------------------------------
+# timm 0.3.2 Block
+
+class Attention(nn.Module):
+    def __init__(self, dim, num_heads, rpe_nb=0):
+        super().__init__()
+        self.num_heads = num_heads
+        head_dim = dim // num_heads
+        self.scale = head_dim ** -0.5
+        self.qkv = nn.Linear(dim, dim * 3, bias=True)
+        self.proj = nn.Linear(dim, dim)
+        self.rpe_k = RPE(head_dim, rpe_nb) if rpe_nb else None
+        self.bucket = None
+        self.last_attn = None
+
+    def forward(self, x):
+        B, N, C = x.shape
+        qkv = self.qkv(x).reshape(B, N, 3, self.num_heads, C // self.num_heads).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv[0], qkv[1], qkv[2]
+        attn = (q @ k.transpose(-2, -1)) * self.scale
+        if self.rpe_k is not None:
+            # contextual on keys: q_i . R[:, bucket(i, j)] with q unscaled
+            lt = torch.matmul(q, self.rpe_k.lookup_table_weight[0])          # (B, H, N, nb)
+            attn = attn + torch.gather(lt, 3, self.bucket.view(1, 1, N, N).expand(B, self.num_heads, N, N))
+        attn = attn.softmax(dim=-1)
+        self.last_attn = attn
+        x = (attn @ v).transpose(1, 2).reshape(B, N, C)
+        return self.proj(x)
+
+
+class Mlp(nn.Module):
+    def __init__(self, dim, hidden):
+        super().__init__()
+        self.fc1 = nn.Linear(dim, hidden)
+        self.act = nn.GELU()
+        self.fc2 = nn.Linear(hidden, dim)
+
+    def forward(self, x):
+        return self.fc2(self.act(self.fc1(x)))
+
+
+class Block(nn.Module):
+    def __init__(self, dim, num_heads, mlp_ratio, rpe_nb=0):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(dim, eps=1e-6)
+        self.attn = Attention(dim, num_heads, rpe_nb)
+        self.norm2 = nn.LayerNorm(dim, eps=1e-6)
+        self.mlp = Mlp(dim, dim * mlp_ratio)
+
+    def forward(self, x):
+        x = x + self.attn(self.norm1(x))
+        x = x + self.mlp(self.norm2(x))
+        return x
+
+
+class PatchEmbed(nn.Module):
+    def __init__(self, c, dim, p):
+        super().__init__()
+        self.proj = nn.Conv2d(c, dim, kernel_size=p, stride=p)
+
+    def forward(self, x):
+        return self.proj(x).flatten(2).transpose(1, 2)
+
+
+# ---------------------------------------------------------------------------------------------
+
+class Ref(nn.Module):
+    """MAE / SimMIM / LoMaR / MFM, configured from a maepipe checkpoint's metadata."""
+
+    def __init__(self, cfg):
+        super().__init__()
+        g = lambda k: int(cfg[k])
+        self.mode, self.loss_kind = cfg["mode"], cfg["loss"]
+        self.c, self.p, self.H, self.W = g("channels"), g("patch"), g("img_h"), g("img_w")
+        self.gh, self.gw = self.H // self.p, self.W // self.p
+        self.N, self.P = self.gh * self.gw, self.p * self.p * self.c
+        D, heads, depth, mlp = g("dim"), g("heads"), g("depth"), g("mlp_ratio")
+        self.D = D
+        self.K, self.M = g("window"), g("nwindows")
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, D))
+        if g("pos"):
+            assert self.gh == self.gw
+            self.pos_embed = nn.Parameter(torch.zeros(1, self.N + 1, D), requires_grad=False)
+            self.pos_embed.data.copy_(torch.from_numpy(get_2d_sincos_pos_embed(D, self.gh, True)).float().unsqueeze(0))
+        else:
+            self.pos_embed = None
+        self.patch_embed = PatchEmbed(self.c, D, self.p)
+        rpe_nb = 0
+        if self.mode == "lomar":
+            self.bucket, rpe_nb = irpe_buckets(self.K)
+        if self.mode in ("simmim", "lomar"):
+            self.mask_token = nn.Parameter(torch.zeros(1, 1, D))
+        self.blocks = nn.ModuleList([Block(D, heads, mlp, rpe_nb) for _ in range(depth)])
+        if rpe_nb:
+            for b in self.blocks:
+                b.attn.bucket = self.bucket
+        self.norm = nn.LayerNorm(D, eps=1e-6)
+        if self.mode == "mae":
+            Dd = g("dec_dim")
+            self.decoder_embed = nn.Linear(D, Dd)
+            self.mask_token = nn.Parameter(torch.zeros(1, 1, Dd))
+            self.decoder_pos_embed = nn.Parameter(torch.zeros(1, self.N + 1, Dd), requires_grad=False)
+            self.decoder_pos_embed.data.copy_(torch.from_numpy(get_2d_sincos_pos_embed(Dd, self.gh, True)).float().unsqueeze(0))
+            self.decoder_blocks = nn.ModuleList([Block(Dd, g("dec_heads"), mlp) for _ in range(g("dec_depth"))])
+            self.decoder_norm = nn.LayerNorm(Dd, eps=1e-6)
+            self.decoder_pred = nn.Linear(Dd, self.P)
+        else:
+            self.decoder_pred = nn.Linear(D, self.P)
+
+    # models_mae.py patchify/unpatchify, with c channels
+    def patchify(self, imgs):
+        p, h, w, c = self.p, self.gh, self.gw, self.c
+        x = imgs.reshape(imgs.shape[0], c, h, p, w, p)
+        x = torch.einsum('nchpwq->nhwpqc', x)
+        return x.reshape(imgs.shape[0], h * w, p * p * c)
+
+    def unpatchify(self, x):
+        p, h, w, c = self.p, self.gh, self.gw, self.c
+        x = x.reshape(x.shape[0], h, w, p, p, c)
+        x = torch.einsum('nhwpqc->nchpwq', x)
+        return x.reshape(x.shape[0], c, h * p, w * p)
+
+    def norm_pix(self, target):
+        mean = target.mean(dim=-1, keepdim=True)
+        var = target.var(dim=-1, keepdim=True)
+        return (target - mean) / (var + 1.e-6) ** .5
+
+    def mse(self, pred, target, mask):
+        if self.loss_kind == "normpix":
+            target = self.norm_pix(target)
+        loss = ((pred - target) ** 2).mean(dim=-1)
+        return (loss * mask).sum() / mask.sum()
+
+    def forward(self, patches, mask, windows=None, target=None, fmask=None):
+        imgs = self.unpatchify(patches)
+        tgt = self.patchify(self.unpatchify(target)) if target is not None else self.patchify(imgs)
+        mask = mask.float() if mask is not None else None
+        B = imgs.shape[0]
+        x = self.patch_embed(imgs)
+        if self.mode == "mae":
+            x = x + self.pos_embed[:, 1:, :]
+            len_keep = int((mask[0] == 0).sum())
+            ids_shuffle = torch.sort(mask, dim=1, stable=True).indices   # visible first, ascending
+            ids_restore = torch.argsort(ids_shuffle, dim=1)
+            ids_keep = ids_shuffle[:, :len_keep]
+            x = torch.gather(x, 1, ids_keep.unsqueeze(-1).repeat(1, 1, self.D))
+            cls = self.cls_token + self.pos_embed[:, :1, :]
+            x = torch.cat((cls.expand(B, -1, -1), x), dim=1)
+            for blk in self.blocks:
+                x = blk(x)
+            x = self.norm(x)
+            x = self.decoder_embed(x)
+            mask_tokens = self.mask_token.repeat(B, ids_restore.shape[1] + 1 - x.shape[1], 1)
+            x_ = torch.cat([x[:, 1:, :], mask_tokens], dim=1)
+            x_ = torch.gather(x_, 1, ids_restore.unsqueeze(-1).repeat(1, 1, x.shape[2]))
+            x = torch.cat([x[:, :1, :], x_], dim=1)
+            x = x + self.decoder_pos_embed
+            for blk in self.decoder_blocks:
+                x = blk(x)
+            x = self.decoder_norm(x)
+            pred = self.decoder_pred(x)[:, 1:, :]
+            return pred, self.mse(pred, tgt, mask)
+        if self.mode == "lomar":
+            K, M = self.K, self.M
+            rows = torch.arange(K).view(K, 1) * self.gw + torch.arange(K).view(1, K)
+            ids = []
+            for b in range(B):
+                for m in range(M):
+                    top, left = int(windows[b, m, 0]), int(windows[b, m, 1])
+                    ids.append(rows.reshape(-1) + top * self.gw + left)
+            ids = torch.stack(ids)                                   # (B*M, K*K)
+            img = torch.arange(B).repeat_interleave(M)
+            xw = x[img.view(-1, 1), ids]                             # (B*M, K*K, D)
+            w = mask[img.view(-1, 1), ids].unsqueeze(-1)
+            xw = xw * (1 - w) + self.mask_token * w
+            xw = torch.cat((self.cls_token.expand(B * M, -1, -1), xw), dim=1)
+            for blk in self.blocks:
+                xw = blk(xw)
+            xw = self.norm(xw)
+            pred = self.decoder_pred(xw[:, 1:, :])                   # (B*M, K*K, P)
+            t = tgt[img.view(-1, 1), ids]
+            loss = self.mse(pred, t, w.squeeze(-1))
+            return pred.reshape(B, M * K * K, self.P), loss
+        # simmim, mfm: all tokens
+        if self.mode == "simmim":
+            w = mask.unsqueeze(-1)
+            x = x * (1 - w) + self.mask_token * w
+        x = torch.cat((self.cls_token.expand(B, -1, -1), x), dim=1)
+        if self.pos_embed is not None:
+            x = x + self.pos_embed
+        for blk in self.blocks:
+            x = blk(x)
+        x = self.norm(x)
+        pred = self.decoder_pred(x[:, 1:, :])
+        if self.loss_kind == "l1":
+            # SimMIM: per-pixel mask, sum over channels, mean over masked pixels, / in_chans
+            pm = mask.reshape(B, self.gh, self.gw).repeat_interleave(self.p, 1).repeat_interleave(self.p, 2).unsqueeze(1)
+            rec = self.unpatchify(pred)
+            l = F.l1_loss(self.unpatchify(tgt), rec, reduction='none')
+            return pred, (l * pm).sum() / (pm.sum() + 1e-5) / self.c
+        if self.loss_kind == "freq":
+            d = self.unpatchify(pred) - self.unpatchify(tgt)
+            fd = torch.fft.fft2(d, norm="ortho")
+            mag = torch.sqrt(fd.real ** 2 + fd.imag ** 2 + 1e-12)
+            fm = fmask.float().unsqueeze(1)
+            return pred, (mag * fm).sum() / (fm.sum() * self.c)
+        return pred, self.mse(pred, tgt, mask if mask is not None else torch.ones(B, self.N))

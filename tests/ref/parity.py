@@ -1,0 +1,79 @@
+"""Compare maepipe's forward/backward with the PyTorch reference (tests/ref/mae_ref.py).
+
+usage: parity.py DIR [NAME]
+DIR holds model.safetensors (a maepipe checkpoint) and state.safetensors (the batch, maepipe's
+loss, predictions and every parameter gradient), as written by test_model_parity --dump.
+Prints TAP lines without a plan (the caller numbers and plans); exits 1 on any mismatch.
+
+Errors: loss |a-b|/|b|; predictions and gradients max|a-b| / max|b| per tensor.
+"""
+import os
+import sys
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from mae_ref import Ref, read_safetensors  # noqa: E402
+
+LOSS_TOL, PRED_TOL, GRAD_TOL = 1e-5, 1e-4, 1e-4
+
+
+def main():
+    d = sys.argv[1]
+    name = sys.argv[2] if len(sys.argv) > 2 else d
+    torch.manual_seed(0)
+    torch.set_num_threads(1)
+    weights, meta = read_safetensors(os.path.join(d, "model.safetensors"))
+    state, _ = read_safetensors(os.path.join(d, "state.safetensors"))
+    model = Ref(meta)
+    sd = {k: torch.from_numpy(v) for k, v in weights.items()}
+    missing = model.load_state_dict(sd, strict=True)   # raises on any name or shape mismatch
+    lines, bad = [], 0
+
+    def check(cond, msg):
+        nonlocal bad
+        lines.append(("ok" if cond else "not ok") + " - " + name + ": " + msg)
+        bad += not cond
+
+    check(not missing.missing_keys and not missing.unexpected_keys,
+          "maepipe checkpoint loads with load_state_dict(strict=True) (%d tensors)" % len(sd))
+    # the fixed sin-cos tables maepipe wrote equal MAE's util/pos_embed.py
+    if "pos_embed" in weights:
+        from mae_ref import get_2d_sincos_pos_embed
+        ref = get_2d_sincos_pos_embed(weights["pos_embed"].shape[2], model.gh, True).astype(np.float32)
+        e = np.abs(weights["pos_embed"][0] - ref).max()
+        check(e < 1e-6, "pos_embed equals util/pos_embed.py (max diff %.2g)" % e)
+
+    t = lambda k: torch.from_numpy(state[k])
+    patches = t("batch.patches")
+    mask = t("batch.mask") if meta["mode"] != "mfm" else None
+    loss_c = float(state["out.loss"][0])
+    pred, loss = model(patches, mask, windows=t("batch.windows").long(),
+                       target=t("batch.target") if meta["mode"] == "mfm" else None,
+                       fmask=t("batch.fmask"))
+    loss.backward()
+    el = abs(loss_c - loss.item()) / abs(loss.item())
+    check(el <= LOSS_TOL, "loss %.7f vs torch %.7f (rel %.2g)" % (loss_c, loss.item(), el))
+    pt = pred.detach().numpy()
+    ep = np.abs(state["out.pred"] - pt).max() / np.abs(pt).max()
+    check(ep <= PRED_TOL and state["out.pred"].shape == pt.shape, "predictions (rel %.2g)" % ep)
+    worst, wname, n = 0.0, "", 0
+    for pname, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        g = p.grad.numpy() if p.grad is not None else np.zeros(p.shape, np.float32)
+        gc = state["grad." + pname]
+        scale = np.abs(g).max()
+        e = np.abs(gc - g).max() / scale if scale > 0 else np.abs(gc).max()
+        n += 1
+        if e > worst:
+            worst, wname = e, pname
+    check(worst <= GRAD_TOL and n == sum(1 for k in state if k.startswith("grad.")),
+          "%d parameter gradients (worst rel %.2g: %s)" % (n, worst, wname))
+    print("\n".join(lines))
+    sys.exit(1 if bad else 0)
+
+
+if __name__ == "__main__":
+    main()
