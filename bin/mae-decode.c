@@ -17,7 +17,7 @@ static const char usage[] =
 	"usage: mae-decode [-q] [-g | -c] [-b N] [-e N] [-s SEED] [-n N] [-k] [-o ENDPOINT]\n"
 	"                  [--train | --eval | --crop rrc|center|resize|none] [--size N | WxH]\n"
 	"                  [--shuffle | --no-shuffle] [--shard I/N] [--last drop|pad|partial]\n"
-	"                  [--scale LO,HI] [--ratio LO,HI] [--flip P] [--crop-pct F] [--exact]\n"
+	"                  [--scale LO,HI] [--ratio LO,HI] [--flip P] [--crop-pct F] [--exact | --dct-gap G]\n"
 	"                  SOURCE...\n"
 	"  SOURCE  a folder (a sub-folder per class), an image, a glob, @LIST, an IDX file,\n"
 	"          or fashion-mnist[:train|:test]\n"
@@ -26,7 +26,7 @@ static const char usage[] =
 
 enum { OPT_TRAIN = MAE_OPT_FIRST_PROGRAM, OPT_EVAL, OPT_CROP, OPT_SIZE, OPT_SHUFFLE,
        OPT_NOSHUFFLE, OPT_SHARD, OPT_LAST, OPT_SCALE, OPT_RATIO, OPT_FLIP, OPT_CROPPCT,
-       OPT_EXACT };
+       OPT_EXACT, OPT_DCTGAP };
 enum last { LAST_PARTIAL, LAST_DROP, LAST_PAD };
 
 static void parse_range(const char *s, double lo, double hi, double out[2], const char *what)
@@ -124,11 +124,12 @@ int main(int argc, char **argv)
 		{"no-shuffle", 0, 0, OPT_NOSHUFFLE}, {"shard", 1, 0, OPT_SHARD},
 		{"last", 1, 0, OPT_LAST}, {"scale", 1, 0, OPT_SCALE}, {"ratio", 1, 0, OPT_RATIO},
 		{"flip", 1, 0, OPT_FLIP}, {"crop-pct", 1, 0, OPT_CROPPCT}, {"exact", 0, 0, OPT_EXACT},
+		{"dct-gap", 1, 0, OPT_DCTGAP},
 		{0, 0, 0, 0}};
 	mae_common c;
 	int opt, chans = 0, keep = 0, crop = -1, shuffle = -1, exact = 0;
 	long long B = 32, epochs = 1, limit = -1, shard = 0, nshards = 1, W = 0, H = 0;
-	double scale[2] = { 0.2, 1.0 }, ratio[2] = { 3.0 / 4.0, 4.0 / 3.0 }, flip = -1, crop_pct = 0.875;
+	double scale[2] = { 0.2, 1.0 }, ratio[2] = { 3.0 / 4.0, 4.0 / 3.0 }, flip = -1, crop_pct = 0.875, dct_gap = 2;
 	enum last last = LAST_PARTIAL;
 
 	mae_setprog(argv[0]);
@@ -177,6 +178,7 @@ int main(int argc, char **argv)
 		case OPT_FLIP: flip = mae_parse_double(optarg, 0, 1, "--flip"); break;
 		case OPT_CROPPCT: crop_pct = mae_parse_double(optarg, 0.05, 1, "--crop-pct"); break;
 		case OPT_EXACT: exact = 1; break;
+		case OPT_DCTGAP: dct_gap = mae_parse_double(optarg, 1, 64, "--dct-gap"); break;
 		default: mae_usage_error(usage, "unknown option");
 		}
 	}
@@ -241,6 +243,7 @@ int main(int argc, char **argv)
 		aug.flip = flip;
 	aug.crop_pct = crop_pct;
 	aug.dct = !exact;
+	aug.dct_gap = dct_gap;
 
 	/* Batches per epoch for this shard */
 	int64_t m = mae_shard_size(ds.n, (int)shard, (int)nshards);
@@ -296,6 +299,8 @@ int main(int argc, char **argv)
 		mae_map_set_float(aug_meta, "crop_pct", crop_pct);
 	mae_map_set_float(aug_meta, "flip", aug.flip);
 	mae_map_set_bool(aug_meta, "dct_scaling", aug.dct);
+	if (aug.dct)
+		mae_map_set_float(aug_meta, "dct_gap", aug.dct_gap);
 	mae_map_set_bool(meta, "shuffle", shuffle);
 	mae_map_set_str(meta, "last", last_names[last]);
 

@@ -31,6 +31,7 @@ void mae_augment_defaults(mae_augment *a, enum mae_crop crop, int w, int h, int 
 	a->flip = crop == MAE_CROP_RRC ? 0.5 : 0;
 	a->crop_pct = 0.875;
 	a->dct = 1;
+	a->dct_gap = 2;
 }
 
 /* Python's round(): half to even (nearbyint in the default rounding mode). */
@@ -180,11 +181,14 @@ int mae_augment_file(const mae_augment *a, const void *buf, size_t n, mae_rng *r
 	struct plan p;
 	if (make_plan(a, info.w, info.h, r, &p, err, errn) < 0)
 		return -1;
-	/* the smallest decode that still covers the box with at least rw x rh samples */
+	/* The smallest DCT-domain shrink that still covers the box with dct_gap times the output
+	 * samples, the bicubic filter doing the rest: Pillow's own recipe for fast, good
+	 * downscaling (Image.thumbnail: draft() then resize, reducing_gap = 2). */
 	int min_w = 0, min_h = 0;
 	if (a->dct && a->crop != MAE_CROP_NONE && info.fmt == MAE_IMG_JPEG) {
-		min_w = (int)ceil(p.rw * info.w / (p.box[2] - p.box[0]) - 1e-9);
-		min_h = (int)ceil(p.rh * info.h / (p.box[3] - p.box[1]) - 1e-9);
+		double gap = a->dct_gap >= 1 ? a->dct_gap : 1;
+		min_w = (int)ceil(gap * p.rw * info.w / (p.box[2] - p.box[0]) - 1e-9);
+		min_h = (int)ceil(gap * p.rh * info.h / (p.box[3] - p.box[1]) - 1e-9);
 		if (min_w > info.w || min_h > info.h)
 			min_w = min_h = 0;   /* enlarging: decode at full size */
 	}

@@ -480,41 +480,74 @@ static inline uint8_t clip8(int32_t in)
 	return (uint8_t)(in >> PRECISION_BITS);
 }
 
-/* Horizontal pass: rows [0, nrows) of dst from rows [row0, row0+nrows) of src. */
-static void pass_h(const mae_image *src, int row0, int nrows, mae_image *dst, int ksize,
-                   const int *bounds, const int32_t *kk)
+/* Horizontal pass: rows [0, nrows) of dst from rows [row0, row0+nrows) of src.
+ * PIL walks each output pixel's taps along a row, which does not vectorize. The same sums are
+ * made here on strips of rows turned on their side: in a strip of S rows, source column x
+ * becomes one contiguous line of S*c bytes, so every tap is a multiply-add over whole lines
+ * (the pattern of the vertical pass), and the integers come out the same. */
+#define STRIP 32
+static int pass_h(const mae_image *src, int row0, int nrows, mae_image *dst, int ksize,
+                  const int *bounds, const int32_t *kk)
 {
-	int c = src->c, ow = dst->w;
-	for (int y = 0; y < nrows; y++) {
-		const uint8_t *s = src->px + (size_t)(row0 + y) * src->stride;
-		uint8_t *d = dst->px + (size_t)y * dst->stride;
+	int c = src->c, W = src->w, ow = dst->w;
+	size_t L = (size_t)STRIP * c + 4;   /* + 4: room for the 4-byte moves below */
+	uint8_t *T = malloc((size_t)W * L), *O = malloc((size_t)ow * L);
+	int32_t *acc = malloc(sizeof *acc * L);
+	if (!T || !O || !acc) {
+		free(T), free(O), free(acc);
+		return -1;
+	}
+	for (int y0 = 0; y0 < nrows; y0 += STRIP) {
+		int S = nrows - y0 < STRIP ? nrows - y0 : STRIP;
+		size_t n = (size_t)S * c;
+		/* turn the strip: T[x][r*c + ch] = src[row0 + y0 + r][x*c + ch] */
+		for (int r = 0; r < S; r++) {
+			const uint8_t *s = src->px + (size_t)(row0 + y0 + r) * src->stride;
+			uint8_t *t = T + (size_t)r * c;
+			if (c == 3) {
+				/* 4-byte moves; the extra byte lands where the next row's pixel goes */
+				for (int x = 0; x < W - 1; x++, t += L, s += 3)
+					memcpy(t, s, 4);
+				t[0] = s[0], t[1] = s[1], t[2] = s[2];
+			}
+			else if (c == 1)
+				for (int x = 0; x < W; x++, t += L)
+					*t = s[x];
+			else
+				for (int x = 0; x < W; x++, t += L, s += c)
+					memcpy(t, s, c);
+		}
 		for (int xx = 0; xx < ow; xx++) {
 			int xmin = bounds[2 * xx], xmax = bounds[2 * xx + 1];
 			const int32_t *k = kk + (size_t)xx * ksize;
-			const uint8_t *p = s + (size_t)xmin * c;
-			if (c == 1) {
-				int32_t s0 = 1 << (PRECISION_BITS - 1);
-				for (int x = 0; x < xmax; x++)
-					s0 += p[x] * k[x];
-				d[xx] = clip8(s0);
-			} else if (c == 3) {
-				int32_t s0 = 1 << (PRECISION_BITS - 1), s1 = s0, s2 = s0;
-				for (int x = 0; x < xmax; x++) {
-					s0 += p[3 * x] * k[x];
-					s1 += p[3 * x + 1] * k[x];
-					s2 += p[3 * x + 2] * k[x];
-				}
-				d[3 * xx] = clip8(s0), d[3 * xx + 1] = clip8(s1), d[3 * xx + 2] = clip8(s2);
-			} else {
-				for (int ch = 0; ch < c; ch++) {
-					int32_t s0 = 1 << (PRECISION_BITS - 1);
-					for (int x = 0; x < xmax; x++)
-						s0 += p[c * x + ch] * k[x];
-					d[c * xx + ch] = clip8(s0);
-				}
+			for (size_t i = 0; i < n; i++)
+				acc[i] = 1 << (PRECISION_BITS - 1);
+			for (int x = 0; x < xmax; x++) {
+				const uint8_t *line = T + (size_t)(xmin + x) * L;
+				int32_t w = k[x];
+				for (size_t i = 0; i < n; i++)
+					acc[i] += line[i] * w;
 			}
+			uint8_t *o = O + (size_t)xx * L;
+			for (size_t i = 0; i < n; i++)
+				o[i] = clip8(acc[i]);
+		}
+		/* and back: dst[y0 + r][xx*c + ch] = O[xx][r*c + ch] */
+		for (int r = 0; r < S; r++) {
+			uint8_t *d = dst->px + (size_t)(y0 + r) * dst->stride;
+			const uint8_t *o = O + (size_t)r * c;
+			if (c == 3) {
+				for (int xx = 0; xx < ow - 1; xx++, o += L, d += 3)
+					memcpy(d, o, 4);   /* the extra byte is rewritten next */
+				d[0] = o[0], d[1] = o[1], d[2] = o[2];
+			}
+			else
+				for (int xx = 0; xx < ow; xx++, o += L, d += c)
+					memcpy(d, o, c);
 		}
 	}
+	free(T), free(O), free(acc);
+	return 0;
 }
 
 /* Vertical pass: every row yy of dst from rows bounds[2yy].. (relative to src->px). */
@@ -576,7 +609,8 @@ int mae_resample(const mae_image *src, const double box[4], int out_w, int out_h
 		/* rows map one to one: horizontal pass straight into dst (or a copy) */
 		mae_image s = mae_image_view(src, 0, 0, src->w, src->h);
 		if (need_h) {
-			pass_h(&s, oy, dst->h, dst, ksh, bh, kh);
+			if (pass_h(&s, oy, dst->h, dst, ksh, bh, kh) < 0)
+				goto out;
 		} else {
 			for (int y = 0; y < dst->h; y++)
 				memcpy(dst->px + (size_t)y * dst->stride,
@@ -591,7 +625,8 @@ int mae_resample(const mae_image *src, const double box[4], int out_w, int out_h
 	if (need_h) {
 		if (mae_image_alloc(&tmp, dst->w, last - first, src->c) < 0)
 			goto out;
-		pass_h(src, first, last - first, &tmp, ksh, bh, kh);
+		if (pass_h(src, first, last - first, &tmp, ksh, bh, kh) < 0)
+			goto out;
 	} else {
 		tmp = mae_image_view(src, ox, first, dst->w, last - first);
 	}

@@ -91,6 +91,8 @@ typedef struct mae_augment {
 	double flip;            /* probability of a horizontal flip (MAE training: 0.5) */
 	double crop_pct;        /* center crop: 0.875 (224 of 256) */
 	int dct;                /* allow JPEG DCT-domain shrinking (1), or decode full size (0) */
+	double dct_gap;         /* shrink only while the decoded box keeps dct_gap x the output
+	                         * size (2, as Pillow's reducing_gap; 1 = fastest) */
 } mae_augment;
 
 void mae_augment_defaults(mae_augment *a, enum mae_crop crop, int w, int h, int c);
