@@ -21,6 +21,15 @@ static const char usage[] =
 	"  --norm-pix  predictions are per-patch normalized: show them with each target patch's\n"
 	"              mean and standard deviation\n";
 
+
+/* Die with the reader's style of message for a tensor of the right dtype but the wrong shape. */
+static void wrong_shape(const mae_record *r, const mae_tensor *t, const char *want)
+{
+	char got[128];
+	mae_die(MAE_EXIT_DATA, "record %lld: tensor '%s': expected %s %s, got %s", (long long)r->number,
+	        t->name, mae_dtype_name(t->dtype), want, mae_tensor_desc(t, got, sizeof got));
+}
+
 enum { OPT_EVERY = MAE_OPT_FIRST_PROGRAM, OPT_COLS, OPT_SCALE, OPT_GAP, OPT_NORMPIX, OPT_DRAIN };
 
 typedef struct view {
@@ -104,24 +113,24 @@ static void collect(view *v, mae_record *rec)
 		snprintf(want, sizeof want, "[B,%d,%d,%d]", v->H, v->W, v->C);
 		img = mae_rec_need(rec, "image", MAE_U8, 4, want);
 		if (img->shape[1] != v->H || img->shape[2] != v->W || img->shape[3] != v->C)
-			mae_rec_need(rec, "image", MAE_F64, 4, want);   /* dies with the message */
+			wrong_shape(rec, img, want);
 	}
 	snprintf(want, sizeof want, "[B,%d,%d]", v->N, v->P);
 	if (mae_rec_tensor(rec, "patches") && v->p) {
 		x = mae_rec_need(rec, "patches", MAE_F32, 3, want);
 		if (x->shape[1] != v->N || x->shape[2] != v->P)
-			mae_rec_need(rec, "patches", MAE_F64, 3, want);
+			wrong_shape(rec, x, want);
 	}
 	if (v->panels == 4) {
 		pred = mae_rec_need(rec, "pred", MAE_F32, 3, want);
 		if (pred->shape[1] != v->N || pred->shape[2] != v->P)
-			mae_rec_need(rec, "pred", MAE_F64, 3, want);
+			wrong_shape(rec, pred, want);
 	}
 	if (v->panels >= 2 && mae_rec_tensor(rec, "mask")) {
 		snprintf(want, sizeof want, "[B,%d]", v->N);
 		m = mae_rec_need(rec, "mask", MAE_U8, 2, want);
 		if (m->shape[1] != v->N)
-			mae_rec_need(rec, "mask", MAE_F64, 2, want);
+			wrong_shape(rec, m, want);
 	}
 	int64_t B = img ? img->shape[0] : x ? x->shape[0] : pred->shape[0];
 	if ((x && x->shape[0] != B) || (m && m->shape[0] != B) || (pred && pred->shape[0] != B))
