@@ -128,6 +128,16 @@ void mae_dft2_project(mae_dft2 *d, int c, const float *x, const uint8_t *sel, fl
 	int h = d->h, w = d->w, nu = 0, nv = 0;
 	size_t plane = (size_t)h * w;
 	int *ru = mae_malloc((size_t)(h + w) * sizeof *ru), *cv = ru + h;
+	/* A selection symmetric under (u,v) -> (-u,-v) keeps the output real and makes column -v
+	 * the conjugate of column v: then only the columns 0..W/2 are computed, and the others
+	 * enter the last product as a weight of 2. */
+	int sym = 1;
+	for (int u = 0; u < h && sym; u++) {
+		const uint8_t *a = sel + (size_t)u * w, *b = sel + (size_t)(u ? h - u : 0) * w;
+		sym = a[0] == b[0];
+		for (int v = 1; v < w && sym; v++)
+			sym = a[v] == b[w - v];
+	}
 	for (int u = 0; u < h; u++) {
 		int any = 0;
 		for (int v = 0; v < w && !any; v++)
@@ -135,7 +145,7 @@ void mae_dft2_project(mae_dft2 *d, int c, const float *x, const uint8_t *sel, fl
 		if (any)
 			ru[nu++] = u;
 	}
-	for (int v = 0; v < w; v++) {
+	for (int v = 0; v < (sym ? w / 2 + 1 : w); v++) {
 		int any = 0;
 		for (int u = 0; u < h && !any; u++)
 			any = sel[u * w + v];
@@ -180,6 +190,13 @@ void mae_dft2_project(mae_dft2 *d, int c, const float *x, const uint8_t *sel, fl
 		gemm_tn(h, nv, nu, -1.0f, shu, zi, 1.0f, ur);
 		gemm_tn(h, nv, nu, 1.0f, chu, zi, 0.0f, ui);
 		gemm_tn(h, nv, nu, 1.0f, shu, zr, 1.0f, ui);
+		if (sym)
+			for (int j = 0; j < nv; j++)
+				if (cv[j] != 0 && 2 * cv[j] != w)
+					for (int i = 0; i < h; i++) {
+						ur[(size_t)i * nv + j] *= 2.0f;
+						ui[(size_t)i * nv + j] *= 2.0f;
+					}
 		float *yp = y + (size_t)p * plane;                    /* y = Re(U conj(Fw_V)) / HW */
 		gemm(h, w, nv, s, ur, cwv, 0.0f, yp);
 		gemm(h, w, nv, -s, ui, swv, 1.0f, yp);

@@ -4,6 +4,7 @@
 #include "mae/dft.h"
 #include "mae/util.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -55,23 +56,27 @@ void mae_freq_ws_free(mae_freq_ws *ws)
 	free(ws);
 }
 
-/* The cost of projecting onto a selection: rows plus columns of the spectrum it touches. */
-static int touched(const uint8_t *fm, int h, int w, int want)
+/* The cost of projecting onto the kept (want = 0) or the removed (want = 1) frequencies: the
+ * rows plus the columns of the spectrum each touches, both counted in one scan. */
+static void touched(const uint8_t *fm, int h, int w, int cost[2])
 {
-	int n = 0;
+	uint8_t *colany = mae_calloc((size_t)w, 2);
+	cost[0] = cost[1] = 0;
 	for (int u = 0; u < h; u++) {
-		int any = 0;
-		for (int v = 0; v < w && !any; v++)
-			any = fm[u * w + v] == want;
-		n += any;
+		int any[2] = {0, 0};
+		for (int v = 0; v < w; v++) {
+			int b = fm[u * w + v] != 0;
+			any[b] = 1;
+			colany[2 * v + b] = 1;
+		}
+		cost[0] += any[0];
+		cost[1] += any[1];
 	}
 	for (int v = 0; v < w; v++) {
-		int any = 0;
-		for (int u = 0; u < h && !any; u++)
-			any = fm[u * w + v] == want;
-		n += any;
+		cost[0] += colany[2 * v];
+		cost[1] += colany[2 * v + 1];
 	}
-	return n;
+	free(colany);
 }
 
 void mae_freq_corrupt(mae_freq_ws *ws, float *out, const float *img, const uint8_t *fmask,
@@ -79,24 +84,26 @@ void mae_freq_corrupt(mae_freq_ws *ws, float *out, const float *img, const uint8
 {
 	int h = ws->h, w = ws->w, c = ws->c;
 	size_t plane = (size_t)h * w;
-	for (size_t l = 0; l < plane; l++)          /* [H,W,C] -> [C,H,W] */
-		for (int k = 0; k < c; k++)
-			ws->planes[k * plane + l] = img[l * c + k];
+	for (int k = 0; k < c; k++) {              /* [H,W,C] -> [C,H,W] */
+		float *dst = ws->planes + k * plane;
+		for (size_t l = 0; l < plane; l++)
+			dst[l] = img[l * c + k];
+	}
 	/* By linearity, keeping the set K is x - (projection onto the removed set R): project onto
 	 * whichever of K and R touches fewer rows and columns of the spectrum (for MFM's disc, the
 	 * disc itself: a low-pass output is the projection, a high-pass one x minus it). */
-	int keep_cost = touched(fmask, h, w, 0), rm_cost = touched(fmask, h, w, 1);
+	int cost[2];
+	touched(fmask, h, w, cost);
+	int keep_cost = cost[0], rm_cost = cost[1];
 	uint8_t *sel = (uint8_t *)ws->im;              /* plane bytes of scratch */
 	for (size_t l = 0; l < plane; l++)
 		sel[l] = keep_cost <= rm_cost ? !fmask[l] : fmask[l];
 	mae_dft2_project(&ws->dft, c, ws->planes, sel, ws->re);
-	for (size_t l = 0; l < plane; l++)
-		for (int k = 0; k < c; k++) {
-			float v = ws->re[k * plane + l];
-			if (keep_cost > rm_cost)
-				v = ws->planes[k * plane + l] - v;
-			if (clamp)
-				v = v < 0.0f ? 0.0f : v > 1.0f ? 1.0f : v;
-			out[l * c + k] = v;
-		}
+	float lo = clamp ? 0.0f : -INFINITY, hi = clamp ? 1.0f : INFINITY;
+	float sign = keep_cost > rm_cost ? -1.0f : 1.0f, base = keep_cost > rm_cost ? 1.0f : 0.0f;
+	for (int k = 0; k < c; k++) {
+		const float *pr = ws->re + k * plane, *px = ws->planes + k * plane;
+		for (size_t l = 0; l < plane; l++)
+			out[l * c + k] = fminf(hi, fmaxf(lo, base * px[l] + sign * pr[l]));
+	}
 }

@@ -37,32 +37,54 @@ void mae_noise_default_sigma(enum mae_noise_color c, double *s1, double *s2)
 	}
 }
 
-/* out = G_sigma * in on an h x w torus, separable; tmp [h*w]. */
-static void blur(float *out, const float *in, float *tmp, int h, int w, double sigma)
+/* Normalized Gaussian taps k[0..2r], r = ceil(4 sigma). */
+static float *gauss_taps(double sigma, int *r)
 {
-	int r = (int)ceil(4.0 * sigma);
-	if (r < 1)
-		r = 1;
-	float *k = mae_malloc((size_t)(2 * r + 1) * sizeof *k);
-	double sum = 0;
-	for (int i = -r; i <= r; i++)
-		sum += k[i + r] = (float)exp(-0.5 * i * i / (sigma * sigma));
-	for (int i = 0; i <= 2 * r; i++)
-		k[i] = (float)(k[i] / sum);
-	for (int y = 0; y < h; y++)            /* along rows */
-		for (int x = 0; x < w; x++) {
+	*r = (int)ceil(4.0 * sigma);
+	if (*r < 1)
+		*r = 1;
+	float *k = mae_malloc((size_t)(2 * *r + 1) * sizeof *k);
+	double sum = 0, t[1025];
+	if (*r > 512)
+		mae_die(MAE_EXIT_USAGE, "noise: sigma %g is too wide", sigma);
+	for (int i = -*r; i <= *r; i++)
+		sum += t[i + *r] = exp(-0.5 * i * i / (sigma * sigma));
+	for (int i = 0; i <= 2 * *r; i++)
+		k[i] = (float)(t[i] / sum);
+	return k;
+}
+
+/* out [gh,gw] = (G_sigma * in) on the th x tw torus, evaluated only on the gh x gw window at
+ * (top, left): a horizontal pass over the window's columns on the rows the vertical pass needs,
+ * then the vertical pass. Wrapped indices come from tables, so the inner loops have no modulo.
+ * tmp holds (gh + 2r) * gw floats. */
+static void blur_window(float *out, const float *in, float *tmp, int th, int tw, int top, int left,
+                        int gh, int gw, double sigma)
+{
+	int r;
+	float *k = gauss_taps(sigma, &r);
+	int *col = mae_malloc((size_t)(gw + 2 * r + gh + 2 * r) * sizeof *col), *row = col + gw + 2 * r;
+	for (int j = 0; j < gw + 2 * r; j++)
+		col[j] = (((left - r + j) % tw) + tw) % tw;
+	for (int i = 0; i < gh + 2 * r; i++)
+		row[i] = (((top - r + i) % th) + th) % th;
+	for (int i = 0; i < gh + 2 * r; i++) {
+		const float *src = in + (size_t)row[i] * tw;
+		for (int j = 0; j < gw; j++) {
 			float s = 0;
-			for (int i = -r; i <= r; i++)
-				s += k[i + r] * in[y * w + (((x + i) % w) + w) % w];
-			tmp[y * w + x] = s;
+			for (int t = 0; t <= 2 * r; t++)
+				s += k[t] * src[col[j + t]];
+			tmp[i * gw + j] = s;
 		}
-	for (int y = 0; y < h; y++)            /* along columns */
-		for (int x = 0; x < w; x++) {
+	}
+	for (int i = 0; i < gh; i++)
+		for (int j = 0; j < gw; j++) {
 			float s = 0;
-			for (int i = -r; i <= r; i++)
-				s += k[i + r] * tmp[((((y + i) % h) + h) % h) * w + x];
-			out[y * w + x] = s;
+			for (int t = 0; t <= 2 * r; t++)
+				s += k[t] * tmp[(i + t) * gw + j];
+			out[i * gw + j] = s;
 		}
+	free(col);
 	free(k);
 }
 
@@ -86,41 +108,39 @@ int mae_mask_noise(uint8_t *mask, int gh, int gw, enum mae_noise_color color, do
 		sigma1 = d1;
 	if (sigma2 <= 0)
 		sigma2 = d2;
-	float *white = mae_malloc(4 * tn * sizeof *white);
-	float *a = white + tn, *b = a + tn, *tmp = b + tn, *f = NULL;
-	for (size_t i = 0; i < tn; i++)
-		white[i] = (float)mae_rng_normal(rng);
-	switch (color) {
-	case MAE_NOISE_RED:
-		blur(a, white, tmp, th, tw, sigma1);
-		f = a;
-		break;
-	case MAE_NOISE_BLUE:
-		blur(a, white, tmp, th, tw, sigma1);
-		for (size_t i = 0; i < tn; i++)
-			a[i] = white[i] - a[i];
-		f = a;
-		break;
-	case MAE_NOISE_GREEN:
-	case MAE_NOISE_PURPLE:
-		blur(a, white, tmp, th, tw, sigma1);
-		blur(b, white, tmp, th, tw, sigma2);
-		for (size_t i = 0; i < tn; i++)
-			a[i] = color == MAE_NOISE_GREEN ? a[i] - b[i] : white[i] - (a[i] - b[i]);
-		f = a;
-		break;
+	/* white Gaussian noise on the torus, both Box-Muller outputs used */
+	float *white = mae_malloc((tn + 1) * sizeof *white);
+	for (size_t i = 0; i < tn; i += 2) {
+		double u1 = 1.0 - mae_rng_uniform(rng), u2 = mae_rng_uniform(rng);
+		double rad = sqrt(-2.0 * log(u1)), ph = 2.0 * M_PI * u2;
+		white[i] = (float)(rad * cos(ph));
+		white[i + 1] = (float)(rad * sin(ph));
 	}
+	/* the crop and flips, drawn before filtering so only the window is filtered */
 	int top = (int)mae_rng_below(rng, (uint64_t)(th - gh + 1));
 	int left = (int)mae_rng_below(rng, (uint64_t)(tw - gw + 1));
 	int fh = (int)mae_rng_below(rng, 2), fv = (int)mae_rng_below(rng, 2);
+	int r1 = (int)ceil(4.0 * sigma1), r2 = (int)ceil(4.0 * sigma2), rm = r1 > r2 ? r1 : r2;
+	float *a = mae_malloc((size_t)n * 2 * sizeof *a), *b = a + n;
+	float *tmp = mae_malloc((size_t)(gh + 2 * (rm > 1 ? rm : 1)) * gw * sizeof *tmp);
+	blur_window(a, white, tmp, th, tw, top, left, gh, gw, sigma1);
+	if (color == MAE_NOISE_GREEN || color == MAE_NOISE_PURPLE)
+		blur_window(b, white, tmp, th, tw, top, left, gh, gw, sigma2);
 	struct keyed *kv = mae_malloc((size_t)n * sizeof *kv);
 	for (int i = 0; i < gh; i++)
 		for (int j = 0; j < gw; j++) {
-			int si = top + (fv ? gh - 1 - i : i), sj = left + (fh ? gw - 1 - j : j);
-			float v = f[si * tw + sj];
-			kv[i * gw + j] = (struct keyed){v, i * gw + j};
+			int l = i * gw + j, si = fv ? gh - 1 - i : i, sj = fh ? gw - 1 - j : j;
+			int s = si * gw + sj;                            /* position in the window */
+			float w = white[(size_t)((top + si) % th) * tw + (left + sj) % tw], v;
+			switch (color) {
+			case MAE_NOISE_RED:   v = a[s]; break;
+			case MAE_NOISE_BLUE:  v = w - a[s]; break;
+			case MAE_NOISE_GREEN: v = a[s] - b[s]; break;
+			default:              v = w - (a[s] - b[s]); break;
+			}
+			kv[l] = (struct keyed){v, l};
 			if (noise_out)
-				noise_out[i * gw + j] = v;
+				noise_out[l] = v;
 		}
 	qsort(kv, (size_t)n, sizeof *kv, by_key_desc);
 	if (hidden > n)
@@ -129,6 +149,8 @@ int mae_mask_noise(uint8_t *mask, int gh, int gw, enum mae_noise_color color, do
 	for (int i = 0; i < n - hidden; i++)   /* the highest noise stays visible */
 		mask[kv[i].i] = 0;
 	free(kv);
+	free(tmp);
+	free(a);
 	free(white);
 	return hidden;
 }
