@@ -94,6 +94,24 @@ static void widen_pipe(int fd)
 static void *zctx;
 static int zctx_users;
 
+/* One ZeroMQ context per process, shared by the endpoints and the training planes; the
+ * last user terminates it. */
+void *mae_zctx_acquire(void)
+{
+	if (!zctx && !(zctx = zmq_ctx_new()))
+		mae_die(MAE_EXIT_DATA, "ZeroMQ context: %s", zmq_strerror(errno));
+	zctx_users++;
+	return zctx;
+}
+
+void mae_zctx_release(void)
+{
+	if (zctx_users > 0 && --zctx_users == 0) {
+		zmq_ctx_term(zctx);
+		zctx = NULL;
+	}
+}
+
 /* Peer tracking through the socket monitor: handshakes up, disconnects down. */
 typedef struct {
 	void *pair;
@@ -120,9 +138,7 @@ static void monitor_open(monitor *m, void *sock, const char *name)
  * listened would be lost, and a writer would then wait forever for its peer to leave. */
 static void *open_socket(const ep_spec *e, const char *name, int hwm, monitor *mon)
 {
-	if (!zctx && !(zctx = zmq_ctx_new()))
-		mae_die(MAE_EXIT_DATA, "ZeroMQ context: %s", zmq_strerror(errno));
-	zctx_users++;
+	mae_zctx_acquire();
 	void *s = zmq_socket(zctx, e->socktype);
 	if (!s)
 		mae_die(MAE_EXIT_DATA, "%s: socket: %s", name, zmq_strerror(errno));
@@ -146,10 +162,7 @@ static void *open_socket(const ep_spec *e, const char *name, int hwm, monitor *m
 static void close_socket(void *s)
 {
 	zmq_close(s);
-	if (--zctx_users == 0) {
-		zmq_ctx_term(zctx);
-		zctx = NULL;
-	}
+	mae_zctx_release();
 }
 
 /* Process monitor events, waiting up to timeout_ms for the first (0: don't wait). */

@@ -18,4 +18,8 @@ void gather_free(mae_gather *g);
 void gather_record(mae_gather *g, const mae_record *rec);
 void gather_copy(const mae_gather *g, void *dst);
 
+/* The process's ZeroMQ context (endpoint.c), counted: the last release terminates it. */
+void *mae_zctx_acquire(void);
+void mae_zctx_release(void);
+
 #endif

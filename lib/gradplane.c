@@ -1,0 +1,169 @@
+/* gradplane.c: the gradient route between trainable stages (see train.h). */
+#include "mae/train.h"
+#include "mae/util.h"
+#include "record_internal.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zmq.h>
+
+struct mae_gradport {
+	void *sock;
+	char addr[512];
+	char path[400];          /* private ipc file to remove, or "" */
+	zmq_msg_t msg;
+};
+
+mae_gradport *mae_gradport_open(const char *spec)
+{
+	mae_gradport *g = mae_calloc(1, sizeof *g);
+	void *ctx = mae_zctx_acquire();
+	char bind[512];
+	if (!spec) {
+		const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+		snprintf(g->path, sizeof g->path, "%s/mae-grad-%d-%p", tmp, (int)getpid(), (void *)g);
+		snprintf(bind, sizeof bind, "ipc://%s", g->path);
+		snprintf(g->addr, sizeof g->addr, "ipc://%s", g->path);
+	} else {
+		if (spec[0] != '@')
+			mae_die(MAE_EXIT_USAGE, "gradient port %s: must bind (@tcp://... or @ipc://...)", spec);
+		snprintf(bind, sizeof bind, "%s", spec + 1);
+		/* the route names a connectable address: a wildcard host becomes our host name */
+		char host[256] = "localhost";
+		gethostname(host, sizeof host - 1);
+		const char *star = strstr(bind, "://*");
+		if (star)
+			snprintf(g->addr, sizeof g->addr, "%.*s://%s%s", (int)(star - bind), bind, host, star + 4);
+		else
+			snprintf(g->addr, sizeof g->addr, "%s", bind);
+	}
+	g->sock = zmq_socket(ctx, ZMQ_PULL);
+	int linger = 0, hwm = 4;
+	zmq_setsockopt(g->sock, ZMQ_LINGER, &linger, sizeof linger);
+	zmq_setsockopt(g->sock, ZMQ_RCVHWM, &hwm, sizeof hwm);
+	if (zmq_bind(g->sock, bind) != 0)
+		mae_die(MAE_EXIT_DATA, "gradient port %s: cannot bind: %s", bind, zmq_strerror(errno));
+	zmq_msg_init(&g->msg);
+	return g;
+}
+
+const char *mae_gradport_address(const mae_gradport *g) { return g->addr; }
+
+void mae_gradport_recv(mae_gradport *g, mae_record *grad, int64_t seq, double timeout, int watch_fd)
+{
+	double t0 = mae_now();
+	char err[256];
+	for (;;) {
+		zmq_pollitem_t it[2] = {{g->sock, 0, ZMQ_POLLIN, 0}, {NULL, watch_fd, 0, 0}};
+		int n = zmq_poll(it, watch_fd >= 0 ? 2 : 1, 500);
+		if (n < 0 && errno != EINTR)
+			mae_die(MAE_EXIT_DATA, "gradient port: %s", zmq_strerror(errno));
+		if (n > 0 && (it[0].revents & ZMQ_POLLIN)) {
+			zmq_msg_close(&g->msg);
+			zmq_msg_init(&g->msg);
+			if (zmq_msg_recv(&g->msg, g->sock, ZMQ_DONTWAIT) < 0)
+				continue;
+			if (mae_decode_record(zmq_msg_data(&g->msg), zmq_msg_size(&g->msg), grad, err, sizeof err))
+				mae_die(MAE_EXIT_DATA, "gradient for batch %lld: %s", (long long)seq, err);
+			if (mae_rec_seq(grad) != seq)
+				mae_die(MAE_EXIT_DATA, "got the gradient of batch %lld while waiting for batch %lld "
+				        "(two pipelines on one gradient port?)", (long long)mae_rec_seq(grad), (long long)seq);
+			return;
+		}
+		/* a pipe's write end reports POLLERR once its reader has gone */
+		if (watch_fd >= 0) {
+			struct pollfd p = {watch_fd, 0, 0};
+			if (poll(&p, 1, 0) > 0 && (p.revents & (POLLERR | POLLHUP)))
+				mae_die(MAE_EXIT_DATA, "waiting for the gradient of batch %lld: the output was closed "
+				        "downstream, so none can come", (long long)seq);
+		}
+		if (mae_now() - t0 > timeout)
+			mae_die(MAE_EXIT_DATA, "no gradient for batch %lld after %.0f s: is a mae-loss stage "
+			        "downstream, and did every stage between survive? (--grad-timeout)",
+			        (long long)seq, timeout);
+	}
+}
+
+void mae_gradport_close(mae_gradport *g)
+{
+	if (!g)
+		return;
+	zmq_msg_close(&g->msg);
+	zmq_close(g->sock);
+	if (g->path[0])
+		unlink(g->path);
+	free(g);
+	mae_zctx_release();
+}
+
+void mae_route_append(mae_record *rec, const char *addr)
+{
+	mae_val *r = mae_map_get(&rec->fields, "route");
+	if (!r || r->type != MAE_V_ARRAY) {
+		r = mae_map_put(&rec->fields, "route");
+		r->type = MAE_V_ARRAY;
+	}
+	mae_val *s = mae_array_push(r);
+	s->type = MAE_V_STR;
+	s->s.n = strlen(addr);
+	s->s.p = mae_strdup(addr);
+}
+
+int mae_route_pop(mae_record *rec, char *buf, size_t n)
+{
+	mae_val *r = mae_map_get(&rec->fields, "route");
+	if (!r || r->type != MAE_V_ARRAY || r->a.n == 0)
+		return 0;
+	mae_val *last = &r->a.v[r->a.n - 1];
+	if (last->type != MAE_V_STR)
+		mae_die(MAE_EXIT_DATA, "record %lld: route entries must be strings", (long long)rec->number);
+	snprintf(buf, n, "%s", last->s.p);
+	mae_val_free(last);
+	r->a.n--;
+	return 1;
+}
+
+/* One PUSH socket per destination, opened on first use. */
+static struct { char addr[512]; void *sock; } peers[16];
+static int npeers;
+
+void mae_grad_send(const char *addr, mae_record *grad)
+{
+	void *s = NULL;
+	for (int i = 0; i < npeers; i++)
+		if (!strcmp(peers[i].addr, addr))
+			s = peers[i].sock;
+	if (!s) {
+		if (npeers == (int)(sizeof peers / sizeof peers[0]))
+			mae_die(MAE_EXIT_DATA, "more than %d gradient destinations", npeers);
+		void *ctx = mae_zctx_acquire();
+		s = zmq_socket(ctx, ZMQ_PUSH);
+		int linger = 2000;   /* the last gradient must reach its stage before we exit */
+		zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger);
+		if (zmq_connect(s, addr) != 0)
+			mae_die(MAE_EXIT_DATA, "gradient route %s: cannot connect: %s", addr, zmq_strerror(errno));
+		snprintf(peers[npeers].addr, sizeof peers[npeers].addr, "%s", addr);
+		peers[npeers++].sock = s;
+	}
+	void *buf;
+	size_t n = mae_encode_record(grad, &buf);
+	zmq_msg_t m;
+	zmq_msg_init_size(&m, n);
+	memcpy(zmq_msg_data(&m), buf, n);
+	free(buf);
+	if (zmq_msg_send(&m, s, 0) < 0)
+		mae_die(MAE_EXIT_DATA, "gradient route %s: send: %s", addr, zmq_strerror(errno));
+}
+
+void mae_grad_close_all(void)
+{
+	for (int i = 0; i < npeers; i++) {
+		zmq_close(peers[i].sock);
+		mae_zctx_release();
+	}
+	npeers = 0;
+}
