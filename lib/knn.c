@@ -1,0 +1,371 @@
+/* knn.c: feature sets read from streams, top-k selection, weighted and plain k-NN (see knn.h). */
+#include "mae/knn.h"
+#include "mae/progress.h"
+#include "mae/util.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- dtype conversion ---- */
+
+static float half_to_float(uint16_t h)
+{
+	int e = (h >> 10) & 31, m = h & 1023;
+	float x = e == 0 ? ldexpf((float)m, -24) : e == 31 ? (m ? NAN : INFINITY) : ldexpf((float)(m + 1024), e - 25);
+	return h & 0x8000 ? -x : x;
+}
+
+int mae_to_float(float *dst, const void *src, enum mae_dtype dt, int64_t n)
+{
+	const unsigned char *p = src;
+	size_t sz = mae_dtype_size(dt);
+	switch (dt) {
+	case MAE_BOOL: case MAE_U8:
+		for (int64_t i = 0; i < n; i++) dst[i] = p[i];
+		return 0;
+	case MAE_I8:
+		for (int64_t i = 0; i < n; i++) dst[i] = (int8_t)p[i];
+		return 0;
+	case MAE_F32:
+		memcpy(dst, src, (size_t)n * 4);
+		return 0;
+	default: break;
+	}
+	for (int64_t i = 0; i < n; i++, p += sz) {
+		union { uint16_t u16; int16_t i16; uint32_t u32; int32_t i32; uint64_t u64; int64_t i64; double d; } v;
+		memcpy(&v, p, sz);
+		switch (dt) {
+		case MAE_U16: dst[i] = v.u16; break;
+		case MAE_I16: dst[i] = v.i16; break;
+		case MAE_U32: dst[i] = (float)v.u32; break;
+		case MAE_I32: dst[i] = (float)v.i32; break;
+		case MAE_U64: dst[i] = (float)v.u64; break;
+		case MAE_I64: dst[i] = (float)v.i64; break;
+		case MAE_F64: dst[i] = (float)v.d; break;
+		case MAE_F16: dst[i] = half_to_float(v.u16); break;
+		case MAE_BF16: {
+			uint32_t b = (uint32_t)v.u16 << 16;
+			memcpy(&dst[i], &b, 4);
+			break;
+		}
+		default: return -1;
+		}
+	}
+	return 0;
+}
+
+/* ---- feature sets ---- */
+
+void mae_featset_add(mae_featset *fs, mae_record *rec, const char *name, const char *what)
+{
+	char desc[160];
+	mae_tensor *f = mae_rec_tensor(rec, name), *l = mae_rec_tensor(rec, "label");
+	if (!f)
+		mae_die(MAE_EXIT_DATA, "%s: record %lld: no tensor '%s' (expected [B,...] features)", what,
+		        (long long)rec->number, name);
+	if (!l)
+		mae_die(MAE_EXIT_DATA, "%s: record %lld: no tensor 'label' (expected I32 [B])", what,
+		        (long long)rec->number);
+	if (l->dtype != MAE_I32 || l->ndim != 1)
+		mae_die(MAE_EXIT_DATA, "%s: record %lld: tensor 'label': expected I32 [B], got %s", what,
+		        (long long)rec->number, mae_tensor_desc(l, desc, sizeof desc));
+	if (f->ndim < 1 || f->shape[0] != l->shape[0])
+		mae_die(MAE_EXIT_DATA, "%s: record %lld: tensor '%s' %s does not match label [%lld]", what,
+		        (long long)rec->number, name, mae_tensor_desc(f, desc, sizeof desc), (long long)l->shape[0]);
+	if (f->dtype == MAE_BOOL || mae_dtype_size(f->dtype) == 0)
+		mae_die(MAE_EXIT_DATA, "%s: record %lld: tensor '%s': %s is not a numeric dtype", what,
+		        (long long)rec->number, name, mae_dtype_name(f->dtype));
+	int64_t b = l->shape[0], d = 1;
+	for (int i = 1; i < f->ndim; i++)
+		d *= f->shape[i];
+	if (b == 0)
+		return;
+	if (d == 0)
+		mae_die(MAE_EXIT_DATA, "%s: record %lld: tensor '%s' %s has no features", what,
+		        (long long)rec->number, name, mae_tensor_desc(f, desc, sizeof desc));
+	if (fs->n == 0 && fs->d == 0)
+		fs->d = d;
+	else if (d != fs->d)
+		mae_die(MAE_EXIT_DATA, "%s: record %lld: tensor '%s' %s has %lld features per sample, earlier records %lld",
+		        what, (long long)rec->number, name, mae_tensor_desc(f, desc, sizeof desc), (long long)d,
+		        (long long)fs->d);
+	if (fs->n + b > fs->cap) {
+		int64_t cap = fs->cap ? fs->cap : 1024;
+		while (cap < fs->n + b)
+			cap *= 2;
+		if ((double)cap * (double)d * 4 > 64e9)
+			mae_die(MAE_EXIT_DATA, "%s: %lld samples of %lld features do not fit in memory", what,
+			        (long long)cap, (long long)d);
+		fs->x = mae_realloc(fs->x, (size_t)cap * (size_t)d * sizeof(float));
+		fs->y = mae_realloc(fs->y, (size_t)cap * sizeof(int32_t));
+		fs->cap = cap;
+	}
+	float *x = fs->x + fs->n * d;
+	mae_to_float(x, f->data, f->dtype, b * d);
+	for (int64_t i = 0; i < b * d; i++)
+		if (!isfinite(x[i]))
+			mae_die(MAE_EXIT_DATA, "%s: record %lld: tensor '%s': sample %lld has a non-finite feature (%g)",
+			        what, (long long)rec->number, name, (long long)(i / d), (double)x[i]);
+	for (int64_t i = 0; i < b; i++) {
+		int32_t y;
+		memcpy(&y, (const char *)l->data + 4 * i, 4);
+		if (y < 0 || y >= MAE_KNN_MAX_CLASSES)
+			mae_die(MAE_EXIT_DATA, "%s: record %lld: label %d of sample %lld is out of range [0,%d)%s", what,
+			        (long long)rec->number, (int)y, (long long)i, MAE_KNN_MAX_CLASSES,
+			        y == -1 ? " (unlabeled data cannot be evaluated)" : "");
+		fs->y[fs->n + i] = y;
+		if (y + 1 > fs->nclass)
+			fs->nclass = y + 1;
+	}
+	fs->n += b;
+}
+
+void mae_featset_read(mae_featset *fs, const char *endpoint, const mae_common *c, const char *name,
+                      const char *what)
+{
+	mae_common def;
+	mae_record rec = {0};
+	if (!c) {
+		mae_common_init(&def);
+		c = &def;
+	}
+	memset(fs, 0, sizeof *fs);
+	mae_reader *in = mae_reader_open(endpoint, c);
+	mae_read_header(in, &rec);
+	mae_progress pr;
+	mae_progress_start(&pr, "samples", -1);
+	while (mae_read(in, &rec)) {
+		int64_t n0 = fs->n;
+		mae_featset_add(fs, &rec, name, what);
+		mae_progress_add(&pr, fs->n - n0);
+	}
+	mae_progress_end(&pr);
+	mae_rec_free(&rec);
+	mae_reader_close(in);
+	if (fs->n == 0)
+		mae_die(MAE_EXIT_DATA, "%s: %s: the stream has no samples", what, endpoint);
+}
+
+void mae_featset_free(mae_featset *fs)
+{
+	free(fs->x);
+	free(fs->y);
+	memset(fs, 0, sizeof *fs);
+}
+
+void mae_l2_normalize(float *x, int64_t n, int64_t d)
+{
+	for (int64_t i = 0; i < n; i++) {
+		float *r = x + i * d;
+		double ss = 0;
+		for (int64_t j = 0; j < d; j++)
+			ss += (double)r[j] * r[j];
+		if (ss > 0) {
+			float inv = (float)(1 / sqrt(ss));
+			for (int64_t j = 0; j < d; j++)
+				r[j] *= inv;
+		}
+	}
+}
+
+/* ---- top-k: a min-heap of the k best seen (root = worst kept) ---- */
+
+/* a is worse than b: smaller value, or equal value and larger index */
+static inline int worse(float va, int32_t ia, float vb, int32_t ib)
+{
+	return va < vb || (va == vb && ia > ib);
+}
+
+static void sift_down(float *hv, int32_t *hi, int k, int at)
+{
+	for (;;) {
+		int l = 2 * at + 1, r = l + 1, m = at;
+		if (l < k && worse(hv[l], hi[l], hv[m], hi[m]))
+			m = l;
+		if (r < k && worse(hv[r], hi[r], hv[m], hi[m]))
+			m = r;
+		if (m == at)
+			return;
+		float tv = hv[at]; hv[at] = hv[m]; hv[m] = tv;
+		int32_t ti = hi[at]; hi[at] = hi[m]; hi[m] = ti;
+		at = m;
+	}
+}
+
+/* heap of capacity k in hv/hi: best k of s, then sorted best first */
+static void topk_heap(const float *s, int64_t n, int k, float *hv, int32_t *hi)
+{
+	for (int i = 0; i < k; i++) {
+		hv[i] = s[i];
+		hi[i] = i;
+	}
+	for (int i = k / 2 - 1; i >= 0; i--)
+		sift_down(hv, hi, k, i);
+	for (int64_t j = k; j < n; j++) {
+		/* a later index with an equal value is worse than the root: strictly greater only */
+		if (s[j] > hv[0]) {
+			hv[0] = s[j];
+			hi[0] = (int32_t)j;
+			sift_down(hv, hi, k, 0);
+		}
+	}
+	/* heap sort: repeatedly move the worst to the end -> best first */
+	for (int m = k - 1; m > 0; m--) {
+		float tv = hv[0]; hv[0] = hv[m]; hv[m] = tv;
+		int32_t ti = hi[0]; hi[0] = hi[m]; hi[m] = ti;
+		sift_down(hv, hi, m, 0);
+	}
+}
+
+void mae_topk(const float *s, int64_t n, int k, int32_t *idx, float *val)
+{
+	float *hv = val ? val : mae_malloc((size_t)k * sizeof *hv);
+	topk_heap(s, n, k, hv, idx);
+	if (!val)
+		free(hv);
+}
+
+/* ---- voting ---- */
+
+static int argmax_d(const double *score, int nclass)
+{
+	int best = 0;
+	for (int c = 1; c < nclass; c++)
+		if (score[c] > score[best])
+			best = c;
+	return best;
+}
+
+/* neighbours nb[0..kmax) best first with similarities sv; one prediction per k */
+static void vote(const int32_t *nb, const float *sv, const int32_t *ytrain, const int *ks, int nk, int nclass,
+                 const mae_knn_opts *o, double *score, int32_t *pred, int64_t ntest, int64_t i)
+{
+	int kmax = 0;
+	for (int j = 0; j < nk; j++)
+		kmax = ks[j] > kmax ? ks[j] : kmax;
+	memset(score, 0, (size_t)nclass * sizeof *score);
+	/* the scores of k are those of k-1 plus one neighbour: walk once, snapshot at each k */
+	for (int r = 0; r < kmax; r++) {
+		score[ytrain[nb[r]]] += o->plain ? 1.0 : exp((double)sv[r] / o->T);
+		for (int j = 0; j < nk; j++)
+			if (ks[j] == r + 1)
+				pred[j * ntest + i] = argmax_d(score, nclass);
+	}
+}
+
+static int max_k(const int *ks, int nk)
+{
+	int kmax = 0;
+	for (int j = 0; j < nk; j++)
+		kmax = ks[j] > kmax ? ks[j] : kmax;
+	return kmax;
+}
+
+void mae_knn_classify(mae_featset *train, mae_featset *test, const int *ks, int nk, int nclass,
+                      const mae_knn_opts *o, int32_t *pred)
+{
+	int64_t n = train->n, d = train->d, m = test->n;
+	int kmax = max_k(ks, nk);
+	if (test->d != d)
+		mae_die(MAE_EXIT_DATA, "train features have %lld values per sample, test features %lld", (long long)d,
+		        (long long)test->d);
+	if (kmax > n)
+		mae_die(MAE_EXIT_USAGE, "k=%d is more than the %lld train samples", kmax, (long long)n);
+	if (nclass < train->nclass)
+		nclass = train->nclass;
+	float *tnorm = NULL;
+	if (!o->plain) {
+		mae_l2_normalize(train->x, n, d);
+		mae_l2_normalize(test->x, m, d);
+	} else {
+		/* |x - t|^2 = |x|^2 - 2 x.t + |t|^2: rank by 2 x.t - |t|^2 (|x|^2 is the same for all t) */
+		tnorm = mae_malloc((size_t)n * sizeof *tnorm);
+		for (int64_t j = 0; j < n; j++) {
+			double ss = 0;
+			for (int64_t q = 0; q < d; q++)
+				ss += (double)train->x[j * d + q] * train->x[j * d + q];
+			tnorm[j] = (float)ss;
+		}
+	}
+	int64_t chunk = o->chunk;
+	if (chunk <= 0) {   /* about 32 MB of similarities per chunk */
+		chunk = (int64_t)(8e6 / (double)n);
+		chunk = chunk < 16 ? 16 : chunk > 1024 ? 1024 : chunk;
+	}
+	if (chunk > m)
+		chunk = m;
+	float *s = mae_malloc((size_t)chunk * (size_t)n * sizeof *s);
+	float *hv = mae_malloc((size_t)kmax * sizeof *hv);
+	int32_t *hi = mae_malloc((size_t)kmax * sizeof *hi);
+	double *score = mae_malloc((size_t)nclass * sizeof *score);
+	mae_progress pr;
+	mae_progress_start(&pr, "test samples", m);
+	for (int64_t i0 = 0; i0 < m; i0 += chunk) {
+		int64_t b = m - i0 < chunk ? m - i0 : chunk;
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)b, (int)n, (int)d, o->plain ? 2.0f : 1.0f,
+		            test->x + i0 * d, (int)d, train->x, (int)d, 0.0f, s, (int)n);
+		for (int64_t i = 0; i < b; i++) {
+			float *row = s + i * n;
+			if (tnorm)
+				for (int64_t j = 0; j < n; j++)
+					row[j] -= tnorm[j];
+			topk_heap(row, n, kmax, hv, hi);
+			vote(hi, hv, train->y, ks, nk, nclass, o, score, pred, m, i0 + i);
+		}
+		mae_progress_add(&pr, b);
+	}
+	mae_progress_end(&pr);
+	free(s);
+	free(hv);
+	free(hi);
+	free(score);
+	free(tnorm);
+}
+
+/* ---- the reference: double precision, full sort ---- */
+
+typedef struct { double v; int32_t i; } scored;
+
+static int cmp_scored(const void *a, const void *b)
+{
+	const scored *x = a, *y = b;
+	if (x->v != y->v)
+		return x->v > y->v ? -1 : 1;
+	return (x->i > y->i) - (x->i < y->i);
+}
+
+void mae_knn_classify_ref(const mae_featset *train, const mae_featset *test, const int *ks, int nk,
+                          int nclass, const mae_knn_opts *o, int32_t *pred)
+{
+	int64_t n = train->n, d = train->d, m = test->n;
+	int kmax = max_k(ks, nk);
+	if (nclass < train->nclass)
+		nclass = train->nclass;
+	scored *all = mae_malloc((size_t)n * sizeof *all);
+	int32_t *nb = mae_malloc((size_t)kmax * sizeof *nb);
+	float *sv = mae_malloc((size_t)kmax * sizeof *sv);
+	double *score = mae_malloc((size_t)nclass * sizeof *score);
+	for (int64_t i = 0; i < m; i++) {
+		const float *x = test->x + i * d;
+		for (int64_t j = 0; j < n; j++) {
+			const float *t = train->x + j * d;
+			double acc = 0;
+			for (int64_t q = 0; q < d; q++)
+				acc += o->plain ? -((double)x[q] - t[q]) * ((double)x[q] - t[q]) : (double)x[q] * t[q];
+			all[j].v = acc;
+			all[j].i = (int32_t)j;
+		}
+		qsort(all, (size_t)n, sizeof *all, cmp_scored);
+		for (int r = 0; r < kmax; r++) {
+			nb[r] = all[r].i;
+			sv[r] = (float)all[r].v;
+		}
+		vote(nb, sv, train->y, ks, nk, nclass, o, score, pred, m, i);
+	}
+	free(all);
+	free(nb);
+	free(sv);
+	free(score);
+}

@@ -1,0 +1,217 @@
+/* test_knn: top-k selection (ties, k = n, k = 1), L2 normalization, dtype conversion, and
+ * weighted and plain k-NN against the brute-force reference on clustered random data. */
+#include "mae/knn.h"
+#include "mae/rng.h"
+#include "mae/util.h"
+#include "tap.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int cmp_desc(const void *a, const void *b)
+{
+	const float *x = a, *y = b;
+	return (*x < *y) - (*x > *y);
+}
+
+static void test_topk(void)
+{
+	/* ties: equal values keep index order, lower index first */
+	float s[10] = {0.5f, 0.9f, 0.5f, 0.9f, 0.1f, 0.5f, 0.9f, 0.2f, 0.5f, 0.0f};
+	int32_t idx[10];
+	float val[10];
+	mae_topk(s, 10, 5, idx, val);
+	int want[5] = {1, 3, 6, 0, 2};
+	int good = 1;
+	for (int i = 0; i < 5; i++)
+		good &= idx[i] == want[i] && val[i] == s[want[i]];
+	ok(good, "top-5 with ties: best first, equal values by lower index (%d %d %d %d %d)", idx[0], idx[1],
+	   idx[2], idx[3], idx[4]);
+	mae_topk(s, 10, 10, idx, val);
+	int want10[10] = {1, 3, 6, 0, 2, 5, 8, 7, 4, 9};
+	good = 1;
+	for (int i = 0; i < 10; i++)
+		good &= idx[i] == want10[i];
+	ok(good, "k = n sorts everything, ties by index");
+	mae_topk(s, 10, 1, idx, val);
+	ok(idx[0] == 1 && val[0] == 0.9f, "k = 1 is the first maximum");
+	float same[6] = {1, 1, 1, 1, 1, 1};
+	mae_topk(same, 6, 3, idx, NULL);
+	ok(idx[0] == 0 && idx[1] == 1 && idx[2] == 2, "all equal: the first k indices");
+
+	/* random: values equal a full sort, on many sizes */
+	mae_rng r;
+	mae_rng_seed(&r, 7, 0, 0, "test_knn");
+	int bad = 0;
+	for (int trial = 0; trial < 200; trial++) {
+		int n = 1 + (int)mae_rng_below(&r, 500), k = 1 + (int)mae_rng_below(&r, (uint64_t)n);
+		float *x = malloc((size_t)n * sizeof *x), *sorted = malloc((size_t)n * sizeof *x), *v = malloc((size_t)k * 4);
+		int32_t *ix = malloc((size_t)k * 4);
+		for (int i = 0; i < n; i++)   /* few distinct values: many ties */
+			x[i] = (float)mae_rng_below(&r, trial % 2 ? 8 : 100000);
+		memcpy(sorted, x, (size_t)n * sizeof *x);
+		qsort(sorted, (size_t)n, sizeof *sorted, cmp_desc);
+		mae_topk(x, n, k, ix, v);
+		for (int i = 0; i < k; i++) {
+			if (v[i] != sorted[i] || x[ix[i]] != v[i])
+				bad++;
+			if (i > 0 && v[i] == v[i - 1] && ix[i] <= ix[i - 1])
+				bad++;
+		}
+		free(x); free(sorted); free(v); free(ix);
+	}
+	ok(bad == 0, "top-k equals a full sort on 200 random arrays, ties in index order (%d bad)", bad);
+}
+
+static void test_normalize(void)
+{
+	float x[3 * 4] = {3, 4, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1};
+	mae_l2_normalize(x, 3, 4);
+	ok(fabsf(x[0] - 0.6f) < 1e-7f && fabsf(x[1] - 0.8f) < 1e-7f, "normalize: (3,4) -> (0.6,0.8)");
+	ok(x[4] == 0 && x[5] == 0 && x[6] == 0 && x[7] == 0, "normalize: a zero row stays zero");
+	ok(fabsf(x[8] - 0.5f) < 1e-7f && fabsf(x[11] - 0.5f) < 1e-7f, "normalize: (1,1,1,1) -> 0.5 each");
+	mae_rng r;
+	mae_rng_seed(&r, 8, 0, 0, "test_knn");
+	float y[50 * 33];
+	for (int i = 0; i < 50 * 33; i++)
+		y[i] = (float)(mae_rng_normal(&r) * 100);
+	mae_l2_normalize(y, 50, 33);
+	double worst = 0;
+	for (int i = 0; i < 50; i++) {
+		double ss = 0;
+		for (int j = 0; j < 33; j++)
+			ss += (double)y[i * 33 + j] * y[i * 33 + j];
+		worst = fmax(worst, fabs(sqrt(ss) - 1));
+	}
+	ok(worst < 1e-6, "normalize: unit norms (worst error %.2g)", worst);
+}
+
+static void test_convert(void)
+{
+	uint8_t u8[3] = {0, 128, 255};
+	int16_t i16[2] = {-300, 7};
+	uint16_t h[3] = {0x3c00, 0xc000, 0x3555};   /* 1, -2, ~0.3333 */
+	uint16_t bf[1] = {0x3fc0};                   /* 1.5 */
+	double f64[2] = {0.25, -1e10};
+	float out[4];
+	mae_to_float(out, u8, MAE_U8, 3);
+	ok(out[0] == 0 && out[1] == 128 && out[2] == 255, "U8 to float");
+	mae_to_float(out, i16, MAE_I16, 2);
+	ok(out[0] == -300 && out[1] == 7, "I16 to float");
+	mae_to_float(out, h, MAE_F16, 3);
+	ok(out[0] == 1 && out[1] == -2 && fabsf(out[2] - 1.0f / 3) < 1e-3f, "F16 to float");
+	mae_to_float(out, bf, MAE_BF16, 1);
+	ok(out[0] == 1.5f, "BF16 to float");
+	mae_to_float(out, f64, MAE_F64, 2);
+	ok(out[0] == 0.25f && out[1] == -1e10f, "F64 to float");
+}
+
+/* c clusters in d dimensions: centres N(0,1), samples centre + sigma N(0,1), label = cluster
+ * (with some label noise so that k matters) */
+static void make_set(mae_featset *fs, mae_rng *r, const float *centres, int c, int64_t n, int64_t d, float sigma)
+{
+	memset(fs, 0, sizeof *fs);
+	fs->n = fs->cap = n;
+	fs->d = d;
+	fs->x = malloc((size_t)(n * d) * sizeof(float));
+	fs->y = malloc((size_t)n * sizeof(int32_t));
+	for (int64_t i = 0; i < n; i++) {
+		int k = (int)mae_rng_below(r, (uint64_t)c);
+		for (int64_t j = 0; j < d; j++)
+			fs->x[i * d + j] = centres[k * d + j] + sigma * (float)mae_rng_normal(r);
+		fs->y[i] = mae_rng_uniform(r) < 0.1 ? (int32_t)mae_rng_below(r, (uint64_t)c) : k;
+		if (fs->y[i] + 1 > fs->nclass)
+			fs->nclass = fs->y[i] + 1;
+	}
+}
+
+static void test_knn(int plain)
+{
+	enum { C = 7, D = 24, NTRAIN = 1500, NTEST = 400 };
+	mae_rng r;
+	mae_rng_seed(&r, 11, (uint64_t)plain, 0, "test_knn");
+	float centres[C * D];
+	for (int i = 0; i < C * D; i++)
+		centres[i] = (float)mae_rng_normal(&r);
+	mae_featset tr, te;
+	make_set(&tr, &r, centres, C, NTRAIN, D, 0.9f);
+	make_set(&te, &r, centres, C, NTEST, D, 0.9f);
+	int ks[5] = {1, 5, 20, 100, 200};
+	int32_t *fast = malloc(5 * NTEST * sizeof *fast), *ref = malloc(5 * NTEST * sizeof *ref);
+	mae_knn_opts o = {.plain = plain, .T = 0.07f, .chunk = 37};   /* a chunk that does not divide NTEST */
+	mae_knn_classify(&tr, &te, ks, 5, C, &o, fast);
+	/* the fast path normalized the sets in place (weighted): the reference gets the same floats */
+	mae_knn_classify_ref(&tr, &te, ks, 5, C, &o, ref);
+	for (int j = 0; j < 5; j++) {
+		int same = 0, right = 0;
+		for (int i = 0; i < NTEST; i++) {
+			same += fast[j * NTEST + i] == ref[j * NTEST + i];
+			right += fast[j * NTEST + i] == te.y[i];
+		}
+		ok(same == NTEST, "%s k=%d: sgemm path equals the brute-force reference on %d/%d (accuracy %.1f%%)",
+		   plain ? "plain" : "weighted", ks[j], same, NTEST, 100.0 * right / NTEST);
+		if (j == 1)
+			ok(right > NTEST / 2, "%s k=5: well above chance on clustered data", plain ? "plain" : "weighted");
+	}
+	/* the default chunk gives the same answers */
+	int32_t *again = malloc(5 * NTEST * sizeof *again);
+	o.chunk = 0;
+	mae_knn_classify(&tr, &te, ks, 5, C, &o, again);
+	ok(!memcmp(again, fast, 5 * NTEST * sizeof *again), "%s: the chunk size does not change predictions",
+	   plain ? "plain" : "weighted");
+	free(again);
+	free(fast);
+	free(ref);
+	mae_featset_free(&tr);
+	mae_featset_free(&te);
+}
+
+static void test_weights(void)
+{
+	/* 3 train points: two of class 1 at similarity 0.5, one of class 0 at similarity 0.6.
+	 * Weighted k=3 with T=0.07: exp(0.6/0.07) = 5280 > 2 exp(0.5/0.07) = 2530, class 0 wins;
+	 * with T=1: 2 e^0.5 = 3.30 > e^0.6 = 1.82, class 1 wins. */
+	float trx[3 * 2] = {0.5f, (float)sqrt(0.75), 0.5f, -(float)sqrt(0.75), 0.6f, 0.8f};
+	int32_t try[3] = {1, 1, 0};
+	float tex[2] = {1, 0};
+	int32_t tey[1] = {0};
+	mae_featset tr = {.n = 3, .d = 2, .cap = 3, .x = trx, .y = try, .nclass = 2};
+	mae_featset te = {.n = 1, .d = 2, .cap = 1, .x = tex, .y = tey, .nclass = 1};
+	int k = 3;
+	int32_t p;
+	mae_knn_opts o = {.plain = 0, .T = 0.07f};
+	mae_knn_classify(&tr, &te, &k, 1, 2, &o, &p);
+	ok(p == 0, "T=0.07: one close neighbour outweighs two farther ones");
+	o.T = 1;
+	mae_knn_classify(&tr, &te, &k, 1, 2, &o, &p);
+	ok(p == 1, "T=1: two neighbours outweigh one");
+	/* plain: distances from (1,0): class-1 points at 1.0, class-0 point at sqrt(0.16+0.64)=0.894 */
+	o.plain = 1;
+	k = 1;
+	mae_knn_classify(&tr, &te, &k, 1, 2, &o, &p);
+	ok(p == 0, "plain k=1: the nearest point");
+	k = 3;
+	mae_knn_classify(&tr, &te, &k, 1, 2, &o, &p);
+	ok(p == 1, "plain k=3: the majority");
+	/* a vote tie goes to the lower class: k=2 -> one of each class */
+	int32_t try2[3] = {1, 0, 1};
+	float trx2[3 * 2] = {1, 0, 2, 0, 5, 0};
+	mae_featset tr2 = {.n = 3, .d = 2, .cap = 3, .x = trx2, .y = try2, .nclass = 2};
+	k = 2;
+	mae_knn_classify(&tr2, &te, &k, 1, 2, &o, &p);
+	ok(p == 0, "plain vote tie: the lower class");
+}
+
+int main(void)
+{
+	mae_setprog("test_knn");
+	mae_quiet = 1;
+	test_topk();
+	test_normalize();
+	test_convert();
+	test_weights();
+	test_knn(0);
+	test_knn(1);
+	return done();
+}
