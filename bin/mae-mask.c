@@ -95,7 +95,7 @@ typedef struct job {
 	const float *patches, *attn;
 	float *out_patches;          /* frequency: corrupted patches (in place) */
 	uint8_t *mask, *fmask;
-	int32_t *windows;
+	int32_t *windows, *parts;
 	mae_freq_ws **ws;            /* per thread */
 	float **img;                 /* per thread, [H,W,C] x2 */
 	int P;
@@ -147,13 +147,12 @@ static void mask_sample(void *ctx, int b, int tid)
 	case MAE_MASK_SEMANTIC: {
 		int nf = mae_semantic_nfeatures(c->c);
 		float *feat = mae_malloc((size_t)n * nf * sizeof *feat);
-		int32_t *parts = mae_malloc((size_t)n * sizeof *parts);
+		int32_t *parts = j->parts + (size_t)b * n;
 		mae_semantic_features(feat, j->patches + (size_t)b * n * j->P, gh, gw, c->p, c->c, c->posw);
 		int np = mae_kmeans(parts, feat, n, nf, c->parts, c->iters, &rng);
 		double lambda = c->lambda_set ? c->lambda : mae_semantic_lambda(j->epoch, c->epochs);
 		mae_mask_semantic(m, parts, n, np, c->ratio, mae_mask_hidden_mae(n, c->ratio), lambda, &rng);
 		free(feat);
-		free(parts);
 		break;
 	}
 	case MAE_MASK_ATTENTION:
@@ -580,6 +579,8 @@ int main(int argc, char **argv)
 			int64_t ws3[3] = {B, c.m, 2};
 			mae_rec_add(&rec, "windows", MAE_I32, 3, ws3);
 		}
+		if (c.st == MAE_MASK_SEMANTIC)
+			mae_rec_add(&rec, "parts", MAE_I32, 2, shp);
 		int H = c.gh * c.p, W = c.gw * c.p;
 		if (c.st == MAE_MASK_FREQUENCY) {
 			int64_t ts[3] = {B, N, P}, fs[3] = {B, H, W};
@@ -607,6 +608,8 @@ int main(int argc, char **argv)
 			j.windows = mae_rec_tensor(&rec, "windows")->data;
 		if (c.st == MAE_MASK_FREQUENCY)
 			j.fmask = mae_rec_tensor(&rec, "fmask")->data;
+		if (c.st == MAE_MASK_SEMANTIC)
+			j.parts = mae_rec_tensor(&rec, "parts")->data;
 		if (c.st == MAE_MASK_ATTENTION)
 			j.attn = mae_rec_tensor(&rec, "attn")->data;
 		ix = mae_rec_tensor(&rec, "index");
@@ -622,11 +625,9 @@ int main(int argc, char **argv)
 			mae_rng_seed(&br, c.seed, (uint64_t)j.epoch, B ? sample_index(&j, 0) : 0, "mask-batch");
 			j.ratio = c.ratio - c.rvar + 2 * c.rvar * mae_rng_uniform(&br);
 		}
-		if (c.st == MAE_MASK_FREQUENCY && nth > 1)
-			for (int64_t bb = 0; bb < B; bb++)   /* BLAS threads inside each sample */
-				mask_sample(&j, (int)bb, 0);
-		else
-			mae_parallel_for((int)B, mask_sample, &j);
+		/* samples in parallel (the pool holds OpenBLAS to one thread per sample: the DFT's
+		 * products are small, and per-thread workspaces keep the samples independent) */
+		mae_parallel_for((int)B, mask_sample, &j);
 		mae_write(out, &rec);
 		mae_progress_add(&prog, 1);
 	}

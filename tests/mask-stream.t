@@ -135,6 +135,33 @@ for c in red blue green purple; do
 done
 mae-mask semantic < "$T/g14.mae" > "$T/o.mae"
 check semantic "$T/o.mae" "semantic: 196 - floor(196*0.4) = 118 hidden"
+# the SemMAE schedule from the batch epoch (3 here): (3+1)/4 = the end of a 4-epoch run hides
+# whole parts; epoch 3 of 100000 is the start, about r of every part
+cat > "$T/sem.py" <<'PY'
+import msgpack, numpy as np, sys
+end = sys.argv[2] == 'end'
+for r in msgpack.Unpacker(open(sys.argv[1], 'rb'), raw=False):
+    if r['type'] != 'batch':
+        continue
+    m = np.frombuffer(r['tensors']['mask']['data'], 'u1').reshape(8, 196)
+    parts = np.frombuffer(r['tensors']['parts']['data'], '<i4').reshape(8, 196)
+    for b in range(8):
+        assert m[b].sum() == 118
+        ks = np.unique(parts[b])
+        assert 2 <= len(ks) <= 6, ks
+        fr = [m[b][parts[b] == k].mean() for k in ks]
+        n = [(parts[b] == k).sum() for k in ks]
+        if end:
+            partial = [f for f in fr if 0 < f < 1]
+            assert len(partial) <= 1, fr
+        else:
+            for f, nk in zip(fr, n):
+                assert abs(f * nk - 0.6 * nk) <= 2.5, (f, nk)
+PY
+mae-mask -q semantic --epoch-total 4 < "$T/g14.mae" > "$T/o.mae"
+$PY "$T/sem.py" "$T/o.mae" end; ok $? "semantic at the end of the schedule (epoch 3 of 4): whole parts, at most one partial"
+mae-mask -q semantic --epoch-total 100000 < "$T/g14.mae" > "$T/o.mae"
+$PY "$T/sem.py" "$T/o.mae" start; ok $? "semantic at the start (epoch 3 of 100000): every part hides 0.6 of itself (+-2.5 patches)"
 mae-mask attention -r 0.75 --ratio-var 0 --mask-prob 1 < "$T/g14.mae" > "$T/o.mae"
 check attention-high "$T/o.mae" "attention high: hides exactly the 147 most attended patches"
 mae-mask attention --mode low -r 0.75 --ratio-var 0 --mask-prob 1 < "$T/g14.mae" > "$T/o.mae"
