@@ -314,7 +314,7 @@ static int decode_png(const void *buf, size_t n, int c, mae_image *img, char *er
 	mae_image raw;
 	memset(&raw, 0, sizeof raw);
 	memset(img, 0, sizeof *img);
-	png_bytep *rows = NULL;
+	png_bytep *volatile rows = NULL;   /* volatile: set after setjmp, freed after longjmp */
 	if (err && errn)
 		*err = 0;
 	if (!info) {

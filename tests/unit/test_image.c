@@ -163,7 +163,7 @@ static void test_codecs(void)
 static void test_patchify(void)
 {
 	for (int C = 1; C <= 3; C += 2) {
-		int B = 2, H = 8, W = 12, p = 4;
+		int B = 2, H = 16, W = 12, p = 4;   /* 384 pixels: every byte value fits */
 		mae_image im;
 		random_image(&im, W, H * B, C, 3);
 		for (int i = 0; i < 256; i++)
