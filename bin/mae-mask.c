@@ -403,6 +403,11 @@ static void setup(cfg *c, mae_record *hdr)
 	}
 }
 
+/* per-thread frequency workspaces; file scope, so they stay reachable when a bad record ends
+ * the program mid-stream */
+static mae_freq_ws **ws;
+static float **img;
+
 static void parse_grid(const char *s, cfg *c)
 {
 	long long a, b;
@@ -541,8 +546,8 @@ int main(int argc, char **argv)
 
 	mae_threads_init(0);
 	int nth = mae_threads();
-	mae_freq_ws **ws = mae_calloc((size_t)nth, sizeof *ws);
-	float **img = mae_calloc((size_t)nth, sizeof *img);
+	ws = mae_calloc((size_t)nth, sizeof *ws);
+	img = mae_calloc((size_t)nth, sizeof *img);
 	int ws_c = 0;
 	mae_progress prog;
 	mae_progress_start(&prog, "batches", mae_header_count(&hdr));
