@@ -184,6 +184,8 @@ int main(int argc, char **argv)
 	}
 	if (optind == argc)
 		mae_usage_error(usage, "no SOURCE given");
+	if (strcmp(c.in, "-"))
+		mae_usage_error(usage, "-i: mae-decode reads the SOURCE operands, not a stream");
 
 	/* The data set */
 	mae_dataset ds;
