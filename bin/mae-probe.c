@@ -1,0 +1,88 @@
+/* mae-probe: linear-probe accuracy of frozen features: standardize with the train statistics,
+ * train softmax regression by SGD on the -t stream, evaluate on the -i stream. */
+#include "mae/knn.h"
+#include "mae/probe.h"
+#include "mae/stream.h"
+#include "mae/util.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char usage[] =
+	"usage: mae-probe [-qv] [-f name] [-e epochs] [-b batch] [-l lr] [--momentum M] [--wd W]\n"
+	"                 [-s seed] [-o file] -t train-endpoint [-i test-endpoint] [--merge N]\n"
+	"  -t  stream of the train features (required)   -i  test stream (default stdin)\n"
+	"  -f  feature tensor (default feature; any numeric [B,...], e.g. image)\n"
+	"  -e  epochs (100)   -b  batch size (256)   -l  peak learning rate (0.03, cosine to 0)\n"
+	"  -v  loss and train accuracy per epoch on stderr\n";
+
+enum { OPT_MOMENTUM = MAE_OPT_FIRST_PROGRAM, OPT_WD };
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		MAE_COMMON_LONG, {"train", 1, 0, 't'}, {"feature", 1, 0, 'f'}, {"epochs", 1, 0, 'e'},
+		{"batch", 1, 0, 'b'}, {"lr", 1, 0, 'l'}, {"verbose", 0, 0, 'v'}, {"momentum", 1, 0, OPT_MOMENTUM},
+		{"wd", 1, 0, OPT_WD}, {0, 0, 0, 0}};
+	mae_common c;
+	mae_probe_opts po;
+	const char *train_ep = NULL, *name = "feature";
+	int opt;
+	mae_setprog(argv[0]);
+	mae_common_init(&c);
+	mae_probe_opts_init(&po);
+	c.out = NULL;
+	while ((opt = getopt_long(argc, argv, MAE_COMMON_SHORT "t:f:e:b:l:v", longopts, NULL)) != -1) {
+		if (mae_common_opt(&c, opt, optarg, usage))
+			continue;
+		switch (opt) {
+		case 't': train_ep = optarg; break;
+		case 'f': name = optarg; break;
+		case 'e': po.epochs = (int)mae_parse_int(optarg, 1, 100000, "-e epochs"); break;
+		case 'b': po.batch = (int)mae_parse_int(optarg, 1, 1 << 20, "-b batch"); break;
+		case 'l': po.lr = mae_parse_double(optarg, 0, 1e6, "-l learning rate"); break;
+		case 'v': po.verbose = 1; break;
+		case OPT_MOMENTUM: po.momentum = mae_parse_double(optarg, 0, 0.9999, "--momentum"); break;
+		case OPT_WD: po.wd = mae_parse_double(optarg, 0, 1e3, "--wd"); break;
+		default: mae_usage_error(usage, "unknown option");
+		}
+	}
+	if (optind != argc)
+		mae_usage_error(usage, "unexpected argument '%s'", argv[optind]);
+	if (!train_ep)
+		mae_usage_error(usage, "no train stream (-t)");
+	po.seed = c.seed;
+	FILE *out = stdout;
+	if (c.out && strcmp(c.out, "-") && !(out = fopen(c.out, "w")))
+		mae_die(MAE_EXIT_DATA, "%s:", c.out);
+
+	mae_featset train, test;
+	mae_common tc = c;
+	tc.merge = 1;
+	mae_featset_read(&train, train_ep, &tc, name, "train");
+	mae_featset_read(&test, c.in, &c, name, "test");
+	if (train.d != test.d)
+		mae_die(MAE_EXIT_DATA, "tensor '%s': train samples have %lld values, test samples %lld", name,
+		        (long long)train.d, (long long)test.d);
+	int nclass = train.nclass > test.nclass ? train.nclass : test.nclass;
+	mae_info("%lld train and %lld test samples of %lld features, %d classes", (long long)train.n,
+	         (long long)test.n, (long long)train.d, nclass);
+	mae_probe p;
+	mae_probe_train(&p, &train, nclass, &po);
+	int32_t *pred = mae_malloc((size_t)test.n * sizeof *pred);
+	mae_probe_predict(&p, test.x, test.n, pred);
+	int64_t right = 0;
+	for (int64_t i = 0; i < test.n; i++)
+		right += pred[i] == test.y[i];
+	mae_info("final train loss %.4f", p.loss);
+	fprintf(out, "top1=%.2f%% n=%lld\n", 100.0 * (double)right / (double)test.n, (long long)test.n);
+	free(pred);
+	mae_probe_free(&p);
+	mae_featset_free(&train);
+	mae_featset_free(&test);
+	if (fflush(out) != 0 || ferror(out) || (out != stdout && fclose(out) != 0))
+		mae_die(MAE_EXIT_DATA, "output: write error:");
+	return 0;
+}
