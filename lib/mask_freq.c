@@ -103,7 +103,10 @@ void mae_freq_corrupt(mae_freq_ws *ws, float *out, const float *img, const uint8
 	float sign = keep_cost > rm_cost ? -1.0f : 1.0f, base = keep_cost > rm_cost ? 1.0f : 0.0f;
 	for (int k = 0; k < c; k++) {
 		const float *pr = ws->re + k * plane, *px = ws->planes + k * plane;
-		for (size_t l = 0; l < plane; l++)
-			out[l * c + k] = fminf(hi, fmaxf(lo, base * px[l] + sign * pr[l]));
+		for (size_t l = 0; l < plane; l++) {
+			float v = base * px[l] + sign * pr[l];   /* ternaries: minss/maxss, no libm call */
+			v = v < lo ? lo : v;
+			out[l * c + k] = v > hi ? hi : v;
+		}
 	}
 }
