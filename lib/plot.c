@@ -276,6 +276,16 @@ static void axis_ticks(axis *a, int maxticks)
 				if (t >= a->lo - 1e-9 && t <= a->hi + 1e-9 && (sub > 1 || (d - d0) % every == 0))
 					a->ticks[a->nticks++] = t;
 			}
+		if (a->nticks >= 2)
+			return;
+		/* within a decade: linear ticks on the values, placed on the log scale */
+		double vlo = pow(10, a->lo), vhi = pow(10, a->hi);
+		a->step = nice_step(vhi - vlo, maxticks);
+		a->nticks = 0;
+		for (double v = ceil(vlo / a->step - 1e-9) * a->step; v <= vhi * (1 + 1e-9) && a->nticks < 64; v += a->step)
+			if (v > 0)
+				a->ticks[a->nticks++] = log10(v);
+		a->log = 2;   /* labels from the linear step */
 		return;
 	}
 	a->step = nice_step(a->hi - a->lo, maxticks);
@@ -286,7 +296,9 @@ static void axis_ticks(axis *a, int maxticks)
 
 static void tick_label(const axis *a, double t, char *buf, size_t n)
 {
-	if (a->log) {
+	if (a->log == 2) {
+		fmt_num(buf, n, pow(10, t), a->step);
+	} else if (a->log) {
 		double v = pow(10, t);
 		if (v >= 1e-3 && v < 1e5)
 			snprintf(buf, n, "%g", v);
@@ -432,7 +444,20 @@ int mae_plot_render(mae_image *img, const mae_plot_opts *o, const mae_plot_serie
 		lw = w > lw ? w : lw;
 	}
 	int bw = lw + 36, bh = 12 * ns + 8, bx = pr.x1 - bw - 8, by = pr.y0 + 8;
-	if (bx > pr.x0 + 8) {
+	/* the corner that hides the fewest curve pixels (top right first on a tie) */
+	long best = -1;
+	for (int corner = 0; corner < 4 && bx > pr.x0 + 8 && by + bh < pr.y1 - 8; corner++) {
+		int cx = corner & 1 ? pr.x0 + 8 : pr.x1 - bw - 8, cy = corner & 2 ? pr.y1 - bh - 8 : pr.y0 + 8;
+		long hidden = 0;
+		for (int y = cy; y <= cy + bh; y++)
+			for (int x = cx; x <= cx + bw; x++) {
+				const uint8_t *q = img->px + (size_t)y * img->stride + (size_t)x * 3;
+				hidden += !(q[0] == q[1] && q[1] == q[2] && (q[0] == 255 || q[0] == grey[0]));
+			}
+		if (best < 0 || hidden < best)
+			best = hidden, bx = cx, by = cy;
+	}
+	if (bx > pr.x0 + 8 && by + bh < pr.y1) {
 		static const uint8_t white[3] = {255, 255, 255}, edge[3] = {160, 160, 160};
 		fill(img, bx, by, bx + bw, by + bh, white);
 		fill(img, bx, by, bx + bw, by, edge);
