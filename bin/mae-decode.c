@@ -9,12 +9,14 @@
 #include "mae/util.h"
 
 #include <getopt.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 static const char usage[] =
-	"usage: mae-decode [-q] [-g | -c] [-b N] [-e N] [-s SEED] [-n N] [-k] [-o ENDPOINT]\n"
+	"usage: mae-decode [-q] [-g | -c] [-b N] [-e N] [-s SEED] [-n N] [-k] [-j N] [-o ENDPOINT]\n"
 	"                  [--train | --eval | --crop rrc|center|resize|none] [--size N | WxH]\n"
 	"                  [--shuffle | --no-shuffle] [--shard I/N] [--last drop|pad|partial]\n"
 	"                  [--scale LO,HI] [--ratio LO,HI] [--flip P] [--crop-pct F] [--exact | --dct-gap G]\n"
@@ -22,7 +24,7 @@ static const char usage[] =
 	"  SOURCE  a folder (a sub-folder per class), an image, a glob, @LIST, an IDX file,\n"
 	"          or fashion-mnist[:train|:test]\n"
 	"  -g/-c grey/RGB output   -b batch size (32)   -e epochs (1)   -n use the first N samples\n"
-	"  -k skip unreadable images (counted in the end-of-stream record)\n";
+	"  -k skip unreadable images (counted in the end-of-stream record)   -j decode threads (1)\n";
 
 enum { OPT_TRAIN = MAE_OPT_FIRST_PROGRAM, OPT_EVAL, OPT_CROP, OPT_SIZE, OPT_SHUFFLE,
        OPT_NOSHUFFLE, OPT_SHARD, OPT_LAST, OPT_SCALE, OPT_RATIO, OPT_FLIP, OPT_CROPPCT,
@@ -112,13 +114,54 @@ static int load_sample(const mae_dataset *ds, const mae_augment *aug, uint64_t s
 	return rc;
 }
 
+/* Decoding n positions into n consecutive slots, on `threads` threads. Each sample depends
+ * only on (seed, epoch, index), so the bytes do not depend on the thread count. */
+typedef struct job {
+	const mae_dataset *ds;
+	const mae_augment *aug;
+	uint64_t seed;
+	int64_t epoch;
+	const int64_t *pos;
+	int n;
+	uint8_t *out;
+	size_t ssize;
+	int *rc;
+	char (*err)[512];
+	atomic_int next;
+} job;
+
+static void *work(void *arg)
+{
+	job *j = arg;
+	int i;
+	while ((i = atomic_fetch_add(&j->next, 1)) < j->n)
+		j->rc[i] = load_sample(j->ds, j->aug, j->seed, j->epoch, j->pos[i], j->out + j->ssize * i,
+		                       j->err[i], sizeof j->err[i]);
+	return NULL;
+}
+
+static void run_job(job *j, int threads)
+{
+	pthread_t t[64];
+	int started = 0;
+	atomic_store(&j->next, 0);
+	if (threads > j->n)
+		threads = j->n;
+	for (int i = 1; i < threads && i < 64; i++)
+		if (!pthread_create(&t[started], NULL, work, j))
+			started++;
+	work(j);
+	for (int i = 0; i < started; i++)
+		pthread_join(t[i], NULL);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		MAE_COMMON_LONG,
 		{"grey", 0, 0, 'g'}, {"gray", 0, 0, 'g'}, {"color", 0, 0, 'c'}, {"colour", 0, 0, 'c'},
 		{"batch", 1, 0, 'b'}, {"epochs", 1, 0, 'e'}, {"limit", 1, 0, 'n'},
-		{"keep-going", 0, 0, 'k'},
+		{"keep-going", 0, 0, 'k'}, {"threads", 1, 0, 'j'},
 		{"train", 0, 0, OPT_TRAIN}, {"eval", 0, 0, OPT_EVAL}, {"crop", 1, 0, OPT_CROP},
 		{"size", 1, 0, OPT_SIZE}, {"shuffle", 0, 0, OPT_SHUFFLE},
 		{"no-shuffle", 0, 0, OPT_NOSHUFFLE}, {"shard", 1, 0, OPT_SHARD},
@@ -127,14 +170,14 @@ int main(int argc, char **argv)
 		{"dct-gap", 1, 0, OPT_DCTGAP},
 		{0, 0, 0, 0}};
 	mae_common c;
-	int opt, chans = 0, keep = 0, crop = -1, shuffle = -1, exact = 0;
+	int opt, chans = 0, keep = 0, crop = -1, shuffle = -1, exact = 0, threads = 1;
 	long long B = 32, epochs = 1, limit = -1, shard = 0, nshards = 1, W = 0, H = 0;
 	double scale[2] = { 0.2, 1.0 }, ratio[2] = { 3.0 / 4.0, 4.0 / 3.0 }, flip = -1, crop_pct = 0.875, dct_gap = 2;
 	enum last last = LAST_PARTIAL;
 
 	mae_setprog(argv[0]);
 	mae_common_init(&c);
-	while ((opt = getopt_long(argc, argv, MAE_COMMON_SHORT "gcb:e:n:k", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, MAE_COMMON_SHORT "gcb:e:n:kj:", longopts, NULL)) != -1) {
 		if (mae_common_opt(&c, opt, optarg, usage))
 			continue;
 		switch (opt) {
@@ -144,6 +187,7 @@ int main(int argc, char **argv)
 		case 'e': epochs = mae_parse_int(optarg, 1, 1 << 30, "-e epochs"); break;
 		case 'n': limit = mae_parse_int(optarg, 1, 1LL << 40, "-n samples"); break;
 		case 'k': keep = 1; break;
+		case 'j': threads = (int)mae_parse_int(optarg, 1, 64, "-j threads"); break;
 		case OPT_TRAIN: crop = MAE_CROP_RRC; break;
 		case OPT_EVAL: crop = MAE_CROP_CENTER; break;
 		case OPT_CROP:
@@ -318,24 +362,36 @@ int main(int argc, char **argv)
 	int64_t skipped = 0;
 	mae_progress prog;
 	mae_progress_start(&prog, "img", last == LAST_DROP ? count * B : m * epochs);
+	job jb = { .ds = &ds, .aug = &aug, .seed = c.seed, .ssize = ssize };
+	jb.rc = mae_calloc((size_t)B, sizeof *jb.rc);
+	jb.err = mae_calloc((size_t)B, sizeof *jb.err);
 	for (int64_t e = 0; e < epochs; e++) {
 		mae_dataset_order(ds.n, shuffle, c.seed, e, (int)shard, (int)nshards, pos);
 		int64_t nb = 0, emitted = 0;
-		for (int64_t k = 0; k < m; k++) {
+		for (int64_t k = 0; k < m;) {
 			if (last == LAST_DROP && nb == per_epoch)
 				break;
-			if (load_sample(&ds, &aug, c.seed, e, pos[k], b.img + ssize * b.fill, err, sizeof err) < 0) {
-				if (!keep)
-					mae_die(MAE_EXIT_DATA, "%s", err);
-				mae_warn("%s (skipped)", err);
-				skipped++;
-				continue;
+			/* decode as many samples as the batch has room for, straight into it */
+			int n = (int)(b.B - b.fill < m - k ? b.B - b.fill : m - k);
+			jb.epoch = e, jb.pos = pos + k, jb.n = n, jb.out = b.img + ssize * b.fill;
+			run_job(&jb, threads);
+			for (int i = 0; i < n; i++) {
+				if (jb.rc[i] < 0) {
+					if (!keep)
+						mae_die(MAE_EXIT_DATA, "%s", jb.err[i]);
+					mae_warn("%s (skipped)", jb.err[i]);
+					skipped++;
+					continue;
+				}
+				if (jb.out + ssize * i != b.img + ssize * b.fill)   /* close a skipped gap */
+					memmove(b.img + ssize * b.fill, jb.out + ssize * i, ssize);
+				b.label[b.fill] = ds.s[pos[k + i]].label;
+				b.index[b.fill] = pos[k + i];
+				b.fill++;
+				emitted++;
 			}
-			b.label[b.fill] = ds.s[pos[k]].label;
-			b.index[b.fill] = pos[k];
-			b.fill++;
-			emitted++;
-			mae_progress_add(&prog, 1);
+			k += n;
+			mae_progress_add(&prog, n);
 			if (b.fill == b.B) {
 				batch_emit(&b, e, (e + (double)nb / (per_epoch ? per_epoch : 1)) / epochs, 0);
 				nb++;
@@ -367,6 +423,8 @@ int main(int argc, char **argv)
 	int rc = mae_writer_close(b.out, skipped);
 	mae_rec_free(&b.rec);
 	free(pos);
+	free(jb.rc);
+	free(jb.err);
 	mae_dataset_free(&ds);
 	return rc ? MAE_EXIT_DATA : 0;
 }

@@ -93,6 +93,14 @@ mae-decode -q --train -s 5 -b 6 @"$T/colour.txt" > "$T/tr1.mae"
 mae-decode -q --train -s 5 -b 6 @"$T/colour.txt" | cmp -s - "$T/tr1.mae"; ok $? "--train with the same seed: identical bytes"
 mae-decode -q --train -s 6 -b 6 @"$T/colour.txt" | cmp -s - "$T/tr1.mae"
 is "$?" 1 "--train with another seed: other crops"
+mae-decode -q --train -s 5 -b 4 -j 3 @"$T/colour.txt" > "$T/trj3.mae"
+mae-decode -q --train -s 5 -b 4 -j 1 @"$T/colour.txt" > "$T/trj1.mae"
+res=$($PY - "$T" <<'PY'
+import sys; sys.path.insert(0, sys.argv[1]); from rd import *
+print(records(sys.argv[1] + '/trj1.mae')[1:] == records(sys.argv[1] + '/trj3.mae')[1:])
+PY
+)
+is "$res" True "-j 3 decoding threads give the records of one thread"
 res=$($PY - "$T" <<'PY'
 import sys; sys.path.insert(0, sys.argv[1]); from rd import *
 r = records(sys.argv[1] + '/tr1.mae'); h = r[0]['meta']
@@ -158,7 +166,7 @@ echo "hello" > "$T/bad/3.jpg"
 msg=$(mae-decode -q --eval "$T/bad" 2>&1 >/dev/null); rc=$?
 is "$rc" 2 "a truncated JPEG: exit status 2"
 like "$msg" "^mae-decode: $T/bad/2.jpg: JPEG: Premature end of JPEG file" "a truncated JPEG: the message names the file and the problem"
-mae-decode --eval -k -b 8 "$T/bad" > "$T/k.mae" 2> "$T/k.err"; ok $? "-k: exit status 0"
+mae-decode --eval -k -j 2 -b 8 "$T/bad" > "$T/k.mae" 2> "$T/k.err"; ok $? "-k: exit status 0"
 like "$(cat "$T/k.err")" "2.jpg: JPEG: Premature end.*skipped" "-k warns about the truncated file"
 like "$(cat "$T/k.err")" "3.jpg: not a JPEG or PNG file" "-k warns about the file that is no image"
 res=$($PY - "$T" <<'PY'
