@@ -277,8 +277,25 @@ int main(int argc, char **argv)
 		mae_usage_error(usage, "unexpected argument '%s'", argv[optind]);
 	if (!strcmp(c.out, "-") && isatty(1))
 		mae_usage_error(usage, "refusing to write a picture to a terminal: use -o PICTURE");
-	if (every && !strchr(c.out, '%'))
-		mae_usage_error(usage, "--every needs a PICTURE name with %%d (e.g. view-%%05d.png)");
+	if (every) {
+		/* the name is a printf format: exactly one %d (flags and width allowed), %% */
+		int conv = 0, bad = 0;
+		for (const char *q = c.out; *q; q++) {
+			if (*q != '%')
+				continue;
+			if (q[1] == '%') {
+				q++;
+				continue;
+			}
+			q += strspn(q + 1, "0-+ 123456789") + 1;
+			if (*q == 'd')
+				conv++;
+			else
+				bad = 1;
+		}
+		if (conv != 1 || bad)
+			mae_usage_error(usage, "--every needs a PICTURE name with one %%d (e.g. view-%%05d.png)");
+	}
 
 	mae_reader *in = mae_reader_open(c.in, &c);
 	mae_record hdr = {0}, rec = {0};

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <png.h>
 #include <turbojpeg.h>
 #include "mae/image.h"
@@ -111,7 +112,12 @@ int mae_image_readfile(const char *path, size_t limit, void **buf, size_t *n, ch
 	FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
 	if (!f)
 		return fail(err, errn, "%s", strerror(errno));
+	/* a regular file is read in one piece of its size (+1 to see the end) */
+	struct stat st;
 	size_t cap = 1 << 16, len = 0;
+	if (!fstat(fileno(f), &st) && S_ISREG(st.st_mode) && st.st_size > 0 &&
+	    (uint64_t)st.st_size < limit)
+		cap = (size_t)st.st_size + 1;
 	unsigned char *p = malloc(cap);
 	for (;;) {
 		if (!p) {

@@ -57,6 +57,17 @@ PY
 	like "$res" "^max [01] " "$name: full-size pixels equal PIL's within 1 ($res)"
 done
 
+# a CMYK JPEG (written by PIL, Adobe inverted) as PIL shows it
+$PY -c "from PIL import Image; Image.open('$B420').convert('CMYK').save('$T/cmyk.jpg', quality=95)"
+mae-decode -q --crop none -b 1 "$T/cmyk.jpg" > "$T/full.mae"
+res=$($PY - "$T" "$T/cmyk.jpg" RGB <<'PY'
+import sys; sys.path.insert(0, sys.argv[1]); from rd import *
+a = images(sys.argv[1] + '/full.mae')[0].astype(int)
+print(int(np.abs(a - np.asarray(Image.open(sys.argv[2]).convert('RGB'))).max()))
+PY
+)
+is "$res" 0 "a CMYK JPEG decodes to PIL's convert('RGB') exactly"
+
 # 2. The evaluation transform with --exact is PIL's (torchvision's), byte for byte
 printf '%s\n' $PROG444 $PROG420 $B420 $B422 $B444 $LARGE > "$T/colour.txt"
 mae-decode -q --eval --exact -b 16 @"$T/colour.txt" > "$T/evx.mae"; ok $? "decode --eval --exact"
