@@ -278,13 +278,16 @@ static int decode_jpeg(const void *buf, size_t n, int c, int min_w, int min_h, m
 		return fail(err, errn, "out of memory for %dx%d", w, h);
 	tjhandle tj = decoder();
 	int pf = cmyk ? TJPF_CMYK : c == 1 ? TJPF_GRAY : TJPF_RGB;
-	/* Default flags: accurate integer IDCT and fancy upsampling, as PIL's decoder. Any warning
-	 * (premature end, corrupt data) counts as an error: a broken photo is not a sample. */
-	if (tjDecompress2(tj, buf, n, img->px, w, 0, h, pf,
-	                  TJFLAG_STOPONWARNING | TJFLAG_LIMITSCANS) < 0) {
-		fail(err, errn, "JPEG: %s", tjGetErrorStr2(tj));
-		mae_image_free(img);
-		return -1;
+	/* Default flags: accurate integer IDCT and fancy upsampling, as PIL's decoder. Like PIL,
+	 * a file that ends early is an error and a recoverable oddity ("extraneous bytes before
+	 * marker") is not: libjpeg has then decoded the whole image. */
+	if (tjDecompress2(tj, buf, n, img->px, w, 0, h, pf, TJFLAG_LIMITSCANS) < 0) {
+		const char *m = tjGetErrorStr2(tj);
+		if (tjGetErrorCode(tj) != TJERR_WARNING || strstr(m, "Premature end")) {
+			fail(err, errn, "JPEG: %s", m);
+			mae_image_free(img);
+			return -1;
+		}
 	}
 	if (cmyk) {
 		/* Adobe CMYK JPEGs store inverted ink: R = C*K/255 on the stored values. */
