@@ -290,8 +290,8 @@ void mae_knn_classify(mae_featset *train, mae_featset *test, const int *ks, int 
 		}
 	}
 	int64_t chunk = o->chunk;
-	if (chunk <= 0) {   /* about 32 MB of similarities per chunk */
-		chunk = (int64_t)(8e6 / (double)n);
+	if (chunk <= 0) {   /* about 128 MB of similarities per chunk: large products run best */
+		chunk = (int64_t)(32e6 / (double)n);
 		chunk = chunk < 16 ? 16 : chunk > 1024 ? 1024 : chunk;
 	}
 	if (chunk > m)
