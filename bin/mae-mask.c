@@ -320,7 +320,8 @@ static void setup(cfg *c, mae_record *hdr)
 	c->ratio = r;
 
 	/* provenance: what this stage did, in the header */
-	mae_val *mm = mae_map_submap(meta, "mask");
+	mae_val *mm = mae_map_put(meta, "mask");   /* replaces an upstream masker's entry */
+	mae_val_map(mm);
 	mae_map_set_str(mm, "strategy", mae_mask_strategy_name(c->st));
 	if (c->st != MAE_MASK_GRID && c->st != MAE_MASK_FREQUENCY)
 		mae_map_set_float(mm, "ratio", c->ratio);
