@@ -232,7 +232,7 @@ int mae_mask_window(uint8_t *mask, int gh, int gw, int k, int m, double ratio, m
 	for (int l = 0; l < n; l++)
 		if (in[l])
 			idx[u++] = l;
-	int hidden = mae_mask_hidden_mae(u, ratio);
+	int hidden = mae_mask_hidden_floor(u, ratio);   /* LoMaR: int(K*K*r) per window */
 	choose(idx, u, hidden, rng);
 	for (int i = 0; i < hidden; i++)
 		mask[idx[i]] = 1;

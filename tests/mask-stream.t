@@ -96,7 +96,7 @@ for r in batches:
             if (mb & ~inside).any():
                 fail('hidden patch outside the windows')
             u = inside.sum()
-            if mb.sum() != u - int(np.floor(u * 0.2 + 1e-9)):
+            if mb.sum() != int(np.floor(u * 0.8 + 1e-9)):
                 fail('count %d for union %d' % (mb.sum(), u))
     if kind == 'attention-high':
         a = T(r, 'attn')

@@ -60,8 +60,9 @@ int mae_mask_grid(uint8_t *mask, int gh, int gw, int s, int oy, int ox);
  * distinct, as in LoMaR). Every image draws its own windows (LoMaR's code shares them across
  * the batch). One mask per patch cannot give each overlapping window its own random mask, so
  * the hidden patches are drawn uniformly over the union U of the windows:
- * hidden = |U| - floor(|U|*(1-r)); patches outside every window are 0 (not hidden: the windowed
- * encoder never sees them and the loss ignores them). windows receives M (top, left) pairs.
+ * hidden = floor(|U|*r) (LoMaR's int(K*K*r) = 39 of 49 for a lone window); patches outside
+ * every window are 0 (not hidden: the windowed encoder never sees them and the loss ignores
+ * them). windows receives M (top, left) pairs.
  * Requires M <= gh-K+1 and M <= gw-K+1. */
 int mae_mask_window(uint8_t *mask, int gh, int gw, int k, int m, double ratio, mae_rng *rng,
                     int32_t *windows);

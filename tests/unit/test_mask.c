@@ -181,11 +181,14 @@ static void test_window(void)
 		int u = popcount(in, 196);
 		for (int l = 0; l < 196; l++)
 			outside += m[l] && !in[l];
-		bad += h != u - (int)floor(u * 0.2 + 1e-9) || popcount(m, 196) != h;
+		bad += h != (int)floor(u * 0.8 + 1e-9) || popcount(m, 196) != h;
 	}
 	ok(!outside, "window: every hidden patch lies inside one of its windows (1000 masks)");
 	ok(!inb && !distinct, "window: 4 windows of 7x7 inside the grid, tops distinct, lefts distinct");
-	ok(!bad, "window: hidden = |U| - floor(0.2 |U|) over the union U of the windows");
+	ok(!bad, "window: hidden = floor(0.8 |U|) over the union U of the windows");
+	seed(&r, 1);
+	ok(mae_mask_window(m, 7, 7, 7, 1, 0.8, &r, win) == 39 && popcount(m, 49) == 39,
+	   "window: a lone 7x7 window hides LoMaR's int(49*0.8) = 39");
 	frac /= nwin;
 	ok(fabs(frac - 0.8) < 0.01, "window: a window hides %.4f of its patches on average (r=0.8)",
 	   frac);
