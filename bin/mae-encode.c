@@ -1,0 +1,110 @@
+/* mae-encode: the ViT encoder as a stage: patches (and mask) in, latent tokens out; frozen
+ * (-w checkpoint) or trainable (--ps: weights from mae-optimize, gradients back along the
+ * route). */
+#include "mae/stage.h"
+#include "mae/util.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+static const char usage[] =
+	"usage: mae-encode [-q] (-w CHECKPOINT [-M key=value,...] | --ps ENDPOINT [--replica R]\n"
+	"                  [--grad @ENDPOINT] [--grad-timeout SEC]) [-a] [-F cls|mean] [--no-latent]\n"
+	"                  [-i in] [-o out]\n"
+	"  -a            also write 'attn' (cls-to-patch attention of the last block)\n"
+	"  -F cls|mean   also write a pooled 'feature' (cls token or mean of patch tokens)\n"
+	"  --no-latent   leave 'latent' out (feature extraction)\n";
+
+enum { O_PS = MAE_OPT_FIRST_PROGRAM, O_REPLICA, O_GRAD, O_GTIMEOUT, O_NOLATENT };
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		MAE_COMMON_LONG, {"weights", 1, 0, 'w'}, {"model", 1, 0, 'M'}, {"ps", 1, 0, O_PS},
+		{"replica", 1, 0, O_REPLICA}, {"grad", 1, 0, O_GRAD}, {"grad-timeout", 1, 0, O_GTIMEOUT},
+		{"attn", 0, 0, 'a'}, {"feature", 1, 0, 'F'}, {"no-latent", 0, 0, O_NOLATENT}, {0, 0, 0, 0}};
+	mae_common c;
+	const char *weights = NULL, *override = NULL, *ps = NULL, *grad = NULL;
+	int replica = 0, attn = 0, pool = -1, latent = 1, opt;
+	double gtimeout = 300;
+	mae_setprog(argv[0]);
+	mae_common_init(&c);
+	while ((opt = getopt_long(argc, argv, MAE_COMMON_SHORT "w:M:aF:", longopts, NULL)) != -1) {
+		if (mae_common_opt(&c, opt, optarg, usage))
+			continue;
+		switch (opt) {
+		case 'w': weights = optarg; break;
+		case 'M': override = optarg; break;
+		case O_PS: ps = optarg; break;
+		case O_REPLICA: replica = (int)mae_parse_int(optarg, 0, 63, "--replica"); break;
+		case O_GRAD: grad = optarg; break;
+		case O_GTIMEOUT: gtimeout = mae_parse_double(optarg, 0.1, 1e7, "--grad-timeout"); break;
+		case 'a': attn = 1; break;
+		case 'F':
+			if (!strcmp(optarg, "cls")) pool = 0;
+			else if (!strcmp(optarg, "mean")) pool = 1;
+			else mae_usage_error(usage, "-F %s: cls or mean", optarg);
+			break;
+		case O_NOLATENT: latent = 0; break;
+		default: mae_usage_error(usage, "unknown option");
+		}
+	}
+	if (optind != argc)
+		mae_usage_error(usage, "unexpected argument '%s'", argv[optind]);
+	if (!weights == !ps)
+		mae_usage_error(usage, "give -w CHECKPOINT (frozen) or --ps ENDPOINT (trainable)");
+	if (ps && !latent)
+		mae_usage_error(usage, "--no-latent: a trainable encoder must send its latent on");
+
+	mae_stage st;
+	if (ps)
+		mae_stage_trainable(&st, ps, "encoder", replica, grad, gtimeout);
+	else
+		mae_stage_frozen(&st, weights, override);
+	mae_model *m = st.m;
+	mae_reader *in = mae_reader_open(c.in, &c);
+	mae_writer *out = mae_writer_open(c.out, &c);
+	mae_record rec = {0}, g = {0};
+	mae_batch b;
+	int watch = ps && !strcmp(c.out, "-") ? 1 : -1;
+
+	mae_read_header(in, &rec);
+	mae_header_stage(&rec, argc, argv);
+	mae_header_set_model(&rec, &m->cfg);
+	mae_write(out, &rec);
+	while (mae_read(in, &rec)) {
+		mae_stage_batch(&st, &rec, &b, !ps);
+		if (mae_encoder_forward(m, &b))
+			mae_die(MAE_EXIT_DATA, "record %lld: %s", (long long)rec.number, m->err);
+		int64_t ls[3] = {m->S_enc, m->T_enc, m->cfg.dim};
+		if (latent) {
+			mae_tensor *t = mae_rec_add(&rec, "latent", MAE_F32, 3, ls);
+			memcpy(t->data, m->ea.out, mae_tensor_nbytes(t));
+		}
+		if (attn) {
+			int64_t as[2] = {b.B, m->N};
+			mae_model_cls_attention(m, mae_rec_add(&rec, "attn", MAE_F32, 2, as)->data);
+		}
+		if (pool >= 0) {
+			int64_t fs[2] = {b.B, m->cfg.dim};
+			mae_model_feature(m, mae_rec_add(&rec, "feature", MAE_F32, 2, fs)->data, pool);
+		}
+		if (ps)
+			mae_route_append(&rec, mae_gradport_address(st.port));
+		mae_write(out, &rec);
+		if (ps) {
+			const float *dl = mae_stage_wait_grad(&st, &rec, &g, ls, 3, watch);
+			mae_model_zero_grad(m);
+			if (mae_encoder_backward(m, dl, &b))
+				mae_die(MAE_EXIT_DATA, "record %lld: backward: %s", (long long)rec.number, m->err);
+			mae_stage_update(&st, &g);
+		}
+	}
+	mae_writer_close(out, mae_reader_skipped(in));
+	mae_reader_close(in);
+	mae_rec_free(&rec);
+	mae_rec_free(&g);
+	mae_stage_close(&st);
+	return 0;
+}

@@ -1,0 +1,107 @@
+/* mae-loss: the reconstruction loss as a stage. Writes the per-batch loss and, when the record
+ * came through trainable stages (it has a route), sends the gradient of the loss with respect to
+ * the prediction back to the last of them. */
+#include "mae/stage.h"
+#include "mae/util.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+static const char usage[] =
+	"usage: mae-loss [-q] [-m MODEL] [--loss normpix|mse|l1|freq] [--loss-only] [--no-grad]\n"
+	"                [-i in] [-o out]\n"
+	"  -m MODEL      the model configuration (default: the one the stream's header names)\n"
+	"  --loss-only   write only loss, seq, index and label (not the tensors it read)\n"
+	"  --no-grad     never send gradients, even for records with a route\n";
+
+enum { O_LOSS = MAE_OPT_FIRST_PROGRAM, O_ONLY, O_NOGRAD };
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		MAE_COMMON_LONG, {"model", 1, 0, 'm'}, {"loss", 1, 0, O_LOSS}, {"loss-only", 0, 0, O_ONLY},
+		{"no-grad", 0, 0, O_NOGRAD}, {0, 0, 0, 0}};
+	mae_common c;
+	const char *model = NULL, *loss_kind = NULL;
+	int only = 0, nograd = 0, opt;
+	mae_setprog(argv[0]);
+	mae_common_init(&c);
+	while ((opt = getopt_long(argc, argv, MAE_COMMON_SHORT "m:", longopts, NULL)) != -1) {
+		if (mae_common_opt(&c, opt, optarg, usage))
+			continue;
+		switch (opt) {
+		case 'm': model = optarg; break;
+		case O_LOSS: loss_kind = optarg; break;
+		case O_ONLY: only = 1; break;
+		case O_NOGRAD: nograd = 1; break;
+		default: mae_usage_error(usage, "unknown option");
+		}
+	}
+	if (optind != argc)
+		mae_usage_error(usage, "unexpected argument '%s'", argv[optind]);
+
+	mae_reader *in = mae_reader_open(c.in, &c);
+	mae_writer *out = mae_writer_open(c.out, &c);
+	mae_record rec = {0}, g = {0};
+	mae_batch b;
+	mae_stage st;
+	char spec[1200], err[256];
+	double sum = 0;
+
+	mae_read_header(in, &rec);
+	if (!model && !(model = mae_header_model(&rec)))
+		mae_die(MAE_EXIT_DATA, "%s: the header names no model (no mae-encode upstream?): give -m MODEL",
+		        mae_reader_name(in));
+	snprintf(spec, sizeof spec, "%s", model);
+	mae_stage_config(&st, spec);
+	if (loss_kind && mae_config_set(&st.m->cfg, "loss", loss_kind, err, sizeof err))
+		mae_usage_error(usage, "--loss %s: %s", loss_kind, err);
+	mae_model *m = st.m;
+	mae_header_stage(&rec, argc, argv);
+	mae_map_set_str(mae_rec_meta(&rec), "loss", mae_loss_name(m->cfg.loss));
+	mae_write(out, &rec);
+	while (mae_read(in, &rec)) {
+		float loss;
+		mae_stage_batch(&st, &rec, &b, 1);
+		mae_tensor *pt = mae_rec_need(&rec, "pred", MAE_F32, 3, "[B,N,P]");
+		if (mae_loss_forward(m, pt->data, &b, &loss))
+			mae_die(MAE_EXIT_DATA, "record %lld: %s", (long long)rec.number, m->err);
+		if (pt->shape[0] != b.B || pt->shape[1] != m->Npred || pt->shape[2] != m->P)
+			mae_die(MAE_EXIT_DATA, "record %lld: pred [%lld,%lld,%lld], expected [%d,%d,%d]",
+			        (long long)rec.number, (long long)pt->shape[0], (long long)pt->shape[1],
+			        (long long)pt->shape[2], b.B, m->Npred, m->P);
+		sum += loss;
+		mae_val *route = mae_map_get(&rec.fields, "route");
+		if (!nograd && route && route->type == MAE_V_ARRAY && route->a.n > 0) {
+			if (mae_loss_backward(m, pt->data, &b))
+				mae_die(MAE_EXIT_DATA, "record %lld: %s", (long long)rec.number, m->err);
+			mae_rec_clear(&g);
+			g.type = MAE_REC_BATCH;
+			mae_rec_set_seq(&g, mae_rec_seq(&rec));
+			mae_val_copy(mae_map_put(&g.fields, "route"), route);
+			mae_map_set_float(&g.fields, "loss", loss);
+			mae_map_set_int(&g.fields, "images", b.B);
+			int64_t shape[3] = {pt->shape[0], pt->shape[1], pt->shape[2]};
+			mae_stage_send_grad(&g, m->dpred, shape, 3);
+			mae_map_del(&rec.fields, "route");   /* spent */
+		}
+		if (only) {
+			for (int i = rec.ntensors - 1; i >= 0; i--) {
+				const char *n = rec.tensors[i].name;
+				if (strcmp(n, "index") && strcmp(n, "label"))
+					mae_rec_remove(&rec, n);
+			}
+		}
+		*(float *)mae_rec_add(&rec, "loss", MAE_F32, 0, NULL)->data = loss;
+		mae_write(out, &rec);
+	}
+	int64_t n = mae_reader_count(in);
+	mae_info("%lld batches, mean loss %.6f", (long long)n, n ? sum / (double)n : 0.0);
+	mae_writer_close(out, mae_reader_skipped(in));
+	mae_reader_close(in);
+	mae_rec_free(&rec);
+	mae_rec_free(&g);
+	mae_stage_close(&st);
+	return 0;
+}

@@ -1,0 +1,100 @@
+/* mae-reconstruct: the MAE decoder (or the linear head of LoMaR, SimMIM, MFM) as a stage:
+ * latent in, predicted patches out; frozen (-w) or trainable (--ps). */
+#include "mae/stage.h"
+#include "mae/util.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+static const char usage[] =
+	"usage: mae-reconstruct [-q] (-w CHECKPOINT [-M key=value,...] | --ps ENDPOINT [--replica R]\n"
+	"                       [--grad @ENDPOINT] [--grad-timeout SEC]) [--keep-latent] [-i in] [-o out]\n";
+
+enum { O_PS = MAE_OPT_FIRST_PROGRAM, O_REPLICA, O_GRAD, O_GTIMEOUT, O_KEEP };
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		MAE_COMMON_LONG, {"weights", 1, 0, 'w'}, {"model", 1, 0, 'M'}, {"ps", 1, 0, O_PS},
+		{"replica", 1, 0, O_REPLICA}, {"grad", 1, 0, O_GRAD}, {"grad-timeout", 1, 0, O_GTIMEOUT},
+		{"keep-latent", 0, 0, O_KEEP}, {0, 0, 0, 0}};
+	mae_common c;
+	const char *weights = NULL, *override = NULL, *ps = NULL, *grad = NULL;
+	int replica = 0, keep = 0, opt;
+	double gtimeout = 300;
+	mae_setprog(argv[0]);
+	mae_common_init(&c);
+	while ((opt = getopt_long(argc, argv, MAE_COMMON_SHORT "w:M:", longopts, NULL)) != -1) {
+		if (mae_common_opt(&c, opt, optarg, usage))
+			continue;
+		switch (opt) {
+		case 'w': weights = optarg; break;
+		case 'M': override = optarg; break;
+		case O_PS: ps = optarg; break;
+		case O_REPLICA: replica = (int)mae_parse_int(optarg, 0, 63, "--replica"); break;
+		case O_GRAD: grad = optarg; break;
+		case O_GTIMEOUT: gtimeout = mae_parse_double(optarg, 0.1, 1e7, "--grad-timeout"); break;
+		case O_KEEP: keep = 1; break;
+		default: mae_usage_error(usage, "unknown option");
+		}
+	}
+	if (optind != argc)
+		mae_usage_error(usage, "unexpected argument '%s'", argv[optind]);
+	if (!weights == !ps)
+		mae_usage_error(usage, "give -w CHECKPOINT (frozen) or --ps ENDPOINT (trainable)");
+
+	mae_stage st;
+	if (ps)
+		mae_stage_trainable(&st, ps, "decoder", replica, grad, gtimeout);
+	else
+		mae_stage_frozen(&st, weights, override);
+	mae_model *m = st.m;
+	mae_reader *in = mae_reader_open(c.in, &c);
+	mae_writer *out = mae_writer_open(c.out, &c);
+	mae_record rec = {0}, g = {0};
+	mae_batch b;
+	int watch = ps && !strcmp(c.out, "-") ? 1 : -1;
+
+	mae_read_header(in, &rec);
+	mae_header_stage(&rec, argc, argv);
+	mae_header_set_model(&rec, &m->cfg);
+	mae_write(out, &rec);
+	while (mae_read(in, &rec)) {
+		mae_stage_batch(&st, &rec, &b, 1);
+		mae_tensor *lt = mae_rec_need(&rec, "latent", MAE_F32, 3, "[S,T,D]");
+		if (lt->shape[2] != m->cfg.dim)
+			mae_die(MAE_EXIT_DATA, "record %lld: latent width %lld, the model's encoder has %d",
+			        (long long)rec.number, (long long)lt->shape[2], m->cfg.dim);
+		const float *latent = lt->data;
+		if (mae_decoder_forward(m, latent, &b))
+			mae_die(MAE_EXIT_DATA, "record %lld: %s", (long long)rec.number, m->err);
+		if (lt->shape[0] != m->S_enc || lt->shape[1] != m->T_enc)
+			mae_die(MAE_EXIT_DATA, "record %lld: latent [%lld,%lld,%lld] does not fit the mask (expected "
+			        "[%d,%d,%d])", (long long)rec.number, (long long)lt->shape[0], (long long)lt->shape[1],
+			        (long long)lt->shape[2], m->S_enc, m->T_enc, m->cfg.dim);
+		int64_t ls[3] = {lt->shape[0], lt->shape[1], lt->shape[2]};
+		int64_t ps3[3] = {b.B, m->Npred, m->P};
+		mae_tensor *pt = mae_rec_add(&rec, "pred", MAE_F32, 3, ps3);
+		memcpy(pt->data, m->pred, mae_tensor_nbytes(pt));
+		if (!keep)
+			mae_rec_remove(&rec, "latent");   /* consumed; the storage lives until the next read */
+		if (ps)
+			mae_route_append(&rec, mae_gradport_address(st.port));
+		mae_write(out, &rec);
+		if (ps) {
+			const float *dp = mae_stage_wait_grad(&st, &rec, &g, ps3, 3, watch);
+			mae_model_zero_grad(m);
+			if (mae_decoder_backward(m, dp, &b))
+				mae_die(MAE_EXIT_DATA, "record %lld: backward: %s", (long long)rec.number, m->err);
+			mae_stage_send_grad(&g, m->dlatent, ls, 3);   /* the encoder starts its backward now */
+			mae_stage_update(&st, &g);
+		}
+	}
+	mae_writer_close(out, mae_reader_skipped(in));
+	mae_reader_close(in);
+	mae_rec_free(&rec);
+	mae_rec_free(&g);
+	mae_stage_close(&st);
+	return 0;
+}
