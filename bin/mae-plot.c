@@ -70,6 +70,8 @@ int main(int argc, char **argv)
 		mae_die(MAE_EXIT_DATA, "%s", err);
 	if (f != stdin)
 		fclose(f);
+	else
+		path = "stdin";
 
 	int xc = xname ? mae_table_col(&t, xname) : 0;
 	if (xc < 0)
