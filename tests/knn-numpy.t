@@ -89,6 +89,11 @@ is "$(mae-knn -q -f emb -k 1,10,20,100,200 -t "$T/train64.mae" -i "$T/test64.mae
 	"-f emb: F64 [B,4,8] features flattened give the same answers"
 is "$(mae-knn -q --plain -f image -k 1,5 -t "$T/trainu8.mae" -i "$T/testu8.mae")" "$(cat "$T/want_u8.txt")" \
 	"-f image: U8 [B,H,W,C] pixels, plain k-NN equals numpy"
+# the train stream from a ZeroMQ endpoint, the test stream from a pipe
+mae-tap -q -i "$T/train.mae" -o "@ipc://$T/train.sock" /dev/null &
+is "$(cat "$T/test.mae" | mae-knn -q -k 1,10,20,100,200 -t ">ipc://$T/train.sock")" "$(cat "$T/want_w.txt")" \
+	"-t from an ipc:// endpoint, test from a pipe: the same answers"
+wait
 cat "$T/test.mae" "$T/test.mae" > "$T/test2.mae"
 like "$(mae-knn -q --merge 2 -t "$T/train.mae" -i "$T/test2.mae")" "^k=20 top1=[0-9.]+% n=1400$" "--merge 2 on the test input"
 

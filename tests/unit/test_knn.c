@@ -1,6 +1,9 @@
-/* test_knn: top-k selection (ties, k = n, k = 1), L2 normalization, dtype conversion, and
- * weighted and plain k-NN against the brute-force reference on clustered random data. */
+/* test_knn: top-k selection (ties, k = n, k = 1), L2 normalization, dtype conversion,
+ * weighted and plain k-NN against the brute-force reference on clustered random data, the
+ * linear probe's standardization, and mae-plot's table reader and moving average. */
 #include "mae/knn.h"
+#include "mae/plot.h"
+#include "mae/probe.h"
 #include "mae/rng.h"
 #include "mae/util.h"
 #include "tap.h"
@@ -203,6 +206,53 @@ static void test_weights(void)
 	ok(p == 0, "plain vote tie: the lower class");
 }
 
+static void test_standardize(void)
+{
+	float x[4 * 3] = {1, 10, 5, 3, 10, 5, 5, 10, 5, 7, 10, 5};
+	float mean[3], istd[3];
+	mae_standardize_fit(x, 4, 3, 1e-6, mean, istd);
+	ok(mean[0] == 4 && mean[1] == 10 && fabsf(istd[0] - 1 / sqrtf(5 + 1e-6f)) < 1e-6f,
+	   "standardize: mean 4, population variance 5");
+	mae_standardize_apply(x, 4, 3, mean, istd);
+	ok(x[1] == 0 && x[2] == 0 && fabsf(x[0] + 3 / sqrtf(5)) < 1e-5f, "standardize: constant features become 0");
+}
+
+static void test_table(void)
+{
+	char err[256];
+	mae_table t;
+	static const char good[] = "# comment\n\n step  loss\tlr\n0 1.5 1e-4\n  # another\n10 nan 2e-4\n20 0.5 3e-4\n";
+	FILE *f = fmemopen((void *)good, sizeof good - 1, "r");
+	int rc = mae_table_read(f, "good", &t, err, sizeof err);
+	fclose(f);
+	ok(rc == 0 && t.ncol == 3 && t.nrow == 3 && mae_table_col(&t, "lr") == 2 && mae_table_col(&t, "x") == -1,
+	   "table: comments, blank lines, tabs; 3 columns, 3 rows");
+	ok(rc == 0 && t.v[0] == 0 && t.v[1] == 1.5 && isnan(t.v[4]) && t.v[8] == 3e-4, "table: values, nan kept as missing");
+	if (rc == 0)
+		mae_table_free(&t);
+	static const struct { const char *text, *msg; } bad[] = {
+		{"", "empty"}, {"# only a comment\n", "empty"}, {"a b\n", "no data rows"},
+		{"a b\n1 2\n3\n", "bad:3: 1 fields, the header names 2 columns"},
+		{"a b\n1 x2\n", "bad:2: column 'b': 'x2' is not a number"},
+		{"a a\n1 2\n", "column 'a' named twice"}, {"1 2\n3 4\n", "must name the columns"},
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		f = fmemopen((void *)bad[i].text, strlen(bad[i].text) ? strlen(bad[i].text) : 1, "r");
+		if (!strlen(bad[i].text))
+			fgetc(f);   /* fmemopen needs a size > 0: consume the NUL */
+		err[0] = 0;
+		rc = mae_table_read(f, "bad", &t, err, sizeof err);
+		fclose(f);
+		ok(rc == -1 && strstr(err, bad[i].msg), "table error %zu: %s", i, err);
+	}
+	double y[6] = {1, 2, 3, NAN, 5, 6}, m[6];
+	mae_moving_average(y, 6, 3, m);
+	ok(m[0] == 1.5 && m[1] == 2 && m[2] == 2.5 && isnan(m[3]) && m[4] == 5.5 && m[5] == 5.5,
+	   "moving average: centered, shorter at the ends, NaNs skipped");
+	ok(mae_text_width("abc", 1) == 17 && mae_text_width("abc", 2) == 34 && mae_text_width("", 1) == 0,
+	   "text width: 6 px per glyph less the last gap");
+}
+
 int main(void)
 {
 	mae_setprog("test_knn");
@@ -213,5 +263,7 @@ int main(void)
 	test_weights();
 	test_knn(0);
 	test_knn(1);
+	test_standardize();
+	test_table();
 	return done();
 }
