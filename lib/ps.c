@@ -14,6 +14,7 @@
  * (mae_train_step), then answers every waiting member with its group's new weights. */
 #include "mae/checkpoint.h"
 #include "mae/progress.h"
+#include "mae/run.h"
 #include "mae/train.h"
 #include "mae/util.h"
 #include "record_internal.h"
@@ -285,18 +286,7 @@ static void send_weights(server *s, member *mb, const char *op)
 
 static void save(server *s)
 {
-	char path[1024], err[512], step[32], images[32];
-	if (!s->opt->outdir)
-		return;
-	snprintf(step, sizeof step, "%lld", (long long)s->o->step);
-	snprintf(images, sizeof images, "%lld", (long long)s->images_total);
-	const char *extra[] = {"step", step, "images", images};
-	snprintf(path, sizeof path, "%s/checkpoint.safetensors", s->opt->outdir);
-	if (mae_checkpoint_save(s->m, path, extra, 2, err, sizeof err))
-		mae_die(MAE_EXIT_DATA, "checkpoint: %s", err);
-	snprintf(path, sizeof path, "%s/optim.safetensors", s->opt->outdir);
-	if (mae_optim_save(s->o, s->m, path, extra, 2, err, sizeof err))
-		mae_die(MAE_EXIT_DATA, "optimiser state: %s", err);
+	mae_run_save(s->m, s->o, s->opt->outdir, s->images_total);
 }
 
 static void finish_step(server *s)
@@ -311,13 +301,9 @@ static void finish_step(server *s)
 	double now = mae_now(), dt = now - s->last_step_time;
 	s->last_step_time = now;
 	s->images_total += s->images;
-	if (s->metrics) {
-		double epoch = s->opt->images_per_epoch > 0 ? (double)s->images_total / s->opt->images_per_epoch : 0;
-		fprintf(s->metrics, "%lld\t%.4f\t%.6f\t%.6g\t%.6f\t%.1f\t%.2f\n", (long long)s->o->step, epoch,
-		        s->loss_n ? s->loss_sum / s->loss_n : 0.0, lr, gnorm, dt > 0 ? s->images / dt : 0.0,
-		        now - s->start);
-		fflush(s->metrics);
-	}
+	double epoch = s->opt->images_per_epoch > 0 ? (double)s->images_total / s->opt->images_per_epoch : 0;
+	mae_run_metrics(s->metrics, s->o->step, epoch, s->loss_n ? s->loss_sum / s->loss_n : 0.0, lr, gnorm,
+	                dt > 0 ? s->images / dt : 0.0, now - s->start);
 	mae_progress_add(&s->prog, 1);
 	for (int i = 0; i < s->nmem; i++)
 		if (s->mem[i].waiting) {
@@ -440,16 +426,7 @@ int mae_ps_serve(mae_model *m, mae_optim *o, const mae_ps_server_opts *opt)
 	zmq_setsockopt(s.sock, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
 	if (zmq_bind(s.sock, addr) != 0)
 		mae_die(MAE_EXIT_DATA, "--ps %s: cannot bind: %s", opt->endpoint, zmq_strerror(errno));
-	if (opt->outdir) {
-		char path[1024];
-		snprintf(path, sizeof path, "%s/metrics.tsv", opt->outdir);
-		int fresh = o->step == 0;
-		s.metrics = fopen(path, fresh ? "w" : "a");
-		if (!s.metrics)
-			mae_die(MAE_EXIT_DATA, "%s:", path);
-		if (fresh)
-			fprintf(s.metrics, "step\tepoch\tloss\tlr\tgrad_norm\timg_s\tseconds\n");
-	}
+	s.metrics = mae_run_metrics_open(opt->outdir, o->step == 0);
 	mae_progress_start(&s.prog, "steps", o->total > o->step ? o->total - o->step : -1);
 	zmq_msg_t id, body;
 	zmq_msg_init(&id);
