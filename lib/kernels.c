@@ -9,6 +9,7 @@
 #include <cblas.h>
 
 #include "mae/kernels.h"
+#include "kernels_math.h"
 
 /* ---------------------------------------------------------------------------------------
  * Linear (https://pytorch.org/docs/stable/generated/torch.nn.Linear.html) */
@@ -25,18 +26,49 @@ void linear_forward_naive(float *out, const float *inp, const float *w, const fl
 		}
 }
 
+/* Big products are split into one row block per pool thread, each a single-threaded sgemm:
+ * OpenBLAS is held to one thread (mae_threads_init), so no BLAS thread ever spins waiting for
+ * work while ours compute, and the elementwise kernels share the same two cores cleanly. */
+typedef struct lin_job {
+	float *out, *dinp, *dw, *dbias;
+	const float *inp, *w, *bias, *dout;
+	int R, C, OC, nt;
+} lin_job;
+
+static int split_worth(int R, int C, int OC)
+{
+	return mae_threads() > 1 && (double)R * C * OC > 2e5;
+}
+
+static void lin_fwd_task(void *ctx, int i, int tid)
+{
+	(void)tid;
+	lin_job *J = ctx;
+	int r0 = (int)((long)J->R * i / J->nt), r1 = (int)((long)J->R * (i + 1) / J->nt);
+	if (r1 <= r0)
+		return;
+	float beta = 0.0f;
+	float *out = J->out + (size_t)r0 * J->OC;
+	if (J->bias) {
+		/* the bias rides in as the GEMM's C operand (beta = 1): one pass over out, not two */
+		for (int r = r0; r < r1; r++)
+			memcpy(J->out + (size_t)r * J->OC, J->bias, (size_t)J->OC * sizeof(float));
+		beta = 1.0f;
+	}
+	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, r1 - r0, J->OC, J->C,
+	            1.0f, J->inp + (size_t)r0 * J->C, J->C, J->w, J->C, beta, out, J->OC);
+}
+
 void linear_forward(float *out, const float *inp, const float *w, const float *bias,
                     int R, int C, int OC)
 {
-	float beta = 0.0f;
-	if (bias) {
-		/* the bias rides in as the GEMM's C operand (beta = 1): one pass over out, not two */
-		for (int r = 0; r < R; r++)
-			memcpy(out + (size_t)r * OC, bias, (size_t)OC * sizeof(float));
-		beta = 1.0f;
+	lin_job J = { .out = out, .inp = inp, .w = w, .bias = bias, .R = R, .C = C, .OC = OC, .nt = 1 };
+	if (!split_worth(R, C, OC)) {
+		lin_fwd_task(&J, 0, 0);
+		return;
 	}
-	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, R, OC, C,
-	            1.0f, inp, C, w, C, beta, out, OC);
+	J.nt = mae_threads();
+	mae_parallel_for(J.nt, lin_fwd_task, &J);
 }
 
 void linear_backward_naive(float *dinp, float *dw, float *dbias, const float *dout,
@@ -56,32 +88,69 @@ void linear_backward_naive(float *dinp, float *dw, float *dbias, const float *do
 		}
 }
 
+/* task i < nt: rows [r0, r1) of dinp; task nt + i: rows [o0, o1) of dw and dbias */
+static void lin_bwd_task(void *ctx, int i, int tid)
+{
+	(void)tid;
+	lin_job *J = ctx;
+	int R = J->R, C = J->C, OC = J->OC, nt = J->nt;
+	if (i < nt) {
+		int r0 = (int)((long)R * i / nt), r1 = (int)((long)R * (i + 1) / nt);
+		if (J->dinp && r1 > r0)
+			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, r1 - r0, C, OC,
+			            1.0f, J->dout + (size_t)r0 * OC, OC, J->w, C, 1.0f, J->dinp + (size_t)r0 * C, C);
+		return;
+	}
+	i -= nt;
+	int o0 = (int)((long)OC * i / nt), o1 = (int)((long)OC * (i + 1) / nt);
+	if (o1 <= o0)
+		return;
+	if (J->dw)
+		cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, o1 - o0, C, R,
+		            1.0f, J->dout + o0, OC, J->inp, C, 1.0f, J->dw + (size_t)o0 * C, C);
+	if (J->dbias)
+		for (int r = 0; r < R; r++) {
+			const float *d = J->dout + (size_t)r * OC;
+			for (int o = o0; o < o1; o++)
+				J->dbias[o] += d[o];
+		}
+}
+
 void linear_backward(float *dinp, float *dw, float *dbias, const float *dout,
                      const float *inp, const float *w, int R, int C, int OC)
 {
-	if (dinp)
-		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, R, C, OC,
-		            1.0f, dout, OC, w, C, 1.0f, dinp, C);
-	if (dw)
-		cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, C, R,
-		            1.0f, dout, OC, inp, C, 1.0f, dw, C);
-	if (dbias)
-		for (int r = 0; r < R; r++) {
-			const float *d = dout + (size_t)r * OC;
-			for (int o = 0; o < OC; o++)
-				dbias[o] += d[o];
-		}
+	lin_job J = { .dinp = dinp, .dw = dw, .dbias = dbias, .dout = dout, .inp = inp, .w = w,
+	              .R = R, .C = C, .OC = OC, .nt = 1 };
+	if (!split_worth(R, C, OC)) {
+		lin_bwd_task(&J, 0, 0);
+		lin_bwd_task(&J, 1, 0);
+		return;
+	}
+	J.nt = mae_threads();
+	mae_parallel_for(2 * J.nt, lin_bwd_task, &J);
 }
 
 /* ---------------------------------------------------------------------------------------
  * LayerNorm (https://pytorch.org/docs/stable/generated/torch.nn.LayerNorm.html) */
 
-void layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
-                       const float *w, const float *b, int R, int C, float eps)
+/* Row-parallel over the pool. The backward's dw/db sums run over rows, so a second pass splits
+ * the columns instead: every thread owns a slice of dw/db and no partial sums need memory. */
+typedef struct ln_job {
+	float *out, *mean, *rstd, *dinp, *dw, *db;
+	const float *inp, *w, *b, *dout, *cmean, *crstd;
+	int R, C, nt;
+	float eps;
+} ln_job;
+
+static void ln_fwd_task(void *ctx, int i, int tid)
 {
-	for (int r = 0; r < R; r++) {
-		const float *x = inp + (size_t)r * C;
-		float *y = out + (size_t)r * C;
+	(void)tid;
+	ln_job *J = ctx;
+	int r0, r1, C = J->C;
+	r0 = (int)((long)J->R * i / J->nt), r1 = (int)((long)J->R * (i + 1) / J->nt);
+	for (int r = r0; r < r1; r++) {
+		const float *x = J->inp + (size_t)r * C;
+		float *y = J->out + (size_t)r * C;
 		/* two passes (mean, then squared deviations): no cancellation for large means */
 		float m = 0.0f;
 		for (int c = 0; c < C; c++)
@@ -93,23 +162,85 @@ void layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
 			v += d * d;
 		}
 		v /= C;
-		float s = 1.0f / sqrtf(v + eps);
+		float s = 1.0f / sqrtf(v + J->eps);
 		for (int c = 0; c < C; c++)
-			y[c] = (x[c] - m) * s * w[c] + b[c];
-		mean[r] = m;
-		rstd[r] = s;
+			y[c] = (x[c] - m) * s * J->w[c] + J->b[c];
+		if (J->mean)
+			J->mean[r] = m, J->rstd[r] = s;
 	}
+}
+
+static void ln_recompute_task(void *ctx, int i, int tid)
+{
+	(void)tid;
+	ln_job *J = ctx;
+	int C = J->C, r0 = (int)((long)J->R * i / J->nt), r1 = (int)((long)J->R * (i + 1) / J->nt);
+	for (int r = r0; r < r1; r++) {
+		const float *x = J->inp + (size_t)r * C;
+		float *y = J->out + (size_t)r * C;
+		float m = J->cmean[r], s = J->crstd[r];
+		for (int c = 0; c < C; c++)
+			y[c] = (x[c] - m) * s * J->w[c] + J->b[c];
+	}
+}
+
+static int ln_threads(int R, int C)
+{
+	return (long)R * C > 32768 ? mae_threads() : 1;
+}
+
+void layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
+                       const float *w, const float *b, int R, int C, float eps)
+{
+	ln_job J = { .out = out, .mean = mean, .rstd = rstd, .inp = inp, .w = w, .b = b, .R = R, .C = C,
+	             .eps = eps, .nt = ln_threads(R, C) };
+	mae_parallel_for(J.nt, ln_fwd_task, &J);
 }
 
 void layernorm_recompute(float *out, const float *inp, const float *mean, const float *rstd,
                          const float *w, const float *b, int R, int C)
 {
-	for (int r = 0; r < R; r++) {
-		const float *x = inp + (size_t)r * C;
-		float *y = out + (size_t)r * C;
-		float m = mean[r], s = rstd[r];
-		for (int c = 0; c < C; c++)
-			y[c] = (x[c] - m) * s * w[c] + b[c];
+	ln_job J = { .out = out, .inp = inp, .cmean = mean, .crstd = rstd, .w = w, .b = b, .R = R, .C = C,
+	             .nt = ln_threads(R, C) };
+	mae_parallel_for(J.nt, ln_recompute_task, &J);
+}
+
+static void ln_bwd_task(void *ctx, int i, int tid)
+{
+	(void)tid;
+	ln_job *J = ctx;
+	int C = J->C, nt = J->nt;
+	if (i < nt) {
+		int r0 = (int)((long)J->R * i / nt), r1 = (int)((long)J->R * (i + 1) / nt);
+		for (int r = r0; r < r1; r++) {
+			const float *dy = J->dout + (size_t)r * C, *x = J->inp + (size_t)r * C;
+			float *dx = J->dinp + (size_t)r * C;
+			float m = J->cmean[r], s = J->crstd[r];
+			/* dx = (g - mean(g) - xhat mean(g xhat)) * rstd, with g = dy * w */
+			float gmean = 0.0f, gxmean = 0.0f;
+			for (int c = 0; c < C; c++) {
+				float xhat = (x[c] - m) * s, g = dy[c] * J->w[c];
+				gmean += g;
+				gxmean += g * xhat;
+			}
+			gmean /= C;
+			gxmean /= C;
+			for (int c = 0; c < C; c++) {
+				float xhat = (x[c] - m) * s, g = dy[c] * J->w[c];
+				dx[c] += (g - gmean - xhat * gxmean) * s;
+			}
+		}
+		return;
+	}
+	i -= nt;
+	int c0 = (int)((long)C * i / nt), c1 = (int)((long)C * (i + 1) / nt);
+	for (int r = 0; r < J->R; r++) {
+		const float *dy = J->dout + (size_t)r * C, *x = J->inp + (size_t)r * C;
+		float m = J->cmean[r], s = J->crstd[r];
+		for (int c = c0; c < c1; c++) {
+			J->dw[c] += dy[c] * (x[c] - m) * s;
+			J->db[c] += dy[c];
+		}
 	}
 }
 
@@ -117,29 +248,9 @@ void layernorm_backward(float *dinp, float *dw, float *db, const float *dout,
                         const float *inp, const float *w, const float *mean,
                         const float *rstd, int R, int C)
 {
-	for (int r = 0; r < R; r++) {
-		const float *dy = dout + (size_t)r * C;
-		const float *x = inp + (size_t)r * C;
-		float *dx = dinp + (size_t)r * C;
-		float m = mean[r], s = rstd[r];
-		/* dx = (g - mean(g) - xhat mean(g xhat)) * rstd, with g = dy * w */
-		float gmean = 0.0f, gxmean = 0.0f;
-		for (int c = 0; c < C; c++) {
-			float xhat = (x[c] - m) * s;
-			float g = dy[c] * w[c];
-			gmean += g;
-			gxmean += g * xhat;
-		}
-		gmean /= C;
-		gxmean /= C;
-		for (int c = 0; c < C; c++) {
-			float xhat = (x[c] - m) * s;
-			float g = dy[c] * w[c];
-			dx[c] += (g - gmean - xhat * gxmean) * s;
-			dw[c] += dy[c] * xhat;
-			db[c] += dy[c];
-		}
-	}
+	ln_job J = { .dinp = dinp, .dw = dw, .db = db, .dout = dout, .inp = inp, .w = w, .cmean = mean,
+	             .crstd = rstd, .R = R, .C = C, .nt = ln_threads(R, C) };
+	mae_parallel_for(2 * J.nt, ln_bwd_task, &J);
 }
 
 /* ---------------------------------------------------------------------------------------
@@ -148,28 +259,87 @@ void layernorm_backward(float *dinp, float *dw, float *db, const float *dout,
 #define INV_SQRT2 0.70710678118654752440f
 #define INV_SQRT2PI 0.39894228040143267794f
 
+typedef struct ew_job { float *out; const float *a, *b; size_t n; int nt; } ew_job;
+
+static void gelu_fwd_task(void *ctx, int i, int tid)
+{
+	(void)tid;
+	ew_job *J = ctx;
+	size_t i0 = J->n * i / J->nt, i1 = J->n * (i + 1) / J->nt;
+	float *out = J->out;
+	const float *inp = J->a;
+	for (size_t k = i0; k < i1; k++) {
+		float x = inp[k];
+		out[k] = 0.5f * x * (1.0f + mae_erff(x * INV_SQRT2));
+	}
+}
+
+static void gelu_bwd_task(void *ctx, int i, int tid)
+{
+	(void)tid;
+	ew_job *J = ctx;
+	size_t i0 = J->n * i / J->nt, i1 = J->n * (i + 1) / J->nt;
+	float *dinp = J->out;
+	const float *inp = J->a, *dout = J->b;
+	for (size_t k = i0; k < i1; k++) {
+		float x = inp[k];
+		float cdf = 0.5f * (1.0f + mae_erff(x * INV_SQRT2));
+		float pdf = INV_SQRT2PI * mae_expf(-0.5f * x * x);
+		dinp[k] += dout[k] * (cdf + x * pdf);
+	}
+}
+
+static void gelu_bwd_inplace_task(void *ctx, int i, int tid)
+{
+	(void)tid;
+	ew_job *J = ctx;
+	size_t i0 = J->n * i / J->nt, i1 = J->n * (i + 1) / J->nt;
+	float *d = J->out;
+	const float *inp = J->a;
+	for (size_t k = i0; k < i1; k++) {
+		float x = inp[k];
+		float cdf = 0.5f * (1.0f + mae_erff(x * INV_SQRT2));
+		float pdf = INV_SQRT2PI * mae_expf(-0.5f * x * x);
+		d[k] *= cdf + x * pdf;
+	}
+}
+
+static int ew_threads(size_t n)
+{
+	return n > 65536 ? mae_threads() : 1;
+}
+
 void gelu_forward(float *out, const float *inp, size_t n)
 {
-	for (size_t i = 0; i < n; i++) {
-		float x = inp[i];
-		out[i] = 0.5f * x * (1.0f + erff(x * INV_SQRT2));
-	}
+	ew_job J = { .out = out, .a = inp, .n = n, .nt = ew_threads(n) };
+	mae_parallel_for(J.nt, gelu_fwd_task, &J);
 }
 
 void gelu_backward(float *dinp, const float *inp, const float *dout, size_t n)
 {
-	for (size_t i = 0; i < n; i++) {
-		float x = inp[i];
-		float cdf = 0.5f * (1.0f + erff(x * INV_SQRT2));
-		float pdf = INV_SQRT2PI * expf(-0.5f * x * x);
-		dinp[i] += dout[i] * (cdf + x * pdf);
-	}
+	ew_job J = { .out = dinp, .a = inp, .b = dout, .n = n, .nt = ew_threads(n) };
+	mae_parallel_for(J.nt, gelu_bwd_task, &J);
+}
+
+void gelu_backward_inplace(float *d, const float *inp, size_t n)
+{
+	ew_job J = { .out = d, .a = inp, .n = n, .nt = ew_threads(n) };
+	mae_parallel_for(J.nt, gelu_bwd_inplace_task, &J);
+}
+
+static void add_task(void *ctx, int i, int tid)
+{
+	(void)tid;
+	ew_job *J = ctx;
+	size_t i0 = J->n * i / J->nt, i1 = J->n * (i + 1) / J->nt;
+	for (size_t k = i0; k < i1; k++)
+		J->out[k] = J->a[k] + J->b[k];
 }
 
 void residual_forward(float *out, const float *a, const float *b, size_t n)
 {
-	for (size_t i = 0; i < n; i++)
-		out[i] = a[i] + b[i];
+	ew_job J = { .out = out, .a = a, .b = b, .n = n, .nt = ew_threads(n) };
+	mae_parallel_for(J.nt, add_task, &J);
 }
 
 void residual_backward(float *da, float *db, const float *dout, size_t n)

@@ -2,28 +2,31 @@
  * iRPE term, forward and backward.
  *
  * One task per (sequence, head): the per-head products are small (T x T x HS), which OpenBLAS
- * runs on one thread however many it has, so the pool spreads the tasks over the cores and each
- * task calls single-threaded sgemm on strided views of qkv (no copies). */
+ * does not thread, so the pool spreads the tasks over the cores and each task calls
+ * single-threaded sgemm on strided views of qkv (no copies). */
 #include <math.h>
 #include <string.h>
 #include <cblas.h>
 
 #include "mae/kernels.h"
+#include "kernels_math.h"
 
-size_t attention_scratch_floats(int T, int C, int NH, int NB)
-{
-	int HS = C / NH;
-	size_t per = (size_t)T * T + (size_t)T * NB + (size_t)HS * NB;
-	return per * (size_t)mae_threads();
-}
+/* Memory: the T x T probabilities are not kept between forward and backward (for MAE's decoder
+ * at 224 they would be the largest activation of all); backward recomputes them per head from
+ * q and k, one extra T x T x HS product. Only the cls row is saved, for mae-encode's attn. */
 
 static size_t scratch_per_thread(int T, int HS, int NB)
 {
-	return (size_t)T * T + (size_t)T * NB + (size_t)HS * NB;
+	return 2 * (size_t)T * T + (size_t)T * NB + (size_t)HS * NB;
+}
+
+size_t attention_scratch_floats(int T, int C, int NH, int NB)
+{
+	return scratch_per_thread(T, C / NH, NB) * (size_t)mae_threads();
 }
 
 typedef struct attn_job {
-	float *out, *att, *scratch, *dqkv, *drpe;
+	float *out, *att_cls, *scratch, *dqkv, *drpe;
 	const float *dout, *qkv, *rpe;
 	const int *bucket;
 	int S, T, C, NH, NB;
@@ -33,18 +36,31 @@ static void softmax_rows(float *a, int T)
 {
 	for (int i = 0; i < T; i++) {
 		float *row = a + (size_t)i * T;
-		float mx = row[0];
-		for (int j = 1; j < T; j++)
-			mx = row[j] > mx ? row[j] : mx;
-		float sum = 0.0f;
-		for (int j = 0; j < T; j++) {
-			row[j] = expf(row[j] - mx);
-			sum += row[j];
-		}
-		float inv = 1.0f / sum;
+		float mx = mae_vmax(row, T);
+		for (int j = 0; j < T; j++)
+			row[j] = mae_expf(row[j] - mx);
+		float inv = 1.0f / mae_vsum(row, T);
 		for (int j = 0; j < T; j++)
 			row[j] *= inv;
 	}
+}
+
+/* P = softmax(scale q k^T [+ q R gathered by bucket]) of one (sequence, head) into a */
+static void probabilities(float *a, float *qr, const float *q, const float *k, const float *rpe,
+                          const int *bucket, int T, int C, int HS, int NB)
+{
+	float scale = 1.0f / sqrtf((float)HS);
+	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, HS,
+	            scale, q, 3 * C, k, 3 * C, 0.0f, a, T);
+	if (rpe) {
+		/* contextual RPE on keys: q_i . R[:, bucket(i,j)], via the small product q R */
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, NB, HS,
+		            1.0f, q, 3 * C, rpe, NB, 0.0f, qr, NB);
+		for (int i = 0; i < T; i++)
+			for (int j = 0; j < T; j++)
+				a[(size_t)i * T + j] += qr[(size_t)i * NB + bucket[(size_t)i * T + j]];
+	}
+	softmax_rows(a, T);
 }
 
 static void attn_forward_task(void *ctx, int task, int tid)
@@ -53,29 +69,19 @@ static void attn_forward_task(void *ctx, int task, int tid)
 	int T = J->T, C = J->C, NH = J->NH, NB = J->NB, HS = C / NH;
 	int s = task / NH, h = task % NH;
 	const float *q = J->qkv + (size_t)s * T * 3 * C + h * HS;
-	const float *k = q + C, *v = q + 2 * C;
-	float *a = J->att + ((size_t)s * NH + h) * T * T;
-	float scale = 1.0f / sqrtf((float)HS);
-	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, HS,
-	            scale, q, 3 * C, k, 3 * C, 0.0f, a, T);
-	if (J->rpe) {
-		/* contextual RPE on keys: q_i . R[:, bucket(i,j)], via the small product q R */
-		float *qr = J->scratch + tid * scratch_per_thread(T, HS, NB) + (size_t)T * T;
-		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, NB, HS,
-		            1.0f, q, 3 * C, J->rpe, NB, 0.0f, qr, NB);
-		for (int i = 0; i < T; i++)
-			for (int j = 0; j < T; j++)
-				a[(size_t)i * T + j] += qr[(size_t)i * NB + J->bucket[(size_t)i * T + j]];
-	}
-	softmax_rows(a, T);
+	float *ws = J->scratch + tid * scratch_per_thread(T, HS, NB);
+	float *a = ws, *qr = ws + 2 * (size_t)T * T;
+	probabilities(a, qr, q, q + C, J->rpe, J->bucket, T, C, HS, NB);
+	if (J->att_cls)
+		memcpy(J->att_cls + ((size_t)s * NH + h) * T, a, (size_t)T * sizeof(float));
 	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, HS, T,
-	            1.0f, a, T, v, 3 * C, 0.0f, J->out + (size_t)s * T * C + h * HS, C);
+	            1.0f, a, T, q + 2 * C, 3 * C, 0.0f, J->out + (size_t)s * T * C + h * HS, C);
 }
 
-void attention_forward(float *out, float *att, float *scratch, const float *qkv,
+void attention_forward(float *out, float *att_cls, float *scratch, const float *qkv,
                        const float *rpe, const int *bucket, int S, int T, int C, int NH, int NB)
 {
-	attn_job J = { .out = out, .att = att, .scratch = scratch, .qkv = qkv, .rpe = rpe,
+	attn_job J = { .out = out, .att_cls = att_cls, .scratch = scratch, .qkv = qkv, .rpe = rpe,
 	               .bucket = bucket, .S = S, .T = T, .C = C, .NH = NH, .NB = NB };
 	mae_parallel_for(S * NH, attn_forward_task, &J);
 }
@@ -88,12 +94,14 @@ static void attn_backward_task(void *ctx, int task, int tid)
 	size_t qoff = (size_t)s * T * 3 * C + h * HS;
 	const float *q = J->qkv + qoff, *k = q + C, *v = q + 2 * C;
 	float *dq = J->dqkv + qoff, *dk = dq + C, *dv = dq + 2 * C;
-	const float *a = J->att + ((size_t)s * NH + h) * T * T;
 	const float *dO = J->dout + (size_t)s * T * C + h * HS;
 	float *ws = J->scratch + tid * scratch_per_thread(T, HS, NB);
-	float *dS = ws;                                  /* (T, T) */
+	float *a = ws, *dS = ws + (size_t)T * T;             /* (T, T) each */
+	float *dqr = ws + 2 * (size_t)T * T;                 /* (T, NB) */
+	float *drpe = dqr + (size_t)T * NB;                  /* (HS, NB), this thread's share */
 	float scale = 1.0f / sqrtf((float)HS);
 
+	probabilities(a, dqr, q, k, J->rpe, J->bucket, T, C, HS, NB);
 	/* dP = dO V^T ; dV += P^T dO */
 	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, HS,
 	            1.0f, dO, C, v, 3 * C, 0.0f, dS, T);
@@ -103,9 +111,7 @@ static void attn_backward_task(void *ctx, int task, int tid)
 	for (int i = 0; i < T; i++) {
 		float *d = dS + (size_t)i * T;
 		const float *p = a + (size_t)i * T;
-		float dot = 0.0f;
-		for (int j = 0; j < T; j++)
-			dot += d[j] * p[j];
+		float dot = mae_vdot(d, p, T);
 		for (int j = 0; j < T; j++)
 			d[j] = p[j] * (d[j] - dot);
 	}
@@ -117,8 +123,6 @@ static void attn_backward_task(void *ctx, int task, int tid)
 	if (J->rpe) {
 		/* the RPE term q_i . R[:, b]: scatter dS into buckets, then dQ += dQR R^T and
 		 * dR += Q^T dQR into this thread's private copy (summed by the caller) */
-		float *dqr = ws + (size_t)T * T;             /* (T, NB) */
-		float *drpe = dqr + (size_t)T * NB;          /* (HS, NB) */
 		memset(dqr, 0, (size_t)T * NB * sizeof(float));
 		for (int i = 0; i < T; i++)
 			for (int j = 0; j < T; j++)
@@ -131,21 +135,21 @@ static void attn_backward_task(void *ctx, int task, int tid)
 }
 
 void attention_backward(float *dqkv, float *drpe, float *scratch, const float *dout,
-                        const float *qkv, const float *att, const float *rpe, const int *bucket,
+                        const float *qkv, const float *rpe, const int *bucket,
                         int S, int T, int C, int NH, int NB)
 {
 	int HS = C / NH, nt = mae_threads();
 	size_t per = scratch_per_thread(T, HS, NB);
+	size_t off = 2 * (size_t)T * T + (size_t)T * NB;
 	if (rpe)
 		for (int t = 0; t < nt; t++)
-			memset(scratch + t * per + (size_t)T * T + (size_t)T * NB, 0,
-			       (size_t)HS * NB * sizeof(float));
-	attn_job J = { .dqkv = dqkv, .scratch = scratch, .dout = dout, .qkv = qkv, .att = (float *)att,
+			memset(scratch + t * per + off, 0, (size_t)HS * NB * sizeof(float));
+	attn_job J = { .dqkv = dqkv, .scratch = scratch, .dout = dout, .qkv = qkv,
 	               .rpe = rpe, .bucket = bucket, .S = S, .T = T, .C = C, .NH = NH, .NB = NB };
 	mae_parallel_for(S * NH, attn_backward_task, &J);
 	if (rpe)
 		for (int t = 0; t < nt; t++) {
-			const float *part = scratch + t * per + (size_t)T * T + (size_t)T * NB;
+			const float *part = scratch + t * per + off;
 			for (size_t i = 0; i < (size_t)HS * NB; i++)
 				drpe[i] += part[i];
 		}

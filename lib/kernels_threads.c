@@ -78,6 +78,9 @@ void mae_threads_init(int n)
 		pthread_attr_destroy(&a);
 	}
 	pool.n = n;
+	/* OpenBLAS runs single-threaded inside our tasks; its own pthread workers would otherwise
+	 * busy-wait between calls on the cores our pool needs (see kernels.c, linear_forward) */
+	openblas_set_num_threads(1);
 }
 
 int mae_threads(void)
@@ -96,9 +99,6 @@ void mae_parallel_for(int n, void (*fn)(void *ctx, int i, int tid), void *ctx)
 			fn(ctx, i, 0);
 		return;
 	}
-	/* per-task GEMMs are small; one BLAS thread each keeps both cores busy without nesting */
-	int blas = openblas_get_num_threads();
-	openblas_set_num_threads(1);
 	pthread_mutex_lock(&pool.mu);
 	pool.fn = fn;
 	pool.ctx = ctx;
@@ -113,5 +113,4 @@ void mae_parallel_for(int n, void (*fn)(void *ctx, int i, int tid), void *ctx)
 	while (pool.running > 0)
 		pthread_cond_wait(&pool.done, &pool.mu);
 	pthread_mutex_unlock(&pool.mu);
-	openblas_set_num_threads(blas);
 }

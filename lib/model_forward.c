@@ -363,12 +363,12 @@ void mae_model_cls_attention(const mae_model *m, float *attn)
 	const mae_config *c = &m->cfg;
 	int S = m->S_enc, T = m->T_enc, NH = c->heads, N = m->N, spi = S / m->B;
 	memset(attn, 0, (size_t)m->B * N * sizeof(float));
-	const float *att = m->ea.att + (size_t)(c->depth - 1) * S * NH * T * T;
+	const float *cls = m->ea.att_cls + (size_t)(c->depth - 1) * S * T * NH;
 	for (int s = 0; s < S; s++)
 		for (int t = 0; t < m->ntok; t++) {
 			double a = 0;
 			for (int h = 0; h < NH; h++)
-				a += att[((size_t)s * NH + h) * T * T + 1 + t];   /* row 0 (cls), column 1+t */
+				a += cls[((size_t)s * NH + h) * T + 1 + t];   /* row 0 (cls), column 1+t */
 			attn[(size_t)(s / spi) * N + m->idx[(size_t)s * m->ntok + t]] = (float)(a / NH);
 		}
 }

@@ -3,9 +3,9 @@
  *
  *     x = x + proj(attn(LN1(x)));   x = x + fc2(GELU(fc1(LN2(x))));   out = LN(x)
  *
- * Memory: the LayerNorm outputs are not stored; backward recomputes them from the block input
- * and the saved mean/rstd (one cheap pass) instead of keeping two more (S*T, C) per layer.
- * Backward needs only one layer's worth of gradient scratch, reused down the stack. */
+ * Memory (see mae_stack_a): LayerNorm outputs, GELU outputs and attention probabilities are
+ * recomputed in backward rather than stored, which about halves the activations for a few
+ * percent more arithmetic. Backward needs one layer's worth of scratch, reused down the stack. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,27 +19,25 @@ static size_t al16(size_t n) { return (n + 15) & ~(size_t)15; }
 void stack_ensure(mae_stack_a *a, int S, int T, int C, int NH, int L, int mlp, int NB, int K)
 {
 	size_t R = (size_t)S * T, H4 = (size_t)C * mlp;
-	size_t need_att = (size_t)L * S * NH * T * T;
-	int fits = a->arena && R <= a->cap && (size_t)L * S * NH * T * T <= a->cap_att &&
-	           T <= a->cap_T;
+	/* per-token buffers need S*T <= cap; the attention scratch (2 T^2 per thread) T <= cap_T */
+	int fits = a->arena && R <= a->cap && T <= a->cap_T;
 	a->S = S, a->T = T;
 	if (fits)
 		return;
 	free(a->arena);
-	/* grow with some slack so that a batch a little larger does not reallocate again */
-	size_t cap = R, cap_att = need_att;
+	size_t cap = R;
 	size_t ws = attention_scratch_floats(T, C, NH, NB);
+	size_t bufw = H4 > 3 * (size_t)C ? H4 : 3 * (size_t)C;   /* bufB also holds dqkv */
 	size_t sizes[] = {
 		cap * C,                         /* x0 */
 		4 * (size_t)L * cap,             /* ln means and rstds */
 		(size_t)L * cap * 3 * C,         /* qkv */
-		cap_att,                         /* att */
+		(size_t)L * cap * NH,            /* att_cls: S*NH*T = cap*NH per layer */
 		3 * (size_t)L * cap * C,         /* atty, res1, res2 */
-		2 * (size_t)L * cap * H4,        /* fch, fchg */
+		(size_t)L * cap * H4,            /* fch */
 		cap * C + 2 * cap,               /* out, lnf stats */
-		5 * cap * C,                     /* dx, dln, datty, lnbuf, dout */
-		cap * 3 * C,                     /* dqkv */
-		2 * cap * H4,                    /* dfch, dfchg */
+		2 * cap * bufw,                  /* bufA, bufB */
+		4 * cap * C,                     /* dx, dln, lnbuf, dout */
 		ws,
 	};
 	size_t total = 0;
@@ -51,22 +49,19 @@ void stack_ensure(mae_stack_a *a, int S, int T, int C, int NH, int L, int mlp, i
 	float *st = TAKE(4 * (size_t)L * cap);
 	a->ln1_mean = st, a->ln1_rstd = st + L * cap, a->ln2_mean = st + 2 * L * cap, a->ln2_rstd = st + 3 * L * cap;
 	a->qkv = TAKE((size_t)L * cap * 3 * C);
-	a->att = TAKE(cap_att);
+	a->att_cls = TAKE((size_t)L * cap * NH);
 	float *r3 = TAKE(3 * (size_t)L * cap * C);
 	a->atty = r3, a->res1 = r3 + L * cap * C, a->res2 = r3 + 2 * L * cap * C;
-	float *f2 = TAKE(2 * (size_t)L * cap * H4);
-	a->fch = f2, a->fchg = f2 + L * cap * H4;
+	a->fch = TAKE((size_t)L * cap * H4);
 	float *o = TAKE(cap * C + 2 * cap);
 	a->out = o, a->lnf_mean = o + cap * C, a->lnf_rstd = o + cap * C + cap;
-	float *d5 = TAKE(5 * cap * C);
-	a->dx = d5, a->dln = d5 + cap * C, a->datty = d5 + 2 * cap * C, a->lnbuf = d5 + 3 * cap * C;
-	a->dout = d5 + 4 * cap * C;
-	a->dqkv = TAKE(cap * 3 * C);
-	float *g2 = TAKE(2 * cap * H4);
-	a->dfch = g2, a->dfchg = g2 + cap * H4;
+	float *b2 = TAKE(2 * cap * bufw);
+	a->bufA = b2, a->bufB = b2 + cap * bufw;
+	float *d4 = TAKE(4 * cap * C);
+	a->dx = d4, a->dln = d4 + cap * C, a->lnbuf = d4 + 2 * cap * C, a->dout = d4 + 3 * cap * C;
 	a->att_ws = TAKE(ws);
 #undef TAKE
-	a->cap = cap, a->cap_att = cap_att, a->cap_T = T;
+	a->cap = cap, a->cap_T = T;
 	if (NB) {
 		free(a->bucket);
 		a->bucket = mae_malloc((size_t)T * T * sizeof(int));
@@ -96,22 +91,20 @@ void stack_forward(mae_stack_a *a, const mae_stack_w *w, int C, int NH, int L, i
 	for (int l = 0; l < L; l++) {
 		float *m1 = a->ln1_mean + l * R, *r1 = a->ln1_rstd + l * R;
 		float *m2 = a->ln2_mean + l * R, *r2 = a->ln2_rstd + l * R;
-		float *qkv = a->qkv + l * R * 3 * C, *att = a->att + (size_t)l * S * NH * T * T;
+		float *qkv = a->qkv + l * R * 3 * C, *cls = a->att_cls + l * R * NH;
 		float *atty = a->atty + l * R * C, *res1 = a->res1 + l * R * C, *res2 = a->res2 + l * R * C;
-		float *fch = a->fch + l * R * H4, *fchg = a->fchg + l * R * H4;
+		float *fch = a->fch + l * R * H4;
 		layernorm_forward(a->lnbuf, m1, r1, x, w->ln1_w + l * C, w->ln1_b + l * C, (int)R, C, eps);
 		linear_forward(qkv, a->lnbuf, w->qkv_w + l * 3 * C * C, w->qkv_b + l * 3 * C, (int)R, C, 3 * C);
-		attention_forward(atty, att, a->att_ws, qkv, NB ? w->rpe + l * HS * NB : NULL, a->bucket,
+		attention_forward(atty, cls, a->att_ws, qkv, NB ? w->rpe + l * HS * NB : NULL, a->bucket,
 		                  S, T, C, NH, NB);
-		linear_forward(res1, atty, w->proj_w + l * C * C, w->proj_b + l * C, (int)R, C, C);
-		for (size_t i = 0; i < R * C; i++)
-			res1[i] += x[i];
+		linear_forward(a->bufA, atty, w->proj_w + l * C * C, w->proj_b + l * C, (int)R, C, C);
+		residual_forward(res1, x, a->bufA, R * C);
 		layernorm_forward(a->lnbuf, m2, r2, res1, w->ln2_w + l * C, w->ln2_b + l * C, (int)R, C, eps);
 		linear_forward(fch, a->lnbuf, w->fc1_w + l * H4 * C, w->fc1_b + l * H4, (int)R, C, (int)H4);
-		gelu_forward(fchg, fch, R * H4);
-		linear_forward(res2, fchg, w->fc2_w + l * C * H4, w->fc2_b + l * C, (int)R, (int)H4, C);
-		for (size_t i = 0; i < R * C; i++)
-			res2[i] += res1[i];
+		gelu_forward(a->bufA, fch, R * H4);
+		linear_forward(a->bufB, a->bufA, w->fc2_w + l * C * H4, w->fc2_b + l * C, (int)R, (int)H4, C);
+		residual_forward(res2, res1, a->bufB, R * C);
 		x = res2;
 	}
 	layernorm_forward(a->out, a->lnf_mean, a->lnf_rstd, x, w->norm_w, w->norm_b, (int)R, C, eps);
@@ -131,31 +124,33 @@ void stack_backward(mae_stack_a *a, const mae_stack_w *w, mae_stack_w *g, const 
 		const float *xin = l ? a->res2 + (size_t)(l - 1) * R * C : a->x0;
 		float *m1 = a->ln1_mean + l * R, *r1 = a->ln1_rstd + l * R;
 		float *m2 = a->ln2_mean + l * R, *r2 = a->ln2_rstd + l * R;
-		float *qkv = a->qkv + l * R * 3 * C, *att = a->att + (size_t)l * S * NH * T * T;
+		float *qkv = a->qkv + l * R * 3 * C;
 		float *atty = a->atty + l * R * C, *res1 = a->res1 + l * R * C;
-		float *fch = a->fch + l * R * H4, *fchg = a->fchg + l * R * H4;
-		/* MLP branch: dx holds d(res2), which is also the residual part of d(res1) */
-		memset(a->dfchg, 0, R * H4 * sizeof(float));
-		linear_backward(a->dfchg, g->fc2_w + l * C * H4, g->fc2_b + l * C, dx, fchg,
+		float *fch = a->fch + l * R * H4;
+		/* MLP branch: dx holds d(res2), which is also the residual part of d(res1).
+		 * bufA = GELU(fch) again; bufB = its gradient, then (in place) fc1's output gradient */
+		gelu_forward(a->bufA, fch, R * H4);
+		memset(a->bufB, 0, R * H4 * sizeof(float));
+		linear_backward(a->bufB, g->fc2_w + l * C * H4, g->fc2_b + l * C, dx, a->bufA,
 		                w->fc2_w + l * C * H4, (int)R, (int)H4, C);
-		memset(a->dfch, 0, R * H4 * sizeof(float));
-		gelu_backward(a->dfch, fch, a->dfchg, R * H4);
+		gelu_backward_inplace(a->bufB, fch, R * H4);
 		layernorm_recompute(a->lnbuf, res1, m2, r2, w->ln2_w + l * C, w->ln2_b + l * C, (int)R, C);
 		memset(a->dln, 0, R * C * sizeof(float));
-		linear_backward(a->dln, g->fc1_w + l * H4 * C, g->fc1_b + l * H4, a->dfch, a->lnbuf,
+		linear_backward(a->dln, g->fc1_w + l * H4 * C, g->fc1_b + l * H4, a->bufB, a->lnbuf,
 		                w->fc1_w + l * H4 * C, (int)R, C, (int)H4);
 		layernorm_backward(dx, g->ln2_w + l * C, g->ln2_b + l * C, a->dln, res1, w->ln2_w + l * C,
 		                   m2, r2, (int)R, C);
-		/* attention branch: dx now holds d(res1) */
-		memset(a->datty, 0, R * C * sizeof(float));
-		linear_backward(a->datty, g->proj_w + l * C * C, g->proj_b + l * C, dx, atty,
+		/* attention branch: dx now holds d(res1); bufA = d(atty), bufB = d(qkv) */
+		float *datty = a->bufA, *dqkv = a->bufB;
+		memset(datty, 0, R * C * sizeof(float));
+		linear_backward(datty, g->proj_w + l * C * C, g->proj_b + l * C, dx, atty,
 		                w->proj_w + l * C * C, (int)R, C, C);
-		memset(a->dqkv, 0, R * 3 * C * sizeof(float));
-		attention_backward(a->dqkv, NB ? g->rpe + l * HS * NB : NULL, a->att_ws, a->datty, qkv, att,
+		memset(dqkv, 0, R * 3 * C * sizeof(float));
+		attention_backward(dqkv, NB ? g->rpe + l * HS * NB : NULL, a->att_ws, datty, qkv,
 		                   NB ? w->rpe + l * HS * NB : NULL, a->bucket, S, T, C, NH, NB);
 		layernorm_recompute(a->lnbuf, xin, m1, r1, w->ln1_w + l * C, w->ln1_b + l * C, (int)R, C);
 		memset(a->dln, 0, R * C * sizeof(float));
-		linear_backward(a->dln, g->qkv_w + l * 3 * C * C, g->qkv_b + l * 3 * C, a->dqkv, a->lnbuf,
+		linear_backward(a->dln, g->qkv_w + l * 3 * C * C, g->qkv_b + l * 3 * C, dqkv, a->lnbuf,
 		                w->qkv_w + l * 3 * C * C, (int)R, C, 3 * C);
 		layernorm_backward(dx, g->ln1_w + l * C, g->ln1_b + l * C, a->dln, xin, w->ln1_w + l * C,
 		                   m1, r1, (int)R, C);

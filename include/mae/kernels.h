@@ -26,9 +26,11 @@
 
 /* ---------------------------------------------------------------------------------------
  * Threads. A small pool whose workers block on a condition variable between jobs (they never
- * spin, so they never steal a core from OpenBLAS). mae_parallel_for runs fn(ctx, i, tid) for
- * i in [0, n) on the pool plus the calling thread; tid < mae_threads(). While a job runs,
- * OpenBLAS is held to one thread so per-task GEMMs do not fight over the cores. */
+ * spin, so they never steal a core from anyone). mae_parallel_for runs fn(ctx, i, tid) for
+ * i in [0, n) on the pool plus the calling thread; tid < mae_threads(). mae_threads_init also
+ * holds OpenBLAS to one thread: big products are split over the pool instead (kernels.c), so
+ * no BLAS worker busy-waits on the cores the pool needs. Not reentrant: tasks must not call
+ * mae_parallel_for (the kernels never do). */
 void mae_threads_init(int n);      /* 0: MAE_THREADS env, else the number of online CPUs */
 int mae_threads(void);
 void mae_parallel_for(int n, void (*fn)(void *ctx, int i, int tid), void *ctx);
@@ -75,6 +77,8 @@ void layernorm_backward(float *dinp,     /* (R, C) += */
  * GELU, exact erf form (torch.nn.GELU default): x * Phi(x). */
 void gelu_forward(float *out, const float *inp, size_t n);
 void gelu_backward(float *dinp, const float *inp, const float *dout, size_t n);   /* += */
+/* d *= GELU'(inp): the backward written over its own input gradient (saves a buffer). */
+void gelu_backward_inplace(float *d, const float *inp, size_t n);
 
 /* Residual: out = a + b; backward adds dout to both. */
 void residual_forward(float *out, const float *a, const float *b, size_t n);
@@ -88,19 +92,21 @@ void residual_backward(float *da, float *db, const float *dout, size_t n);
  *   logits[h,i,j] = scale q_i.k_j + q_i . rpe[:, bucket[i,j]]      (q unscaled in the RPE term)
  * rpe is NULL for plain attention. Work is split over S*NH (sequence, head) tasks on the pool. */
 void attention_forward(float *out,        /* (S, T, C) heads concatenated */
-                       float *att,        /* (S, NH, T, T) softmax probabilities, saved */
-                       float *scratch,    /* attention_scratch_floats(T, NB) per thread */
+                       float *att_cls,    /* (S, NH, T) the cls row of the probabilities, or NULL */
+                       float *scratch,    /* attention_scratch_floats(T, C, NH, NB) */
                        const float *qkv,  /* (S, T, 3C) */
                        const float *rpe,  /* (HS, NB) or NULL */
                        const int *bucket, /* (T, T) bucket ids in [0, NB), or NULL */
                        int S, int T, int C, int NH, int NB);
+/* Recomputes the probabilities from qkv (they are not stored: O(T^2) memory per head). */
 void attention_backward(float *dqkv,        /* (S, T, 3C) += */
                         float *drpe,        /* (HS, NB) += (or NULL when rpe is NULL) */
-                        float *scratch,     /* attention_scratch_floats(T, NB) per thread */
+                        float *scratch,     /* attention_scratch_floats(T, C, NH, NB) */
                         const float *dout,  /* (S, T, C) */
-                        const float *qkv, const float *att, const float *rpe, const int *bucket,
+                        const float *qkv, const float *rpe, const int *bucket,
                         int S, int T, int C, int NH, int NB);
 size_t attention_scratch_floats(int T, int C, int NH, int NB);   /* for all threads together */
+/* Naive twins; these keep the full probabilities att (S, NH, T, T) for the tests. */
 void attention_forward_naive(float *out, float *att, const float *qkv, const float *rpe,
                              const int *bucket, int S, int T, int C, int NH, int NB);
 void attention_backward_naive(float *dqkv, float *drpe, const float *dout, const float *qkv,

@@ -106,25 +106,26 @@ typedef struct mae_weights {
 	float *pred_b;            /* (P) */
 } mae_weights;
 
-/* Activations of one stack of blocks: S sequences of T tokens of width C. */
+/* Activations of one stack of blocks: S sequences of T tokens of width C.
+ * Stored per layer: what backward cannot cheaply recompute (10 C floats per token). Not stored:
+ * LayerNorm outputs (recomputed from input and saved statistics), GELU outputs (recomputed
+ * from fch), attention probabilities (recomputed from qkv per head). */
 typedef struct mae_stack_a {
 	int S, T;                 /* shape of the last forward */
 	size_t cap;               /* tokens (S*T) the buffers hold */
-	size_t cap_att;           /* floats of att */
 	int cap_T;                /* sequence length the scratch and buckets were sized for */
 	float *x0;                /* (S*T, C) input of block 0 */
 	float *ln1_mean, *ln1_rstd, *ln2_mean, *ln2_rstd;   /* (L, S*T) */
 	float *qkv;               /* (L, S*T, 3C) */
-	float *att;               /* (L, S, NH, T, T) */
-	float *atty;              /* (L, S*T, C) */
-	float *res1, *res2;       /* (L, S*T, C) */
-	float *fch, *fchg;        /* (L, S*T, 4C) */
+	float *att_cls;           /* (L, S, NH, T) cls row of the attention probabilities */
+	float *atty;              /* (L, S*T, C) attention output before proj */
+	float *res1, *res2;       /* (L, S*T, C) residual stream after attention, after MLP */
+	float *fch;               /* (L, S*T, 4C) fc1 output before GELU */
 	float *out;               /* (S*T, C) after the final LayerNorm */
 	float *lnf_mean, *lnf_rstd;  /* (S*T) */
-	/* backward scratch, one layer's worth */
-	float *dx, *dln, *datty;  /* (S*T, C) */
-	float *dqkv;              /* (S*T, 3C) */
-	float *dfch, *dfchg;      /* (S*T, 4C) */
+	/* scratch, one layer's worth, shared by forward and backward */
+	float *bufA, *bufB;       /* (S*T, 4C) each: GELU output / its gradient, dqkv, datty */
+	float *dx, *dln;          /* (S*T, C) residual-stream gradient, LayerNorm-output gradient */
 	float *lnbuf;             /* (S*T, C) LayerNorm output, recomputed in backward */
 	float *dout;              /* (S*T, C) gradient of out, filled by the caller */
 	float *att_ws;            /* attention scratch */

@@ -1,0 +1,97 @@
+/* model_step.c: time maepipe's in-process training step (forward, backward, AdamW).
+ *
+ *   model_step SPEC BATCH STEPS [WARMUP]
+ *   model_step --config SPEC      (the configuration as key=value lines)
+ *
+ * Synthetic batch (normal patches; MAE's exact visible count; LoMaR windows; MFM fmask), then
+ * WARMUP untimed steps and STEPS timed ones. Prints one line of key=value pairs:
+ *   impl=maepipe spec=... batch=... img_s=... gflops=... step_ms=... peak_rss_mb=... loss=...
+ * Built by bench/model.sh against build/libmae.a (the Makefile builds no bench programs). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include "mae/kernels.h"
+#include "mae/model.h"
+#include "mae/optim.h"
+#include "mae/rng.h"
+#include "mae/util.h"
+
+int main(int argc, char **argv)
+{
+	if (argc == 3 && !strcmp(argv[1], "--config")) {
+		/* the configuration as key=value lines, for bench/model_torch.py */
+		char err[256];
+		mae_config c;
+		if (mae_config_parse(&c, argv[2], err, sizeof err) != 0) {
+			fprintf(stderr, "model_step: %s\n", err);
+			return 1;
+		}
+		printf("mode=%s\nloss=%s\nimg_h=%d\nimg_w=%d\nchannels=%d\npatch=%d\ndim=%d\ndepth=%d\n"
+		       "heads=%d\ndec_dim=%d\ndec_depth=%d\ndec_heads=%d\nmlp_ratio=%d\npos=%d\nwindow=%d\n"
+		       "nwindows=%d\nmask_ratio=%g\n", mae_mode_name(c.mode), mae_loss_name(c.loss), c.img_h, c.img_w,
+		       c.channels, c.patch, c.dim, c.depth, c.heads, c.dec_dim, c.dec_depth, c.dec_heads, c.mlp_ratio,
+		       c.pos, c.window, c.nwindows, c.mask_ratio);
+		return 0;
+	}
+	if (argc < 4) {
+		fprintf(stderr, "usage: model_step SPEC BATCH STEPS [WARMUP]\n");
+		return 1;
+	}
+	const char *spec = argv[1];
+	int B = atoi(argv[2]), steps = atoi(argv[3]), warm = argc > 4 ? atoi(argv[4]) : 2;
+	char err[256];
+	mae_config c;
+	if (mae_config_parse(&c, spec, err, sizeof err) != 0) {
+		fprintf(stderr, "model_step: %s\n", err);
+		return 1;
+	}
+	mae_threads_init(0);
+	mae_model *m = mae_model_new(&c, err, sizeof err);
+	mae_model_init(m, 0);
+	int N = m->N, P = m->P, M = c.nwindows;
+	mae_rng r;
+	mae_rng_seed(&r, 1, 0, 0, "bench");
+	float *patches = mae_alloc_aligned(sizeof(float) * B * N * P);
+	uint8_t *mask = mae_calloc((size_t)B * N, 1), *fmask = mae_calloc((size_t)B * c.img_h * c.img_w, 1);
+	int32_t *windows = mae_calloc((size_t)B * M * 2, sizeof(int32_t));
+	for (size_t i = 0; i < (size_t)B * N * P; i++)
+		patches[i] = (float)mae_rng_normal(&r);
+	int keep = N - (int)(N * c.mask_ratio);
+	int64_t *perm = mae_malloc(sizeof(int64_t) * N);
+	for (int s = 0; s < B; s++) {
+		for (int l = 0; l < N; l++)
+			perm[l] = l;
+		mae_rng_shuffle(&r, perm, N);
+		for (int l = 0; l < N; l++)
+			mask[s * N + perm[l]] = l >= keep;
+		for (int w = 0; w < M; w++) {
+			windows[(s * M + w) * 2] = (int32_t)mae_rng_below(&r, (uint64_t)(m->gh - c.window + 1));
+			windows[(s * M + w) * 2 + 1] = (int32_t)mae_rng_below(&r, (uint64_t)(m->gw - c.window + 1));
+		}
+	}
+	for (int i = 0; i < B * c.img_h * c.img_w; i++)
+		fmask[i] = (i % 3) == 0;
+	mae_batch b = { .B = B, .patches = patches, .mask = mask, .windows = windows };
+	if (c.mode == MAE_MODE_MFM)
+		b.fmask = fmask, b.target = patches, b.mask = NULL;
+	mae_optim o;
+	mae_optim_init(&o, m->n_params);
+	o.lr = 1.5e-4 * B / 256, o.warmup = 10, o.total = 1000;
+	float loss = 0;
+	for (int i = 0; i < warm; i++)
+		if (mae_train_step(m, &o, &b, &loss, NULL) != 0) {
+			fprintf(stderr, "model_step: %s\n", m->err);
+			return 2;
+		}
+	double t0 = mae_now();
+	for (int i = 0; i < steps; i++)
+		mae_train_step(m, &o, &b, &loss, NULL);
+	double dt = (mae_now() - t0) / steps;
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	printf("impl=maepipe spec=%s batch=%d img_s=%.2f gflops=%.1f step_ms=%.1f peak_rss_mb=%.0f loss=%.4f\n",
+	       spec, B, B / dt, mae_model_step_flops(m, B) / dt / 1e9, dt * 1e3, ru.ru_maxrss / 1024.0, loss);
+	return 0;
+}
