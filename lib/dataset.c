@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "mae/dataset.h"
+#include "mae/util.h"
 
 #define FMNIST_DIR "/usr/share/datasets/fashion-mnist"
 
@@ -29,26 +30,6 @@ static int fail(char *err, size_t errn, const char *fmt, ...)
 	return -1;
 }
 
-static char *xstrdup(const char *s)
-{
-	char *p = strdup(s);
-	if (!p) {
-		fprintf(stderr, "out of memory\n");
-		exit(2);
-	}
-	return p;
-}
-
-static void *xrealloc(void *p, size_t n)
-{
-	p = realloc(p, n ? n : 1);
-	if (!p) {
-		fprintf(stderr, "out of memory\n");
-		exit(2);
-	}
-	return p;
-}
-
 void mae_dataset_init(mae_dataset *ds)
 {
 	memset(ds, 0, sizeof *ds);
@@ -58,7 +39,7 @@ static mae_sample *push(mae_dataset *ds)
 {
 	if (ds->n == ds->cap) {
 		ds->cap = ds->cap ? 2 * ds->cap : 1024;
-		ds->s = xrealloc(ds->s, sizeof *ds->s * (size_t)ds->cap);
+		ds->s = mae_realloc(ds->s, sizeof *ds->s * (size_t)ds->cap);
 	}
 	mae_sample *s = &ds->s[ds->n++];
 	memset(s, 0, sizeof *s);
@@ -69,7 +50,7 @@ static mae_sample *push(mae_dataset *ds)
 static void add_file(mae_dataset *ds, const char *path, int label, int cls)
 {
 	mae_sample *s = push(ds);
-	s->path = xstrdup(path);
+	s->path = mae_strdup(path);
 	s->label = label;
 	s->cls = cls;
 	ds->files++;
@@ -80,8 +61,8 @@ static int class_id(mae_dataset *ds, const char *name)
 	for (int i = 0; i < ds->nclasses; i++)
 		if (!strcmp(ds->classes[i], name))
 			return i;
-	ds->classes = xrealloc(ds->classes, sizeof *ds->classes * (size_t)(ds->nclasses + 1));
-	ds->classes[ds->nclasses] = xstrdup(name);
+	ds->classes = mae_realloc(ds->classes, sizeof *ds->classes * (size_t)(ds->nclasses + 1));
+	ds->classes[ds->nclasses] = mae_strdup(name);
 	return ds->nclasses++;
 }
 
@@ -111,14 +92,14 @@ static char **listdir(const char *dir, int *n, char *err, size_t errn)
 	while ((e = readdir(d))) {
 		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
 			continue;
-		v = xrealloc(v, sizeof *v * (size_t)(cnt + 1));
-		v[cnt++] = xstrdup(e->d_name);
+		v = mae_realloc(v, sizeof *v * (size_t)(cnt + 1));
+		v[cnt++] = mae_strdup(e->d_name);
 	}
 	closedir(d);
 	qsort(v, (size_t)cnt, sizeof *v, cmpstr);
 	*n = cnt;
 	if (!v)
-		v = xrealloc(NULL, sizeof *v);
+		v = mae_realloc(NULL, sizeof *v);
 	return v;
 }
 
@@ -132,7 +113,7 @@ static void freelist(char **v, int n)
 static char *join(const char *a, const char *b)
 {
 	size_t la = strlen(a), lb = strlen(b);
-	char *p = xrealloc(NULL, la + lb + 2);
+	char *p = mae_realloc(NULL, la + lb + 2);
 	memcpy(p, a, la);
 	size_t o = la;
 	if (la && a[la - 1] != '/')
@@ -232,7 +213,7 @@ static int add_list(mae_dataset *ds, const char *list, char *err, size_t errn)
 	FILE *f = strcmp(list, "-") ? fopen(list, "r") : stdin;
 	if (!f)
 		return fail(err, errn, "%s: %s", list, strerror(errno));
-	char *base = xstrdup(list);
+	char *base = mae_strdup(list);
 	char *slash = strrchr(base, '/');
 	if (slash)
 		slash[1] = 0;
@@ -269,7 +250,7 @@ static int add_list(mae_dataset *ds, const char *list, char *err, size_t errn)
 			for (char *q = sp - 1; q > p && isspace((unsigned char)q[-1]); q--)
 				q[-1] = 0;
 		}
-		char *path = *p == '/' || !*base ? xstrdup(p) : join(base, p);
+		char *path = *p == '/' || !*base ? mae_strdup(p) : join(base, p);
 		add_file(ds, path, label, 0);
 		free(path);
 	}
@@ -288,7 +269,7 @@ static char *labels_name(const char *path)
 	const char *m = strstr(path, "images-idx3");
 	if (!m)
 		return NULL;
-	char *p = xstrdup(path);
+	char *p = mae_strdup(path);
 	memcpy(p + (m - path), "labels-idx1", 11);
 	return p;
 }
@@ -330,7 +311,7 @@ static int add_idx(mae_dataset *ds, const char *path, int fmnist, char *err, siz
 		have_labels = 1;
 	}
 	free(ln);
-	ds->idx = xrealloc(ds->idx, sizeof *ds->idx * (size_t)(ds->nidx + 1));
+	ds->idx = mae_realloc(ds->idx, sizeof *ds->idx * (size_t)(ds->nidx + 1));
 	int k = ds->nidx++;
 	ds->idx[k] = im;
 	for (int64_t i = 0; i < im.dims[0]; i++) {
@@ -410,10 +391,10 @@ void mae_dataset_finish(mae_dataset *ds)
 	if (!any_cls)
 		return;   /* names given in their own order (Fashion-MNIST) */
 	int n = ds->nclasses;
-	char **sorted = xrealloc(NULL, sizeof *sorted * (size_t)n);
+	char **sorted = mae_realloc(NULL, sizeof *sorted * (size_t)n);
 	memcpy(sorted, ds->classes, sizeof *sorted * (size_t)n);
 	qsort(sorted, (size_t)n, sizeof *sorted, cmpstr);
-	int *map = xrealloc(NULL, sizeof *map * (size_t)n);
+	int *map = mae_realloc(NULL, sizeof *map * (size_t)n);
 	for (int i = 0; i < n; i++)
 		for (int j = 0; j < n; j++)
 			if (ds->classes[i] == sorted[j])
@@ -468,7 +449,7 @@ int64_t mae_dataset_order(int64_t n, int shuffle, uint64_t seed, int64_t epoch, 
 			pos[k] = shard + k * nshards;
 		return m;
 	}
-	int64_t *perm = xrealloc(NULL, sizeof *perm * (size_t)n);
+	int64_t *perm = mae_realloc(NULL, sizeof *perm * (size_t)n);
 	for (int64_t i = 0; i < n; i++)
 		perm[i] = i;
 	mae_rng r;
