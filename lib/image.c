@@ -2,6 +2,7 @@
  * channel conversion, crop views and flips. See include/mae/image.h. */
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -167,13 +168,36 @@ enum mae_imgfmt mae_image_sniff(const void *buf, size_t n)
 	return MAE_IMG_UNKNOWN;
 }
 
-/* One decompressor and compressor per thread, made on first use. */
+/* One decompressor and compressor per thread, made on first use and destroyed when the
+ * thread ends (a pthread key's destructor; the main thread's live until exit). */
 static _Thread_local tjhandle tj_dec, tj_enc;
+static pthread_key_t tj_key;
+static pthread_once_t tj_once = PTHREAD_ONCE_INIT;
+
+static void tj_destroy(void *p)
+{
+	(void)p;
+	if (tj_dec)
+		tjDestroy(tj_dec);
+	if (tj_enc)
+		tjDestroy(tj_enc);
+	tj_dec = tj_enc = NULL;
+}
+
+static void tj_key_init(void) { pthread_key_create(&tj_key, tj_destroy); }
+
+static void tj_register(void)
+{
+	pthread_once(&tj_once, tj_key_init);
+	pthread_setspecific(tj_key, (void *)1);   /* non-NULL: run the destructor */
+}
 
 static tjhandle decoder(void)
 {
-	if (!tj_dec)
+	if (!tj_dec) {
 		tj_dec = tjInitDecompress();
+		tj_register();
+	}
 	return tj_dec;
 }
 
@@ -723,8 +747,10 @@ int mae_png_encode(const mae_image *img, void **buf, size_t *n, char *err, size_
 int mae_jpeg_encode(const mae_image *img, int quality, void **buf, size_t *n, char *err,
                     size_t errn)
 {
-	if (!tj_enc)
+	if (!tj_enc) {
 		tj_enc = tjInitCompress();
+		tj_register();
+	}
 	if (!tj_enc)
 		return fail(err, errn, "cannot initialize TurboJPEG");
 	unsigned char *out = NULL;
