@@ -50,6 +50,11 @@ int main(int argc, char **argv)
 	mae_threads_init(0);
 	mae_model *m = mae_model_new(&c, err, sizeof err);
 	mae_model_init(m, 0);
+	/* memory/speed knobs of the model, for experiments (see mae_model in model.h) */
+	if (getenv("MAE_CHUNK_ROWS"))
+		m->chunk_rows = atoi(getenv("MAE_CHUNK_ROWS"));
+	if (getenv("MAE_GELU_KEEP_MB"))
+		m->gelu_keep_mb = atoi(getenv("MAE_GELU_KEEP_MB"));
 	int N = m->N, P = m->P, M = c.nwindows;
 	mae_rng r;
 	mae_rng_seed(&r, 1, 0, 0, "bench");

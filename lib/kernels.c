@@ -31,13 +31,25 @@ void linear_forward_naive(float *out, const float *inp, const float *w, const fl
  * work while ours compute, and the elementwise kernels share the same two cores cleanly. */
 typedef struct lin_job {
 	float *out, *dinp, *dw, *dbias;
-	const float *inp, *w, *bias, *dout;
+	const float *inp, *w, *bias, *dout, *resid;
 	int R, C, OC, nt;
+	float beta_dinp;          /* 1: dinp += ..., 0: dinp = ... */
 } lin_job;
 
 static int split_worth(int R, int C, int OC)
 {
 	return mae_threads() > 1 && (double)R * C * OC > 2e5;
+}
+
+/* Chunks per job: a few per thread, so a worker that wakes late (another process holds its
+ * core for a moment) still finds work instead of leaving it all to the caller; but no chunk
+ * under ~128 rows, where sgemm's packing overhead would dominate. */
+static int chunks(int rows)
+{
+	int nt = mae_threads(), k = 2 * nt;
+	while (k > nt && rows / k < 128)
+		k--;
+	return k;
 }
 
 static void lin_fwd_task(void *ctx, int i, int tid)
@@ -49,7 +61,16 @@ static void lin_fwd_task(void *ctx, int i, int tid)
 		return;
 	float beta = 0.0f;
 	float *out = J->out + (size_t)r0 * J->OC;
-	if (J->bias) {
+	if (J->resid) {
+		/* residual and bias ride in as the GEMM's C operand (beta = 1): one pass, no temporary */
+		for (int r = r0; r < r1; r++) {
+			float *o = J->out + (size_t)r * J->OC;
+			const float *x = J->resid + (size_t)r * J->OC;
+			for (int k = 0; k < J->OC; k++)
+				o[k] = x[k] + (J->bias ? J->bias[k] : 0.0f);
+		}
+		beta = 1.0f;
+	} else if (J->bias) {
 		/* the bias rides in as the GEMM's C operand (beta = 1): one pass over out, not two */
 		for (int r = r0; r < r1; r++)
 			memcpy(J->out + (size_t)r * J->OC, J->bias, (size_t)J->OC * sizeof(float));
@@ -67,7 +88,20 @@ void linear_forward(float *out, const float *inp, const float *w, const float *b
 		lin_fwd_task(&J, 0, 0);
 		return;
 	}
-	J.nt = mae_threads();
+	J.nt = chunks(R);
+	mae_parallel_for(J.nt, lin_fwd_task, &J);
+}
+
+void linear_forward_residual(float *out, const float *inp, const float *w, const float *bias,
+                             const float *resid, int R, int C, int OC)
+{
+	lin_job J = { .out = out, .inp = inp, .w = w, .bias = bias, .resid = resid, .R = R, .C = C,
+	              .OC = OC, .nt = 1 };
+	if (!split_worth(R, C, OC)) {
+		lin_fwd_task(&J, 0, 0);
+		return;
+	}
+	J.nt = chunks(R);
 	mae_parallel_for(J.nt, lin_fwd_task, &J);
 }
 
@@ -98,7 +132,7 @@ static void lin_bwd_task(void *ctx, int i, int tid)
 		int r0 = (int)((long)R * i / nt), r1 = (int)((long)R * (i + 1) / nt);
 		if (J->dinp && r1 > r0)
 			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, r1 - r0, C, OC,
-			            1.0f, J->dout + (size_t)r0 * OC, OC, J->w, C, 1.0f, J->dinp + (size_t)r0 * C, C);
+			            1.0f, J->dout + (size_t)r0 * OC, OC, J->w, C, J->beta_dinp, J->dinp + (size_t)r0 * C, C);
 		return;
 	}
 	i -= nt;
@@ -116,18 +150,30 @@ static void lin_bwd_task(void *ctx, int i, int tid)
 		}
 }
 
-void linear_backward(float *dinp, float *dw, float *dbias, const float *dout,
-                     const float *inp, const float *w, int R, int C, int OC)
+static void linear_backward_beta(float *dinp, float *dw, float *dbias, const float *dout,
+                                 const float *inp, const float *w, int R, int C, int OC, float beta)
 {
 	lin_job J = { .dinp = dinp, .dw = dw, .dbias = dbias, .dout = dout, .inp = inp, .w = w,
-	              .R = R, .C = C, .OC = OC, .nt = 1 };
+	              .R = R, .C = C, .OC = OC, .nt = 1, .beta_dinp = beta };
 	if (!split_worth(R, C, OC)) {
 		lin_bwd_task(&J, 0, 0);
 		lin_bwd_task(&J, 1, 0);
 		return;
 	}
-	J.nt = mae_threads();
+	J.nt = chunks(R < OC ? R : OC);
 	mae_parallel_for(2 * J.nt, lin_bwd_task, &J);
+}
+
+void linear_backward(float *dinp, float *dw, float *dbias, const float *dout,
+                     const float *inp, const float *w, int R, int C, int OC)
+{
+	linear_backward_beta(dinp, dw, dbias, dout, inp, w, R, C, OC, 1.0f);
+}
+
+void linear_backward_set(float *dinp, float *dw, float *dbias, const float *dout,
+                         const float *inp, const float *w, int R, int C, int OC)
+{
+	linear_backward_beta(dinp, dw, dbias, dout, inp, w, R, C, OC, 0.0f);
 }
 
 /* ---------------------------------------------------------------------------------------
@@ -186,7 +232,7 @@ static void ln_recompute_task(void *ctx, int i, int tid)
 
 static int ln_threads(int R, int C)
 {
-	return (long)R * C > 32768 ? mae_threads() : 1;
+	return (long)R * C > 32768 ? 2 * mae_threads() : 1;
 }
 
 void layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
@@ -306,7 +352,7 @@ static void gelu_bwd_inplace_task(void *ctx, int i, int tid)
 
 static int ew_threads(size_t n)
 {
-	return n > 65536 ? mae_threads() : 1;
+	return n > 65536 ? 2 * mae_threads() : 1;
 }
 
 void gelu_forward(float *out, const float *inp, size_t n)

@@ -102,11 +102,11 @@ static void attn_backward_task(void *ctx, int task, int tid)
 	float scale = 1.0f / sqrtf((float)HS);
 
 	probabilities(a, dqr, q, k, J->rpe, J->bucket, T, C, HS, NB);
-	/* dP = dO V^T ; dV += P^T dO */
+	/* dP = dO V^T ; dV = P^T dO */
 	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, HS,
 	            1.0f, dO, C, v, 3 * C, 0.0f, dS, T);
 	cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, HS, T,
-	            1.0f, a, T, dO, C, 1.0f, dv, 3 * C);
+	            1.0f, a, T, dO, C, 0.0f, dv, 3 * C);
 	/* softmax backward: dS = P * (dP - rowsum(dP * P)) */
 	for (int i = 0; i < T; i++) {
 		float *d = dS + (size_t)i * T;
@@ -115,11 +115,11 @@ static void attn_backward_task(void *ctx, int task, int tid)
 		for (int j = 0; j < T; j++)
 			d[j] = p[j] * (d[j] - dot);
 	}
-	/* dQ += scale dS K ; dK += scale dS^T Q */
+	/* dQ = scale dS K ; dK = scale dS^T Q (this head's slice of dqkv is written, not added to) */
 	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, HS, T,
-	            scale, dS, T, k, 3 * C, 1.0f, dq, 3 * C);
+	            scale, dS, T, k, 3 * C, 0.0f, dq, 3 * C);
 	cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, HS, T,
-	            scale, dS, T, q, 3 * C, 1.0f, dk, 3 * C);
+	            scale, dS, T, q, 3 * C, 0.0f, dk, 3 * C);
 	if (J->rpe) {
 		/* the RPE term q_i . R[:, b]: scatter dS into buckets, then dQ += dQR R^T and
 		 * dR += Q^T dQR into this thread's private copy (summed by the caller) */

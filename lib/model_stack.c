@@ -3,9 +3,13 @@
  *
  *     x = x + proj(attn(LN1(x)));   x = x + fc2(GELU(fc1(LN2(x))));   out = LN(x)
  *
- * Memory (see mae_stack_a): LayerNorm outputs, GELU outputs and attention probabilities are
- * recomputed in backward rather than stored, which about halves the activations for a few
- * percent more arithmetic. Backward needs one layer's worth of scratch, reused down the stack. */
+ * Memory. Per layer only qkv (3C), the attention output (C), the fc1 output (4C) and the block
+ * output (C) are kept, 9 C floats a token; LayerNorm outputs, the attention probabilities, the
+ * post-attention residual and (unless mae_model.gelu_keep_mb allows) the GELU outputs are
+ * recomputed in backward. Every block is independent across sequences except for the weight
+ * gradients, which accumulate, so each layer runs over chunks of sequences (about
+ * mae_model.chunk_rows tokens each) and all scratch is chunk-sized: the working set stays small and the GEMMs stay
+ * large enough for OpenBLAS. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,11 +20,23 @@
 
 static size_t al16(size_t n) { return (n + 15) & ~(size_t)15; }
 
-void stack_ensure(mae_stack_a *a, int S, int T, int C, int NH, int L, int mlp, int NB, int K)
+static int chunk_seqs(int S, int T, int rows)
 {
+	int cs = (rows + T - 1) / T;
+	return cs < 1 ? 1 : cs > S ? S : cs;
+}
+
+void stack_ensure(mae_stack_a *a, int S, int T, int C, int NH, int L, int mlp, int NB, int K,
+                  int gelu_keep_mb, int chunk_rows)
+{
+	a->chunk_rows = chunk_rows > 0 ? chunk_rows : 2048;
 	size_t R = (size_t)S * T, H4 = (size_t)C * mlp;
-	/* per-token buffers need S*T <= cap; the attention scratch (2 T^2 per thread) T <= cap_T */
-	int fits = a->arena && R <= a->cap && T <= a->cap_T;
+	int keep = (double)L * R * H4 * sizeof(float) <= gelu_keep_mb * 1048576.0;
+	size_t crow = (size_t)chunk_seqs(S, T, a->chunk_rows) * T;      /* rows of the largest chunk */
+	/* per-token buffers need S*T <= cap; chunk scratch crow <= cap_chunk; attention scratch
+	 * (2 T^2 per thread) T <= cap_T */
+	int fits = a->arena && R <= a->cap && crow <= a->cap_chunk && T <= a->cap_T &&
+	           keep == (a->fchg != NULL);
 	a->S = S, a->T = T;
 	if (fits)
 		return;
@@ -33,11 +49,13 @@ void stack_ensure(mae_stack_a *a, int S, int T, int C, int NH, int L, int mlp, i
 		4 * (size_t)L * cap,             /* ln means and rstds */
 		(size_t)L * cap * 3 * C,         /* qkv */
 		(size_t)L * cap * NH,            /* att_cls: S*NH*T = cap*NH per layer */
-		3 * (size_t)L * cap * C,         /* atty, res1, res2 */
+		2 * (size_t)L * cap * C,         /* atty, res2 */
 		(size_t)L * cap * H4,            /* fch */
+		keep ? (size_t)L * cap * H4 : 0, /* fchg */
 		cap * C + 2 * cap,               /* out, lnf stats */
-		2 * cap * bufw,                  /* bufA, bufB */
-		4 * cap * C,                     /* dx, dln, lnbuf, dout */
+		2 * cap * C,                     /* dx, dout */
+		2 * crow * bufw,                 /* bufA, bufB */
+		3 * crow * C,                    /* res1, dln, lnbuf */
 		ws,
 	};
 	size_t total = 0;
@@ -50,18 +68,23 @@ void stack_ensure(mae_stack_a *a, int S, int T, int C, int NH, int L, int mlp, i
 	a->ln1_mean = st, a->ln1_rstd = st + L * cap, a->ln2_mean = st + 2 * L * cap, a->ln2_rstd = st + 3 * L * cap;
 	a->qkv = TAKE((size_t)L * cap * 3 * C);
 	a->att_cls = TAKE((size_t)L * cap * NH);
-	float *r3 = TAKE(3 * (size_t)L * cap * C);
-	a->atty = r3, a->res1 = r3 + L * cap * C, a->res2 = r3 + 2 * L * cap * C;
+	float *r2 = TAKE(2 * (size_t)L * cap * C);
+	a->atty = r2, a->res2 = r2 + L * cap * C;
 	a->fch = TAKE((size_t)L * cap * H4);
+	a->fchg = TAKE(keep ? (size_t)L * cap * H4 : 0);
+	if (!keep)
+		a->fchg = NULL;
 	float *o = TAKE(cap * C + 2 * cap);
 	a->out = o, a->lnf_mean = o + cap * C, a->lnf_rstd = o + cap * C + cap;
-	float *b2 = TAKE(2 * cap * bufw);
-	a->bufA = b2, a->bufB = b2 + cap * bufw;
-	float *d4 = TAKE(4 * cap * C);
-	a->dx = d4, a->dln = d4 + cap * C, a->lnbuf = d4 + 2 * cap * C, a->dout = d4 + 3 * cap * C;
+	float *d2 = TAKE(2 * cap * C);
+	a->dx = d2, a->dout = d2 + cap * C;
+	float *b2 = TAKE(2 * crow * bufw);
+	a->bufA = b2, a->bufB = b2 + crow * bufw;
+	float *c3 = TAKE(3 * crow * C);
+	a->res1 = c3, a->dln = c3 + crow * C, a->lnbuf = c3 + 2 * crow * C;
 	a->att_ws = TAKE(ws);
 #undef TAKE
-	a->cap = cap, a->cap_T = T;
+	a->cap = cap, a->cap_chunk = crow, a->cap_T = T;
 	if (NB) {
 		free(a->bucket);
 		a->bucket = mae_malloc((size_t)T * T * sizeof(int));
@@ -76,83 +99,105 @@ void stack_free(mae_stack_a *a)
 	memset(a, 0, sizeof *a);
 }
 
-/* per-layer views */
-#define LAYER_VIEWS                                                                  \
-	size_t R = (size_t)S * T, H4 = (size_t)C * mlp;                                   \
-	int HS = C / NH;                                                                  \
-	(void)HS;
+/* One layer's tensors, offset to the chunk of sequences [s0, s0 + n). */
+typedef struct view {
+	int n, rows;                       /* sequences, tokens */
+	const float *ln1w, *ln1b, *qkvw, *qkvb, *projw, *projb, *ln2w, *ln2b, *fc1w, *fc1b, *fc2w,
+	            *fc2b, *rpe;
+	float *gln1w, *gln1b, *gqkvw, *gqkvb, *gprojw, *gprojb, *gln2w, *gln2b, *gfc1w, *gfc1b,
+	      *gfc2w, *gfc2b, *grpe;
+	const float *xin;                  /* (rows, C) block input */
+	float *m1, *r1, *m2, *r2;          /* (rows) LayerNorm statistics */
+	float *qkv, *cls, *atty, *fch, *fchg, *res2;
+} view;
+
+static view layer_view(mae_stack_a *a, const mae_stack_w *w, mae_stack_w *g, int l, int s0, int n,
+                       int C, int NH, int mlp, int NB)
+{
+	size_t R = (size_t)a->S * a->T, H4 = (size_t)C * mlp, T = (size_t)a->T, r0 = (size_t)s0 * T;
+	size_t HS = (size_t)C / NH;
+	view v = { .n = n, .rows = (int)(n * T) };
+	v.ln1w = w->ln1_w + l * C, v.ln1b = w->ln1_b + l * C;
+	v.qkvw = w->qkv_w + (size_t)l * 3 * C * C, v.qkvb = w->qkv_b + (size_t)l * 3 * C;
+	v.projw = w->proj_w + (size_t)l * C * C, v.projb = w->proj_b + (size_t)l * C;
+	v.ln2w = w->ln2_w + l * C, v.ln2b = w->ln2_b + l * C;
+	v.fc1w = w->fc1_w + (size_t)l * H4 * C, v.fc1b = w->fc1_b + (size_t)l * H4;
+	v.fc2w = w->fc2_w + (size_t)l * C * H4, v.fc2b = w->fc2_b + (size_t)l * C;
+	v.rpe = NB ? w->rpe + (size_t)l * HS * NB : NULL;
+	if (g) {
+		v.gln1w = g->ln1_w + l * C, v.gln1b = g->ln1_b + l * C;
+		v.gqkvw = g->qkv_w + (size_t)l * 3 * C * C, v.gqkvb = g->qkv_b + (size_t)l * 3 * C;
+		v.gprojw = g->proj_w + (size_t)l * C * C, v.gprojb = g->proj_b + (size_t)l * C;
+		v.gln2w = g->ln2_w + l * C, v.gln2b = g->ln2_b + l * C;
+		v.gfc1w = g->fc1_w + (size_t)l * H4 * C, v.gfc1b = g->fc1_b + (size_t)l * H4;
+		v.gfc2w = g->fc2_w + (size_t)l * C * H4, v.gfc2b = g->fc2_b + (size_t)l * C;
+		v.grpe = NB ? g->rpe + (size_t)l * HS * NB : NULL;
+	}
+	v.xin = (l ? a->res2 + (size_t)(l - 1) * R * C : a->x0) + r0 * C;
+	v.m1 = a->ln1_mean + l * R + r0, v.r1 = a->ln1_rstd + l * R + r0;
+	v.m2 = a->ln2_mean + l * R + r0, v.r2 = a->ln2_rstd + l * R + r0;
+	v.qkv = a->qkv + (l * R + r0) * 3 * C;
+	v.cls = a->att_cls + (l * R + r0) * NH;
+	v.atty = a->atty + (l * R + r0) * C;
+	v.fch = a->fch + (l * R + r0) * H4;
+	v.fchg = a->fchg ? a->fchg + (l * R + r0) * H4 : a->bufA;
+	v.res2 = a->res2 + (l * R + r0) * C;
+	return v;
+}
 
 void stack_forward(mae_stack_a *a, const mae_stack_w *w, int C, int NH, int L, int mlp, int NB,
                    float eps)
 {
-	int S = a->S, T = a->T;
-	LAYER_VIEWS
-	const float *x = a->x0;
-	for (int l = 0; l < L; l++) {
-		float *m1 = a->ln1_mean + l * R, *r1 = a->ln1_rstd + l * R;
-		float *m2 = a->ln2_mean + l * R, *r2 = a->ln2_rstd + l * R;
-		float *qkv = a->qkv + l * R * 3 * C, *cls = a->att_cls + l * R * NH;
-		float *atty = a->atty + l * R * C, *res1 = a->res1 + l * R * C, *res2 = a->res2 + l * R * C;
-		float *fch = a->fch + l * R * H4;
-		layernorm_forward(a->lnbuf, m1, r1, x, w->ln1_w + l * C, w->ln1_b + l * C, (int)R, C, eps);
-		linear_forward(qkv, a->lnbuf, w->qkv_w + l * 3 * C * C, w->qkv_b + l * 3 * C, (int)R, C, 3 * C);
-		attention_forward(atty, cls, a->att_ws, qkv, NB ? w->rpe + l * HS * NB : NULL, a->bucket,
-		                  S, T, C, NH, NB);
-		linear_forward(a->bufA, atty, w->proj_w + l * C * C, w->proj_b + l * C, (int)R, C, C);
-		residual_forward(res1, x, a->bufA, R * C);
-		layernorm_forward(a->lnbuf, m2, r2, res1, w->ln2_w + l * C, w->ln2_b + l * C, (int)R, C, eps);
-		linear_forward(fch, a->lnbuf, w->fc1_w + l * H4 * C, w->fc1_b + l * H4, (int)R, C, (int)H4);
-		gelu_forward(a->bufA, fch, R * H4);
-		linear_forward(a->bufB, a->bufA, w->fc2_w + l * C * H4, w->fc2_b + l * C, (int)R, (int)H4, C);
-		residual_forward(res2, res1, a->bufB, R * C);
-		x = res2;
-	}
+	int S = a->S, T = a->T, cs = chunk_seqs(S, T, a->chunk_rows), H4 = C * mlp;
+	for (int l = 0; l < L; l++)
+		for (int s0 = 0; s0 < S; s0 += cs) {
+			view v = layer_view(a, w, NULL, l, s0, s0 + cs <= S ? cs : S - s0, C, NH, mlp, NB);
+			int R = v.rows;
+			layernorm_forward(a->lnbuf, v.m1, v.r1, v.xin, v.ln1w, v.ln1b, R, C, eps);
+			linear_forward(v.qkv, a->lnbuf, v.qkvw, v.qkvb, R, C, 3 * C);
+			attention_forward(v.atty, v.cls, a->att_ws, v.qkv, v.rpe, a->bucket, v.n, T, C, NH, NB);
+			linear_forward_residual(a->res1, v.atty, v.projw, v.projb, v.xin, R, C, C);
+			layernorm_forward(a->lnbuf, v.m2, v.r2, a->res1, v.ln2w, v.ln2b, R, C, eps);
+			linear_forward(v.fch, a->lnbuf, v.fc1w, v.fc1b, R, C, H4);
+			gelu_forward(v.fchg, v.fch, (size_t)R * H4);
+			linear_forward_residual(v.res2, v.fchg, v.fc2w, v.fc2b, a->res1, R, H4, C);
+		}
+	size_t R = (size_t)S * T;
+	const float *x = L ? a->res2 + (size_t)(L - 1) * R * C : a->x0;
 	layernorm_forward(a->out, a->lnf_mean, a->lnf_rstd, x, w->norm_w, w->norm_b, (int)R, C, eps);
 }
 
 void stack_backward(mae_stack_a *a, const mae_stack_w *w, mae_stack_w *g, const float *dout,
                     int C, int NH, int L, int mlp, int NB)
 {
-	int S = a->S, T = a->T;
-	LAYER_VIEWS
-	const float *xlast = L ? a->res2 + (size_t)(L - 1) * R * C : a->x0;
-	float *dx = a->dx;
-	memset(dx, 0, R * C * sizeof(float));
-	layernorm_backward(dx, g->norm_w, g->norm_b, dout, xlast, w->norm_w, a->lnf_mean, a->lnf_rstd,
-	                   (int)R, C);
-	for (int l = L - 1; l >= 0; l--) {
-		const float *xin = l ? a->res2 + (size_t)(l - 1) * R * C : a->x0;
-		float *m1 = a->ln1_mean + l * R, *r1 = a->ln1_rstd + l * R;
-		float *m2 = a->ln2_mean + l * R, *r2 = a->ln2_rstd + l * R;
-		float *qkv = a->qkv + l * R * 3 * C;
-		float *atty = a->atty + l * R * C, *res1 = a->res1 + l * R * C;
-		float *fch = a->fch + l * R * H4;
-		/* MLP branch: dx holds d(res2), which is also the residual part of d(res1).
-		 * bufA = GELU(fch) again; bufB = its gradient, then (in place) fc1's output gradient */
-		gelu_forward(a->bufA, fch, R * H4);
-		memset(a->bufB, 0, R * H4 * sizeof(float));
-		linear_backward(a->bufB, g->fc2_w + l * C * H4, g->fc2_b + l * C, dx, a->bufA,
-		                w->fc2_w + l * C * H4, (int)R, (int)H4, C);
-		gelu_backward_inplace(a->bufB, fch, R * H4);
-		layernorm_recompute(a->lnbuf, res1, m2, r2, w->ln2_w + l * C, w->ln2_b + l * C, (int)R, C);
-		memset(a->dln, 0, R * C * sizeof(float));
-		linear_backward(a->dln, g->fc1_w + l * H4 * C, g->fc1_b + l * H4, a->bufB, a->lnbuf,
-		                w->fc1_w + l * H4 * C, (int)R, C, (int)H4);
-		layernorm_backward(dx, g->ln2_w + l * C, g->ln2_b + l * C, a->dln, res1, w->ln2_w + l * C,
-		                   m2, r2, (int)R, C);
-		/* attention branch: dx now holds d(res1); bufA = d(atty), bufB = d(qkv) */
-		float *datty = a->bufA, *dqkv = a->bufB;
-		memset(datty, 0, R * C * sizeof(float));
-		linear_backward(datty, g->proj_w + l * C * C, g->proj_b + l * C, dx, atty,
-		                w->proj_w + l * C * C, (int)R, C, C);
-		memset(dqkv, 0, R * 3 * C * sizeof(float));
-		attention_backward(dqkv, NB ? g->rpe + l * HS * NB : NULL, a->att_ws, datty, qkv,
-		                   NB ? w->rpe + l * HS * NB : NULL, a->bucket, S, T, C, NH, NB);
-		layernorm_recompute(a->lnbuf, xin, m1, r1, w->ln1_w + l * C, w->ln1_b + l * C, (int)R, C);
-		memset(a->dln, 0, R * C * sizeof(float));
-		linear_backward(a->dln, g->qkv_w + l * 3 * C * C, g->qkv_b + l * 3 * C, dqkv, a->lnbuf,
-		                w->qkv_w + l * 3 * C * C, (int)R, C, 3 * C);
-		layernorm_backward(dx, g->ln1_w + l * C, g->ln1_b + l * C, a->dln, xin, w->ln1_w + l * C,
-		                   m1, r1, (int)R, C);
-	}
+	int S = a->S, T = a->T, cs = chunk_seqs(S, T, a->chunk_rows), H4 = C * mlp;
+	size_t Rall = (size_t)S * T;
+	const float *xlast = L ? a->res2 + (size_t)(L - 1) * Rall * C : a->x0;
+	memset(a->dx, 0, Rall * C * sizeof(float));
+	layernorm_backward(a->dx, g->norm_w, g->norm_b, dout, xlast, w->norm_w, a->lnf_mean, a->lnf_rstd,
+	                   (int)Rall, C);
+	for (int l = L - 1; l >= 0; l--)
+		for (int s0 = 0; s0 < S; s0 += cs) {
+			view v = layer_view(a, w, g, l, s0, s0 + cs <= S ? cs : S - s0, C, NH, mlp, NB);
+			int R = v.rows;
+			float *dx = a->dx + (size_t)s0 * T * C;   /* d(block output) of this chunk */
+			/* the post-attention residual again (one C x C product per token) */
+			linear_forward_residual(a->res1, v.atty, v.projw, v.projb, v.xin, R, C, C);
+			/* MLP branch: dx is d(res2), also the residual part of d(res1). GELU(fch) kept or
+			 * recomputed into bufA; bufB its gradient, then (in place) fc1's output gradient */
+			if (!a->fchg)
+				gelu_forward(a->bufA, v.fch, (size_t)R * H4);
+			linear_backward_set(a->bufB, v.gfc2w, v.gfc2b, dx, v.fchg, v.fc2w, R, H4, C);
+			gelu_backward_inplace(a->bufB, v.fch, (size_t)R * H4);
+			layernorm_recompute(a->lnbuf, a->res1, v.m2, v.r2, v.ln2w, v.ln2b, R, C);
+			linear_backward_set(a->dln, v.gfc1w, v.gfc1b, a->bufB, a->lnbuf, v.fc1w, R, C, H4);
+			layernorm_backward(dx, v.gln2w, v.gln2b, a->dln, a->res1, v.ln2w, v.m2, v.r2, R, C);
+			/* attention branch: dx now holds d(res1); bufA = d(atty), bufB = d(qkv) */
+			linear_backward_set(a->bufA, v.gprojw, v.gprojb, dx, v.atty, v.projw, R, C, C);
+			attention_backward(a->bufB, v.grpe, a->att_ws, a->bufA, v.qkv, v.rpe, a->bucket,
+			                   v.n, T, C, NH, NB);
+			layernorm_recompute(a->lnbuf, v.xin, v.m1, v.r1, v.ln1w, v.ln1b, R, C);
+			linear_backward_set(a->dln, v.gqkvw, v.gqkvb, a->bufB, a->lnbuf, v.qkvw, R, C, 3 * C);
+			layernorm_backward(dx, v.gln1w, v.gln1b, a->dln, v.xin, v.ln1w, v.m1, v.r1, R, C);
+		}
 }

@@ -44,6 +44,10 @@ void linear_forward(float *out,          /* (R, OC) */
                     int R, int C, int OC);
 void linear_forward_naive(float *out, const float *inp, const float *w, const float *bias,
                           int R, int C, int OC);
+/* out = resid + inp W^T + bias in one pass (the transformer's residual branches). */
+void linear_forward_residual(float *out, const float *inp, const float *w, const float *bias,
+                             const float *resid,  /* (R, OC) */
+                             int R, int C, int OC);
 void linear_backward(float *dinp,        /* (R, C) or NULL: += dout W */
                      float *dw,          /* (OC, C) or NULL: += dout^T inp */
                      float *dbias,       /* (OC) or NULL: += column sums of dout */
@@ -51,6 +55,9 @@ void linear_backward(float *dinp,        /* (R, C) or NULL: += dout W */
                      const float *inp,   /* (R, C) */
                      const float *w,     /* (OC, C) */
                      int R, int C, int OC);
+/* The same, except dinp is overwritten (=), not accumulated: saves zeroing a scratch buffer. */
+void linear_backward_set(float *dinp, float *dw, float *dbias, const float *dout,
+                         const float *inp, const float *w, int R, int C, int OC);
 void linear_backward_naive(float *dinp, float *dw, float *dbias, const float *dout,
                            const float *inp, const float *w, int R, int C, int OC);
 
@@ -98,8 +105,10 @@ void attention_forward(float *out,        /* (S, T, C) heads concatenated */
                        const float *rpe,  /* (HS, NB) or NULL */
                        const int *bucket, /* (T, T) bucket ids in [0, NB), or NULL */
                        int S, int T, int C, int NH, int NB);
-/* Recomputes the probabilities from qkv (they are not stored: O(T^2) memory per head). */
-void attention_backward(float *dqkv,        /* (S, T, 3C) += */
+/* Recomputes the probabilities from qkv (they are not stored: O(T^2) memory per head).
+ * Unlike the other kernels it OVERWRITES dqkv (every element is written), which spares the
+ * caller zeroing a (S, T, 3C) buffer per layer; drpe accumulates. */
+void attention_backward(float *dqkv,        /* (S, T, 3C) = */
                         float *drpe,        /* (HS, NB) += (or NULL when rpe is NULL) */
                         float *scratch,     /* attention_scratch_floats(T, C, NH, NB) */
                         const float *dout,  /* (S, T, C) */

@@ -106,28 +106,33 @@ typedef struct mae_weights {
 	float *pred_b;            /* (P) */
 } mae_weights;
 
-/* Activations of one stack of blocks: S sequences of T tokens of width C.
- * Stored per layer: what backward cannot cheaply recompute (10 C floats per token). Not stored:
- * LayerNorm outputs (recomputed from input and saved statistics), GELU outputs (recomputed
- * from fch), attention probabilities (recomputed from qkv per head). */
+/* Activations of one stack of blocks: S sequences of T tokens of width C (model_stack.c).
+ * Kept per layer: 9 C floats a token (qkv, attention output, fc1 output, block output), plus
+ * the GELU outputs (4 C) when they fit in mae_model.gelu_keep_mb. Recomputed in backward:
+ * LayerNorm outputs, attention probabilities, the post-attention residual. Scratch is sized
+ * for one chunk of sequences (the stack runs chunk by chunk). */
 typedef struct mae_stack_a {
 	int S, T;                 /* shape of the last forward */
 	size_t cap;               /* tokens (S*T) the buffers hold */
-	int cap_T;                /* sequence length the scratch and buckets were sized for */
+	size_t cap_chunk;         /* tokens of one chunk the scratch holds */
+	int cap_T;                /* sequence length the attention scratch and buckets were sized for */
+	int chunk_rows;           /* tokens per chunk (mae_model.chunk_rows) */
 	float *x0;                /* (S*T, C) input of block 0 */
 	float *ln1_mean, *ln1_rstd, *ln2_mean, *ln2_rstd;   /* (L, S*T) */
 	float *qkv;               /* (L, S*T, 3C) */
 	float *att_cls;           /* (L, S, NH, T) cls row of the attention probabilities */
 	float *atty;              /* (L, S*T, C) attention output before proj */
-	float *res1, *res2;       /* (L, S*T, C) residual stream after attention, after MLP */
+	float *res2;              /* (L, S*T, C) block outputs */
 	float *fch;               /* (L, S*T, 4C) fc1 output before GELU */
+	float *fchg;              /* (L, S*T, 4C) GELU output, or NULL: recomputed in backward */
 	float *out;               /* (S*T, C) after the final LayerNorm */
 	float *lnf_mean, *lnf_rstd;  /* (S*T) */
-	/* scratch, one layer's worth, shared by forward and backward */
-	float *bufA, *bufB;       /* (S*T, 4C) each: GELU output / its gradient, dqkv, datty */
-	float *dx, *dln;          /* (S*T, C) residual-stream gradient, LayerNorm-output gradient */
-	float *lnbuf;             /* (S*T, C) LayerNorm output, recomputed in backward */
-	float *dout;              /* (S*T, C) gradient of out, filled by the caller */
+	float *dx;                /* (S*T, C) residual-stream gradient */
+	float *dout;              /* (S*T, C) gradient of out, for a caller that needs a buffer */
+	/* chunk scratch */
+	float *bufA, *bufB;       /* (chunk, 4C) each: GELU output / its gradient, datty / dqkv */
+	float *res1;              /* (chunk, C) post-attention residual (recomputed in backward) */
+	float *dln, *lnbuf;       /* (chunk, C) LayerNorm output and its gradient */
 	float *att_ws;            /* attention scratch */
 	int *bucket;              /* (T, T) iRPE buckets or NULL */
 	float *arena;             /* the one allocation behind all of the above */
@@ -166,6 +171,10 @@ typedef struct mae_model {
 	const float *tgt;         /* loss target of the last loss forward */
 	size_t caps[16];          /* capacities of the buffers above (internal) */
 	void *freq;               /* freq_loss_ws (MFM) */
+	int chunk_rows;           /* tokens per chunk of the stacks (default 2048) */
+	int gelu_keep_mb;         /* keep a stack's GELU outputs if they take at most this many MB,
+	                           * else recompute them in backward (default 0: always recompute;
+	                           * keeping saves ~5% of a step for 4 C floats a token a layer) */
 	float loss;
 	char err[256];            /* message of the last failure */
 } mae_model;

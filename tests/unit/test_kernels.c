@@ -113,6 +113,16 @@ static void test_linear(void)
 	for (size_t i = 0; i < ni; i++)
 		di2[i] *= 2;
 	ok(maxrel(di, di2, ni) < 1e-6, "linear_backward accumulates");
+	/* the overwrite variant leaves dinp = dout W whatever was there; dw still accumulates */
+	float *di3 = rnd(ni, 5), *dw3 = zeros(nw), *di4 = zeros(ni);
+	linear_backward_set(di3, dw3, NULL, t.r, t.inp, t.w, t.R, t.C, t.OC);
+	linear_backward_naive(di4, NULL, NULL, t.r, t.inp, t.w, t.R, t.C, t.OC);
+	ok(maxrel(di3, di4, ni) < 1e-6 && maxrel(dw3, dw2, nw) < 1e-6, "linear_backward_set overwrites dinp");
+	float *res = rnd(no, 1), *o3 = zeros(no);
+	linear_forward_residual(o3, t.inp, t.w, t.b, res, t.R, t.C, t.OC);
+	for (size_t i = 0; i < no; i++)
+		o2[i] += res[i];
+	ok(maxrel(o3, o2, no) < 1e-6, "linear_forward_residual adds the residual");
 }
 
 /* ---------------------------------------------------------------------------------------- */
