@@ -1,0 +1,108 @@
+#!/bin/sh
+# bench/model.sh: the model's training step (forward, backward, AdamW) in maepipe beside the same
+# step in PyTorch, measured in the same run.
+#
+#   sh bench/model.sh            (env: MAE_BUILD build dir, REPS repetitions (3), QUICK=1 fewer steps)
+#
+# Cases: tiny-28 (28x28x1, patch 4, encoder 192x12 heads 3, decoder 128x2 heads 4, batch 256) and
+# tiny-224 (ViT-Tiny encoder, MAE decoder 512x8 heads 16, batch 32); then LoMaR against MAE at
+# 448x448 (maepipe only). For each: images/s, achieved GFLOP/s (model FLOPs, FMA = 2), peak RSS.
+# PyTorch runs twice: as installed, and tuned (OpenMP OpenBLAS by library path, jemalloc by
+# LD_PRELOAD never returning memory, one OpenMP thread per core). Runs are interleaved and
+# repeated; medians are reported, because the machine is shared and single runs swing.
+# Targets (issue 4): >= 1.5x tuned PyTorch on tiny-28, >= 1.2x on tiny-224, <= 0.5x its peak
+# RSS; LoMaR >= 2.5x MAE per image at 448.
+set -e
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+B=${MAE_BUILD:-$ROOT/build}
+REPS=${REPS:-3}
+PY=/usr/bin/python3
+NCPU=$(nproc)
+TMP=$(mktemp -d /tmp/mae-bench.XXXXXX)
+trap 'rm -rf "$TMP"' EXIT INT TERM
+
+[ -f "$B/libmae.a" ] || { echo "model.sh: build first (make)" >&2; exit 1; }
+mkdir -p "$B/bench"
+LIBS="$(pkg-config --libs libzmq msgpack libpng 2>/dev/null) -lopenblas -lturbojpeg -lz -lm -lpthread"
+cc -std=c11 -D_GNU_SOURCE -O3 -march=native -pthread -I"$ROOT/include" \
+	-I/usr/include/x86_64-linux-gnu/openblas-pthread -o "$B/bench/model_step" \
+	"$ROOT/bench/model_step.c" "$B/libmae.a" $LIBS
+STEP="$B/bench/model_step"
+
+# OpenBLAS 0.3.21 takes some virtualised Xeons for a Prescott (SSE3 kernels, a third of the
+# speed). Both sides link the same OpenBLAS, so pick the right kernels for both, by CPU flags
+# (SkylakeX needs AVX-512; on AVX2-only machines such as Zen 3 it would die with SIGILL).
+core=$(OPENBLAS_VERBOSE=2 "$STEP" micro-28 2 1 0 2>&1 >/dev/null | sed -n 's/^Core: //p')
+if [ -z "${OPENBLAS_CORETYPE:-}" ] && [ "$core" = Prescott ] && grep -qw avx2 /proc/cpuinfo; then
+	if grep -qw avx512bw /proc/cpuinfo; then OPENBLAS_CORETYPE=SkylakeX; else OPENBLAS_CORETYPE=Haswell; fi
+	export OPENBLAS_CORETYPE
+	echo "# OpenBLAS detected this CPU as Prescott; every run below uses OPENBLAS_CORETYPE=$OPENBLAS_CORETYPE"
+fi
+echo "# $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'), $NCPU cores; OpenBLAS core ${OPENBLAS_CORETYPE:-$core}; load $(cut -d' ' -f1-3 /proc/loadavg)"
+
+HAVE_TORCH=0
+$PY -c 'import torch' 2>/dev/null && HAVE_TORCH=1
+OMPDIR=/usr/lib/x86_64-linux-gnu/openblas-openmp
+JEMALLOC=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2
+HAVE_TUNED=0
+if [ -f "$OMPDIR/libopenblas.so.0" ] && [ -f "$JEMALLOC" ]; then HAVE_TUNED=1; fi
+[ $HAVE_TORCH = 1 ] || echo "# no torch in $PY: PyTorch columns skipped (apt-get install python3-torch)"
+[ $HAVE_TORCH = 0 ] || [ $HAVE_TUNED = 1 ] || \
+	echo "# tuned PyTorch needs libopenblas0-openmp and libjemalloc2 (apt-get install them): skipped"
+
+field() { sed -n "s/.*[ ^]$1=\([^ ]*\).*/\1/p"; }
+median() { sort -g | awk '{a[NR]=$1} END {if (NR == 0) print "nan"; else print a[int((NR + 1) / 2)]}'; }
+
+# run_case NAME SPEC BATCH STEPS WARMUP
+run_case() {
+	name=$1 spec=$2 batch=$3 steps=$4 warm=$5
+	"$STEP" --config "$spec" > "$TMP/cfg"
+	: > "$TMP/c"; : > "$TMP/u"; : > "$TMP/t"
+	r=0
+	while [ $r -lt "$REPS" ]; do
+		r=$((r + 1))
+		"$STEP" "$spec" "$batch" "$steps" "$warm" >> "$TMP/c"
+		if [ $HAVE_TORCH = 1 ]; then
+			$PY "$ROOT/bench/model_torch.py" "$TMP/cfg" "$batch" "$steps" "$warm" >> "$TMP/u"
+			if [ $HAVE_TUNED = 1 ]; then
+				LD_LIBRARY_PATH=$OMPDIR${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} LD_PRELOAD=$JEMALLOC \
+				MALLOC_CONF=dirty_decay_ms:-1,muzzy_decay_ms:-1 OMP_NUM_THREADS=$NCPU \
+					$PY "$ROOT/bench/model_torch.py" "$TMP/cfg" "$batch" "$steps" "$warm" >> "$TMP/t"
+			fi
+		fi
+	done
+	c_ips=$(field img_s < "$TMP/c" | median); c_gf=$(field gflops < "$TMP/c" | median)
+	c_rss=$(field peak_rss_mb < "$TMP/c" | median)
+	printf '%-9s %-13s %8s img/s %7s GFLOP/s %6s MB   (%s runs: %s)\n' "$name" maepipe "$c_ips" "$c_gf" \
+		"$c_rss" "$REPS" "$(field img_s < "$TMP/c" | tr '\n' ' ')"
+	for kind in u t; do
+		[ -s "$TMP/$kind" ] || continue
+		label="torch"; [ $kind = t ] && label="torch-tuned"
+		ips=$(field img_s < "$TMP/$kind" | median); rss=$(field peak_rss_mb < "$TMP/$kind" | median)
+		gf=$(awk -v g="$c_gf" -v a="$c_ips" -v b="$ips" 'BEGIN {printf "%.1f", g * b / a}')
+		printf '%-9s %-13s %8s img/s %7s GFLOP/s %6s MB   speed x%s, memory x%s\n' "$name" "$label" "$ips" "$gf" "$rss" \
+			"$(awk -v a="$c_ips" -v b="$ips" 'BEGIN {printf "%.2f", a / b}')" \
+			"$(awk -v a="$c_rss" -v b="$rss" 'BEGIN {printf "%.2f", a / b}')"
+	done
+}
+
+S28=6; S224=3; S448=2
+[ "${QUICK:-0}" = 1 ] && S28=3 S224=2 S448=1
+echo "# case     impl            throughput     achieved     peak RSS (maepipe / torch ratios)"
+run_case tiny-28 tiny-28 256 $S28 1
+run_case tiny-224 vit-tiny 32 $S224 1
+
+# LoMaR (4 windows of 7x7 patches, linear head) against MAE (visible-only encoder, 512x8 decoder)
+# with the same ViT-Tiny encoder at 448x448: per-image training-step time.
+: > "$TMP/mae"; : > "$TMP/lomar"
+r=0
+while [ $r -lt "$REPS" ]; do
+	r=$((r + 1))
+	"$STEP" vit-tiny,img=448 8 $S448 1 >> "$TMP/mae"
+	"$STEP" vit-tiny,img=448,mode=lomar 8 $S448 1 >> "$TMP/lomar"
+done
+m=$(field img_s < "$TMP/mae" | median); l=$(field img_s < "$TMP/lomar" | median)
+printf '%-9s %-13s %8s img/s %7s GFLOP/s %6s MB\n' 448 maepipe-mae "$m" "$(field gflops < "$TMP/mae" | median)" "$(field peak_rss_mb < "$TMP/mae" | median)"
+printf '%-9s %-13s %8s img/s %7s GFLOP/s %6s MB   LoMaR x%s faster per image than MAE\n' 448 maepipe-lomar "$l" \
+	"$(field gflops < "$TMP/lomar" | median)" "$(field peak_rss_mb < "$TMP/lomar" | median)" \
+	"$(awk -v a="$l" -v b="$m" 'BEGIN {printf "%.2f", a / b}')"
