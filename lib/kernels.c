@@ -315,8 +315,8 @@ static void gelu_fwd_task(void *ctx, int i, int tid)
 	float *out = J->out;
 	const float *inp = J->a;
 	for (size_t k = i0; k < i1; k++) {
-		float x = inp[k];
-		out[k] = 0.5f * x * (1.0f + mae_erff(x * INV_SQRT2));
+		float pdf;
+		out[k] = inp[k] * mae_phi(inp[k], &pdf);
 	}
 }
 
@@ -328,10 +328,8 @@ static void gelu_bwd_task(void *ctx, int i, int tid)
 	float *dinp = J->out;
 	const float *inp = J->a, *dout = J->b;
 	for (size_t k = i0; k < i1; k++) {
-		float x = inp[k];
-		float cdf = 0.5f * (1.0f + mae_erff(x * INV_SQRT2));
-		float pdf = INV_SQRT2PI * mae_expf(-0.5f * x * x);
-		dinp[k] += dout[k] * (cdf + x * pdf);
+		float pdf, cdf = mae_phi(inp[k], &pdf);
+		dinp[k] += dout[k] * (cdf + inp[k] * pdf);
 	}
 }
 
@@ -343,10 +341,8 @@ static void gelu_bwd_inplace_task(void *ctx, int i, int tid)
 	float *d = J->out;
 	const float *inp = J->a;
 	for (size_t k = i0; k < i1; k++) {
-		float x = inp[k];
-		float cdf = 0.5f * (1.0f + mae_erff(x * INV_SQRT2));
-		float pdf = INV_SQRT2PI * mae_expf(-0.5f * x * x);
-		d[k] *= cdf + x * pdf;
+		float pdf, cdf = mae_phi(inp[k], &pdf);
+		d[k] *= cdf + inp[k] * pdf;
 	}
 }
 

@@ -175,6 +175,13 @@ static void test_fast_math(void)
 	for (float x = -6.0f; x <= 6.0f; x += 0.00093f)
 		ef = fmax(ef, fabs(mae_erff(x) - erf(x)));
 	ok(ee < 5e-7 && ef < 2.5e-7, "vectorisable exp (rel %.2g) and erf (abs %.2g) against libm", ee, ef);
+	double ep = 0, ed = 0;
+	for (float x = -9.0f; x <= 9.0f; x += 0.00071f) {
+		float pdf, cdf = mae_phi(x, &pdf);
+		ep = fmax(ep, fabs(cdf - 0.5 * erfc(-x / sqrt(2.0))));
+		ed = fmax(ed, fabs(pdf - exp(-0.5 * (double)x * x) / sqrt(2 * M_PI)));
+	}
+	ok(ep < 4e-7 && ed < 1e-7, "normal cdf (abs %.2g) and pdf (abs %.2g) for GELU", ep, ed);
 }
 
 static void test_gelu(void)
