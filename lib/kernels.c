@@ -179,10 +179,9 @@ void linear_backward_set(float *dinp, float *dw, float *dbias, const float *dout
 /* ---------------------------------------------------------------------------------------
  * LayerNorm (https://pytorch.org/docs/stable/generated/torch.nn.LayerNorm.html) */
 
-/* Row-parallel over the pool. The backward's dw/db sums run over rows, so a second pass splits
- * the columns instead: every thread owns a slice of dw/db and no partial sums need memory. */
+/* Row-parallel over the pool; the backward's dw/db are summed per task and then in task order. */
 typedef struct ln_job {
-	float *out, *mean, *rstd, *dinp, *dw, *db;
+	float *out, *mean, *rstd, *dinp, *dw, *db, *part;
 	const float *inp, *w, *b, *dout, *cmean, *crstd;
 	int R, C, nt;
 	float eps;
@@ -251,52 +250,57 @@ void layernorm_recompute(float *out, const float *inp, const float *mean, const 
 	mae_parallel_for(J.nt, ln_recompute_task, &J);
 }
 
+/* One pass per row block: dinp for its rows, and dw/db partial sums into the task's own slot of
+ * `part`, added up afterwards in task order (deterministic whatever thread ran which task). */
 static void ln_bwd_task(void *ctx, int i, int tid)
 {
 	(void)tid;
 	ln_job *J = ctx;
 	int C = J->C, nt = J->nt;
-	if (i < nt) {
-		int r0 = (int)((long)J->R * i / nt), r1 = (int)((long)J->R * (i + 1) / nt);
-		for (int r = r0; r < r1; r++) {
-			const float *dy = J->dout + (size_t)r * C, *x = J->inp + (size_t)r * C;
-			float *dx = J->dinp + (size_t)r * C;
-			float m = J->cmean[r], s = J->crstd[r];
-			/* dx = (g - mean(g) - xhat mean(g xhat)) * rstd, with g = dy * w */
-			float gmean = 0.0f, gxmean = 0.0f;
-			for (int c = 0; c < C; c++) {
-				float xhat = (x[c] - m) * s, g = dy[c] * J->w[c];
-				gmean += g;
-				gxmean += g * xhat;
-			}
-			gmean /= C;
-			gxmean /= C;
-			for (int c = 0; c < C; c++) {
-				float xhat = (x[c] - m) * s, g = dy[c] * J->w[c];
-				dx[c] += (g - gmean - xhat * gxmean) * s;
-			}
-		}
-		return;
-	}
-	i -= nt;
-	int c0 = (int)((long)C * i / nt), c1 = (int)((long)C * (i + 1) / nt);
-	for (int r = 0; r < J->R; r++) {
+	int r0 = (int)((long)J->R * i / nt), r1 = (int)((long)J->R * (i + 1) / nt);
+	float *pdw = J->part + (size_t)i * 2 * C, *pdb = pdw + C;
+	memset(pdw, 0, 2 * (size_t)C * sizeof(float));
+	for (int r = r0; r < r1; r++) {
 		const float *dy = J->dout + (size_t)r * C, *x = J->inp + (size_t)r * C;
+		float *dx = J->dinp + (size_t)r * C;
 		float m = J->cmean[r], s = J->crstd[r];
-		for (int c = c0; c < c1; c++) {
-			J->dw[c] += dy[c] * (x[c] - m) * s;
-			J->db[c] += dy[c];
+		/* dx = (g - mean(g) - xhat mean(g xhat)) * rstd, with g = dy * w */
+		float gmean = 0.0f, gxmean = 0.0f;
+		for (int c = 0; c < C; c++) {
+			float xhat = (x[c] - m) * s, g = dy[c] * J->w[c];
+			gmean += g;
+			gxmean += g * xhat;
+		}
+		gmean /= C;
+		gxmean /= C;
+		for (int c = 0; c < C; c++) {
+			float xhat = (x[c] - m) * s, g = dy[c] * J->w[c];
+			dx[c] += (g - gmean - xhat * gxmean) * s;
+			pdw[c] += dy[c] * xhat;
+			pdb[c] += dy[c];
 		}
 	}
 }
+
+#define LN_MAX_TASKS 64
 
 void layernorm_backward(float *dinp, float *dw, float *db, const float *dout,
                         const float *inp, const float *w, const float *mean,
                         const float *rstd, int R, int C)
 {
-	ln_job J = { .dinp = dinp, .dw = dw, .db = db, .dout = dout, .inp = inp, .w = w, .cmean = mean,
-	             .crstd = rstd, .R = R, .C = C, .nt = ln_threads(R, C) };
-	mae_parallel_for(2 * J.nt, ln_bwd_task, &J);
+	int nt = ln_threads(R, C);
+	if (nt > LN_MAX_TASKS)
+		nt = LN_MAX_TASKS;
+	/* the partial sums live on this frame: 2 C floats per task, at most 64 tasks */
+	float part[(size_t)nt * 2 * (size_t)C];
+	ln_job J = { .dinp = dinp, .dout = dout, .inp = inp, .w = w, .cmean = mean, .crstd = rstd,
+	             .R = R, .C = C, .nt = nt, .part = part };
+	mae_parallel_for(nt, ln_bwd_task, &J);
+	for (int t = 0; t < nt; t++)
+		for (int c = 0; c < C; c++) {
+			dw[c] += part[(size_t)t * 2 * C + c];
+			db[c] += part[(size_t)t * 2 * C + C + c];
+		}
 }
 
 /* ---------------------------------------------------------------------------------------

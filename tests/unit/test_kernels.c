@@ -251,6 +251,31 @@ static void test_attention(int with_rpe)
 	}
 }
 
+/* sequences long enough for the BLAS path (the short ones above take the plain loops) */
+static void test_attention_blas(void)
+{
+	int S = 2, T = 70, C = 64, NH = 2, K = 8, HS = C / NH;
+	int *bucket = malloc(sizeof(int) * 65 * 65);
+	int NB = irpe_buckets(bucket, K, 1);
+	int T2 = 65;   /* 1 + 8*8 tokens for the iRPE case */
+	for (int rp = 0; rp < 2; rp++) {
+		int t = rp ? T2 : T;
+		size_t nq = (size_t)S * t * 3 * C, no = (size_t)S * t * C, na = (size_t)S * NH * t * t;
+		float *qkv = rnd(nq, 1.5), *r = rnd(no, 1), *rpe = rp ? rnd((size_t)HS * NB, 0.5) : NULL;
+		float *o1 = zeros(no), *o2 = zeros(no), *a2 = zeros(na), *cls = zeros((size_t)S * NH * t);
+		float *ws = zeros(attention_scratch_floats(t, C, NH, rp ? NB : 0));
+		float *d1 = zeros(nq), *d2 = zeros(nq);
+		float *g1 = rp ? zeros((size_t)HS * NB) : NULL, *g2 = rp ? zeros((size_t)HS * NB) : NULL;
+		attention_forward(o1, cls, ws, qkv, rpe, rp ? bucket : NULL, S, t, C, NH, rp ? NB : 0);
+		attention_forward_naive(o2, a2, qkv, rpe, rp ? bucket : NULL, S, t, C, NH, rp ? NB : 0);
+		attention_backward(d1, g1, ws, r, qkv, rpe, rp ? bucket : NULL, S, t, C, NH, rp ? NB : 0);
+		attention_backward_naive(d2, g2, r, qkv, a2, rpe, rp ? bucket : NULL, S, t, C, NH, rp ? NB : 0);
+		ok(maxrel(o1, o2, no) < 1e-5 && maxrel(d1, d2, nq) < 1e-5 && (!rp || maxrel(g1, g2, (size_t)HS * NB) < 1e-5),
+		   "attention%s with T = %d (BLAS path) matches naive forward and backward", rp ? " +iRPE" : "", t);
+	}
+	free(bucket);
+}
+
 static void test_irpe(void)
 {
 	int want[7] = { 0, 1, 2, 2, 3, 3, 3 }, good = 1;
@@ -457,6 +482,7 @@ int main(void)
 	test_gelu();
 	test_attention(0);
 	test_attention(1);
+	test_attention_blas();
 	test_irpe();
 	test_patch_embed();
 	test_pos_embed();
