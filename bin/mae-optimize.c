@@ -63,6 +63,7 @@ int main(int argc, char **argv)
 	so.outdir = r.outdir;
 	so.save_every = r.save_every;
 	so.images_per_epoch = r.images_per_epoch;
+	so.images = r.images;
 	mae_ps_serve(m, &o, &so);
 	mae_optim_free(&o);
 	mae_model_free(m);

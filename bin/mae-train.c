@@ -44,7 +44,7 @@ int main(int argc, char **argv)
 	mae_batch b;
 	mae_progress prog;
 	FILE *metrics = mae_run_metrics_open(r.outdir, o.step == 0);
-	int64_t images = 0;
+	int64_t images = r.images;
 	double t0 = mae_now(), last = t0;
 
 	mae_read_header(in, &rec);

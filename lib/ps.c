@@ -339,10 +339,15 @@ static void handle(server *s, zmq_msg_t *id, mae_record *r)
 		return;
 	}
 	if (!strcmp(op, "hello")) {
+		/* A stage that died cannot say bye; one that joins in its place takes over. */
 		for (int i = 0; i < s->nmem; i++)
 			if (!s->mem[i].left && s->mem[i].group == g && s->mem[i].replica == replica) {
-				reply_error(s, id, "%s replica %d joined twice", group_names[g], replica);
-				return;
+				mae_warn("%s replica %d joined again: replacing the earlier one (gone?)", group_names[g],
+				         replica);
+				if (s->mem[i].waiting)
+					s->got[g]--;
+				s->mem[i].left = 1;
+				s->mem[i].waiting = 0;
 			}
 		if (s->nmem == (int)(sizeof s->mem / sizeof s->mem[0])) {
 			reply_error(s, id, "too many members");
@@ -419,6 +424,7 @@ int mae_ps_serve(mae_model *m, mae_optim *o, const mae_ps_server_opts *opt)
 	s.opt = opt;
 	s.acc = mae_alloc_aligned(m->n_params * sizeof(float));
 	s.start = s.last_step_time = mae_now();
+	s.images_total = opt->images;
 	const char *addr = opt->endpoint[0] == '@' ? opt->endpoint + 1 : opt->endpoint;
 	s.sock = zmq_socket(mae_zctx_acquire(), ZMQ_ROUTER);
 	int linger = 2000, one = 1;

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -66,6 +67,12 @@ mae_model *mae_run_start(mae_run_opts *r, mae_optim *o, const char *usage)
 		snprintf(path, sizeof path, "%s/optim.safetensors", r->resume);
 		if (mae_optim_load(o, m, path, err, sizeof err))
 			mae_die(MAE_EXIT_DATA, "--resume: %s", err);
+		mae_st_file f;
+		if (mae_st_read(&f, path, err, sizeof err) == 0) {
+			const char *v = mae_st_meta(&f, "images");
+			r->images = v ? strtoll(v, NULL, 10) : 0;
+			mae_st_free(&f);
+		}
 		mae_info("resuming at step %lld of %lld", (long long)o->step, (long long)o->total);
 	} else {
 		if (r->weights) {
@@ -134,6 +141,6 @@ void mae_run_save(const mae_model *m, const mae_optim *o, const char *outdir, in
 	if (mae_checkpoint_save(m, path, extra, 2, err, sizeof err))
 		mae_die(MAE_EXIT_DATA, "checkpoint: %s", err);
 	snprintf(path, sizeof path, "%s/optim.safetensors", outdir);
-	if (mae_optim_save(o, m, path, extra, 2, err, sizeof err))
+	if (mae_optim_save(o, m, path, extra + 2, 1, err, sizeof err))   /* it records the step itself */
 		mae_die(MAE_EXIT_DATA, "optimiser state: %s", err);
 }

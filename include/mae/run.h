@@ -16,6 +16,7 @@ typedef struct mae_run_opts {
 	long long steps, warmup, batch, save_every, images_per_epoch;
 	double lr, blr, min_lr, wd, beta1, beta2, clip;   /* < 0: not given */
 	int replicas;
+	int64_t images;           /* out: images seen before this start (from --resume) */
 } mae_run_opts;
 
 enum { MAE_RUN_OPT_STEPS = 0x1200, MAE_RUN_OPT_WARMUP, MAE_RUN_OPT_LR, MAE_RUN_OPT_BLR,

@@ -69,6 +69,7 @@ typedef struct mae_ps_server_opts {
 	int64_t save_every;        /* steps between checkpoints (0: only at the end) */
 	double timeout;            /* seconds without any message before giving up */
 	int64_t images_per_epoch;  /* for the epoch column of the metrics (0: unknown) */
+	int64_t images;            /* images already seen (a resumed run) */
 } mae_ps_server_opts;
 
 /* Serve until every member has left (or died: timeout). m holds the master weights (fresh
