@@ -22,6 +22,7 @@ void mae_setprog(const char *argv0)
 	 * every page (the cost that makes untuned PyTorch slow on this machine). */
 	mallopt(M_MMAP_MAX, 0);
 	mallopt(M_TRIM_THRESHOLD, INT_MAX);
+	mae_blas_core();
 	const char *s = argv0 ? strrchr(argv0, '/') : NULL;
 	mae_prog = s ? s + 1 : (argv0 ? argv0 : "mae");
 }

@@ -15,8 +15,12 @@ enum { MAE_EXIT_OK = 0, MAE_EXIT_USAGE = 1, MAE_EXIT_DATA = 2 };
 extern const char *mae_prog;   /* program name used as message prefix */
 extern int mae_quiet;          /* -q: no progress or informational messages */
 
-/* Set the message prefix, and the allocator policy (heap only, never trimmed). */
+/* Set the message prefix, the allocator policy (heap only, never trimmed) and OpenBLAS's
+ * kernels (mae_blas_core). Every program calls it first. */
 void mae_setprog(const char *argv0);
+/* If OpenBLAS fell back to its generic core on a CPU with AVX2/AVX-512, re-execute the
+ * program with OPENBLAS_CORETYPE set to the best core the CPU runs (see blascore.c). */
+void mae_blas_core(void);
 noreturn void mae_die(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void mae_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void mae_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));   /* silenced by -q */
