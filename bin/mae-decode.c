@@ -20,15 +20,16 @@ static const char usage[] =
 	"                  [--train | --eval | --crop rrc|center|resize|none] [--size N | WxH]\n"
 	"                  [--shuffle | --no-shuffle] [--shard I/N] [--last drop|pad|partial]\n"
 	"                  [--scale LO,HI] [--ratio LO,HI] [--flip P] [--crop-pct F] [--exact | --dct-gap G]\n"
-	"                  SOURCE...\n"
+	"                  [--start-batch N] SOURCE...\n"
 	"  SOURCE  a folder (a sub-folder per class), an image, a glob, @LIST, an IDX file,\n"
 	"          or fashion-mnist[:train|:test]\n"
 	"  -g/-c grey/RGB output   -b batch size (32)   -e epochs (1)   -n use the first N samples\n"
-	"  -k skip unreadable images (counted in the end-of-stream record)   -j decode threads (1)\n";
+	"  -k skip unreadable images (counted in the end-of-stream record)   -j decode threads (1)\n"
+	"  --start-batch N  begin with batch N of the stream (to resume a run)\n";
 
 enum { OPT_TRAIN = MAE_OPT_FIRST_PROGRAM, OPT_EVAL, OPT_CROP, OPT_SIZE, OPT_SHUFFLE,
        OPT_NOSHUFFLE, OPT_SHARD, OPT_LAST, OPT_SCALE, OPT_RATIO, OPT_FLIP, OPT_CROPPCT,
-       OPT_EXACT, OPT_DCTGAP };
+       OPT_EXACT, OPT_DCTGAP, OPT_START };
 enum last { LAST_PARTIAL, LAST_DROP, LAST_PAD };
 
 static void parse_range(const char *s, double lo, double hi, double out[2], const char *what)
@@ -167,11 +168,11 @@ int main(int argc, char **argv)
 		{"no-shuffle", 0, 0, OPT_NOSHUFFLE}, {"shard", 1, 0, OPT_SHARD},
 		{"last", 1, 0, OPT_LAST}, {"scale", 1, 0, OPT_SCALE}, {"ratio", 1, 0, OPT_RATIO},
 		{"flip", 1, 0, OPT_FLIP}, {"crop-pct", 1, 0, OPT_CROPPCT}, {"exact", 0, 0, OPT_EXACT},
-		{"dct-gap", 1, 0, OPT_DCTGAP},
+		{"dct-gap", 1, 0, OPT_DCTGAP}, {"start-batch", 1, 0, OPT_START},
 		{0, 0, 0, 0}};
 	mae_common c;
 	int opt, chans = 0, keep = 0, crop = -1, shuffle = -1, exact = 0, threads = 1;
-	long long B = 32, epochs = 1, limit = -1, shard = 0, nshards = 1, W = 0, H = 0;
+	long long B = 32, epochs = 1, limit = -1, shard = 0, nshards = 1, W = 0, H = 0, start = 0;
 	double scale[2] = { 0.2, 1.0 }, ratio[2] = { 3.0 / 4.0, 4.0 / 3.0 }, flip = -1, crop_pct = 0.875, dct_gap = 2;
 	enum last last = LAST_PARTIAL;
 
@@ -188,6 +189,7 @@ int main(int argc, char **argv)
 		case 'n': limit = mae_parse_int(optarg, 1, 1LL << 40, "-n samples"); break;
 		case 'k': keep = 1; break;
 		case 'j': threads = (int)mae_parse_int(optarg, 1, 64, "-j threads"); break;
+		case OPT_START: start = mae_parse_int(optarg, 0, 1LL << 50, "--start-batch"); break;
 		case OPT_TRAIN: crop = MAE_CROP_RRC; break;
 		case OPT_EVAL: crop = MAE_CROP_CENTER; break;
 		case OPT_CROP:
@@ -295,6 +297,13 @@ int main(int argc, char **argv)
 	int64_t m = mae_shard_size(ds.n, (int)shard, (int)nshards);
 	int64_t per_epoch = last == LAST_DROP ? m / B : (m + B - 1) / B;
 	int64_t count = per_epoch * epochs;
+	if (start > count)
+		mae_die(MAE_EXIT_USAGE, "--start-batch %lld: the stream has only %lld batches", start, (long long)count);
+	/* Resuming: batches never straddle epochs, so batch `start` is batch start % per_epoch
+	 * of epoch start / per_epoch, and begins at sample (start % per_epoch) * B of that epoch's
+	 * order (exact when no sample is skipped with -k). */
+	int64_t e0 = per_epoch ? start / per_epoch : 0, k0 = per_epoch ? (start % per_epoch) * B : 0;
+	count -= start;
 
 	/* Header */
 	mae_record hdr = {0};
@@ -353,6 +362,7 @@ int main(int argc, char **argv)
 	batcher b = { 0 };
 	b.out = mae_writer_open(c.out, &c);
 	b.B = (int)B, b.H = (int)H, b.W = (int)W, b.C = chans;
+	b.seq = start;
 	mae_write(b.out, &hdr);
 	mae_rec_free(&hdr);
 	batch_start(&b);
@@ -361,14 +371,14 @@ int main(int argc, char **argv)
 	int64_t *pos = mae_malloc(sizeof *pos * (size_t)(m ? m : 1));
 	int64_t skipped = 0;
 	mae_progress prog;
-	mae_progress_start(&prog, "img", last == LAST_DROP ? count * B : m * epochs);
+	mae_progress_start(&prog, "img", last == LAST_DROP ? count * B : m * epochs - start * B);
 	job jb = { .ds = &ds, .aug = &aug, .seed = c.seed, .ssize = ssize };
 	jb.rc = mae_calloc((size_t)B, sizeof *jb.rc);
 	jb.err = mae_calloc((size_t)B, sizeof *jb.err);
-	for (int64_t e = 0; e < epochs; e++) {
+	for (int64_t e = e0; e < epochs; e++) {
 		mae_dataset_order(ds.n, shuffle, c.seed, e, (int)shard, (int)nshards, pos);
-		int64_t nb = 0, emitted = 0;
-		for (int64_t k = 0; k < m;) {
+		int64_t nb = e == e0 ? k0 / B : 0, emitted = 0;
+		for (int64_t k = e == e0 ? k0 : 0; k < m;) {
 			if (last == LAST_DROP && nb == per_epoch)
 				break;
 			/* decode as many samples as the batch has room for, straight into it */

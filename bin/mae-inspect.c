@@ -9,8 +9,9 @@
 #include <string.h>
 
 static const char usage[] =
-	"usage: mae-inspect [-q] [-m] [-c] [-i endpoint] [-o file] [--merge N]\n"
-	"  -m  also print each batch's meta map      -c  checksums only (no statistics)\n";
+	"usage: mae-inspect [-q] [-m] [-c] [-H] [-i endpoint] [-o file] [--merge N]\n"
+	"  -m  also print each batch's meta map      -c  checksums only (no statistics)\n"
+	"  -H  print the header and stop (e.g. to learn a stream's record count)\n";
 
 static double elem(const mae_tensor *t, size_t i)
 {
@@ -73,16 +74,17 @@ int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {MAE_COMMON_LONG, {0, 0, 0, 0}};
 	mae_common c;
-	int showmeta = 0, stats = 1, opt;
+	int showmeta = 0, stats = 1, header_only = 0, opt;
 	mae_setprog(argv[0]);
 	mae_common_init(&c);
 	c.out = NULL;
-	while ((opt = getopt_long(argc, argv, MAE_COMMON_SHORT "mc", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, MAE_COMMON_SHORT "mcH", longopts, NULL)) != -1) {
 		if (mae_common_opt(&c, opt, optarg, usage))
 			continue;
 		switch (opt) {
 		case 'm': showmeta = 1; break;
 		case 'c': stats = 0; break;
+		case 'H': header_only = 1; break;
 		default: mae_usage_error(usage, "unknown option");
 		}
 	}
@@ -114,6 +116,11 @@ int main(int argc, char **argv)
 	for (size_t i = 0; st && st->type == MAE_V_ARRAY && i < st->a.n; i++) {
 		mae_val_format(mae_map_get(&st->a.v[i], "argv"), buf, sizeof buf);
 		fprintf(out, "  stage %zu %s %s\n", i, mae_map_str(&st->a.v[i], "producer", "?"), buf);
+	}
+	if (header_only) {
+		if (fflush(out) != 0 || ferror(out))
+			mae_die(MAE_EXIT_DATA, "output: write error:");
+		return 0;
 	}
 	while (mae_read(in, &rec)) {
 		const void *raw;

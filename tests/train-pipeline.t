@@ -71,6 +71,11 @@ cmp -s "$T/r/optim.safetensors" "$T/p/optim.safetensors"
 ok $? "and the same optimiser state"
 is "$(wc -l < "$T/r/metrics.tsv")" 13 "metrics continue in the same file"
 
+# decode's --start-batch resumes the data where the run stopped: the same batches as a full run
+mae-decode -q -b 100 -e 3 --shuffle -s 2 -n 1000 fashion-mnist:train | mae-inspect -c | grep seq= | tail -17 | cut -d' ' -f2- > "$T/full.txt"
+mae-decode -q -b 100 -e 3 --shuffle -s 2 -n 1000 --start-batch 13 fashion-mnist:train | mae-inspect -c | grep seq= | cut -d' ' -f2- > "$T/part.txt"
+cmp -s "$T/full.txt" "$T/part.txt"; ok $? "mae-decode --start-batch 13 gives batches 13..29 of the full stream, seq included"
+
 # a trainable stage with no loss stage downstream: clear message, status 2, no hang
 mkdir -p "$T/n"
 mae-optimize -q --ps "@ipc://$T/n/ps" -m $M --steps 4 --timeout 5 & ps=$!
