@@ -353,7 +353,7 @@ int mae_st_write(const char *path, const mae_st_tensor *t, int n, const char *co
 /* ---------------------------------------------------------------------------------------
  * Model checkpoints */
 
-#define NCFG 20
+#define NCFG 21
 static int config_meta(const mae_config *c, char kv[NCFG * 2][64])
 {
 	int n = 0;
@@ -378,6 +378,7 @@ static int config_meta(const mae_config *c, char kv[NCFG * 2][64])
 	KV("window", "%d", c->window);
 	KV("nwindows", "%d", c->nwindows);
 	KV("mask_ratio", "%.9g", (double)c->mask_ratio);
+	KV("ln_eps", "%.9g", (double)c->ln_eps);
 #undef KV
 	return n;
 }
@@ -441,6 +442,10 @@ int mae_checkpoint_config(const mae_st_file *f, const char *spec_override, mae_c
 		if (mae_config_set(c, keys[i], v, e2, sizeof e2) != 0)
 			return fail(err, errn, "metadata: %s", e2);
 	}
+	const char *eps = mae_st_meta(f, "ln_eps");   /* optional: files before it was recorded */
+	char e3[200];
+	if (eps && mae_config_set(c, "ln_eps", eps, e3, sizeof e3) != 0)
+		return fail(err, errn, "metadata: %s", e3);
 	if (spec_override && *spec_override) {
 		snprintf(spec, sizeof spec, "%s", spec_override);
 		char *save = NULL;
