@@ -3,6 +3,7 @@
 #   make            build libmae and every program into $(B)/ (default build/)
 #   make test       build and run the whole test suite (TAP, through prove)
 #   make asan       the same tests under AddressSanitizer and UBSan, in build/asan
+#   make main       the main job: pretrain on Fashion-MNIST, evaluate, draw (pipelines/main.sh)
 #   make bench      benchmarks (long; not part of the tests)
 #   make deps       install the Debian packages the project and its tests need
 #   make install    programs into $(PREFIX)/bin, man pages into $(MANPREFIX)
@@ -35,7 +36,7 @@ MAN1    := $(sort $(wildcard man/*.1))
 MAN5    := $(sort $(wildcard man/*.5))
 MAN7    := $(sort $(wildcard man/*.7))
 
-.PHONY: all test check asan bench deps install uninstall clean units
+.PHONY: all test check asan bench deps install uninstall clean units main
 .SUFFIXES:
 .SECONDARY:
 
@@ -67,6 +68,10 @@ test check: all units
 asan:
 	$(MAKE) B=build/asan OPT="-O1 -march=native" \
 	  SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" test
+
+# The main job: MAE pretraining on Fashion-MNIST and its evaluation (pipelines/main.sh).
+main: all
+	MAE_BUILD=$(abspath $(B)) sh pipelines/main.sh
 
 bench: all
 	MAE_BUILD=$(abspath $(B)) sh bench/run.sh

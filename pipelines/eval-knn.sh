@@ -1,0 +1,49 @@
+#!/bin/sh
+# eval-knn.sh: k-NN evaluation of a pretrained encoder (DINO's weighted k-NN: L2-normalized
+# features, k=20, T=0.07), against raw pixels measured by the same mae-knn in the same run.
+#
+#   decode train | patchify | mae-encode -w CKPT -F POOL --no-latent  > train features
+#   decode test  | patchify | mae-encode -w CKPT -F POOL --no-latent  > test features
+#   mae-knn -t train-features -i test-features
+#
+# usage: pipelines/eval-knn.sh -w CHECKPOINT [-o DIR] [-k 20] [-p mean|cls]
+#        [--train SRC] [--test SRC] [--decode "OPTIONS"] [--no-raw]
+# Defaults: Fashion-MNIST's train and test splits from Debian's dataset-fashion-mnist.
+# Prints "features k=20 top1=..%" and "raw-pixels k=20 top1=..%" and writes DIR/knn.txt.
+set -eu
+. "$(dirname "$0")/lib.sh"
+ckpt= out=. k=20 pool=mean train=fashion-mnist:train test=fashion-mnist:test decode= raw=1
+while [ $# -gt 0 ]; do
+	case $1 in
+	-w) ckpt=$2; shift ;;
+	-o) out=$2; shift ;;
+	-k) k=$2; shift ;;
+	-p) pool=$2; shift ;;
+	--train) train=$2; shift ;;
+	--test) test=$2; shift ;;
+	--decode) decode=$2; shift ;;
+	--no-raw) raw=0 ;;
+	-h|--help) sed -n '2,14s/^# \{0,1\}//p' "$0"; exit 0 ;;
+	*) say "unknown option $1"; exit 1 ;;
+	esac
+	shift
+done
+[ -n "$ckpt" ] || { say "-w CHECKPOINT is required"; exit 1; }
+[ -f "$ckpt" ] || die "$ckpt: no such checkpoint"
+mkdir -p "$out"
+# the checkpoint's patch size
+patch=$(head -c 65536 "$ckpt" | tr ',' '\n' | sed -n 's/^"patch":"\([0-9]*\)"$/\1/p' | head -1)
+[ -n "$patch" ] || die "$ckpt: cannot read the patch size from its metadata"
+
+features() {   # SRC FILE
+	# shellcheck disable=SC2086
+	mae-decode -q -b 500 $decode "$1" | mae-patchify -q -p "$patch" |
+		mae-encode -q -w "$ckpt" -F "$pool" --no-latent > "$2"
+}
+say "features of $train and $test ($pool pooling)"
+features "$train" "$RUNDIR/train.mae"
+features "$test" "$RUNDIR/test.mae"
+mae-knn -k "$k" -t "$RUNDIR/train.mae" -i "$RUNDIR/test.mae" | sed 's/^/features /' | tee "$out/knn.txt"
+if [ $raw = 1 ]; then
+	mae-knn -k "$k" -f patches -t "$RUNDIR/train.mae" -i "$RUNDIR/test.mae" | sed 's/^/raw-pixels /' | tee -a "$out/knn.txt"
+fi

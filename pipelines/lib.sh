@@ -1,0 +1,17 @@
+# pipelines/lib.sh: shared by the pipeline scripts. Finds the programs (the build tree first,
+# so nothing needs installing), makes a private run directory for sockets, and cleans up.
+here=$(cd "$(dirname "$0")/.." && pwd)
+: "${MAE_BUILD:=$here/build}"
+PATH="$MAE_BUILD/bin:$PATH"
+export PATH
+for p in mae-decode mae-patchify mae-mask mae-encode mae-reconstruct mae-loss mae-optimize mae-knn mae-view mae-plot mae-inspect; do
+	command -v "$p" > /dev/null || { echo "$(basename "$0"): $p not found: run make first" >&2; exit 1; }
+done
+RUNDIR=$(mktemp -d "${TMPDIR:-/tmp}/mae-run.XXXXXX")
+cleanup() { rm -rf "$RUNDIR"; }
+trap 'cleanup' EXIT
+trap 'cleanup; kill 0 2>/dev/null; exit 130' INT TERM
+say() { echo "$(basename "$0"): $*" >&2; }
+die() { say "$*"; exit 2; }
+# the number of batch records a producer command will write (from its header)
+count_of() { sh -c "$1" 2>/dev/null | mae-inspect -H 2>/dev/null | sed -n 's/.* count=\([0-9][0-9]*\).*/\1/p'; }

@@ -1,0 +1,39 @@
+#!/bin/sh
+# main.sh: the main job. MAE pretraining on Fashion-MNIST as a pipeline of processes, then
+# k-NN evaluation of the encoder's features against raw pixels (same mae-knn, same run), the
+# reconstruction figure and the loss curve. About 15 minutes on 2 cores.
+#
+# usage: pipelines/main.sh [-o OUT] [pretrain.sh options...]
+# Writes OUT/ (default out/main): checkpoint.safetensors, metrics.tsv, loss.png,
+# reconstruction.png, knn.txt, summary.txt.
+set -eu
+. "$(dirname "$0")/lib.sh"
+out=out/main
+if [ "${1:-}" = -o ]; then out=$2; shift 2; fi
+case "${1:-}" in -h|--help) sed -n '2,9s/^# \{0,1\}//p' "$0"; exit 0 ;; esac
+model=small-28 epochs=5 seed=1
+t0=$(date +%s)
+sh "$here/pipelines/pretrain.sh" -o "$out" --model "$model" --epochs "$epochs" --seed "$seed" "$@"
+t1=$(date +%s)
+ckpt=$out/checkpoint.safetensors
+
+say "evaluating: weighted k-NN (k=20, T=0.07) on the test split"
+sh "$here/pipelines/eval-knn.sh" -w "$ckpt" -o "$out"
+t2=$(date +%s)
+
+say "figures"
+mae-decode -q -n 8 -b 8 fashion-mnist:test | mae-patchify -q -p 4 | mae-mask -q -s "$seed" random |
+	mae-encode -q -w "$ckpt" | mae-reconstruct -q -w "$ckpt" | mae-view -q --norm-pix -n 8 -o "$out/reconstruction.png"
+mae-plot -x step -y loss --smooth 25 -t "MAE pretraining on Fashion-MNIST ($model)" -o "$out/loss.png" "$out/metrics.tsv"
+
+feat=$(sed -n 's/^features k=20 top1=\([0-9.]*\)%.*/\1/p' "$out/knn.txt")
+raw=$(sed -n 's/^raw-pixels k=20 top1=\([0-9.]*\)%.*/\1/p' "$out/knn.txt")
+{
+	echo "model            $model, MAE, mask ratio 0.75, $epochs epochs of Fashion-MNIST train"
+	echo "steps            $(tail -1 "$out/metrics.tsv" | cut -f1)"
+	echo "loss             $(sed -n 2p "$out/metrics.tsv" | cut -f3) -> $(tail -1 "$out/metrics.tsv" | cut -f3) (first -> last step, norm-pix MSE on hidden patches)"
+	echo "pretraining      $((t1 - t0)) s"
+	echo "evaluation       $((t2 - t1)) s"
+	echo "k-NN (k=20)      features $feat%, raw pixels $raw% (test split, 10000 images)"
+	echo "pictures         $out/reconstruction.png $out/loss.png"
+} | tee "$out/summary.txt"

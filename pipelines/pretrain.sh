@@ -1,0 +1,92 @@
+#!/bin/sh
+# pretrain.sh: masked-image-modeling pretraining as a pipeline of processes:
+#
+#   mae-optimize --ps @ipc://RUN/ps -m MODEL ... &          (parameter server)
+#   mae-decode | mae-patchify | mae-mask STRATEGY |
+#       mae-encode --ps ... | mae-reconstruct --ps ... | mae-loss > OUT/loss.mae
+#
+# usage: pipelines/pretrain.sh [-o OUT] [--method M] [--model SPEC] [--mask "STRATEGY OPTS"]
+#        [--data SRC] [--epochs E] [--batch B] [--blr BLR] [--warmup-epochs W] [--seed S]
+#        [--patch P] [--decode "OPTIONS"] [--tap ENDPOINT] [--resume]
+#   --method  mae (random masking), colormae (green noise), lomar (windows, windowed encoder),
+#             simmim (blocks, mask token, L1), semmae (semantic parts), mfm (frequency)
+#   --model   a preset with overrides, e.g. tiny-28 or vit-tiny,dec_depth=4 (mode set by --method)
+#   --mask    the mae-mask arguments, replacing the method's default
+#   --tap     also publish the masked stream on a PUB socket (watch: mae-view -i sub:...)
+#   --resume  continue the run in OUT where it stopped (same options)
+# Defaults: Fashion-MNIST train split, small-28, MAE, 10 epochs of 256, blr 1.5e-4.
+# Writes OUT/checkpoint.safetensors, OUT/optim.safetensors, OUT/metrics.tsv, OUT/loss.mae.
+set -eu
+. "$(dirname "$0")/lib.sh"
+out=out/pretrain method=mae model=small-28 mask= data=fashion-mnist:train epochs=10 batch=256
+blr=1.5e-4 warmup=1 seed=1 patch= decode="--shuffle --flip 0.5" tap= resume=0
+while [ $# -gt 0 ]; do
+	case $1 in
+	-o) out=$2; shift ;;
+	--method) method=$2; shift ;;
+	--model) model=$2; shift ;;
+	--mask) mask=$2; shift ;;
+	--data) data=$2; shift ;;
+	--epochs) epochs=$2; shift ;;
+	--batch) batch=$2; shift ;;
+	--blr) blr=$2; shift ;;
+	--warmup-epochs) warmup=$2; shift ;;
+	--seed) seed=$2; shift ;;
+	--patch) patch=$2; shift ;;
+	--decode) decode=$2; shift ;;
+	--tap) tap=$2; shift ;;
+	--resume) resume=1 ;;
+	-h|--help) sed -n '2,22s/^# \{0,1\}//p' "$0"; exit 0 ;;
+	*) say "unknown option $1"; exit 1 ;;
+	esac
+	shift
+done
+case $method in
+mae) mode=mae; dmask="random" ;;
+colormae) mode=mae; dmask="noise --color green" ;;
+semmae) mode=mae; dmask="semantic --epoch-total $epochs" ;;
+lomar) mode=lomar; dmask="window" ;;
+simmim) mode=simmim; dmask="block" ;;
+mfm) mode=mfm; dmask="frequency" ;;
+*) say "unknown method $method (mae, colormae, semmae, lomar, simmim, mfm)"; exit 1 ;;
+esac
+[ -n "$mask" ] || mask=$dmask
+case $model in *mode=*) ;; *) model="$model,mode=$mode" ;; esac
+mkdir -p "$out"
+
+# the patch size is the model's
+if [ -z "$patch" ]; then
+	case $model in
+	*-28*) patch=4 ;;
+	*) patch=16 ;;
+	esac
+	case $model in micro-28*) patch=7 ;; esac
+	case $model in *patch=*) patch=$(echo "$model" | sed 's/.*patch=\([0-9]*\).*/\1/') ;; esac
+fi
+
+src="mae-decode -q -s $seed -e $epochs -b $batch --last drop $decode $data"
+steps=$(count_of "$src")
+[ -n "$steps" ] && [ "$steps" -gt 0 ] || die "cannot learn the number of batches of: $src"
+per_epoch=$((steps / epochs))
+images=$((per_epoch * batch))
+
+start=0
+if [ $resume = 1 ]; then
+	start=$(mae-optimize --step-of "$out")
+	say "resuming $out at step $start of $steps"
+	mae-optimize -q --ps "@ipc://$RUNDIR/ps" --resume "$out" &
+else
+	say "$method ($model), mask: $mask; $epochs epochs of $per_epoch batches of $batch from $data"
+	mae-optimize --ps "@ipc://$RUNDIR/ps" -s "$seed" -m "$model" --steps "$steps" \
+		--warmup $((warmup * per_epoch)) --blr "$blr" --batch "$batch" --images-per-epoch "$images" \
+		-d "$out" &
+fi
+ps=$!
+tapcmd=cat
+[ -n "$tap" ] && tapcmd="mae-tap -q $tap"
+# shellcheck disable=SC2086
+$src --start-batch "$start" | mae-patchify -q -p "$patch" | mae-mask -q -s "$seed" $mask | $tapcmd |
+	mae-encode -q --ps "ipc://$RUNDIR/ps" | mae-reconstruct -q --ps "ipc://$RUNDIR/ps" |
+	mae-loss -q --loss-only > "$out/loss.mae" || die "the training pipeline failed"
+wait $ps || die "mae-optimize failed"
+say "done: $out/checkpoint.safetensors ($(tail -1 "$out/metrics.tsv" | cut -f1) steps, last loss $(tail -1 "$out/metrics.tsv" | cut -f3))"
