@@ -32,14 +32,23 @@ static float frand(void)
 	rs ^= rs << 13, rs ^= rs >> 7, rs ^= rs << 17;
 	return (float)((rs >> 11) * (1.0 / 9007199254740992.0)) * 2.0f - 1.0f;
 }
+/* every test array is registered and freed at the end (LeakSanitizer in `make asan`) */
+static void *allocs[1024];
+static int nallocs;
+static void *keep(void *p)
+{
+	if (nallocs < 1024)
+		allocs[nallocs++] = p;
+	return p;
+}
 static float *rnd(size_t n, float scale)
 {
-	float *a = malloc(n * sizeof(float));
+	float *a = keep(malloc(n * sizeof(float)));
 	for (size_t i = 0; i < n; i++)
 		a[i] = frand() * scale;
 	return a;
 }
-static float *zeros(size_t n) { return calloc(n, sizeof(float)); }
+static float *zeros(size_t n) { return keep(calloc(n, sizeof(float))); }
 
 static double maxrel(const float *a, const float *b, size_t n)
 {
@@ -141,7 +150,7 @@ static void test_layernorm(void)
 	t.m = zeros(t.R), t.s = zeros(t.R);
 	ln_loss(&t);
 	/* row statistics: mean 0, biased variance 1 before the affine part */
-	float *y = zeros(n), *one = malloc(t.C * sizeof(float)), *zero = zeros(t.C);
+	float *y = zeros(n), *one = keep(malloc(t.C * sizeof(float))), *zero = zeros(t.C);
 	for (int c = 0; c < t.C; c++)
 		one[c] = 1;
 	layernorm_recompute(y, t.inp, t.m, t.s, one, zero, t.R, t.C);
@@ -216,7 +225,7 @@ static void test_attention(int with_rpe)
 	att_t t = { .S = 3, .T = with_rpe ? 10 : 7, .C = 12, .NH = 3 };
 	int K = 3;
 	if (with_rpe) {
-		t.bucket = malloc(sizeof(int) * t.T * t.T);
+		t.bucket = keep(malloc(sizeof(int) * t.T * t.T));
 		t.NB = irpe_buckets(t.bucket, K, 1);
 	}
 	int HS = t.C / t.NH;
@@ -441,7 +450,7 @@ static void test_freq_loss(void)
 	int H = 6, W = 6, p = 2, c = 2, N = 9, P = 8;
 	freq_loss_init(&t.ws, H, W, p, c);
 	t.pred = rnd((size_t)t.B * N * P, 1), t.tgt = rnd((size_t)t.B * N * P, 1);
-	t.fm = malloc((size_t)t.B * H * W);
+	t.fm = keep(malloc((size_t)t.B * H * W));
 	for (int i = 0; i < t.B * H * W; i++)
 		t.fm[i] = (i * 7) % 3 != 0;
 	/* reference: the DFT summed directly in double */
@@ -489,6 +498,8 @@ int main(void)
 	test_tokens();
 	test_losses();
 	test_freq_loss();
+	while (nallocs)
+		free(allocs[--nallocs]);
 	printf("1..%d\n", ntest);
 	return nfail ? 1 : 0;
 }
