@@ -16,30 +16,22 @@ static const char usage[] =
 	"  -F cls|mean   also write a pooled 'feature' (cls token or mean of patch tokens)\n"
 	"  --no-latent   leave 'latent' out (feature extraction)\n";
 
-enum { O_PS = MAE_OPT_FIRST_PROGRAM, O_REPLICA, O_GRAD, O_GTIMEOUT, O_NOLATENT };
+enum { O_NOLATENT = MAE_OPT_FIRST_PROGRAM };
 
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		MAE_COMMON_LONG, {"weights", 1, 0, 'w'}, {"model", 1, 0, 'M'}, {"ps", 1, 0, O_PS},
-		{"replica", 1, 0, O_REPLICA}, {"grad", 1, 0, O_GRAD}, {"grad-timeout", 1, 0, O_GTIMEOUT},
-		{"attn", 0, 0, 'a'}, {"feature", 1, 0, 'F'}, {"no-latent", 0, 0, O_NOLATENT}, {0, 0, 0, 0}};
+		MAE_COMMON_LONG, MAE_STAGE_LONG, {"attn", 0, 0, 'a'}, {"feature", 1, 0, 'F'}, {"no-latent", 0, 0, O_NOLATENT}, {0, 0, 0, 0}};
 	mae_common c;
-	const char *weights = NULL, *override = NULL, *ps = NULL, *grad = NULL;
-	int replica = 0, attn = 0, pool = -1, latent = 1, opt;
-	double gtimeout = 300;
+	mae_stage_opts so;
+	int attn = 0, pool = -1, latent = 1, opt;
 	mae_setprog(argv[0]);
 	mae_common_init(&c);
-	while ((opt = getopt_long(argc, argv, MAE_COMMON_SHORT "w:M:aF:", longopts, NULL)) != -1) {
-		if (mae_common_opt(&c, opt, optarg, usage))
+	mae_stage_opts_init(&so);
+	while ((opt = getopt_long(argc, argv, MAE_COMMON_SHORT MAE_STAGE_SHORT "aF:", longopts, NULL)) != -1) {
+		if (mae_common_opt(&c, opt, optarg, usage) || mae_stage_opt(&so, opt, optarg))
 			continue;
 		switch (opt) {
-		case 'w': weights = optarg; break;
-		case 'M': override = optarg; break;
-		case O_PS: ps = optarg; break;
-		case O_REPLICA: replica = (int)mae_parse_int(optarg, 0, 63, "--replica"); break;
-		case O_GRAD: grad = optarg; break;
-		case O_GTIMEOUT: gtimeout = mae_parse_double(optarg, 0.1, 1e7, "--grad-timeout"); break;
 		case 'a': attn = 1; break;
 		case 'F':
 			if (!strcmp(optarg, "cls")) pool = 0;
@@ -52,16 +44,11 @@ int main(int argc, char **argv)
 	}
 	if (optind != argc)
 		mae_usage_error(usage, "unexpected argument '%s'", argv[optind]);
-	if (!weights == !ps)
-		mae_usage_error(usage, "give -w CHECKPOINT (frozen) or --ps ENDPOINT (trainable)");
-	if (ps && !latent)
+	if (so.ps && !latent)
 		mae_usage_error(usage, "--no-latent: a trainable encoder must send its latent on");
-
+	const char *ps = so.ps;
 	mae_stage st;
-	if (ps)
-		mae_stage_trainable(&st, ps, "encoder", replica, grad, gtimeout);
-	else
-		mae_stage_frozen(&st, weights, override);
+	mae_stage_open(&st, &so, "encoder", usage);
 	mae_model *m = st.m;
 	mae_reader *in = mae_reader_open(c.in, &c);
 	mae_writer *out = mae_writer_open(c.out, &c);

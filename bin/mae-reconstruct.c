@@ -11,44 +11,31 @@ static const char usage[] =
 	"usage: mae-reconstruct [-q] (-w CHECKPOINT [-M key=value,...] | --ps ENDPOINT [--replica R]\n"
 	"                       [--grad @ENDPOINT] [--grad-timeout SEC]) [--keep-latent] [-i in] [-o out]\n";
 
-enum { O_PS = MAE_OPT_FIRST_PROGRAM, O_REPLICA, O_GRAD, O_GTIMEOUT, O_KEEP };
+enum { O_KEEP = MAE_OPT_FIRST_PROGRAM };
 
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		MAE_COMMON_LONG, {"weights", 1, 0, 'w'}, {"model", 1, 0, 'M'}, {"ps", 1, 0, O_PS},
-		{"replica", 1, 0, O_REPLICA}, {"grad", 1, 0, O_GRAD}, {"grad-timeout", 1, 0, O_GTIMEOUT},
-		{"keep-latent", 0, 0, O_KEEP}, {0, 0, 0, 0}};
+		MAE_COMMON_LONG, MAE_STAGE_LONG, {"keep-latent", 0, 0, O_KEEP}, {0, 0, 0, 0}};
 	mae_common c;
-	const char *weights = NULL, *override = NULL, *ps = NULL, *grad = NULL;
-	int replica = 0, keep = 0, opt;
-	double gtimeout = 300;
+	mae_stage_opts so;
+	int keep = 0, opt;
 	mae_setprog(argv[0]);
 	mae_common_init(&c);
-	while ((opt = getopt_long(argc, argv, MAE_COMMON_SHORT "w:M:", longopts, NULL)) != -1) {
-		if (mae_common_opt(&c, opt, optarg, usage))
+	mae_stage_opts_init(&so);
+	while ((opt = getopt_long(argc, argv, MAE_COMMON_SHORT MAE_STAGE_SHORT, longopts, NULL)) != -1) {
+		if (mae_common_opt(&c, opt, optarg, usage) || mae_stage_opt(&so, opt, optarg))
 			continue;
 		switch (opt) {
-		case 'w': weights = optarg; break;
-		case 'M': override = optarg; break;
-		case O_PS: ps = optarg; break;
-		case O_REPLICA: replica = (int)mae_parse_int(optarg, 0, 63, "--replica"); break;
-		case O_GRAD: grad = optarg; break;
-		case O_GTIMEOUT: gtimeout = mae_parse_double(optarg, 0.1, 1e7, "--grad-timeout"); break;
 		case O_KEEP: keep = 1; break;
 		default: mae_usage_error(usage, "unknown option");
 		}
 	}
 	if (optind != argc)
 		mae_usage_error(usage, "unexpected argument '%s'", argv[optind]);
-	if (!weights == !ps)
-		mae_usage_error(usage, "give -w CHECKPOINT (frozen) or --ps ENDPOINT (trainable)");
-
+	const char *ps = so.ps;
 	mae_stage st;
-	if (ps)
-		mae_stage_trainable(&st, ps, "decoder", replica, grad, gtimeout);
-	else
-		mae_stage_frozen(&st, weights, override);
+	mae_stage_open(&st, &so, "decoder", usage);
 	mae_model *m = st.m;
 	mae_reader *in = mae_reader_open(c.in, &c);
 	mae_writer *out = mae_writer_open(c.out, &c);

@@ -10,16 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "mae/util.h"
 #include "mae/dataset.h"
-
-static int fail(char *err, size_t errn, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, errn, fmt, ap);
-	va_end(ap);
-	return -1;
-}
 
 void mae_augment_defaults(mae_augment *a, enum mae_crop crop, int w, int h, int c)
 {
@@ -84,7 +76,7 @@ static int make_plan(const mae_augment *a, int W, int H, mae_rng *r, struct plan
 	switch (a->crop) {
 	case MAE_CROP_NONE:
 		if (W != a->w || H != a->h)
-			return fail(err, errn, "size %dx%d, expected %dx%d (choose a crop mode to resize)",
+			return mae_fail(err, errn, "size %dx%d, expected %dx%d (choose a crop mode to resize)",
 			            W, H, a->w, a->h);
 		break;
 	case MAE_CROP_RESIZE:
@@ -127,7 +119,7 @@ static int run_plan(const mae_augment *a, const struct plan *p, const mae_image 
 	int rc = -1;
 	if (img->c != a->c) {
 		if (mae_image_alloc(&conv, img->w, img->h, a->c) < 0)
-			return fail(err, errn, "out of memory");
+			return mae_fail(err, errn, "out of memory");
 		mae_image_convert(img, &conv);
 		src = conv;
 	}
@@ -151,7 +143,7 @@ static int run_plan(const mae_augment *a, const struct plan *p, const mae_image 
 		if (box[3] > src.h) box[3] = src.h;
 	}
 	if (mae_resample(&src, box, p->rw, p->rh, p->ox, p->oy, &dst) < 0) {
-		fail(err, errn, "resampling %dx%d failed", src.w, src.h);
+		mae_fail(err, errn, "resampling %dx%d failed", src.w, src.h);
 		goto out;
 	}
 	if (p->flip)

@@ -21,15 +21,6 @@ static const char *fmnist_classes[10] = {
 	"Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
 };
 
-static int fail(char *err, size_t errn, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, errn, fmt, ap);
-	va_end(ap);
-	return -1;
-}
-
 void mae_dataset_init(mae_dataset *ds)
 {
 	memset(ds, 0, sizeof *ds);
@@ -83,7 +74,7 @@ static char **listdir(const char *dir, int *n, char *err, size_t errn)
 {
 	DIR *d = opendir(dir);
 	if (!d) {
-		fail(err, errn, "%s: %s", dir, strerror(errno));
+		mae_fail(err, errn, "%s: %s", dir, strerror(errno));
 		return NULL;
 	}
 	char **v = NULL;
@@ -135,7 +126,7 @@ static int walk(mae_dataset *ds, const char *dir, int label, int cls, int depth,
                 size_t errn)
 {
 	if (depth > 32)
-		return fail(err, errn, "%s: directories nested too deep (a symlink loop?)", dir);
+		return mae_fail(err, errn, "%s: directories nested too deep (a symlink loop?)", dir);
 	int n;
 	char **v = listdir(dir, &n, err, errn);
 	if (!v)
@@ -204,7 +195,7 @@ static int add_folder(mae_dataset *ds, const char *dir, char *err, size_t errn)
 	}
 	freelist(v, n);
 	if (!rc && ds->n == before)
-		return fail(err, errn, "%s: no .jpg, .jpeg or .png files", dir);
+		return mae_fail(err, errn, "%s: no .jpg, .jpeg or .png files", dir);
 	return rc;
 }
 
@@ -212,7 +203,7 @@ static int add_list(mae_dataset *ds, const char *list, char *err, size_t errn)
 {
 	FILE *f = strcmp(list, "-") ? fopen(list, "r") : stdin;
 	if (!f)
-		return fail(err, errn, "%s: %s", list, strerror(errno));
+		return mae_fail(err, errn, "%s: %s", list, strerror(errno));
 	char *base = mae_strdup(list);
 	char *slash = strrchr(base, '/');
 	if (slash)
@@ -242,7 +233,7 @@ static int add_list(mae_dataset *ds, const char *list, char *err, size_t errn)
 			char *end;
 			long l = strtol(sp, &end, 10);
 			if (*end || end == sp || l < -1 || l > 0x7fffffff) {
-				rc = fail(err, errn, "%s:%ld: bad label '%s'", list, lineno, sp);
+				rc = mae_fail(err, errn, "%s:%ld: bad label '%s'", list, lineno, sp);
 				break;
 			}
 			label = (int)l;
@@ -255,7 +246,7 @@ static int add_list(mae_dataset *ds, const char *list, char *err, size_t errn)
 		free(path);
 	}
 	if (!rc && ferror(f))
-		rc = fail(err, errn, "%s: %s", list, strerror(errno));
+		rc = mae_fail(err, errn, "%s: %s", list, strerror(errno));
 	free(line);
 	free(base);
 	if (f != stdin)
@@ -279,15 +270,15 @@ static int add_idx(mae_dataset *ds, const char *path, int fmnist, char *err, siz
 	mae_idx im, lab;
 	char e[256];
 	if (mae_idx_load(path, &im, e, sizeof e) < 0)
-		return fail(err, errn, "%s: %s", path, e);
+		return mae_fail(err, errn, "%s: %s", path, e);
 	if (im.ndim != 3 && im.ndim != 4) {
 		mae_idx_free(&im);
-		return fail(err, errn, "%s: IDX of rank %d is not images [N,H,W] or [N,H,W,C]", path,
+		return mae_fail(err, errn, "%s: IDX of rank %d is not images [N,H,W] or [N,H,W,C]", path,
 		            im.ndim);
 	}
 	if (im.ndim == 4 && im.dims[3] != 1 && im.dims[3] != 3) {
 		mae_idx_free(&im);
-		return fail(err, errn, "%s: %lld channels; expected 1 or 3", path,
+		return mae_fail(err, errn, "%s: %lld channels; expected 1 or 3", path,
 		            (long long)im.dims[3]);
 	}
 	char *ln = labels_name(path);
@@ -295,13 +286,13 @@ static int add_idx(mae_dataset *ds, const char *path, int fmnist, char *err, siz
 	memset(&lab, 0, sizeof lab);
 	if (ln && !access(ln, R_OK)) {
 		if (mae_idx_load(ln, &lab, e, sizeof e) < 0) {
-			fail(err, errn, "%s: %s", ln, e);
+			mae_fail(err, errn, "%s: %s", ln, e);
 			free(ln);
 			mae_idx_free(&im);
 			return -1;
 		}
 		if (lab.ndim != 1 || lab.dims[0] != im.dims[0]) {
-			fail(err, errn, "%s: %lld labels of rank %d for %lld images", ln,
+			mae_fail(err, errn, "%s: %lld labels of rank %d for %lld images", ln,
 			     (long long)lab.dims[0], lab.ndim, (long long)im.dims[0]);
 			free(ln);
 			mae_idx_free(&im);
@@ -350,7 +341,7 @@ int mae_dataset_add(mae_dataset *ds, const char *src, char *err, size_t errn)
 		char path[256];
 		snprintf(path, sizeof path, "%s/%s-images-idx3-ubyte.gz", FMNIST_DIR, split);
 		if (access(path, R_OK))
-			return fail(err, errn, "%s: %s (install the Debian package dataset-fashion-mnist)",
+			return mae_fail(err, errn, "%s: %s (install the Debian package dataset-fashion-mnist)",
 			            path, strerror(errno));
 		return add_idx(ds, path, 1, err, errn);
 	}
@@ -362,16 +353,16 @@ int mae_dataset_add(mae_dataset *ds, const char *src, char *err, size_t errn)
 			glob_t g;
 			int r = glob(src, 0, NULL, &g);
 			if (r == GLOB_NOMATCH)
-				return fail(err, errn, "%s: no match", src);
+				return mae_fail(err, errn, "%s: no match", src);
 			if (r)
-				return fail(err, errn, "%s: glob failed", src);
+				return mae_fail(err, errn, "%s: glob failed", src);
 			int rc = 0;
 			for (size_t i = 0; i < g.gl_pathc && !rc; i++)
 				rc = mae_dataset_add(ds, g.gl_pathv[i], err, errn);
 			globfree(&g);
 			return rc;
 		}
-		return fail(err, errn, "%s: %s", src, strerror(errno));
+		return mae_fail(err, errn, "%s: %s", src, strerror(errno));
 	}
 	if (S_ISDIR(st.st_mode))
 		return add_folder(ds, src, err, errn);

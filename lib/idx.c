@@ -7,17 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "mae/util.h"
 #include <zlib.h>
 #include "mae/dataset.h"
-
-static int fail(char *err, size_t errn, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, errn, fmt, ap);
-	va_end(ap);
-	return -1;
-}
 
 /* Read exactly n bytes; returns bytes read, or -1 on a gzip error (message in err). */
 static long long readn(gzFile f, void *p, size_t n, char *err, size_t errn)
@@ -29,7 +21,7 @@ static long long readn(gzFile f, void *p, size_t n, char *err, size_t errn)
 		if (r < 0) {
 			int code;
 			const char *m = gzerror(f, &code);
-			fail(err, errn, "%s", code == Z_ERRNO ? strerror(errno) : m);
+			mae_fail(err, errn, "%s", code == Z_ERRNO ? strerror(errno) : m);
 			return -1;
 		}
 		if (r == 0)
@@ -44,28 +36,28 @@ int mae_idx_load(const char *path, mae_idx *idx, char *err, size_t errn)
 	memset(idx, 0, sizeof *idx);
 	gzFile f = gzopen(path, "rb");
 	if (!f)
-		return fail(err, errn, "%s", errno ? strerror(errno) : "cannot open");
+		return mae_fail(err, errn, "%s", errno ? strerror(errno) : "cannot open");
 	unsigned char h[4 + 4 * 4];
 	long long r = readn(f, h, 4, err, errn);
 	if (r < 0)
 		goto bad;
 	if (r < 4 || h[0] || h[1]) {
-		fail(err, errn, "not an IDX file (bad magic)");
+		mae_fail(err, errn, "not an IDX file (bad magic)");
 		goto bad;
 	}
 	if (h[2] != 0x08) {
-		fail(err, errn, "IDX element type 0x%02x, expected 0x08 (unsigned byte)", h[2]);
+		mae_fail(err, errn, "IDX element type 0x%02x, expected 0x08 (unsigned byte)", h[2]);
 		goto bad;
 	}
 	idx->ndim = h[3];
 	if (idx->ndim < 1 || idx->ndim > 4) {
-		fail(err, errn, "IDX rank %d, expected 1 to 4", idx->ndim);
+		mae_fail(err, errn, "IDX rank %d, expected 1 to 4", idx->ndim);
 		goto bad;
 	}
 	if ((r = readn(f, h + 4, 4 * (size_t)idx->ndim, err, errn)) < 0)
 		goto bad;
 	if (r < 4 * idx->ndim) {
-		fail(err, errn, "truncated IDX header");
+		mae_fail(err, errn, "truncated IDX header");
 		goto bad;
 	}
 	long long total = 1;
@@ -73,33 +65,33 @@ int mae_idx_load(const char *path, mae_idx *idx, char *err, size_t errn)
 		const unsigned char *p = h + 4 + 4 * i;
 		uint32_t d = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 		if (d == 0 || d > (1u << 31)) {
-			fail(err, errn, "IDX dimension %d is %u", i, d);
+			mae_fail(err, errn, "IDX dimension %d is %u", i, d);
 			goto bad;
 		}
 		idx->dims[i] = d;
 		total *= d;
 		if (total > MAE_IDX_MAX_BYTES) {
-			fail(err, errn, "IDX data larger than %lld bytes", (long long)MAE_IDX_MAX_BYTES);
+			mae_fail(err, errn, "IDX data larger than %lld bytes", (long long)MAE_IDX_MAX_BYTES);
 			goto bad;
 		}
 	}
 	idx->nbytes = (size_t)total;
 	idx->data = malloc(idx->nbytes);
 	if (!idx->data) {
-		fail(err, errn, "out of memory for %zu bytes", idx->nbytes);
+		mae_fail(err, errn, "out of memory for %zu bytes", idx->nbytes);
 		goto bad;
 	}
 	if ((r = readn(f, idx->data, idx->nbytes, err, errn)) < 0)
 		goto bad;
 	if ((size_t)r < idx->nbytes) {
-		fail(err, errn, "truncated: %lld of %zu data bytes", r, idx->nbytes);
+		mae_fail(err, errn, "truncated: %lld of %zu data bytes", r, idx->nbytes);
 		goto bad;
 	}
 	unsigned char extra;
 	if ((r = readn(f, &extra, 1, err, errn)) < 0)
 		goto bad;
 	if (r) {
-		fail(err, errn, "trailing bytes after %zu data bytes", idx->nbytes);
+		mae_fail(err, errn, "trailing bytes after %zu data bytes", idx->nbytes);
 		goto bad;
 	}
 	gzclose(f);

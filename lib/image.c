@@ -13,17 +13,7 @@
 #include <png.h>
 #include <turbojpeg.h>
 #include "mae/image.h"
-
-static int fail(char *err, size_t errn, const char *fmt, ...)
-{
-	va_list ap;
-	if (err && errn) {
-		va_start(ap, fmt);
-		vsnprintf(err, errn, fmt, ap);
-		va_end(ap);
-	}
-	return -1;
-}
+#include "mae/util.h"
 
 /* ------------------------------------------------------------------------------------------
  * Buffers */
@@ -112,7 +102,7 @@ int mae_image_readfile(const char *path, size_t limit, void **buf, size_t *n, ch
 {
 	FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
 	if (!f)
-		return fail(err, errn, "%s", strerror(errno));
+		return mae_fail(err, errn, "%s", strerror(errno));
 	/* a regular file is read in one piece of its size (+1 to see the end) */
 	struct stat st;
 	size_t cap = 1 << 16, len = 0;
@@ -123,21 +113,21 @@ int mae_image_readfile(const char *path, size_t limit, void **buf, size_t *n, ch
 	for (;;) {
 		if (!p) {
 			if (f != stdin) fclose(f);
-			return fail(err, errn, "out of memory");
+			return mae_fail(err, errn, "out of memory");
 		}
 		size_t r = fread(p + len, 1, cap - len, f);
 		len += r;
 		if (len > limit) {
 			free(p);
 			if (f != stdin) fclose(f);
-			return fail(err, errn, "larger than %zu bytes", limit);
+			return mae_fail(err, errn, "larger than %zu bytes", limit);
 		}
 		if (r == 0 || len < cap) {
 			if (ferror(f)) {
 				int e = errno;
 				free(p);
 				if (f != stdin) fclose(f);
-				return fail(err, errn, "%s", strerror(e));
+				return mae_fail(err, errn, "%s", strerror(e));
 			}
 			if (feof(f))
 				break;
@@ -208,7 +198,7 @@ static void png_read_mem(png_structp png, png_bytep out, png_size_t len)
 {
 	struct pngsrc *s = png_get_io_ptr(png);
 	if (len > s->n - s->off) {
-		fail(s->err, s->errn, "truncated PNG");
+		mae_fail(s->err, s->errn, "truncated PNG");
 		png_longjmp(png, 1);
 	}
 	memcpy(out, s->p + s->off, len);
@@ -219,7 +209,7 @@ static void png_on_error(png_structp png, png_const_charp msg)
 {
 	struct pngsrc *s = png_get_error_ptr(png);
 	if (s->err && !*s->err)
-		fail(s->err, s->errn, "PNG: %s", msg);
+		mae_fail(s->err, s->errn, "PNG: %s", msg);
 	png_longjmp(png, 1);
 }
 
@@ -237,11 +227,11 @@ int mae_image_info(const void *buf, size_t n, mae_imginfo *info, char *err, size
 		int w, h, ss, cs;
 		tjhandle tj = decoder();
 		if (!tj)
-			return fail(err, errn, "cannot initialize TurboJPEG");
+			return mae_fail(err, errn, "cannot initialize TurboJPEG");
 		if (tjDecompressHeader3(tj, buf, n, &w, &h, &ss, &cs) < 0)
-			return fail(err, errn, "JPEG: %s", tjGetErrorStr2(tj));
+			return mae_fail(err, errn, "JPEG: %s", tjGetErrorStr2(tj));
 		if (w <= 0 || h <= 0)
-			return fail(err, errn, "JPEG: bad size %dx%d", w, h);
+			return mae_fail(err, errn, "JPEG: bad size %dx%d", w, h);
 		info->w = w, info->h = h, info->subsamp = ss;
 		info->c = cs == TJCS_GRAY ? 1 : (cs == TJCS_CMYK || cs == TJCS_YCCK) ? 4 : 3;
 		return 0;
@@ -250,16 +240,16 @@ int mae_image_info(const void *buf, size_t n, mae_imginfo *info, char *err, size
 		/* IHDR is the first chunk: width, height, bit depth, colour type */
 		const unsigned char *p = buf;
 		if (n < 33 || memcmp(p + 12, "IHDR", 4))
-			return fail(err, errn, "PNG: missing IHDR");
+			return mae_fail(err, errn, "PNG: missing IHDR");
 		uint32_t w = (uint32_t)p[16] << 24 | p[17] << 16 | p[18] << 8 | p[19];
 		uint32_t h = (uint32_t)p[20] << 24 | p[21] << 16 | p[22] << 8 | p[23];
 		if (w == 0 || h == 0 || w > 0x7fffffff || h > 0x7fffffff)
-			return fail(err, errn, "PNG: bad size %ux%u", w, h);
+			return mae_fail(err, errn, "PNG: bad size %ux%u", w, h);
 		info->w = (int)w, info->h = (int)h;
 		info->c = (p[25] & 2) || p[25] == 3 ? 3 : 1;
 		return 0;
 	}
-	return fail(err, errn, "not a JPEG or PNG file");
+	return mae_fail(err, errn, "not a JPEG or PNG file");
 }
 
 /* ------------------------------------------------------------------------------------------
@@ -294,12 +284,12 @@ static int decode_jpeg(const void *buf, size_t n, int c, int min_w, int min_h, m
 	tjscalingfactor sf = { num, den };
 	int w = TJSCALED(info.w, sf), h = TJSCALED(info.h, sf);
 	if ((int64_t)w * h > MAE_MAX_PIXELS)
-		return fail(err, errn, "JPEG: %dx%d is more than %lld pixels", w, h,
+		return mae_fail(err, errn, "JPEG: %dx%d is more than %lld pixels", w, h,
 		            (long long)MAE_MAX_PIXELS);
 	int cmyk = info.c == 4;
 	int dc = cmyk ? 4 : c;
 	if (mae_image_alloc(img, w, h, dc) < 0)
-		return fail(err, errn, "out of memory for %dx%d", w, h);
+		return mae_fail(err, errn, "out of memory for %dx%d", w, h);
 	tjhandle tj = decoder();
 	int pf = cmyk ? TJPF_CMYK : c == 1 ? TJPF_GRAY : TJPF_RGB;
 	/* Default flags: accurate integer IDCT and fancy upsampling, as PIL's decoder. Like PIL,
@@ -308,7 +298,7 @@ static int decode_jpeg(const void *buf, size_t n, int c, int min_w, int min_h, m
 	if (tjDecompress2(tj, buf, n, img->px, w, 0, h, pf, TJFLAG_LIMITSCANS) < 0) {
 		const char *m = tjGetErrorStr2(tj);
 		if (tjGetErrorCode(tj) != TJERR_WARNING || strstr(m, "Premature end")) {
-			fail(err, errn, "JPEG: %s", m);
+			mae_fail(err, errn, "JPEG: %s", m);
 			mae_image_free(img);
 			return -1;
 		}
@@ -318,7 +308,7 @@ static int decode_jpeg(const void *buf, size_t n, int c, int min_w, int min_h, m
 		mae_image rgb;
 		if (mae_image_alloc(&rgb, w, h, c) < 0) {
 			mae_image_free(img);
-			return fail(err, errn, "out of memory for %dx%d", w, h);
+			return mae_fail(err, errn, "out of memory for %dx%d", w, h);
 		}
 		for (int64_t i = 0; i < (int64_t)w * h; i++) {
 			const uint8_t *s = img->px + 4 * i;
@@ -352,7 +342,7 @@ static int decode_png(const void *buf, size_t n, int c, mae_image *img, char *er
 		*err = 0;
 	if (!info) {
 		png_destroy_read_struct(&png, NULL, NULL);
-		return fail(err, errn, "out of memory");
+		return mae_fail(err, errn, "out of memory");
 	}
 	if (setjmp(png_jmpbuf(png))) {
 		png_destroy_read_struct(&png, &info, NULL);
@@ -360,7 +350,7 @@ static int decode_png(const void *buf, size_t n, int c, mae_image *img, char *er
 		mae_image_free(&raw);
 		mae_image_free(img);
 		if (err && errn && !*err)
-			fail(err, errn, "PNG: corrupt");
+			mae_fail(err, errn, "PNG: corrupt");
 		return -1;
 	}
 	png_set_read_fn(png, &src, png_read_mem);
@@ -370,7 +360,7 @@ static int decode_png(const void *buf, size_t n, int c, mae_image *img, char *er
 	int depth, ctype;
 	png_get_IHDR(png, info, &w, &h, &depth, &ctype, NULL, NULL, NULL);
 	if ((int64_t)w * h > MAE_MAX_PIXELS) {
-		fail(err, errn, "PNG: %ux%u is more than %lld pixels", w, h, (long long)MAE_MAX_PIXELS);
+		mae_fail(err, errn, "PNG: %ux%u is more than %lld pixels", w, h, (long long)MAE_MAX_PIXELS);
 		png_longjmp(png, 1);
 	}
 	/* To 8-bit grey or RGB, alpha dropped (as PIL's convert("RGB") / convert("L")). */
@@ -386,16 +376,16 @@ static int decode_png(const void *buf, size_t n, int c, mae_image *img, char *er
 	png_read_update_info(png, info);
 	int fc = png_get_channels(png, info);
 	if (fc != 1 && fc != 3) {
-		fail(err, errn, "PNG: unsupported channel count %d", fc);
+		mae_fail(err, errn, "PNG: unsupported channel count %d", fc);
 		png_longjmp(png, 1);
 	}
 	if (mae_image_alloc(&raw, (int)w, (int)h, fc) < 0) {
-		fail(err, errn, "out of memory for %ux%u", w, h);
+		mae_fail(err, errn, "out of memory for %ux%u", w, h);
 		png_longjmp(png, 1);
 	}
 	rows = malloc(sizeof *rows * h);
 	if (!rows) {
-		fail(err, errn, "out of memory");
+		mae_fail(err, errn, "out of memory");
 		png_longjmp(png, 1);
 	}
 	for (png_uint_32 y = 0; y < h; y++)
@@ -410,7 +400,7 @@ static int decode_png(const void *buf, size_t n, int c, mae_image *img, char *er
 	}
 	if (mae_image_alloc(img, (int)w, (int)h, c) < 0) {
 		mae_image_free(&raw);
-		return fail(err, errn, "out of memory");
+		return mae_fail(err, errn, "out of memory");
 	}
 	mae_image_convert(&raw, img);
 	mae_image_free(&raw);
@@ -424,11 +414,11 @@ int mae_image_decode(const void *buf, size_t n, int c, int min_w, int min_h, mae
 	if (scale)
 		*scale = 1;
 	if (c != 1 && c != 3)
-		return fail(err, errn, "bad channel count %d", c);
+		return mae_fail(err, errn, "bad channel count %d", c);
 	switch (mae_image_sniff(buf, n)) {
 	case MAE_IMG_JPEG: return decode_jpeg(buf, n, c, min_w, min_h, img, scale, err, errn);
 	case MAE_IMG_PNG:  return decode_png(buf, n, c, img, err, errn);
-	default:           return fail(err, errn, n ? "not a JPEG or PNG file" : "empty file");
+	default:           return mae_fail(err, errn, n ? "not a JPEG or PNG file" : "empty file");
 	}
 }
 
@@ -717,13 +707,13 @@ int mae_png_encode(const mae_image *img, void **buf, size_t *n, char *err, size_
 	png_infop info = png ? png_create_info_struct(png) : NULL;
 	if (!info) {
 		png_destroy_write_struct(&png, NULL);
-		return fail(err, errn, "out of memory");
+		return mae_fail(err, errn, "out of memory");
 	}
 	if (setjmp(png_jmpbuf(png))) {
 		png_destroy_write_struct(&png, &info);
 		free(m.p);
 		if (err && errn && !*err)
-			fail(err, errn, "PNG encoding failed");
+			mae_fail(err, errn, "PNG encoding failed");
 		return -1;
 	}
 	png_set_write_fn(png, &m, png_write_mem, png_flush_mem);
@@ -738,7 +728,7 @@ int mae_png_encode(const mae_image *img, void **buf, size_t *n, char *err, size_
 	png_destroy_write_struct(&png, &info);
 	if (m.oom) {
 		free(m.p);
-		return fail(err, errn, "out of memory");
+		return mae_fail(err, errn, "out of memory");
 	}
 	*buf = m.p, *n = m.n;
 	return 0;
@@ -752,14 +742,14 @@ int mae_jpeg_encode(const mae_image *img, int quality, void **buf, size_t *n, ch
 		tj_register();
 	}
 	if (!tj_enc)
-		return fail(err, errn, "cannot initialize TurboJPEG");
+		return mae_fail(err, errn, "cannot initialize TurboJPEG");
 	unsigned char *out = NULL;
 	unsigned long len = 0;
 	int grey = img->c == 1;
 	if (tjCompress2(tj_enc, img->px, img->w, (int)img->stride, img->h,
 	                grey ? TJPF_GRAY : TJPF_RGB, &out, &len, grey ? TJSAMP_GRAY : TJSAMP_444,
 	                quality, TJFLAG_ACCURATEDCT) < 0) {
-		fail(err, errn, "JPEG: %s", tjGetErrorStr2(tj_enc));
+		mae_fail(err, errn, "JPEG: %s", tjGetErrorStr2(tj_enc));
 		tjFree(out);
 		return -1;
 	}
@@ -767,7 +757,7 @@ int mae_jpeg_encode(const mae_image *img, int quality, void **buf, size_t *n, ch
 	*buf = malloc(len ? len : 1);
 	if (!*buf) {
 		tjFree(out);
-		return fail(err, errn, "out of memory");
+		return mae_fail(err, errn, "out of memory");
 	}
 	memcpy(*buf, out, len);
 	tjFree(out);
@@ -793,26 +783,26 @@ int mae_image_save(const mae_image *img, const char *path, const char *fmt, int 
 	int rc = 0;
 	if (!strcmp(path, "-")) {
 		if (fwrite(buf, 1, n, stdout) != n || fflush(stdout))
-			rc = fail(err, errn, "stdout: %s", strerror(errno));
+			rc = mae_fail(err, errn, "stdout: %s", strerror(errno));
 	} else {
 		/* write beside and rename, so a watcher never sees half a picture */
 		size_t pl = strlen(path) + 8;
 		char *tmp = malloc(pl);
 		if (!tmp) {
 			free(buf);
-			return fail(err, errn, "out of memory");
+			return mae_fail(err, errn, "out of memory");
 		}
 		snprintf(tmp, pl, "%s.tmp~", path);
 		FILE *f = fopen(tmp, "wb");
 		if (!f)
-			rc = fail(err, errn, "%s: %s", tmp, strerror(errno));
+			rc = mae_fail(err, errn, "%s: %s", tmp, strerror(errno));
 		else {
 			if (fwrite(buf, 1, n, f) != n)
-				rc = fail(err, errn, "%s: %s", tmp, strerror(errno));
+				rc = mae_fail(err, errn, "%s: %s", tmp, strerror(errno));
 			if (fclose(f) && !rc)
-				rc = fail(err, errn, "%s: %s", tmp, strerror(errno));
+				rc = mae_fail(err, errn, "%s: %s", tmp, strerror(errno));
 			if (!rc && rename(tmp, path))
-				rc = fail(err, errn, "%s: %s", path, strerror(errno));
+				rc = mae_fail(err, errn, "%s: %s", path, strerror(errno));
 			if (rc)
 				remove(tmp);
 		}

@@ -13,16 +13,6 @@ extern const uint8_t mae_font5x7[95][5];
 
 /* ---- tables ---- */
 
-static int fail(char *err, size_t errn, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t errn, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, errn, fmt, ap);
-	va_end(ap);
-	return -1;
-}
-
 /* split line in place at whitespace; returns the field count (at most max stored) */
 static int split(char *line, char **f, int max)
 {
@@ -70,14 +60,14 @@ int mae_table_read(FILE *f, const char *what, mae_table *t, char *err, size_t er
 				errno = 0;
 				strtod(fld[i], &end);
 				if (*end == 0 && i == 0 && n > 0) {
-					fail(err, errn, "%s:%ld: the first line must name the columns, not hold numbers ('%s')",
+					mae_fail(err, errn, "%s:%ld: the first line must name the columns, not hold numbers ('%s')",
 					     what, lineno, fld[i]);
 					t->ncol = i + 1;
 					goto out;
 				}
 				for (int j = 0; j < i; j++)
 					if (!strcmp(t->names[j], fld[i])) {
-						fail(err, errn, "%s:%ld: column '%s' named twice", what, lineno, fld[i]);
+						mae_fail(err, errn, "%s:%ld: column '%s' named twice", what, lineno, fld[i]);
 						t->ncol = i + 1;
 						goto out;
 					}
@@ -87,7 +77,7 @@ int mae_table_read(FILE *f, const char *what, mae_table *t, char *err, size_t er
 		}
 		int n = split(p, fld, t->ncol + 1);
 		if (n != t->ncol) {
-			fail(err, errn, "%s:%ld: %d fields, the header names %d columns", what, lineno, n, t->ncol);
+			mae_fail(err, errn, "%s:%ld: %d fields, the header names %d columns", what, lineno, n, t->ncol);
 			goto out;
 		}
 		if (t->nrow == rcap) {
@@ -98,7 +88,7 @@ int mae_table_read(FILE *f, const char *what, mae_table *t, char *err, size_t er
 			char *end;
 			double x = strtod(fld[i], &end);
 			if (end == fld[i] || *end) {
-				fail(err, errn, "%s:%ld: column '%s': '%s' is not a number", what, lineno, t->names[i], fld[i]);
+				mae_fail(err, errn, "%s:%ld: column '%s': '%s' is not a number", what, lineno, t->names[i], fld[i]);
 				goto out;
 			}
 			t->v[t->nrow * t->ncol + i] = isfinite(x) ? x : NAN;
@@ -106,11 +96,11 @@ int mae_table_read(FILE *f, const char *what, mae_table *t, char *err, size_t er
 		t->nrow++;
 	}
 	if (ferror(f))
-		fail(err, errn, "%s: read error: %s", what, strerror(errno));
+		mae_fail(err, errn, "%s: read error: %s", what, strerror(errno));
 	else if (!t->names)
-		fail(err, errn, "%s: empty: no header line naming the columns", what);
+		mae_fail(err, errn, "%s: empty: no header line naming the columns", what);
 	else if (t->nrow == 0)
-		fail(err, errn, "%s: no data rows after the header", what);
+		mae_fail(err, errn, "%s: no data rows after the header", what);
 	else
 		rc = 0;
 out:
@@ -322,10 +312,10 @@ int mae_plot_render(mae_image *img, const mae_plot_opts *o, const mae_plot_serie
 	static const uint8_t black[3] = {0, 0, 0}, grey[3] = {225, 225, 225}, dark[3] = {90, 90, 90};
 	memset(img, 0, sizeof *img);
 	if (o->w < 160 || o->h < 120 || o->w > 16384 || o->h > 16384)
-		return fail(err, errn, "image size %dx%d: width and height must be in 160..16384 and 120..16384", o->w,
+		return mae_fail(err, errn, "image size %dx%d: width and height must be in 160..16384 and 120..16384", o->w,
 		            o->h);
 	if (ns < 1 || ns > MAE_PLOT_MAX_SERIES)
-		return fail(err, errn, "%d series: 1 to %d can be drawn", ns, MAE_PLOT_MAX_SERIES);
+		return mae_fail(err, errn, "%d series: 1 to %d can be drawn", ns, MAE_PLOT_MAX_SERIES);
 	axis ax = {INFINITY, -INFINITY, 0, {0}, 0, 0}, ay = {INFINITY, -INFINITY, o->logy, {0}, 0, 0};
 	for (int k = 0; k < ns; k++)
 		for (int64_t i = 0; i < s[k].n; i++) {
@@ -336,7 +326,7 @@ int mae_plot_render(mae_image *img, const mae_plot_opts *o, const mae_plot_serie
 			ay.lo = fmin(ay.lo, y), ay.hi = fmax(ay.hi, y);
 		}
 	if (!(ax.lo <= ax.hi))
-		return fail(err, errn, "no point to draw%s", o->logy ? " (a log axis shows positive values only)" : "");
+		return mae_fail(err, errn, "no point to draw%s", o->logy ? " (a log axis shows positive values only)" : "");
 	if (ax.hi == ax.lo)
 		ax.lo -= 0.5, ax.hi += 0.5;
 	if (ay.hi == ay.lo)
@@ -345,7 +335,7 @@ int mae_plot_render(mae_image *img, const mae_plot_opts *o, const mae_plot_serie
 	ay.lo -= pad, ay.hi += pad;
 
 	if (mae_image_alloc(img, o->w, o->h, 3))
-		return fail(err, errn, "out of memory for a %dx%d image", o->w, o->h);
+		return mae_fail(err, errn, "out of memory for a %dx%d image", o->w, o->h);
 	memset(img->px, 255, (size_t)img->h * img->stride);
 
 	/* layout: margins from the text sizes */
@@ -363,7 +353,7 @@ int mae_plot_render(mae_image *img, const mae_plot_opts *o, const mae_plot_serie
 	rect pr = {left, top, o->w - right, o->h - bottom};
 	if (pr.x1 - pr.x0 < 40 || pr.y1 - pr.y0 < 40) {
 		mae_image_free(img);
-		return fail(err, errn, "image size %dx%d leaves no room for the plot", o->w, o->h);
+		return mae_fail(err, errn, "image size %dx%d leaves no room for the plot", o->w, o->h);
 	}
 	int pw = pr.x1 - pr.x0, ph = pr.y1 - pr.y0;
 	axis_ticks(&ax, pw / 90 > 2 ? pw / 90 : 2);

@@ -7,6 +7,37 @@
 #include <stdlib.h>
 #include <string.h>
 
+void mae_stage_opts_init(mae_stage_opts *o)
+{
+	memset(o, 0, sizeof *o);
+	o->grad_timeout = 300;
+}
+
+int mae_stage_opt(mae_stage_opts *o, int opt, const char *arg)
+{
+	switch (opt) {
+	case 'w': o->weights = arg; return 1;
+	case 'M': o->override = arg; return 1;
+	case MAE_STAGE_OPT_PS: o->ps = arg; return 1;
+	case MAE_STAGE_OPT_REPLICA: o->replica = (int)mae_parse_int(arg, 0, 63, "--replica"); return 1;
+	case MAE_STAGE_OPT_GRAD: o->grad = arg; return 1;
+	case MAE_STAGE_OPT_GTIMEOUT: o->grad_timeout = mae_parse_double(arg, 0.1, 1e7, "--grad-timeout"); return 1;
+	}
+	return 0;
+}
+
+void mae_stage_open(mae_stage *s, const mae_stage_opts *o, const char *group, const char *usage)
+{
+	if (!o->weights == !o->ps)
+		mae_usage_error(usage, "give -w CHECKPOINT (frozen) or --ps ENDPOINT (trainable)");
+	if (o->ps && o->override)
+		mae_usage_error(usage, "-M: the parameter server decides a trainable stage's model");
+	if (o->ps)
+		mae_stage_trainable(s, o->ps, group, o->replica, o->grad, o->grad_timeout);
+	else
+		mae_stage_frozen(s, o->weights, o->override);
+}
+
 void mae_stage_frozen(mae_stage *s, const char *checkpoint, const char *override)
 {
 	char err[512];

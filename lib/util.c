@@ -76,6 +76,17 @@ void mae_usage_error(const char *usage, const char *fmt, ...)
 	exit(MAE_EXIT_USAGE);
 }
 
+int mae_fail(char *err, size_t n, const char *fmt, ...)
+{
+	va_list ap;
+	if (err && n) {
+		va_start(ap, fmt);
+		vsnprintf(err, n, fmt, ap);
+		va_end(ap);
+	}
+	return -1;
+}
+
 void *mae_malloc(size_t n)
 {
 	void *p = malloc(n ? n : 1);

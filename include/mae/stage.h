@@ -18,6 +18,25 @@ typedef struct mae_stage {
 	size_t nzeros;
 } mae_stage;
 
+/* The options that choose a stage's model: -w CHECKPOINT [-M overrides] (frozen) or --ps
+ * ENDPOINT [--replica R] [--grad @ENDPOINT] [--grad-timeout SEC] (trainable). */
+typedef struct mae_stage_opts {
+	const char *weights, *override, *ps, *grad;
+	int replica;
+	double grad_timeout;
+} mae_stage_opts;
+
+enum { MAE_STAGE_OPT_PS = 0x1300, MAE_STAGE_OPT_REPLICA, MAE_STAGE_OPT_GRAD, MAE_STAGE_OPT_GTIMEOUT };
+#define MAE_STAGE_SHORT "w:M:"
+#define MAE_STAGE_LONG \
+	{"weights", 1, 0, 'w'}, {"model", 1, 0, 'M'}, {"ps", 1, 0, MAE_STAGE_OPT_PS}, \
+	{"replica", 1, 0, MAE_STAGE_OPT_REPLICA}, {"grad", 1, 0, MAE_STAGE_OPT_GRAD}, \
+	{"grad-timeout", 1, 0, MAE_STAGE_OPT_GTIMEOUT}
+void mae_stage_opts_init(mae_stage_opts *o);
+int mae_stage_opt(mae_stage_opts *o, int opt, const char *arg);   /* 1 if handled */
+/* Open the model the options name, as parameter group `group` when trainable. */
+void mae_stage_open(mae_stage *s, const mae_stage_opts *o, const char *group, const char *usage);
+
 /* Frozen weights from a checkpoint (with optional "key=value,..." overrides). */
 void mae_stage_frozen(mae_stage *s, const char *checkpoint, const char *override);
 /* Trainable: join the parameter server as (group, replica), bind the gradient port

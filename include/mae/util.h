@@ -26,6 +26,9 @@ void mae_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void mae_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));   /* silenced by -q */
 noreturn void mae_usage_error(const char *usage, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* The library's error convention: format a message into err[0..n) and return -1. */
+int mae_fail(char *err, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 void *mae_malloc(size_t n);               /* dies (status 2) on failure */
 void *mae_calloc(size_t n, size_t size);
 void *mae_realloc(void *p, size_t n);
