@@ -43,10 +43,7 @@ int main(int argc, char **argv)
 	mae_batch b;
 	int watch = ps && !strcmp(c.out, "-") ? 1 : -1;
 
-	mae_read_header(in, &rec);
-	mae_header_stage(&rec, argc, argv);
-	mae_header_set_model(&rec, &m->cfg);
-	mae_write(out, &rec);
+	mae_stage_header(&st, in, out, &rec, argc, argv);
 	while (mae_read(in, &rec)) {
 		mae_stage_batch(&st, &rec, &b, 1);
 		mae_tensor *lt = mae_rec_need(&rec, "latent", MAE_F32, 3, "[S,T,D]");

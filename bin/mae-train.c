@@ -47,10 +47,7 @@ int main(int argc, char **argv)
 	int64_t images = r.images;
 	double t0 = mae_now(), last = t0;
 
-	mae_read_header(in, &rec);
-	mae_header_stage(&rec, argc, argv);
-	mae_header_set_model(&rec, &m->cfg);
-	mae_write(out, &rec);
+	mae_stage_header(&st, in, out, &rec, argc, argv);
 	mae_progress_start(&prog, "steps", o.total > o.step ? o.total - o.step : -1);
 	while (mae_read(in, &rec)) {
 		float loss;

@@ -82,6 +82,15 @@ void mae_stage_close(mae_stage *s)
 	memset(s, 0, sizeof *s);
 }
 
+void mae_stage_header(mae_stage *s, mae_reader *in, mae_writer *out, mae_record *hdr, int argc,
+                      char **argv)
+{
+	mae_read_header(in, hdr);
+	mae_header_stage(hdr, argc, argv);
+	mae_header_set_model(hdr, &s->m->cfg);
+	mae_write(out, hdr);
+}
+
 void mae_header_set_model(mae_record *hdr, const mae_config *c)
 {
 	char spec[1024];

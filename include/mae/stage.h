@@ -47,6 +47,10 @@ void mae_stage_trainable(mae_stage *s, const char *ps, const char *group, int re
 void mae_stage_config(mae_stage *s, const char *spec);
 void mae_stage_close(mae_stage *s);
 
+/* Read the input's header, add this stage and its model to it, and write it on. */
+void mae_stage_header(mae_stage *s, mae_reader *in, mae_writer *out, mae_record *hdr, int argc,
+                      char **argv);
+
 /* The header names the model ("model": a full spec) so later stages need no flags. */
 void mae_header_set_model(mae_record *hdr, const mae_config *c);
 const char *mae_header_model(const mae_record *hdr);   /* NULL if absent */

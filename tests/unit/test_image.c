@@ -13,21 +13,7 @@
 #include "mae/patchify.h"
 #include "mae/rng.h"
 
-static int ntest, nfail;
-
-static void ok(int cond, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void ok(int cond, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	printf("%sok %d - ", cond ? "" : "not ", ++ntest);
-	vprintf(fmt, ap);
-	printf("\n");
-	va_end(ap);
-	if (!cond)
-		nfail++;
-	fflush(stdout);
-}
+#include "tap.h"
 
 #define FMNIST "/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz"
 #define BABOON "/usr/share/doc/opencv-doc/examples/data/baboon.jpg"   /* 512x512 4:2:2 */
@@ -370,6 +356,5 @@ int main(void)
 	test_order();
 	test_rrc();
 	test_fuzz();
-	printf("1..%d\n", ntest);
-	return nfail != 0;
+	return done();
 }

@@ -9,22 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int ntest, nfail;
-
-static void ok(int cond, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-#include <stdarg.h>
-static void ok(int cond, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	printf("%s %d - ", cond ? "ok" : "not ok", ++ntest);
-	vprintf(fmt, ap);
-	printf("\n");
-	va_end(ap);
-	if (!cond)
-		nfail++;
-	fflush(stdout);
-}
+#include "tap.h"
 
 static int popcount(const uint8_t *m, int n)
 {
@@ -544,6 +529,5 @@ int main(void)
 	test_attention();
 	test_tube();
 	test_dft_freq();
-	printf("1..%d\n", ntest);
-	return nfail != 0;
+	return done();
 }
