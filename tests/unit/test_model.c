@@ -210,6 +210,38 @@ static void test_errors(void)
 	drop(&f);
 }
 
+/* mae-encode's extras: cls-to-patch attention at patch positions, pooled features */
+static void test_outputs(void)
+{
+	fixture f = make("micro-28", 3);
+	mae_model *m = f.m;
+	float loss;
+	mae_model_step(m, &f.b, &loss, 0);
+	int N = m->N, D = m->cfg.dim, B = 3;
+	float *attn = calloc((size_t)B * N, sizeof(float)), *feat = calloc((size_t)B * D, sizeof(float));
+	mae_model_cls_attention(m, attn);
+	int good = 1;
+	for (int b = 0; b < B; b++) {
+		double sum = 0;
+		for (int l = 0; l < N; l++) {
+			good &= f.mask[b * N + l] ? attn[b * N + l] == 0.0f : attn[b * N + l] > 0.0f;
+			sum += attn[b * N + l];
+		}
+		good &= sum > 0.05 && sum < 1.0;   /* the rest of the cls row is its attention to itself */
+	}
+	ok(good, "cls attention: positive on visible patches, 0 on hidden ones, row sums below 1");
+	mae_model_feature(m, feat, 0);
+	int same = !memcmp(feat + D, m->ea.out + (size_t)m->T_enc * D, (size_t)D * sizeof(float));
+	mae_model_feature(m, feat, 1);
+	double mean = 0;
+	for (int t = 1; t < m->T_enc; t++)
+		mean += m->ea.out[(size_t)(2 * m->T_enc + t) * D + 5];
+	mean /= m->T_enc - 1;
+	ok(same && fabs(feat[2 * D + 5] - mean) < 1e-6, "features: cls token, and the mean of the patch tokens");
+	free(attn), free(feat);
+	drop(&f);
+}
+
 static void test_schedule(void)
 {
 	mae_optim o;
@@ -238,6 +270,7 @@ int main(void)
 	mae_threads_init(0);
 	test_table();
 	test_schedule();
+	test_outputs();
 	gradcheck("micro-28");
 	gradcheck("micro-28,mode=simmim,loss=mse");   /* L1's kinks defeat differences; its kernel is checked alone */
 	gradcheck("micro-28,mode=lomar");
