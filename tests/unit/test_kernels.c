@@ -6,24 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tap.h"
 #include "mae/kernels.h"
 #include "../../lib/kernels_math.h"
 
-static int ntest, nfail;
-
-static void ok(int cond, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-#include <stdarg.h>
-static void ok(int cond, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	printf("%s %d - ", cond ? "ok" : "not ok", ++ntest);
-	vprintf(fmt, ap);
-	printf("\n");
-	va_end(ap);
-	if (!cond)
-		nfail++;
-}
 
 /* deterministic pseudo-random floats in [-1, 1) */
 static unsigned long long rs = 88172645463325252ULL;
@@ -500,6 +486,5 @@ int main(void)
 	test_freq_loss();
 	while (nallocs)
 		free(allocs[--nallocs]);
-	printf("1..%d\n", ntest);
-	return nfail ? 1 : 0;
+	return done();
 }

@@ -8,23 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tap.h"
 #include "mae/kernels.h"
 #include "mae/model.h"
 #include "mae/optim.h"
 
-static int ntest, nfail;
-static void ok(int cond, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void ok(int cond, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	printf("%s %d - ", cond ? "ok" : "not ok", ++ntest);
-	vprintf(fmt, ap);
-	printf("\n");
-	va_end(ap);
-	if (!cond)
-		nfail++;
-}
 
 static unsigned long long rs = 0x9E3779B97F4A7C15ULL;
 static double urand(void)
@@ -287,6 +275,5 @@ int main(void)
 	learns("micro-28,mode=lomar");
 	learns("micro-28,mode=mfm");
 	test_errors();
-	printf("1..%d\n", ntest);
-	return nfail ? 1 : 0;
+	return done();
 }

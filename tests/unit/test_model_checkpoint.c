@@ -8,23 +8,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "tap.h"
 #include "mae/checkpoint.h"
 #include "mae/model.h"
 #include "mae/optim.h"
 
-static int ntest, nfail;
-static void ok(int cond, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void ok(int cond, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	printf("%s %d - ", cond ? "ok" : "not ok", ++ntest);
-	vprintf(fmt, ap);
-	printf("\n");
-	va_end(ap);
-	if (!cond)
-		nfail++;
-}
 
 /* a safetensors image from a header text and n data bytes */
 static size_t build(unsigned char *out, const char *header, size_t ndata)
@@ -148,6 +136,5 @@ int main(void)
 	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
 	if (system(cmd) != 0)
 		printf("# could not remove %s\n", dir);
-	printf("1..%d\n", ntest);
-	return nfail ? 1 : 0;
+	return done();
 }
