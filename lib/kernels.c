@@ -309,7 +309,7 @@ void layernorm_backward(float *dinp, float *dw, float *db, const float *dout,
 #define INV_SQRT2 0.70710678118654752440f
 #define INV_SQRT2PI 0.39894228040143267794f
 
-typedef struct ew_job { float *out; const float *a, *b; size_t n; int nt; } ew_job;
+typedef struct ew_job { float *out, *out2; const float *a, *b; size_t n; int nt; } ew_job;
 
 static void gelu_fwd_task(void *ctx, int i, int tid)
 {
@@ -350,6 +350,29 @@ static void gelu_bwd_inplace_task(void *ctx, int i, int tid)
 	}
 }
 
+static void gelu_deriv_task(void *ctx, int i, int tid)
+{
+	(void)tid;
+	ew_job *J = ctx;
+	size_t i0 = J->n * i / J->nt, i1 = J->n * (i + 1) / J->nt;
+	float *out = J->out, *deriv = J->out2;
+	const float *inp = J->a;
+	for (size_t k = i0; k < i1; k++) {
+		float pdf, cdf = mae_phi(inp[k], &pdf);
+		out[k] = inp[k] * cdf;
+		deriv[k] = cdf + inp[k] * pdf;
+	}
+}
+
+static void mul_task(void *ctx, int i, int tid)
+{
+	(void)tid;
+	ew_job *J = ctx;
+	size_t i0 = J->n * i / J->nt, i1 = J->n * (i + 1) / J->nt;
+	for (size_t k = i0; k < i1; k++)
+		J->out[k] *= J->a[k];
+}
+
 static int ew_threads(size_t n)
 {
 	return n > 65536 ? 2 * mae_threads() : 1;
@@ -371,6 +394,18 @@ void gelu_backward_inplace(float *d, const float *inp, size_t n)
 {
 	ew_job J = { .out = d, .a = inp, .n = n, .nt = ew_threads(n) };
 	mae_parallel_for(J.nt, gelu_bwd_inplace_task, &J);
+}
+
+void gelu_forward_deriv(float *out, float *deriv, const float *inp, size_t n)
+{
+	ew_job J = { .out = out, .out2 = deriv, .a = inp, .n = n, .nt = ew_threads(n) };
+	mae_parallel_for(J.nt, gelu_deriv_task, &J);
+}
+
+void mul_inplace(float *d, const float *a, size_t n)
+{
+	ew_job J = { .out = d, .a = a, .n = n, .nt = ew_threads(n) };
+	mae_parallel_for(J.nt, mul_task, &J);
 }
 
 static void add_task(void *ctx, int i, int tid)

@@ -55,6 +55,7 @@ void stack_ensure(mae_stack_a *a, int S, int T, int C, int NH, int L, int mlp, i
 		cap * C + 2 * cap,               /* out, lnf stats */
 		2 * cap * C,                     /* dx, dout */
 		2 * crow * bufw,                 /* bufA, bufB */
+		keep ? 0 : crow * H4,            /* bufC */
 		3 * crow * C,                    /* res1, dln, lnbuf */
 		ws,
 	};
@@ -80,6 +81,7 @@ void stack_ensure(mae_stack_a *a, int S, int T, int C, int NH, int L, int mlp, i
 	a->dx = d2, a->dout = d2 + cap * C;
 	float *b2 = TAKE(2 * crow * bufw);
 	a->bufA = b2, a->bufB = b2 + crow * bufw;
+	a->bufC = TAKE(keep ? 0 : crow * H4);
 	float *c3 = TAKE(3 * crow * C);
 	a->res1 = c3, a->dln = c3 + crow * C, a->lnbuf = c3 + 2 * crow * C;
 	a->att_ws = TAKE(ws);
@@ -186,9 +188,12 @@ void stack_backward(mae_stack_a *a, const mae_stack_w *w, mae_stack_w *g, const 
 			/* MLP branch: dx is d(res2), also the residual part of d(res1). GELU(fch) kept or
 			 * recomputed into bufA; bufB its gradient, then (in place) fc1's output gradient */
 			if (!a->fchg)
-				gelu_forward(a->bufA, v.fch, (size_t)R * H4);
+				gelu_forward_deriv(a->bufA, a->bufC, v.fch, (size_t)R * H4);
 			linear_backward_set(a->bufB, v.gfc2w, v.gfc2b, dx, v.fchg, v.fc2w, R, H4, C);
-			gelu_backward_inplace(a->bufB, v.fch, (size_t)R * H4);
+			if (a->fchg)
+				gelu_backward_inplace(a->bufB, v.fch, (size_t)R * H4);
+			else
+				mul_inplace(a->bufB, a->bufC, (size_t)R * H4);
 			layernorm_recompute(a->lnbuf, a->res1, v.m2, v.r2, v.ln2w, v.ln2b, R, C);
 			linear_backward_set(a->dln, v.gfc1w, v.gfc1b, a->bufB, a->lnbuf, v.fc1w, R, C, H4);
 			layernorm_backward(dx, v.gln2w, v.gln2b, a->dln, a->res1, v.ln2w, v.m2, v.r2, R, C);

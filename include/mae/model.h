@@ -131,6 +131,7 @@ typedef struct mae_stack_a {
 	float *dout;              /* (S*T, C) gradient of out, for a caller that needs a buffer */
 	/* chunk scratch */
 	float *bufA, *bufB;       /* (chunk, 4C) each: GELU output / its gradient, datty / dqkv */
+	float *bufC;              /* (chunk, 4C) GELU derivative (when GELU is recomputed) */
 	float *res1;              /* (chunk, C) post-attention residual (recomputed in backward) */
 	float *dln, *lnbuf;       /* (chunk, C) LayerNorm output and its gradient */
 	float *att_ws;            /* attention scratch */

@@ -192,6 +192,13 @@ static void test_gelu(void)
 	gelu_backward(di, t.inp, t.r, t.n);
 	double e = fd_err(gelu_loss, &t, t.inp, t.n, di, 1e-2f);
 	ok(e < FD_TOL, "gelu_backward vs finite differences (%.2g)", e);
+	float *o2 = zeros(t.n), *dv = zeros(t.n), *d2 = rnd(t.n, 1), *d3 = zeros(t.n);
+	memcpy(d3, d2, t.n * sizeof(float));
+	gelu_forward_deriv(o2, dv, t.inp, t.n);
+	mul_inplace(d2, dv, t.n);
+	gelu_backward_inplace(d3, t.inp, t.n);
+	gelu_forward(t.out, t.inp, t.n);
+	ok(maxrel(o2, t.out, t.n) == 0 && maxrel(d2, d3, t.n) < 1e-6, "gelu_forward_deriv + mul_inplace = forward and in-place backward");
 	float a[4] = { 1, 2, 3, 4 }, b[4] = { 10, 20, 30, 40 }, o[4], da[4] = { 0 }, dbb[4] = { 0 };
 	residual_forward(o, a, b, 4);
 	residual_backward(da, dbb, a, 4);
