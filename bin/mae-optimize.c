@@ -13,20 +13,22 @@ static const char usage[] =
 	"usage: mae-optimize [-q] [-s seed] --ps @ENDPOINT [--replicas R] [--timeout SEC]\n"
 	MAE_RUN_USAGE
 	"  --replicas R  average the gradients of R replicas of the model stages per step\n"
-	"  --step-of DIR print the step the state saved in DIR has reached, and exit\n";
+	"  --step-of DIR print the step the state saved in DIR has reached, and exit\n"
+	"  --show-config print the full configuration of -m MODEL (key=value,...) and exit\n";
 
-enum { O_PS = MAE_OPT_FIRST_PROGRAM, O_REPLICAS, O_TIMEOUT, O_STEPOF };
+enum { O_PS = MAE_OPT_FIRST_PROGRAM, O_REPLICAS, O_TIMEOUT, O_STEPOF, O_SHOWCFG };
 
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		MAE_COMMON_LONG, MAE_RUN_LONG, {"ps", 1, 0, O_PS}, {"replicas", 1, 0, O_REPLICAS},
-		{"timeout", 1, 0, O_TIMEOUT}, {"step-of", 1, 0, O_STEPOF}, {0, 0, 0, 0}};
+		{"timeout", 1, 0, O_TIMEOUT}, {"step-of", 1, 0, O_STEPOF},
+		{"show-config", 0, 0, O_SHOWCFG}, {0, 0, 0, 0}};
 	mae_common c;
 	mae_run_opts r;
 	mae_ps_server_opts so = {0};
 	char err[512], path[1024];
-	int opt;
+	int opt, show = 0;
 
 	mae_setprog(argv[0]);
 	mae_common_init(&c);
@@ -39,6 +41,7 @@ int main(int argc, char **argv)
 		case O_PS: so.endpoint = optarg; break;
 		case O_REPLICAS: r.replicas = (int)mae_parse_int(optarg, 1, 64, "--replicas"); break;
 		case O_TIMEOUT: so.timeout = mae_parse_double(optarg, 1, 1e7, "--timeout"); break;
+		case O_SHOWCFG: show = 1; break;
 		case O_STEPOF: {
 			mae_st_file f;
 			snprintf(path, sizeof path, "%s/optim.safetensors", optarg);
@@ -54,6 +57,17 @@ int main(int argc, char **argv)
 	}
 	if (optind != argc)
 		mae_usage_error(usage, "unexpected argument '%s'", argv[optind]);
+	if (show) {
+		mae_config cfg;
+		char spec[1024];
+		if (!r.model)
+			mae_usage_error(usage, "--show-config needs -m MODEL");
+		if (mae_config_parse(&cfg, r.model, err, sizeof err))
+			mae_die(MAE_EXIT_USAGE, "-m %s: %s", r.model, err);
+		mae_config_spec(&cfg, spec, sizeof spec);
+		printf("%s\n", spec);
+		return 0;
+	}
 	if (!so.endpoint)
 		mae_usage_error(usage, "--ps @ENDPOINT is required");
 	r.seed = c.seed;

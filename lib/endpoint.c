@@ -112,14 +112,9 @@ void mae_zctx_release(void)
 	}
 }
 
-/* Peer tracking through the socket monitor: handshakes up, disconnects down. */
-typedef struct {
-	void *pair;
-	int peers, ever;
-	double empty_since;   /* when peers last fell to 0 (0: not empty) */
-} monitor;
-
-static void monitor_open(monitor *m, void *sock, const char *name)
+/* Peer tracking through the socket monitor (record_internal.h): handshakes up, disconnects
+ * down. */
+void monitor_open(monitor *m, void *sock, const char *name)
 {
 	char addr[64];
 	snprintf(addr, sizeof addr, "inproc://mae-monitor-%p", sock);
@@ -166,7 +161,7 @@ static void close_socket(void *s)
 }
 
 /* Process monitor events, waiting up to timeout_ms for the first (0: don't wait). */
-static void monitor_poll(monitor *m, long timeout_ms)
+void monitor_poll(monitor *m, long timeout_ms)
 {
 	zmq_pollitem_t it = {m->pair, 0, ZMQ_POLLIN, 0};
 	while (zmq_poll(&it, 1, timeout_ms) > 0) {
@@ -191,7 +186,7 @@ static void monitor_poll(monitor *m, long timeout_ms)
 	}
 }
 
-static void monitor_close(monitor *m, void *sock)
+void monitor_close(monitor *m, void *sock)
 {
 	if (!m->pair)
 		return;

@@ -247,6 +247,7 @@ typedef struct server {
 	int64_t images;       /* this step */
 	int64_t images_total;
 	double last_step_time, start;
+	monitor mon;          /* members that vanish without a bye */
 	FILE *metrics;
 	mae_progress prog;
 	mae_record rec;
@@ -430,6 +431,7 @@ int mae_ps_serve(mae_model *m, mae_optim *o, const mae_ps_server_opts *opt)
 	int linger = 2000, one = 1;
 	zmq_setsockopt(s.sock, ZMQ_LINGER, &linger, sizeof linger);
 	zmq_setsockopt(s.sock, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
+	monitor_open(&s.mon, s.sock, opt->endpoint);
 	if (zmq_bind(s.sock, addr) != 0)
 		mae_die(MAE_EXIT_DATA, "--ps %s: cannot bind: %s", opt->endpoint, zmq_strerror(errno));
 	s.metrics = mae_run_metrics_open(opt->outdir, o->step == 0);
@@ -449,6 +451,13 @@ int mae_ps_serve(mae_model *m, mae_optim *o, const mae_ps_server_opts *opt)
 		if (k < 0 && errno != EINTR)
 			mae_die(MAE_EXIT_DATA, "--ps: %s", zmq_strerror(errno));
 		if (k <= 0) {
+			/* every connection gone while members have not said bye: the stages died */
+			monitor_poll(&s.mon, 0);
+			if (active && s.mon.ever && s.mon.peers == 0 && mae_now() - s.mon.empty_since > 2) {
+				save(&s);
+				mae_die(MAE_EXIT_DATA, "every stage disconnected at step %lld without leaving (did a stage "
+				        "die?); saved the state", (long long)o->step);
+			}
 			if (mae_now() - last_msg > opt->timeout) {
 				save(&s);
 				mae_die(MAE_EXIT_DATA, "no message from any stage for %.0f s at step %lld (%d of %d members "
@@ -486,6 +495,7 @@ int mae_ps_serve(mae_model *m, mae_optim *o, const mae_ps_server_opts *opt)
 	zmq_msg_close(&body);
 	for (int i = 0; i < s.nmem; i++)
 		zmq_msg_close(&s.mem[i].id);
+	monitor_close(&s.mon, s.sock);
 	zmq_close(s.sock);
 	mae_zctx_release();
 	mae_rec_free(&s.rec);

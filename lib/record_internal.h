@@ -22,4 +22,14 @@ void gather_copy(const mae_gather *g, void *dst);
 void *mae_zctx_acquire(void);
 void mae_zctx_release(void);
 
+/* Peers of a ZeroMQ socket, from its monitor (endpoint.c). Open it before bind/connect. */
+typedef struct {
+	void *pair;
+	int peers, ever;
+	double empty_since;   /* when peers last fell to 0 (0: not empty) */
+} monitor;
+void monitor_open(monitor *m, void *sock, const char *name);
+void monitor_poll(monitor *m, long timeout_ms);   /* process events, waiting up to timeout */
+void monitor_close(monitor *m, void *sock);
+
 #endif

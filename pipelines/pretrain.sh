@@ -42,27 +42,29 @@ while [ $# -gt 0 ]; do
 	shift
 done
 case $method in
-mae) mode=mae; dmask="random" ;;
-colormae) mode=mae; dmask="noise --color green" ;;
-semmae) mode=mae; dmask="semantic --epoch-total $epochs" ;;
-lomar) mode=lomar; dmask="window" ;;
-simmim) mode=simmim; dmask="block" ;;
-mfm) mode=mfm; dmask="frequency" ;;
+mae) mode=mae ;;
+colormae|semmae) mode=mae ;;
+lomar) mode=lomar ;;
+simmim) mode=simmim ;;
+mfm) mode=mfm ;;
 *) say "unknown method $method (mae, colormae, semmae, lomar, simmim, mfm)"; exit 1 ;;
 esac
-[ -n "$mask" ] || mask=$dmask
 case $model in *mode=*) ;; *) model="$model,mode=$mode" ;; esac
+config=$(mae-optimize --show-config -m "$model") || exit 1
+field() { echo "$config" | tr ',' '\n' | sed -n "s/^$1=//p"; }
+[ -n "$patch" ] || patch=$(field patch)
+case $method in
+mae) dmask="random" ;;
+colormae) dmask="noise --color green" ;;
+semmae) dmask="semantic --epoch-total $epochs" ;;
+lomar) dmask="window --window $(field window) --windows $(field nwindows)" ;;
+simmim)   # SimMIM's 32-pixel cells are 2x2 patches of 16; on a grid 2 does not divide, 1x1
+	grid=$(($(field img_h) / patch)); cell=1; [ $((grid % 2)) = 0 ] && cell=2
+	dmask="block --cell $cell" ;;
+mfm) dmask="frequency" ;;
+esac
+[ -n "$mask" ] || mask=$dmask
 mkdir -p "$out"
-
-# the patch size is the model's
-if [ -z "$patch" ]; then
-	case $model in
-	*-28*) patch=4 ;;
-	*) patch=16 ;;
-	esac
-	case $model in micro-28*) patch=7 ;; esac
-	case $model in *patch=*) patch=$(echo "$model" | sed 's/.*patch=\([0-9]*\).*/\1/') ;; esac
-fi
 
 src="mae-decode -q -s $seed -e $epochs -b $batch --last drop $decode $data"
 steps=$(count_of "$src")
@@ -87,6 +89,6 @@ tapcmd=cat
 # shellcheck disable=SC2086
 $src --start-batch "$start" | mae-patchify -q -p "$patch" | mae-mask -q -s "$seed" $mask | $tapcmd |
 	mae-encode -q --ps "ipc://$RUNDIR/ps" | mae-reconstruct -q --ps "ipc://$RUNDIR/ps" |
-	mae-loss -q --loss-only > "$out/loss.mae" || die "the training pipeline failed"
+	mae-loss -q --loss-only > "$out/loss.mae" || { kill $ps 2>/dev/null; die "the training pipeline failed"; }
 wait $ps || die "mae-optimize failed"
 say "done: $out/checkpoint.safetensors ($(tail -1 "$out/metrics.tsv" | cut -f1) steps, last loss $(tail -1 "$out/metrics.tsv" | cut -f3))"

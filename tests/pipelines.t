@@ -1,0 +1,25 @@
+#!/bin/sh
+# The pipeline scripts: every method of pretrain.sh is one flag away and trains (a minute
+# model on a few hundred Fashion-MNIST images), eval-knn.sh evaluates a checkpoint against
+# raw pixels, and a dead stage stops the run with status 2 instead of hanging.
+. "$(dirname "$0")/lib.sh"
+P=$TDIR/../pipelines
+for m in mae colormae semmae lomar simmim mfm; do
+	timeout 300 sh "$P/pretrain.sh" -o "$T/$m" --method $m --model micro-28 --epochs 2 --batch 64 \
+		--decode "--shuffle -n 512" 2> "$T/$m.err"
+	ok $? "pretrain.sh --method $m runs"
+	is "$(tail -1 "$T/$m/metrics.tsv" | cut -f1)" 16 "$m: 16 steps in the metrics"
+	$PY -c "import sys, math; v=[float(l.split('\t')[2]) for l in open(sys.argv[1]).readlines()[1:]]; sys.exit(0 if all(math.isfinite(x) and x > 0 for x in v) else 1)" "$T/$m/metrics.tsv"
+	ok $? "$m: every loss finite and positive"
+done
+timeout 300 sh "$P/eval-knn.sh" -w "$T/mae/checkpoint.safetensors" -o "$T/mae" --decode "-n 1000" 2>/dev/null > "$T/knn.out"
+ok $? "eval-knn.sh runs"
+like "$(cat "$T/knn.out")" "^features k=20 top1=[0-9.]+% n=1000" "it reports the features' accuracy"
+like "$(cat "$T/knn.out")" "raw-pixels k=20 top1=[0-9.]+% n=1000" "and raw pixels' in the same run"
+
+# a stage that dies mid-run: the server notices and the script ends with status 2
+timeout 120 sh "$P/pretrain.sh" -o "$T/bad" --model micro-28 --epochs 1 --mask "window --window 9" \
+	--decode "-n 256" > /dev/null 2> "$T/bad.err"
+is $? 2 "a failing stage ends the run with status 2, no hang"
+like "$(cat "$T/bad.err")" "mae-mask: .*window" "and the failing stage says why"
+finish
