@@ -345,69 +345,33 @@ static int frame_fd(mae_reader *r)
 		return 0;
 	while (pending > 0) {
 		size_t at = r->reclen;
+		mp_head h;
 		if (!take(r, 1))
 			goto cut;
 		unsigned char t = (unsigned char)r->rec[at];
-		uint64_t body = 0, children = 0;
-		int lenbytes = 0;
 		pending--;
-		if (t <= 0x7f || t >= 0xe0 || t == 0xc0 || t == 0xc2 || t == 0xc3) {
-			/* fixint, nil, bool: no more bytes */
-		} else if (t >= 0x80 && t <= 0x8f) {
-			children = 2ULL * (t & 0x0f);
-		} else if (t >= 0x90 && t <= 0x9f) {
-			children = t & 0x0f;
-		} else if (t >= 0xa0 && t <= 0xbf) {
-			body = t & 0x1f;
-		} else {
-			switch (t) {
-			case 0xc4: case 0xd9: lenbytes = 1; break;            /* bin8, str8 */
-			case 0xc5: case 0xda: lenbytes = 2; break;            /* bin16, str16 */
-			case 0xc6: case 0xdb: lenbytes = 4; break;            /* bin32, str32 */
-			case 0xc7: lenbytes = 1; body = 1; break;             /* ext8: +type byte */
-			case 0xc8: lenbytes = 2; body = 1; break;
-			case 0xc9: lenbytes = 4; body = 1; break;
-			case 0xca: body = 4; break;                           /* float32 */
-			case 0xcb: body = 8; break;
-			case 0xcc: case 0xd0: body = 1; break;
-			case 0xcd: case 0xd1: body = 2; break;
-			case 0xce: case 0xd2: body = 4; break;
-			case 0xcf: case 0xd3: body = 8; break;
-			case 0xd4: body = 2; break;                           /* fixext: type + data */
-			case 0xd5: body = 3; break;
-			case 0xd6: body = 5; break;
-			case 0xd7: body = 9; break;
-			case 0xd8: body = 17; break;
-			case 0xdc: case 0xde: lenbytes = 2; break;            /* array16, map16 */
-			case 0xdd: case 0xdf: lenbytes = 4; break;            /* array32, map32 */
-			default:
-				mae_die(MAE_EXIT_DATA, "%s: record %lld: not MessagePack (byte 0x%02x at offset %zu)",
-				        r->name, (long long)r->number, t, at);
-			}
-			if (lenbytes) {
-				if (!take(r, (size_t)lenbytes))
-					goto cut;
-				uint64_t len = be((unsigned char *)r->rec + at + 1, lenbytes);
-				if (t == 0xdc || t == 0xdd)
-					children = len;
-				else if (t == 0xde || t == 0xdf)
-					children = 2 * len;
-				else
-					body += len;
-			}
+		if (mp_type(t, &h))
+			mae_die(MAE_EXIT_DATA, "%s: record %lld: not MessagePack (byte 0x%02x at offset %zu)",
+			        r->name, (long long)r->number, t, at);
+		if (h.lenbytes) {
+			if (!take(r, (size_t)h.lenbytes))
+				goto cut;
+			uint64_t len = be((unsigned char *)r->rec + at + 1, h.lenbytes);
+			h.body += h.per_len == MP_LEN_BODY ? len : 0;
+			h.children += h.per_len == MP_LEN_ARRAY ? len : h.per_len == MP_LEN_MAP ? 2 * len : 0;
 		}
-		if (body) {
-			if (r->reclen + body > r->maxrec)
+		if (h.body) {
+			if (r->reclen + h.body > r->maxrec)
 				mae_die(MAE_EXIT_DATA, "%s: record %lld is larger than the limit of %zu bytes (MAE_MAX_RECORD)",
 				        r->name, (long long)r->number, r->maxrec);
-			if (!take(r, (size_t)body))
+			if (!take(r, (size_t)h.body))
 				goto cut;
 		}
-		/* each child is at least one byte: a count beyond the limit is garbage */
-		if (children > r->maxrec || pending + children > r->maxrec)
+		/* each element is at least one byte: a count beyond the limit is garbage */
+		if (h.children > r->maxrec || pending + h.children > r->maxrec)
 			mae_die(MAE_EXIT_DATA, "%s: record %lld: absurd element count %llu", r->name,
-			        (long long)r->number, (unsigned long long)children);
-		pending += children;
+			        (long long)r->number, (unsigned long long)h.children);
+		pending += h.children;
 	}
 	return 1;
 cut:

@@ -448,6 +448,79 @@ static int decode_tensor(const char *name, const msgpack_object *o, mae_tensor *
 	return 0;
 }
 
+/* Walk the MessagePack structure before msgpack-c parses it: the object must end exactly at
+ * n, and no array or map may declare more elements than bytes remain (each takes at least
+ * one). msgpack-c allocates a container's slots from its declared count before reading them,
+ * so without this a 10-byte record claiming 2^32 elements asks for 64 GB. */
+int mp_type(unsigned char t, mp_head *h)
+{
+	memset(h, 0, sizeof *h);
+	if (t <= 0x7f || t >= 0xe0 || t == 0xc0 || t == 0xc2 || t == 0xc3)
+		return 0;                                   /* fixint, nil, bool */
+	if (t >= 0x80 && t <= 0x8f) { h->children = 2ULL * (t & 0x0f); return 0; }
+	if (t >= 0x90 && t <= 0x9f) { h->children = t & 0x0f; return 0; }
+	if (t >= 0xa0 && t <= 0xbf) { h->body = t & 0x1f; return 0; }
+	switch (t) {
+	case 0xc4: case 0xd9: h->lenbytes = 1; h->per_len = MP_LEN_BODY; return 0;   /* bin8, str8 */
+	case 0xc5: case 0xda: h->lenbytes = 2; h->per_len = MP_LEN_BODY; return 0;
+	case 0xc6: case 0xdb: h->lenbytes = 4; h->per_len = MP_LEN_BODY; return 0;
+	case 0xc7: h->lenbytes = 1; h->per_len = MP_LEN_BODY; h->body = 1; return 0;   /* ext: + type */
+	case 0xc8: h->lenbytes = 2; h->per_len = MP_LEN_BODY; h->body = 1; return 0;
+	case 0xc9: h->lenbytes = 4; h->per_len = MP_LEN_BODY; h->body = 1; return 0;
+	case 0xca: h->body = 4; return 0;                                              /* float32 */
+	case 0xcb: h->body = 8; return 0;
+	case 0xcc: case 0xd0: h->body = 1; return 0;
+	case 0xcd: case 0xd1: h->body = 2; return 0;
+	case 0xce: case 0xd2: h->body = 4; return 0;
+	case 0xcf: case 0xd3: h->body = 8; return 0;
+	case 0xd4: h->body = 2; return 0;                                              /* fixext */
+	case 0xd5: h->body = 3; return 0;
+	case 0xd6: h->body = 5; return 0;
+	case 0xd7: h->body = 9; return 0;
+	case 0xd8: h->body = 17; return 0;
+	case 0xdc: h->lenbytes = 2; h->per_len = MP_LEN_ARRAY; return 0;
+	case 0xdd: h->lenbytes = 4; h->per_len = MP_LEN_ARRAY; return 0;
+	case 0xde: h->lenbytes = 2; h->per_len = MP_LEN_MAP; return 0;
+	case 0xdf: h->lenbytes = 4; h->per_len = MP_LEN_MAP; return 0;
+	}
+	return -1;
+}
+
+/* Walk the MessagePack structure before msgpack-c parses it: the object must end exactly at
+ * n, and no array or map may declare more elements than bytes remain (each takes at least
+ * one). msgpack-c allocates a container's slots from its declared count before reading them,
+ * so without this a 10-byte record claiming 2^32 elements asks for 64 GB. */
+static int precheck(const unsigned char *p, size_t n, derr *e)
+{
+	uint64_t pending = 1;
+	size_t pos = 0;
+	while (pending > 0) {
+		mp_head h;
+		if (pos >= n)
+			return fail(e, "record is cut short");
+		if (mp_type(p[pos++], &h))
+			return fail(e, "not MessagePack (byte 0x%02x at offset %zu)", p[pos - 1], pos - 1);
+		pending--;
+		if ((size_t)h.lenbytes > n - pos)
+			return fail(e, "record is cut short");
+		uint64_t len = 0;
+		for (int i = 0; i < h.lenbytes; i++)
+			len = len << 8 | p[pos++];
+		h.body += h.per_len == MP_LEN_BODY ? len : 0;
+		h.children += h.per_len == MP_LEN_ARRAY ? len : h.per_len == MP_LEN_MAP ? 2 * len : 0;
+		if (h.body > n - pos)
+			return fail(e, "record is cut short");
+		pos += h.body;
+		if (h.children > n - pos || pending + h.children > n - pos)
+			return fail(e, "record is cut short (a container declares %llu elements, %zu bytes remain)",
+			            (unsigned long long)h.children, n - pos);
+		pending += h.children;
+	}
+	if (pos != n)
+		return fail(e, "%zu stray bytes after the record", n - pos);
+	return 0;
+}
+
 int mae_decode_record(const void *buf, size_t n, mae_record *rec, char *err, size_t errn)
 {
 	derr e = {err, errn};
@@ -456,6 +529,8 @@ int mae_decode_record(const void *buf, size_t n, mae_record *rec, char *err, siz
 	int rc = -1;
 	mae_rec_clear(rec);
 	ensure_slots(rec);
+	if (precheck(buf, n, &e))
+		return -1;
 	msgpack_unpacked_init(&u);
 	msgpack_unpack_return ret = msgpack_unpack_next(&u, buf, n, &off);
 	if (ret == MSGPACK_UNPACK_CONTINUE) {

@@ -3,6 +3,7 @@
 #define MAE_RECORD_INTERNAL_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include "mae/stream.h"
 
 typedef struct mae_gather {
@@ -17,6 +18,18 @@ void gather_reset(mae_gather *g);
 void gather_free(mae_gather *g);
 void gather_record(mae_gather *g, const mae_record *rec);
 void gather_copy(const mae_gather *g, void *dst);
+
+/* What a MessagePack type byte announces: `lenbytes` bytes of big-endian length follow it;
+ * then `body` bytes of payload plus, per `per_len`, the length itself as payload (str, bin,
+ * ext), as elements (array) or as pairs of elements (map); `children` elements follow for the
+ * fixed-size containers. Returns 0, or -1 for a byte that is not MessagePack. Shared by the
+ * pipe framer (endpoint.c) and the decoder's pre-check (record.c). */
+enum { MP_LEN_NONE, MP_LEN_BODY, MP_LEN_ARRAY, MP_LEN_MAP };
+typedef struct {
+	int lenbytes, per_len;
+	uint64_t body, children;
+} mp_head;
+int mp_type(unsigned char t, mp_head *h);
 
 /* The process's ZeroMQ context (endpoint.c), counted: the last release terminates it. */
 void *mae_zctx_acquire(void);
