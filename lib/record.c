@@ -18,6 +18,13 @@
 /* Buffer pool: owned tensor storage is recycled across records, so a steady stream allocates
  * nothing per record (fresh large mallocs are fresh mmaps and page faults every time). */
 
+/* memcpy that allows an empty source: msgpack-c gives empty strings a NULL pointer */
+static void copy_n(void *dst, const void *src, size_t n)
+{
+	if (n)
+		memcpy(dst, src, n);
+}
+
 #define POOL_SIZE 48
 
 typedef struct pool {
@@ -131,7 +138,7 @@ void mae_rec_copy(mae_record *dst, const mae_record *src)
 	for (int i = 0; i < src->ntensors; i++) {
 		const mae_tensor *s = &src->tensors[i];
 		mae_tensor *t = mae_rec_add(dst, s->name, s->dtype, s->ndim, s->shape);
-		memcpy(t->data, s->data, mae_tensor_nbytes(s));
+		copy_n(t->data, s->data, mae_tensor_nbytes(s));
 	}
 }
 
@@ -153,7 +160,7 @@ void mae_tensor_own(mae_record *r, mae_tensor *t)
 	if (t->owned && t->data == t->owned)
 		return;
 	void *p = pool_take(get_pool(r), n, &cap);
-	memcpy(p, t->data, n);
+	copy_n(p, t->data, n);
 	retire(r, t);
 	t->owned = t->data = p;
 	t->cap = cap;
@@ -319,7 +326,7 @@ static int key_text(const msgpack_object *k, const char **p, size_t *n)
 static char *dup_n(const char *p, size_t n)
 {
 	char *s = mae_malloc(n + 1);
-	memcpy(s, p, n);
+	copy_n(s, p, n);
 	s[n] = 0;
 	return s;
 }
@@ -374,7 +381,7 @@ static int to_val(const msgpack_object *o, mae_val *v, int depth, derr *e)
 			char key[256];
 			if (!key_text(&o->via.map.ptr[i].key, &kp, &kn) || kn >= sizeof key)
 				return fail(e, "a map key is not a string (or is longer than 255 bytes)");
-			memcpy(key, kp, kn);
+			copy_n(key, kp, kn);
 			key[kn] = 0;
 			if (mae_map_get(v, key))
 				return fail(e, "duplicate key '%s'", key);
@@ -561,7 +568,7 @@ int mae_decode_record(const void *buf, size_t n, mae_record *rec, char *err, siz
 			fail(&e, "a field name is not a string");
 			goto out;
 		}
-		memcpy(key, kp, kn);
+		copy_n(key, kp, kn);
 		key[kn] = 0;
 		if (strcmp(key, "type") == 0) {
 			const char *tp;
@@ -614,7 +621,7 @@ int mae_decode_record(const void *buf, size_t n, mae_record *rec, char *err, siz
 				fail(&e, "a tensor name is not a string of 1 to %d bytes", MAE_MAX_NAME);
 				goto out;
 			}
-			memcpy(name, kp, kn);
+			copy_n(name, kp, kn);
 			name[kn] = 0;
 			if (mae_rec_tensor(rec, name)) {
 				fail(&e, "duplicate tensor '%s'", name);
