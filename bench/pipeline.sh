@@ -5,12 +5,12 @@
 # batches, in the same run. Prints images/s (median of RUNS) and the ratio; the target is
 # the pipeline within 10% of in-process.
 #
-# usage: bench/pipeline.sh [MODEL] [BATCH] [STEPS]     (default small-28 256 24; RUNS=3)
+# usage: bench/pipeline.sh [MODEL] [BATCH] [STEPS]     (default small-28 256 48; RUNS=3)
 set -eu
 here=$(cd "$(dirname "$0")/.." && pwd)
 : "${MAE_BUILD:=$here/build}"
 PATH="$MAE_BUILD/bin:$PATH"
-model=${1:-small-28} batch=${2:-256} steps=${3:-24} runs=${RUNS:-3}
+model=${1:-small-28} batch=${2:-256} steps=${3:-48} runs=${RUNS:-3}
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/pipe-bench.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 patch=4
