@@ -59,13 +59,7 @@ int main(int argc, char **argv)
 		mae_die(MAE_EXIT_DATA, "%s:", c.out);
 
 	mae_featset train, test;
-	mae_common tc = c;
-	tc.merge = 1;
-	mae_featset_read(&train, train_ep, &tc, name, "train");
-	mae_featset_read(&test, c.in, &c, name, "test");
-	if (train.d != test.d)
-		mae_die(MAE_EXIT_DATA, "tensor '%s': train samples have %lld values, test samples %lld", name,
-		        (long long)train.d, (long long)test.d);
+	mae_featset_read_pair(&train, &test, train_ep, &c, name);
 	int nclass = train.nclass > test.nclass ? train.nclass : test.nclass;
 	mae_info("%lld train and %lld test samples of %lld features, %d classes", (long long)train.n,
 	         (long long)test.n, (long long)train.d, nclass);

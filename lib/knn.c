@@ -369,3 +369,15 @@ void mae_knn_classify_ref(const mae_featset *train, const mae_featset *test, con
 	free(sv);
 	free(score);
 }
+
+void mae_featset_read_pair(mae_featset *train, mae_featset *test, const char *train_ep,
+                           const mae_common *c, const char *name)
+{
+	mae_common tc = *c;
+	tc.merge = 1;   /* --merge is about the test input */
+	mae_featset_read(train, train_ep, &tc, name, "train");
+	mae_featset_read(test, c->in, c, name, "test");
+	if (train->d != test->d)
+		mae_die(MAE_EXIT_DATA, "tensor '%s': train samples have %lld values, test samples %lld", name,
+		        (long long)train->d, (long long)test->d);
+}

@@ -10,12 +10,7 @@ FM=/usr/share/datasets/fashion-mnist
 # A reader for streams: prints what the checks below ask for.
 cat > "$T/rd.py" <<'PY'
 import gzip, sys, msgpack, numpy as np
-def records(path):
-    with open(path, 'rb') as f:
-        return list(msgpack.Unpacker(f, raw=False, max_buffer_size=1 << 31))
-def tensor(t):
-    dt = {'U8': np.uint8, 'I32': '<i4', 'I64': '<i8', 'F32': '<f4'}[t['dtype']]
-    return np.frombuffer(t['data'], dtype=dt).reshape(t['shape'])
+from maestream import records, tensor, cat  # tests/lib
 def samples(path):
     """(epoch, index) -> (image bytes, label), plus the records"""
     recs = records(path)

@@ -21,12 +21,7 @@ done
 cat > "$T/rd.py" <<'PY'
 import sys, msgpack, numpy as np
 from PIL import Image
-def records(path):
-    with open(path, 'rb') as f:
-        return list(msgpack.Unpacker(f, raw=False, max_buffer_size=1 << 31))
-def tensor(t):
-    dt = {'U8': np.uint8, 'I32': '<i4', 'I64': '<i8', 'F32': '<f4'}[t['dtype']]
-    return np.frombuffer(t['data'], dtype=dt).reshape(t['shape'])
+from maestream import records, tensor, cat  # tests/lib
 def images(path):
     return np.concatenate([tensor(r['tensors']['image']) for r in records(path)[1:-1]])
 def pil_eval(path, mode='RGB', size=224, resize=256):

@@ -13,6 +13,8 @@ trap 'rm -rf "$T"; jobs -p | xargs -r kill 2>/dev/null' EXIT
 TESTS=0
 FAILED=0
 TDIR=$(cd "$(dirname "$0")" && pwd)
+PYTHONPATH="$TDIR/lib${PYTHONPATH:+:$PYTHONPATH}"   # maestream.py: streams read with plain msgpack
+export PYTHONPATH
 
 ok() {
 	TESTS=$((TESTS + 1))

@@ -6,14 +6,7 @@
 CV=/usr/share/doc/opencv-doc/examples/data
 cat > "$T/rd.py" <<'PY'
 import sys, msgpack, numpy as np
-def records(path):
-    with open(path, 'rb') as f:
-        return list(msgpack.Unpacker(f, raw=False, max_buffer_size=1 << 31))
-def tensor(t):
-    dt = {'U8': np.uint8, 'I32': '<i4', 'I64': '<i8', 'F32': '<f4'}[t['dtype']]
-    return np.frombuffer(t['data'], dtype=dt).reshape(t['shape'])
-def cat(path, name):
-    return np.concatenate([tensor(r['tensors'][name]) for r in records(path)[1:-1]])
+from maestream import records, tensor, cat  # tests/lib
 PY
 
 # grey 28x28 (patch 4) and RGB 224x224 (patch 16)

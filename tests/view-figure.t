@@ -8,12 +8,7 @@ CV=/usr/share/doc/opencv-doc/examples/data
 cat > "$T/rd.py" <<'PY'
 import sys, msgpack, numpy as np
 from PIL import Image
-def records(path):
-    with open(path, 'rb') as f:
-        return list(msgpack.Unpacker(f, raw=False, max_buffer_size=1 << 31))
-def tensor(t):
-    dt = {'U8': np.uint8, 'I32': '<i4', 'I64': '<i8', 'F32': '<f4'}[t['dtype']]
-    return np.frombuffer(t['data'], dtype=dt).reshape(t['shape'])
+from maestream import records, tensor, cat  # tests/lib
 def tile(pic, row, col, h, w, k=4, gap=2):
     a = np.asarray(Image.open(pic))
     if a.ndim == 2: a = a[..., None]

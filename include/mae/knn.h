@@ -35,6 +35,10 @@ typedef struct mae_featset {
  * range or a non-finite feature. c's merge applies; pass NULL for defaults. */
 void mae_featset_read(mae_featset *fs, const char *endpoint, const mae_common *c, const char *name,
                       const char *what);
+/* The train stream at train_ep and the test stream at c->in, both read as above, and checked to
+ * have the same number of values per sample (what mae-knn and mae-probe compare). */
+void mae_featset_read_pair(mae_featset *train, mae_featset *test, const char *train_ep,
+                           const mae_common *c, const char *name);
 /* Append the samples of one record (the same checks); for callers with their own loop. */
 void mae_featset_add(mae_featset *fs, mae_record *rec, const char *name, const char *what);
 void mae_featset_free(mae_featset *fs);
