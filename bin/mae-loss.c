@@ -40,23 +40,33 @@ int main(int argc, char **argv)
 	}
 	if (optind != argc)
 		mae_usage_error(usage, "unexpected argument '%s'", argv[optind]);
+	if (loss_kind) {
+		mae_config probe;
+		char err[256];
+		mae_config_preset(&probe, "micro-28");
+		if (mae_config_set(&probe, "loss", loss_kind, err, sizeof err))
+			mae_usage_error(usage, "--loss: %s", err);
+	}
 
 	mae_reader *in = mae_reader_open(c.in, &c);
 	mae_writer *out = mae_writer_open(c.out, &c);
 	mae_record rec = {0}, g = {0};
 	mae_batch b;
 	mae_stage st;
-	char spec[1200], err[256];
+	char spec[1200];
 	double sum = 0;
 
 	mae_read_header(in, &rec);
 	if (!model && !(model = mae_header_model(&rec)))
 		mae_die(MAE_EXIT_DATA, "%s: the header names no model (no mae-encode upstream?): give -m MODEL",
 		        mae_reader_name(in));
-	snprintf(spec, sizeof spec, "%s", model);
+	/* --loss is part of the configuration the model is built from (the frequency loss has a
+	 * workspace of its own) */
+	if (loss_kind)
+		snprintf(spec, sizeof spec, "%s,loss=%s", model, loss_kind);
+	else
+		snprintf(spec, sizeof spec, "%s", model);
 	mae_stage_config(&st, spec);
-	if (loss_kind && mae_config_set(&st.m->cfg, "loss", loss_kind, err, sizeof err))
-		mae_usage_error(usage, "--loss %s: %s", loss_kind, err);
 	mae_model *m = st.m;
 	mae_header_stage(&rec, argc, argv);
 	mae_map_set_str(mae_rec_meta(&rec), "loss", mae_loss_name(m->cfg.loss));

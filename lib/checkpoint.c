@@ -317,6 +317,11 @@ int mae_st_write(const char *path, const mae_st_tensor *t, int n, const char *co
 	free(d1), free(d2);
 	char *dup;
 	int fd = mkstemp(tmp);
+	if (fd >= 0) {   /* mkstemp makes it private; a checkpoint is as readable as any file we write */
+		mode_t um = umask(0);
+		umask(um);
+		fchmod(fd, 0666 & ~um);
+	}
 	if (fd < 0) {
 		free(h.p);
 		return fail(err, errn, "%s: cannot create a temporary file beside it: %s", path, strerror(errno));
