@@ -618,31 +618,33 @@ static void free_msg(void *data, void *hint)
 	free(data);   /* may run on a ZeroMQ I/O thread: free is thread-safe */
 }
 
-/* Send the gathered record; for PUB never block (a slow subscriber loses it). */
-static int send_zmq(mae_writer *w, int flags)
+/* Send a gathered record as one message with a single copy (ZeroMQ frees it, maybe on its I/O
+ * thread). Returns 1 when sent, 0 when flags has ZMQ_DONTWAIT and the socket would block. */
+int zmq_send_gathered(void *sock, const mae_gather *g, int flags, const char *name)
 {
 	zmq_msg_t m;
-	void *buf = mae_malloc(w->g.total);
-	gather_copy(&w->g, buf);
-	zmq_msg_init_data(&m, buf, w->g.total, free_msg, NULL);
+	void *buf = mae_malloc(g->total);
+	gather_copy(g, buf);
+	zmq_msg_init_data(&m, buf, g->total, free_msg, NULL);
 	for (;;) {
-		if (zmq_msg_send(&m, w->sock, flags) >= 0)
+		if (zmq_msg_send(&m, sock, flags) >= 0)
 			return 1;
 		if (errno == EINTR)
 			continue;
 		zmq_msg_close(&m);
 		if (errno == EAGAIN)
 			return 0;
-		mae_die(MAE_EXIT_DATA, "%s: send: %s", w->name, zmq_strerror(errno));
+		mae_die(MAE_EXIT_DATA, "%s: send: %s", name, zmq_strerror(errno));
 	}
 }
 
+/* Send the gathered record; PUB never blocks (a slow subscriber loses it). */
 static void send_gathered(mae_writer *w)
 {
 	if (w->kind == EP_FD)
 		write_fd(w);
 	else
-		send_zmq(w, w->socktype == ZMQ_PUB ? ZMQ_DONTWAIT : 0);
+		zmq_send_gathered(w->sock, &w->g, w->socktype == ZMQ_PUB ? ZMQ_DONTWAIT : 0, w->name);
 }
 
 /* PUB: keep the header; before a batch, send it again if a second has passed. */
@@ -666,61 +668,43 @@ static void pub_header(mae_writer *w, enum mae_rtype type)
 	}
 }
 
-static void send_rec(mae_writer *w, mae_record *rec)
+/* Send the record in w->g (encoded or raw alike). A PUSH feeding N workers (--fanout N) waits
+ * until all N are connected (else the first takes everything), then gives each its own copy
+ * of the header. */
+static void emit(mae_writer *w, enum mae_rtype type)
 {
-	gather_record(&w->g, rec);
-	pub_header(w, rec->type);
-	send_gathered(w);
+	int copies = 1;
+	if (w->kind == EP_ZMQ && w->socktype == ZMQ_PUSH && w->fanout > 1 && !w->started) {
+		while (w->mon.peers < w->fanout)
+			monitor_poll(&w->mon, 100);
+		if (type == MAE_REC_HEADER)
+			copies = w->fanout;
+	}
+	w->started = 1;
+	pub_header(w, type);
+	for (int i = 0; i < copies; i++)
+		send_gathered(w);
+	if (type == MAE_REC_BATCH)
+		w->count++;
 }
 
 void mae_write_raw(mae_writer *w, const void *buf, size_t n, enum mae_rtype type)
 {
-	if (type == MAE_REC_EOS) {   /* the close sequence (EOS copies, waiting for peers) */
-		mae_val_free(&w->eosx);
+	if (type == MAE_REC_EOS) {   /* kept for the close sequence (EOS copies, waiting for peers) */
+		free(w->eos_raw);
 		w->eos_raw = mae_malloc(n);
 		memcpy(w->eos_raw, buf, n);
 		w->eos_rawn = n;
 		return;
 	}
-	gather_reset(&w->g);
-	w->g.seg = mae_realloc(w->g.seg, sizeof *w->g.seg);
-	w->g.segcap = 1;
-	w->g.nseg = 1;
-	w->g.seg[0].ref = buf;
-	w->g.seg[0].off = 0;
-	w->g.seg[0].n = n;
-	w->g.total = n;
-	if (type == MAE_REC_HEADER && w->fanout > 1 && !w->started) {
-		while (w->mon.peers < w->fanout)
-			monitor_poll(&w->mon, 100);
-		for (int i = 1; i < w->fanout; i++)
-			send_gathered(w);
-	}
-	w->started = 1;
-	pub_header(w, type);
-	send_gathered(w);
-	if (type == MAE_REC_BATCH)
-		w->count++;
+	gather_ref(&w->g, buf, n);
+	emit(w, type);
 }
 
 void mae_write(mae_writer *w, mae_record *rec)
 {
-	if (w->kind == EP_ZMQ && w->socktype == ZMQ_PUSH && w->fanout > 1 && !w->started) {
-		/* PUSH hands each message to the next ready worker: wait until all N are connected
-		 * (else the first takes everything), then give each worker a copy of the header. */
-		while (w->mon.peers < w->fanout)
-			monitor_poll(&w->mon, 100);
-		w->started = 1;
-		if (rec->type == MAE_REC_HEADER) {
-			for (int i = 0; i < w->fanout; i++)
-				send_rec(w, rec);
-			return;
-		}
-	}
-	w->started = 1;
-	send_rec(w, rec);
-	if (rec->type == MAE_REC_BATCH)
-		w->count++;
+	gather_record(&w->g, rec);
+	emit(w, rec->type);
 }
 
 int mae_writer_close(mae_writer *w, int64_t skipped)
@@ -734,25 +718,21 @@ int mae_writer_close(mae_writer *w, int64_t skipped)
 	if (w->eosx.type == MAE_V_MAP)
 		for (size_t i = 0; i < w->eosx.m.n; i++)
 			mae_val_copy(mae_map_put(&eos.fields, w->eosx.m.kv[i].key), &w->eosx.m.kv[i].val);
-	gather_record(&w->g, &eos);
-	if (w->eos_raw) {
-		gather_reset(&w->g);
-		w->g.nseg = 1;
-		w->g.seg[0].ref = w->eos_raw;
-		w->g.seg[0].off = 0;
-		w->g.seg[0].n = w->g.total = w->eos_rawn;
-	}
+	if (w->eos_raw)   /* an upstream EOS forwarded byte for byte */
+		gather_ref(&w->g, w->eos_raw, w->eos_rawn);
+	else
+		gather_record(&w->g, &eos);
 	if (w->kind == EP_FD) {
 		write_fd(w);
 		if (w->close_fd && close(w->fd) != 0)
 			mae_die(MAE_EXIT_DATA, "%s: close:", w->name);
 	} else if (w->socktype == ZMQ_PUB) {
-		send_zmq(w, ZMQ_DONTWAIT);
+		zmq_send_gathered(w->sock, &w->g, ZMQ_DONTWAIT, w->name);
 		int linger = 200;   /* best effort for a tap; never worth stalling shutdown */
 		zmq_setsockopt(w->sock, ZMQ_LINGER, &linger, sizeof linger);
 		close_socket(w->sock);
 	} else {
-		send_zmq(w, 0);
+		zmq_send_gathered(w->sock, &w->g, 0, w->name);
 		monitor_poll(&w->mon, 0);
 		/* Every reader disconnects once it has its last EOS. With several workers an EOS may
 		 * land behind another EOS in one worker's queue, so keep sending copies while any
@@ -762,7 +742,7 @@ int mae_writer_close(mae_writer *w, int64_t skipped)
 			if (w->fanout > 1 && w->mon.peers > 0) {
 				zmq_pollitem_t it = {w->sock, 0, ZMQ_POLLOUT, 0};
 				if (zmq_poll(&it, 1, 0) > 0)
-					send_zmq(w, ZMQ_DONTWAIT);
+					zmq_send_gathered(w->sock, &w->g, ZMQ_DONTWAIT, w->name);
 			}
 		}
 		monitor_close(&w->mon, w->sock);

@@ -149,14 +149,9 @@ void mae_grad_send(const char *addr, mae_record *grad)
 		snprintf(peers[npeers].addr, sizeof peers[npeers].addr, "%s", addr);
 		peers[npeers++].sock = s;
 	}
-	void *buf;
-	size_t n = mae_encode_record(grad, &buf);
-	zmq_msg_t m;
-	zmq_msg_init_size(&m, n);
-	memcpy(zmq_msg_data(&m), buf, n);
-	free(buf);
-	if (zmq_msg_send(&m, s, 0) < 0)
-		mae_die(MAE_EXIT_DATA, "gradient route %s: send: %s", addr, zmq_strerror(errno));
+	static mae_gather g;   /* one gradient at a time; its buffers are reused */
+	gather_record(&g, grad);
+	zmq_send_gathered(s, &g, 0, addr);
 }
 
 void mae_grad_close_all(void)

@@ -55,8 +55,7 @@ void mae_config_spec(const mae_config *c, char *buf, size_t n)
 /* Send a record as one message, after an optional routing-id frame. */
 static void send_record(void *sock, const zmq_msg_t *id, mae_record *r)
 {
-	void *buf;
-	size_t n = mae_encode_record(r, &buf);
+	static mae_gather g;   /* one message at a time; its buffers are reused */
 	if (id) {
 		zmq_msg_t idc;
 		zmq_msg_init(&idc);
@@ -64,12 +63,8 @@ static void send_record(void *sock, const zmq_msg_t *id, mae_record *r)
 		if (zmq_msg_send(&idc, sock, ZMQ_SNDMORE) < 0)
 			mae_die(MAE_EXIT_DATA, "parameter plane: send: %s", zmq_strerror(errno));
 	}
-	zmq_msg_t m;
-	zmq_msg_init_size(&m, n);
-	memcpy(zmq_msg_data(&m), buf, n);
-	free(buf);
-	if (zmq_msg_send(&m, sock, 0) < 0)
-		mae_die(MAE_EXIT_DATA, "parameter plane: send: %s", zmq_strerror(errno));
+	gather_record(&g, r);
+	zmq_send_gathered(sock, &g, 0, "parameter plane");
 }
 
 static void tensor_view(mae_record *r, const char *name, float *data, size_t n)
@@ -229,7 +224,7 @@ void mae_ps_leave(mae_ps *ps)
 typedef struct member {
 	zmq_msg_t id;
 	int group, replica;
-	int joined, left;
+	int left;
 	int waiting;          /* sent its gradient for the current step */
 } member;
 
@@ -360,7 +355,6 @@ static void handle(server *s, zmq_msg_t *id, mae_record *r)
 		zmq_msg_copy(&mb->id, id);
 		mb->group = g;
 		mb->replica = replica;
-		mb->joined = 1;
 		mae_info("%s replica %d joined at step %lld", group_names[g], replica, (long long)s->o->step);
 		send_weights(s, mb, "welcome");
 		return;

@@ -770,6 +770,13 @@ void gather_record(mae_gather *g, const mae_record *rec)
 	}
 }
 
+void gather_ref(mae_gather *g, const void *buf, size_t n)
+{
+	gather_reset(g);
+	add_seg(g, buf, 0, n);
+	g->total = n;
+}
+
 void gather_copy(const mae_gather *g, void *dst)
 {
 	char *d = dst;

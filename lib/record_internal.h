@@ -18,6 +18,10 @@ void gather_reset(mae_gather *g);
 void gather_free(mae_gather *g);
 void gather_record(mae_gather *g, const mae_record *rec);
 void gather_copy(const mae_gather *g, void *dst);
+/* A record already encoded: one segment referring to buf[0..n). */
+void gather_ref(mae_gather *g, const void *buf, size_t n);
+/* Send a gathered record as one ZeroMQ message (endpoint.c); 0 if ZMQ_DONTWAIT would block. */
+int zmq_send_gathered(void *sock, const mae_gather *g, int flags, const char *name);
 
 /* What a MessagePack type byte announces: `lenbytes` bytes of big-endian length follow it;
  * then `body` bytes of payload plus, per `per_len`, the length itself as payload (str, bin,

@@ -9,6 +9,8 @@ mae-tap "$T/copy.mae" < "$T/a.mae" > "$T/b.mae"
 ok $? "mae-tap runs"
 cmp -s "$T/a.mae" "$T/b.mae"; ok $? "mae-tap passes the stream through byte for byte"
 cmp -s "$T/a.mae" "$T/copy.mae"; ok $? "mae-tap's file copy is identical"
+timeout 10 mae-tap --fanout 2 /dev/null < "$T/a.mae" | cmp -s - "$T/a.mae"
+ok $? "--fanout only concerns ZeroMQ outputs: a pipe gets one header"
 out=$(mae-inspect < "$T/a.mae")
 ok $? "mae-inspect reads it"
 is "$(printf '%s\n' "$out" | grep -c ' seq=')" 5 "one line per batch record"
