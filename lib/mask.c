@@ -4,6 +4,7 @@
  * Every function is pure: its result depends only on its arguments and the generator's state,
  * so mae-mask gives the same masks whatever the number of workers. */
 #include "mae/mask.h"
+#include "mask_internal.h"
 #include "mae/util.h"
 
 #include <math.h>
@@ -256,9 +257,7 @@ int mae_attn_mode_parse(const char *s)
 	return -1;
 }
 
-/* Descending value, ties by ascending index: a total order, so the sort is deterministic. */
-struct keyed { float k; int i; };
-static int by_key_desc(const void *a, const void *b)
+int mae_keyed_desc(const void *a, const void *b)
 {
 	const struct keyed *x = a, *y = b;
 	if (x->k != y->k)
@@ -275,7 +274,7 @@ int mae_mask_attention(uint8_t *mask, const float *attn, int n, enum mae_attn_mo
 	struct keyed *kv = mae_malloc((size_t)n * sizeof *kv);
 	for (int i = 0; i < n; i++)
 		kv[i] = (struct keyed){isnan(attn[i]) ? -INFINITY : attn[i], i};
-	qsort(kv, (size_t)n, sizeof *kv, by_key_desc);
+	qsort(kv, (size_t)n, sizeof *kv, mae_keyed_desc);
 	int *idx = mae_malloc((size_t)n * sizeof *idx);
 	for (int i = 0; i < n; i++)
 		idx[i] = kv[i].i;

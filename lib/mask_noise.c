@@ -7,6 +7,7 @@
  * and random horizontal and vertical flips as in ColorMAE's transform. Visible = the patches with
  * the highest noise (ColorMAE: argsort descending, the first len_keep are kept). */
 #include "mae/mask.h"
+#include "mask_internal.h"
 #include "mae/util.h"
 
 #include <math.h>
@@ -88,15 +89,6 @@ static void blur_window(float *out, const float *in, float *tmp, int th, int tw,
 	free(k);
 }
 
-struct keyed { float k; int i; };
-static int by_key_desc(const void *a, const void *b)
-{
-	const struct keyed *x = a, *y = b;
-	if (x->k != y->k)
-		return x->k > y->k ? -1 : 1;
-	return (x->i > y->i) - (x->i < y->i);
-}
-
 int mae_mask_noise(uint8_t *mask, int gh, int gw, enum mae_noise_color color, double sigma1,
                    double sigma2, int hidden, mae_rng *rng, float *noise_out)
 {
@@ -142,7 +134,7 @@ int mae_mask_noise(uint8_t *mask, int gh, int gw, enum mae_noise_color color, do
 			if (noise_out)
 				noise_out[l] = v;
 		}
-	qsort(kv, (size_t)n, sizeof *kv, by_key_desc);
+	qsort(kv, (size_t)n, sizeof *kv, mae_keyed_desc);
 	if (hidden > n)
 		hidden = n;
 	memset(mask, 1, (size_t)n);
