@@ -55,6 +55,8 @@ int main(int argc, char **argv)
 		m->chunk_rows = atoi(getenv("MAE_CHUNK_ROWS"));
 	if (getenv("MAE_GELU_KEEP_MB"))
 		m->gelu_keep_mb = atoi(getenv("MAE_GELU_KEEP_MB"));
+	if (getenv("MAE_ATTN_KEEP_MB"))
+		m->attn_keep_mb = atoi(getenv("MAE_ATTN_KEEP_MB"));
 	int N = m->N, P = m->P, M = c.nwindows;
 	mae_rng r;
 	mae_rng_seed(&r, 1, 0, 0, "bench");

@@ -32,9 +32,16 @@ void linear_forward_naive(float *out, const float *inp, const float *w, const fl
 typedef struct lin_job {
 	float *out, *dinp, *dw, *dbias;
 	const float *inp, *w, *bias, *dout, *resid;
+	float *gelu_out;          /* forward: also GELU(out) here, rows done by the same task */
+	const float *gelu_pre;    /* backward: dinp *= GELU'(gelu_pre) ... */
+	const float *dmul;        /* ... or dinp *= dmul (a saved GELU'), while the rows are hot */
 	int R, C, OC, nt;
 	float beta_dinp;          /* 1: dinp += ..., 0: dinp = ... */
 } lin_job;
+
+static void gelu_rows(float *out, const float *inp, size_t i0, size_t i1);
+static void gelu_grad_rows(float *d, const float *inp, size_t i0, size_t i1);
+static void mul_rows(float *d, const float *a, size_t i0, size_t i1);
 
 static int split_worth(int R, int C, int OC)
 {
@@ -78,31 +85,42 @@ static void lin_fwd_task(void *ctx, int i, int tid)
 	}
 	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, r1 - r0, J->OC, J->C,
 	            1.0f, J->inp + (size_t)r0 * J->C, J->C, J->w, J->C, beta, out, J->OC);
+	if (J->gelu_out)
+		gelu_rows(J->gelu_out, J->out, (size_t)r0 * J->OC, (size_t)r1 * J->OC);
+}
+
+static void linear_forward_job(lin_job *J)
+{
+	if (!split_worth(J->R, J->C, J->OC)) {
+		J->nt = 1;
+		lin_fwd_task(J, 0, 0);
+		return;
+	}
+	J->nt = chunks(J->R);
+	mae_parallel_for(J->nt, lin_fwd_task, J);
 }
 
 void linear_forward(float *out, const float *inp, const float *w, const float *bias,
                     int R, int C, int OC)
 {
-	lin_job J = { .out = out, .inp = inp, .w = w, .bias = bias, .R = R, .C = C, .OC = OC, .nt = 1 };
-	if (!split_worth(R, C, OC)) {
-		lin_fwd_task(&J, 0, 0);
-		return;
-	}
-	J.nt = chunks(R);
-	mae_parallel_for(J.nt, lin_fwd_task, &J);
+	lin_job J = { .out = out, .inp = inp, .w = w, .bias = bias, .R = R, .C = C, .OC = OC };
+	linear_forward_job(&J);
 }
 
 void linear_forward_residual(float *out, const float *inp, const float *w, const float *bias,
                              const float *resid, int R, int C, int OC)
 {
 	lin_job J = { .out = out, .inp = inp, .w = w, .bias = bias, .resid = resid, .R = R, .C = C,
-	              .OC = OC, .nt = 1 };
-	if (!split_worth(R, C, OC)) {
-		lin_fwd_task(&J, 0, 0);
-		return;
-	}
-	J.nt = chunks(R);
-	mae_parallel_for(J.nt, lin_fwd_task, &J);
+	              .OC = OC };
+	linear_forward_job(&J);
+}
+
+void linear_forward_gelu(float *pre, float *out, const float *inp, const float *w,
+                         const float *bias, int R, int C, int OC)
+{
+	lin_job J = { .out = pre, .gelu_out = out, .inp = inp, .w = w, .bias = bias, .R = R, .C = C,
+	              .OC = OC };
+	linear_forward_job(&J);
 }
 
 void linear_backward_naive(float *dinp, float *dw, float *dbias, const float *dout,
@@ -130,9 +148,14 @@ static void lin_bwd_task(void *ctx, int i, int tid)
 	int R = J->R, C = J->C, OC = J->OC, nt = J->nt;
 	if (i < nt) {
 		int r0 = (int)((long)R * i / nt), r1 = (int)((long)R * (i + 1) / nt);
-		if (J->dinp && r1 > r0)
-			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, r1 - r0, C, OC,
-			            1.0f, J->dout + (size_t)r0 * OC, OC, J->w, C, J->beta_dinp, J->dinp + (size_t)r0 * C, C);
+		if (!J->dinp || r1 <= r0)
+			return;
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, r1 - r0, C, OC,
+		            1.0f, J->dout + (size_t)r0 * OC, OC, J->w, C, J->beta_dinp, J->dinp + (size_t)r0 * C, C);
+		if (J->gelu_pre)
+			gelu_grad_rows(J->dinp, J->gelu_pre, (size_t)r0 * C, (size_t)r1 * C);
+		else if (J->dmul)
+			mul_rows(J->dinp, J->dmul, (size_t)r0 * C, (size_t)r1 * C);
 		return;
 	}
 	i -= nt;
@@ -150,18 +173,33 @@ static void lin_bwd_task(void *ctx, int i, int tid)
 		}
 }
 
+static void linear_backward_job(lin_job *J)
+{
+	if (!split_worth(J->R, J->C, J->OC)) {
+		J->nt = 1;
+		lin_bwd_task(J, 0, 0);
+		lin_bwd_task(J, 1, 0);
+		return;
+	}
+	J->nt = chunks(J->R < J->OC ? J->R : J->OC);
+	mae_parallel_for(2 * J->nt, lin_bwd_task, J);
+}
+
 static void linear_backward_beta(float *dinp, float *dw, float *dbias, const float *dout,
                                  const float *inp, const float *w, int R, int C, int OC, float beta)
 {
 	lin_job J = { .dinp = dinp, .dw = dw, .dbias = dbias, .dout = dout, .inp = inp, .w = w,
-	              .R = R, .C = C, .OC = OC, .nt = 1, .beta_dinp = beta };
-	if (!split_worth(R, C, OC)) {
-		lin_bwd_task(&J, 0, 0);
-		lin_bwd_task(&J, 1, 0);
-		return;
-	}
-	J.nt = chunks(R < OC ? R : OC);
-	mae_parallel_for(2 * J.nt, lin_bwd_task, &J);
+	              .R = R, .C = C, .OC = OC, .beta_dinp = beta };
+	linear_backward_job(&J);
+}
+
+void linear_backward_gelu(float *dinp, float *dw, float *dbias, const float *dout,
+                          const float *inp, const float *w, const float *pre, const float *deriv,
+                          int R, int C, int OC)
+{
+	lin_job J = { .dinp = dinp, .dw = dw, .dbias = dbias, .dout = dout, .inp = inp, .w = w,
+	              .gelu_pre = deriv ? NULL : pre, .dmul = deriv, .R = R, .C = C, .OC = OC };
+	linear_backward_job(&J);
 }
 
 void linear_backward(float *dinp, float *dw, float *dbias, const float *dout,
@@ -196,17 +234,10 @@ static void ln_fwd_task(void *ctx, int i, int tid)
 	for (int r = r0; r < r1; r++) {
 		const float *x = J->inp + (size_t)r * C;
 		float *y = J->out + (size_t)r * C;
-		/* two passes (mean, then squared deviations): no cancellation for large means */
-		float m = 0.0f;
-		for (int c = 0; c < C; c++)
-			m += x[c];
-		m /= C;
-		float v = 0.0f;
-		for (int c = 0; c < C; c++) {
-			float d = x[c] - m;
-			v += d * d;
-		}
-		v /= C;
+		/* two passes (mean, then squared deviations): no cancellation for large means; the
+		 * sums in 16 lanes, as a single scalar chain they cost more than the normalisation */
+		float m = mae_vsum(x, C) / C;
+		float v = mae_vsqdev(x, m, C) / C;
 		float s = 1.0f / sqrtf(v + J->eps);
 		for (int c = 0; c < C; c++)
 			y[c] = (x[c] - m) * s * J->w[c] + J->b[c];
@@ -264,13 +295,24 @@ static void ln_bwd_task(void *ctx, int i, int tid)
 		const float *dy = J->dout + (size_t)r * C, *x = J->inp + (size_t)r * C;
 		float *dx = J->dinp + (size_t)r * C;
 		float m = J->cmean[r], s = J->crstd[r];
-		/* dx = (g - mean(g) - xhat mean(g xhat)) * rstd, with g = dy * w */
+		/* dx = (g - mean(g) - xhat mean(g xhat)) * rstd, with g = dy * w; the two means in
+		 * 16 lanes each (see mae_vsum) */
+		float ag[16] = { 0 }, agx[16] = { 0 };
+		int c = 0;
+		for (; c + 16 <= C; c += 16)
+			for (int k = 0; k < 16; k++) {
+				float xhat = (x[c + k] - m) * s, g = dy[c + k] * J->w[c + k];
+				ag[k] += g;
+				agx[k] += g * xhat;
+			}
 		float gmean = 0.0f, gxmean = 0.0f;
-		for (int c = 0; c < C; c++) {
+		for (; c < C; c++) {
 			float xhat = (x[c] - m) * s, g = dy[c] * J->w[c];
 			gmean += g;
 			gxmean += g * xhat;
 		}
+		for (int k = 0; k < 16; k++)
+			gmean += ag[k], gxmean += agx[k];
 		gmean /= C;
 		gxmean /= C;
 		for (int c = 0; c < C; c++) {
@@ -311,17 +353,33 @@ void layernorm_backward(float *dinp, float *dw, float *db, const float *dout,
 
 typedef struct ew_job { float *out, *out2; const float *a, *b; size_t n; int nt; } ew_job;
 
-static void gelu_fwd_task(void *ctx, int i, int tid)
+static void gelu_rows(float *out, const float *inp, size_t i0, size_t i1)
 {
-	(void)tid;
-	ew_job *J = ctx;
-	size_t i0 = J->n * i / J->nt, i1 = J->n * (i + 1) / J->nt;
-	float *out = J->out;
-	const float *inp = J->a;
 	for (size_t k = i0; k < i1; k++) {
 		float pdf;
 		out[k] = inp[k] * mae_phi(inp[k], &pdf);
 	}
+}
+
+static void gelu_grad_rows(float *d, const float *inp, size_t i0, size_t i1)
+{
+	for (size_t k = i0; k < i1; k++) {
+		float pdf, cdf = mae_phi(inp[k], &pdf);
+		d[k] *= cdf + inp[k] * pdf;
+	}
+}
+
+static void mul_rows(float *d, const float *a, size_t i0, size_t i1)
+{
+	for (size_t k = i0; k < i1; k++)
+		d[k] *= a[k];
+}
+
+static void gelu_fwd_task(void *ctx, int i, int tid)
+{
+	(void)tid;
+	ew_job *J = ctx;
+	gelu_rows(J->out, J->a, J->n * i / J->nt, J->n * (i + 1) / J->nt);
 }
 
 static void gelu_bwd_task(void *ctx, int i, int tid)
@@ -341,13 +399,7 @@ static void gelu_bwd_inplace_task(void *ctx, int i, int tid)
 {
 	(void)tid;
 	ew_job *J = ctx;
-	size_t i0 = J->n * i / J->nt, i1 = J->n * (i + 1) / J->nt;
-	float *d = J->out;
-	const float *inp = J->a;
-	for (size_t k = i0; k < i1; k++) {
-		float pdf, cdf = mae_phi(inp[k], &pdf);
-		d[k] *= cdf + inp[k] * pdf;
-	}
+	gelu_grad_rows(J->out, J->a, J->n * i / J->nt, J->n * (i + 1) / J->nt);
 }
 
 static void gelu_deriv_task(void *ctx, int i, int tid)
@@ -368,9 +420,7 @@ static void mul_task(void *ctx, int i, int tid)
 {
 	(void)tid;
 	ew_job *J = ctx;
-	size_t i0 = J->n * i / J->nt, i1 = J->n * (i + 1) / J->nt;
-	for (size_t k = i0; k < i1; k++)
-		J->out[k] *= J->a[k];
+	mul_rows(J->out, J->a, J->n * i / J->nt, J->n * (i + 1) / J->nt);
 }
 
 static int ew_threads(size_t n)

@@ -11,9 +11,10 @@
 #include "mae/kernels.h"
 #include "kernels_math.h"
 
-/* Memory: the T x T probabilities are not kept between forward and backward (for MAE's decoder
- * at 224 they would be the largest activation of all); backward recomputes them per head from
- * q and k, one extra T x T x HS product. Only the cls row is saved, for mae-encode's attn. */
+/* Memory: the caller decides whether the T x T probabilities are kept between forward and
+ * backward (for MAE's decoder at 224 they would be the largest activation of all); if not,
+ * backward recomputes them per head from q and k, one extra T x T x HS product and softmax.
+ * The cls row is saved apart, for mae-encode's attn. */
 
 static size_t scratch_per_thread(int T, int HS, int NB)
 {
@@ -26,7 +27,7 @@ size_t attention_scratch_floats(int T, int C, int NH, int NB)
 }
 
 typedef struct attn_job {
-	float *out, *att_cls, *scratch, *dqkv, *drpe;
+	float *out, *att_cls, *probs, *scratch, *dqkv, *drpe;
 	const float *dout, *qkv, *rpe;
 	const int *bucket;
 	int S, T, C, NH, NB;
@@ -70,7 +71,7 @@ static void attn_forward_task(void *ctx, int task, int tid)
 	int s = task / NH, h = task % NH;
 	const float *q = J->qkv + (size_t)s * T * 3 * C + h * HS;
 	float *ws = J->scratch + tid * scratch_per_thread(T, HS, NB);
-	float *a = ws, *qr = ws + 2 * (size_t)T * T;
+	float *a = J->probs ? J->probs + (size_t)task * T * T : ws, *qr = ws + 2 * (size_t)T * T;
 	probabilities(a, qr, q, q + C, J->rpe, J->bucket, T, C, HS, NB);
 	if (J->att_cls)
 		memcpy(J->att_cls + ((size_t)s * NH + h) * T, a, (size_t)T * sizeof(float));
@@ -78,10 +79,10 @@ static void attn_forward_task(void *ctx, int task, int tid)
 	            1.0f, a, T, q + 2 * C, 3 * C, 0.0f, J->out + (size_t)s * T * C + h * HS, C);
 }
 
-void attention_forward(float *out, float *att_cls, float *scratch, const float *qkv,
+void attention_forward(float *out, float *att_cls, float *probs, float *scratch, const float *qkv,
                        const float *rpe, const int *bucket, int S, int T, int C, int NH, int NB)
 {
-	attn_job J = { .out = out, .att_cls = att_cls, .scratch = scratch, .qkv = qkv, .rpe = rpe,
+	attn_job J = { .out = out, .att_cls = att_cls, .probs = probs, .scratch = scratch, .qkv = qkv, .rpe = rpe,
 	               .bucket = bucket, .S = S, .T = T, .C = C, .NH = NH, .NB = NB };
 	mae_parallel_for(S * NH, attn_forward_task, &J);
 }
@@ -101,7 +102,10 @@ static void attn_backward_task(void *ctx, int task, int tid)
 	float *drpe = dqr + (size_t)T * NB;                  /* (HS, NB), this thread's share */
 	float scale = 1.0f / sqrtf((float)HS);
 
-	probabilities(a, dqr, q, k, J->rpe, J->bucket, T, C, HS, NB);
+	if (J->probs)
+		a = J->probs + (size_t)task * T * T;   /* kept by the forward */
+	else
+		probabilities(a, dqr, q, k, J->rpe, J->bucket, T, C, HS, NB);
 	/* dP = dO V^T ; dV = P^T dO */
 	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, HS,
 	            1.0f, dO, C, v, 3 * C, 0.0f, dS, T);
@@ -135,7 +139,7 @@ static void attn_backward_task(void *ctx, int task, int tid)
 }
 
 void attention_backward(float *dqkv, float *drpe, float *scratch, const float *dout,
-                        const float *qkv, const float *rpe, const int *bucket,
+                        const float *qkv, const float *probs, const float *rpe, const int *bucket,
                         int S, int T, int C, int NH, int NB)
 {
 	int HS = C / NH, nt = mae_threads();
@@ -145,7 +149,7 @@ void attention_backward(float *dqkv, float *drpe, float *scratch, const float *d
 		for (int t = 0; t < nt; t++)
 			memset(scratch + t * per + off, 0, (size_t)HS * NB * sizeof(float));
 	attn_job J = { .dqkv = dqkv, .scratch = scratch, .dout = dout, .qkv = qkv,
-	               .rpe = rpe, .bucket = bucket, .S = S, .T = T, .C = C, .NH = NH, .NB = NB };
+	               .probs = (float *)probs, .rpe = rpe, .bucket = bucket, .S = S, .T = T, .C = C, .NH = NH, .NB = NB };
 	mae_parallel_for(S * NH, attn_backward_task, &J);
 	if (rpe)
 		for (int t = 0; t < nt; t++) {

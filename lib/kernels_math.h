@@ -103,6 +103,22 @@ static inline float mae_vdot(const float *x, const float *y, int n)
 	return s;
 }
 
+/* sum of (x[i] - m)^2: the variance's numerator */
+static inline float mae_vsqdev(const float *x, float m, int n)
+{
+	float acc[16] = { 0 };
+	int j = 0;
+	for (; j + 16 <= n; j += 16)
+		for (int k = 0; k < 16; k++)
+			acc[k] += (x[j + k] - m) * (x[j + k] - m);
+	float s = 0.0f;
+	for (; j < n; j++)
+		s += (x[j] - m) * (x[j] - m);
+	for (int k = 0; k < 16; k++)
+		s += acc[k];
+	return s;
+}
+
 static inline float mae_vmax(const float *x, int n)
 {
 	float acc[16];

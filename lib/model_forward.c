@@ -154,7 +154,7 @@ int mae_encoder_forward(mae_model *m, const mae_batch *b)
 				       (size_t)P * sizeof(float));
 	patch_embed_forward(m->emb, m->wperm, encoder_patches(m, b), m->w.patch_w, m->w.patch_b,
 	                    S * ntok, c->patch, c->channels, D);
-	stack_ensure(&m->ea, S, T, D, c->heads, c->depth, c->mlp_ratio, m->NB, c->window, m->gelu_keep_mb, m->chunk_rows);
+	stack_ensure(&m->ea, S, T, D, c->heads, c->depth, c->mlp_ratio, m->NB, c->window, m->gelu_keep_mb, m->attn_keep_mb, m->chunk_rows);
 	/* x0[s] = [cls + pos0, (hidden ? mask_token : embedding) + pos[1 + patch id]...] */
 	for (int s = 0; s < S; s++) {
 		float *row = m->ea.x0 + (size_t)s * T * D;
@@ -219,7 +219,7 @@ int mae_decoder_forward(mae_model *m, const float *latent, const mae_batch *b)
 		int Dd = c->dec_dim, Nk = m->ntok;
 		grow(m, &m->dec_y, BUF_DECY, (size_t)B * (1 + Nk) * Dd * sizeof(float));
 		linear_forward(m->dec_y, latent, m->w.dec_embed_w, m->w.dec_embed_b, B * (1 + Nk), D, Dd);
-		stack_ensure(&m->da, B, 1 + N, Dd, c->dec_heads, c->dec_depth, c->mlp_ratio, 0, 0, m->gelu_keep_mb, m->chunk_rows);
+		stack_ensure(&m->da, B, 1 + N, Dd, c->dec_heads, c->dec_depth, c->mlp_ratio, 0, 0, m->gelu_keep_mb, m->attn_keep_mb, m->chunk_rows);
 		unshuffle_forward(m->da.x0, m->dec_y, m->w.dec_mask, b->mask, B, N, Nk, Dd);
 		add_pos_forward(m->da.x0, m->dec_pos, B, 1 + N, Dd);
 		stack_forward(&m->da, &m->w.dec, Dd, c->dec_heads, c->dec_depth, c->mlp_ratio, 0, c->ln_eps);

@@ -7,7 +7,7 @@
 /* Size a stack's activations for S sequences of T tokens (grows, never shrinks). K: iRPE
  * window side when NB > 0. GELU outputs are kept when they fit in gelu_keep_mb. */
 void stack_ensure(mae_stack_a *a, int S, int T, int C, int NH, int L, int mlp, int NB, int K,
-                  int gelu_keep_mb, int chunk_rows);
+                  int gelu_keep_mb, int attn_keep_mb, int chunk_rows);
 void stack_free(mae_stack_a *a);
 /* a->x0 (S*T, C) in, a->out out; S and T from the last stack_ensure. */
 void stack_forward(mae_stack_a *a, const mae_stack_w *w, int C, int NH, int L, int mlp, int NB,

@@ -4,9 +4,10 @@
  *     x = x + proj(attn(LN1(x)));   x = x + fc2(GELU(fc1(LN2(x))));   out = LN(x)
  *
  * Memory. Per layer only qkv (3C), the attention output (C), the fc1 output (4C) and the block
- * output (C) are kept, 9 C floats a token; LayerNorm outputs, the attention probabilities, the
- * post-attention residual and (unless mae_model.gelu_keep_mb allows) the GELU outputs are
- * recomputed in backward. Every block is independent across sequences except for the weight
+ * output (C) are kept, 9 C floats a token; LayerNorm outputs, the post-attention residual and,
+ * unless mae_model.attn_keep_mb and gelu_keep_mb allow keeping them, the attention
+ * probabilities (T floats a token and head: small for short sequences, the largest activation
+ * of all for MAE's decoder at 224) and the GELU outputs are recomputed in backward. Every block is independent across sequences except for the weight
  * gradients, which accumulate, so each layer runs over chunks of sequences (about
  * mae_model.chunk_rows tokens each) and all scratch is chunk-sized: the working set stays small and the GEMMs stay
  * large enough for OpenBLAS. */
@@ -27,16 +28,19 @@ static int chunk_seqs(int S, int T, int rows)
 }
 
 void stack_ensure(mae_stack_a *a, int S, int T, int C, int NH, int L, int mlp, int NB, int K,
-                  int gelu_keep_mb, int chunk_rows)
+                  int gelu_keep_mb, int attn_keep_mb, int chunk_rows)
 {
 	a->chunk_rows = chunk_rows > 0 ? chunk_rows : 2048;
 	size_t R = (size_t)S * T, H4 = (size_t)C * mlp;
 	int keep = (double)L * R * H4 * sizeof(float) <= gelu_keep_mb * 1048576.0;
+	size_t nprobs = (size_t)L * S * NH * T * T;
+	int keep_p = (double)nprobs * sizeof(float) <= attn_keep_mb * 1048576.0;
 	size_t crow = (size_t)chunk_seqs(S, T, a->chunk_rows) * T;      /* rows of the largest chunk */
 	/* per-token buffers need S*T <= cap; chunk scratch crow <= cap_chunk; attention scratch
 	 * (2 T^2 per thread) T <= cap_T */
 	int fits = a->arena && R <= a->cap && crow <= a->cap_chunk && T <= a->cap_T &&
-	           keep == (a->fchg != NULL);
+	           keep == (a->fchg != NULL) && keep_p == (a->probs != NULL) &&
+	           (!keep_p || nprobs <= a->cap_probs);
 	a->S = S, a->T = T;
 	if (fits)
 		return;
@@ -58,6 +62,7 @@ void stack_ensure(mae_stack_a *a, int S, int T, int C, int NH, int L, int mlp, i
 		keep ? 0 : crow * H4,            /* bufC */
 		3 * crow * C,                    /* res1, dln, lnbuf */
 		ws,
+		keep_p ? nprobs : 0,             /* attention probabilities */
 	};
 	size_t total = 0;
 	for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
@@ -85,8 +90,9 @@ void stack_ensure(mae_stack_a *a, int S, int T, int C, int NH, int L, int mlp, i
 	float *c3 = TAKE(3 * crow * C);
 	a->res1 = c3, a->dln = c3 + crow * C, a->lnbuf = c3 + 2 * crow * C;
 	a->att_ws = TAKE(ws);
+	a->probs = keep_p ? TAKE(nprobs) : NULL;
 #undef TAKE
-	a->cap = cap, a->cap_chunk = crow, a->cap_T = T;
+	a->cap = cap, a->cap_chunk = crow, a->cap_T = T, a->cap_probs = keep_p ? nprobs : 0;
 	if (NB) {
 		free(a->bucket);
 		a->bucket = mae_malloc((size_t)T * T * sizeof(int));
@@ -110,7 +116,7 @@ typedef struct view {
 	      *gfc2w, *gfc2b, *grpe;
 	const float *xin;                  /* (rows, C) block input */
 	float *m1, *r1, *m2, *r2;          /* (rows) LayerNorm statistics */
-	float *qkv, *cls, *atty, *fch, *fchg, *res2;
+	float *qkv, *cls, *probs, *atty, *fch, *fchg, *res2;
 } view;
 
 static view layer_view(mae_stack_a *a, const mae_stack_w *w, mae_stack_w *g, int l, int s0, int n,
@@ -140,6 +146,7 @@ static view layer_view(mae_stack_a *a, const mae_stack_w *w, mae_stack_w *g, int
 	v.m2 = a->ln2_mean + l * R + r0, v.r2 = a->ln2_rstd + l * R + r0;
 	v.qkv = a->qkv + (l * R + r0) * 3 * C;
 	v.cls = a->att_cls + (l * R + r0) * NH;
+	v.probs = a->probs ? a->probs + ((size_t)l * a->S + s0) * NH * T * T : NULL;
 	v.atty = a->atty + (l * R + r0) * C;
 	v.fch = a->fch + (l * R + r0) * H4;
 	v.fchg = a->fchg ? a->fchg + (l * R + r0) * H4 : a->bufA;
@@ -157,11 +164,10 @@ void stack_forward(mae_stack_a *a, const mae_stack_w *w, int C, int NH, int L, i
 			int R = v.rows;
 			layernorm_forward(a->lnbuf, v.m1, v.r1, v.xin, v.ln1w, v.ln1b, R, C, eps);
 			linear_forward(v.qkv, a->lnbuf, v.qkvw, v.qkvb, R, C, 3 * C);
-			attention_forward(v.atty, v.cls, a->att_ws, v.qkv, v.rpe, a->bucket, v.n, T, C, NH, NB);
+			attention_forward(v.atty, v.cls, v.probs, a->att_ws, v.qkv, v.rpe, a->bucket, v.n, T, C, NH, NB);
 			linear_forward_residual(a->res1, v.atty, v.projw, v.projb, v.xin, R, C, C);
 			layernorm_forward(a->lnbuf, v.m2, v.r2, a->res1, v.ln2w, v.ln2b, R, C, eps);
-			linear_forward(v.fch, a->lnbuf, v.fc1w, v.fc1b, R, C, H4);
-			gelu_forward(v.fchg, v.fch, (size_t)R * H4);
+			linear_forward_gelu(v.fch, v.fchg, a->lnbuf, v.fc1w, v.fc1b, R, C, H4);
 			linear_forward_residual(v.res2, v.fchg, v.fc2w, v.fc2b, a->res1, R, H4, C);
 		}
 	size_t R = (size_t)S * T;
@@ -189,17 +195,14 @@ void stack_backward(mae_stack_a *a, const mae_stack_w *w, mae_stack_w *g, const 
 			 * recomputed into bufA; bufB its gradient, then (in place) fc1's output gradient */
 			if (!a->fchg)
 				gelu_forward_deriv(a->bufA, a->bufC, v.fch, (size_t)R * H4);
-			linear_backward_set(a->bufB, v.gfc2w, v.gfc2b, dx, v.fchg, v.fc2w, R, H4, C);
-			if (a->fchg)
-				gelu_backward_inplace(a->bufB, v.fch, (size_t)R * H4);
-			else
-				mul_inplace(a->bufB, a->bufC, (size_t)R * H4);
+			linear_backward_gelu(a->bufB, v.gfc2w, v.gfc2b, dx, v.fchg, v.fc2w, v.fch,
+			                     a->fchg ? NULL : a->bufC, R, H4, C);
 			layernorm_recompute(a->lnbuf, a->res1, v.m2, v.r2, v.ln2w, v.ln2b, R, C);
 			linear_backward_set(a->dln, v.gfc1w, v.gfc1b, a->bufB, a->lnbuf, v.fc1w, R, C, H4);
 			layernorm_backward(dx, v.gln2w, v.gln2b, a->dln, a->res1, v.ln2w, v.m2, v.r2, R, C);
 			/* attention branch: dx now holds d(res1); bufA = d(atty), bufB = d(qkv) */
 			linear_backward_set(a->bufA, v.gprojw, v.gprojb, dx, v.atty, v.projw, R, C, C);
-			attention_backward(a->bufB, v.grpe, a->att_ws, a->bufA, v.qkv, v.rpe, a->bucket,
+			attention_backward(a->bufB, v.grpe, a->att_ws, a->bufA, v.qkv, v.probs, v.rpe, a->bucket,
 			                   v.n, T, C, NH, NB);
 			layernorm_recompute(a->lnbuf, v.xin, v.m1, v.r1, v.ln1w, v.ln1b, R, C);
 			linear_backward_set(a->dln, v.gqkvw, v.gqkvb, a->bufB, a->lnbuf, v.qkvw, R, C, 3 * C);

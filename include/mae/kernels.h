@@ -60,6 +60,16 @@ void linear_backward_set(float *dinp, float *dw, float *dbias, const float *dout
                          const float *inp, const float *w, int R, int C, int OC);
 void linear_backward_naive(float *dinp, float *dw, float *dbias, const float *dout,
                            const float *inp, const float *w, int R, int C, int OC);
+/* The MLP's two ends with GELU fused in, applied by each task to its rows while they are
+ * still in cache (one pass over the activations fewer each way):
+ * forward pre = inp W^T + bias, out = GELU(pre); backward (fc2 with GELU's grad folded in)
+ * dinp = (dout W) * GELU'(pre), or * deriv when deriv (from gelu_forward_deriv) is given;
+ * dw and dbias accumulate as in linear_backward. */
+void linear_forward_gelu(float *pre, float *out, const float *inp, const float *w,
+                         const float *bias, int R, int C, int OC);
+void linear_backward_gelu(float *dinp, float *dw, float *dbias, const float *dout,
+                          const float *inp, const float *w, const float *pre, const float *deriv,
+                          int R, int C, int OC);
 
 /* ---------------------------------------------------------------------------------------
  * LayerNorm over the last dimension, biased variance, eps as given (MAE: 1e-6).
@@ -104,19 +114,23 @@ void residual_backward(float *da, float *db, const float *dout, size_t n);
  * rpe is NULL for plain attention. Work is split over S*NH (sequence, head) tasks on the pool. */
 void attention_forward(float *out,        /* (S, T, C) heads concatenated */
                        float *att_cls,    /* (S, NH, T) the cls row of the probabilities, or NULL */
+                       float *probs,      /* (S, NH, T, T) all the probabilities, or NULL */
                        float *scratch,    /* attention_scratch_floats(T, C, NH, NB) */
                        const float *qkv,  /* (S, T, 3C) */
                        const float *rpe,  /* (HS, NB) or NULL */
                        const int *bucket, /* (T, T) bucket ids in [0, NB), or NULL */
                        int S, int T, int C, int NH, int NB);
-/* Recomputes the probabilities from qkv (they are not stored: O(T^2) memory per head).
+/* Uses the probabilities the forward kept in probs, or recomputes them from qkv when probs is
+ * NULL (O(T^2) memory per head is a lot for long sequences; one extra T x T x HS product).
  * Unlike the other kernels it OVERWRITES dqkv (every element is written), which spares the
  * caller zeroing a (S, T, 3C) buffer per layer; drpe accumulates. */
 void attention_backward(float *dqkv,        /* (S, T, 3C) = */
                         float *drpe,        /* (HS, NB) += (or NULL when rpe is NULL) */
                         float *scratch,     /* attention_scratch_floats(T, C, NH, NB) */
                         const float *dout,  /* (S, T, C) */
-                        const float *qkv, const float *rpe, const int *bucket,
+                        const float *qkv,
+                        const float *probs, /* (S, NH, T, T) from the forward, or NULL */
+                        const float *rpe, const int *bucket,
                         int S, int T, int C, int NH, int NB);
 size_t attention_scratch_floats(int T, int C, int NH, int NB);   /* for all threads together */
 /* Naive twins; these keep the full probabilities att (S, NH, T, T) for the tests. */

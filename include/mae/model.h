@@ -108,8 +108,9 @@ typedef struct mae_weights {
 
 /* Activations of one stack of blocks: S sequences of T tokens of width C (model_stack.c).
  * Kept per layer: 9 C floats a token (qkv, attention output, fc1 output, block output), plus
- * the GELU outputs (4 C) when they fit in mae_model.gelu_keep_mb. Recomputed in backward:
- * LayerNorm outputs, attention probabilities, the post-attention residual. Scratch is sized
+ * the GELU outputs (4 C) when they fit in mae_model.gelu_keep_mb and the attention
+ * probabilities (NH T) when they fit in mae_model.attn_keep_mb. Recomputed in backward:
+ * LayerNorm outputs, the post-attention residual, and those two when they are not kept. Scratch is sized
  * for one chunk of sequences (the stack runs chunk by chunk). */
 typedef struct mae_stack_a {
 	int S, T;                 /* shape of the last forward */
@@ -121,6 +122,8 @@ typedef struct mae_stack_a {
 	float *ln1_mean, *ln1_rstd, *ln2_mean, *ln2_rstd;   /* (L, S*T) */
 	float *qkv;               /* (L, S*T, 3C) */
 	float *att_cls;           /* (L, S, NH, T) cls row of the attention probabilities */
+	float *probs;             /* (L, S, NH, T, T) all of them, or NULL: recomputed in backward */
+	size_t cap_probs;         /* floats probs holds */
 	float *atty;              /* (L, S*T, C) attention output before proj */
 	float *res2;              /* (L, S*T, C) block outputs */
 	float *fch;               /* (L, S*T, 4C) fc1 output before GELU */
@@ -173,6 +176,9 @@ typedef struct mae_model {
 	size_t caps[16];          /* capacities of the buffers above (internal) */
 	void *freq;               /* freq_loss_ws (MFM) */
 	int chunk_rows;           /* tokens per chunk of the stacks (default 2048) */
+	int attn_keep_mb;         /* keep a stack's attention probabilities if they take at most this
+	                           * many MB, else recompute them in backward (default 64: kept for
+	                           * 28x28 models and ViT encoders, recomputed for MAE's decoder at 224) */
 	int gelu_keep_mb;         /* keep a stack's GELU outputs if they take at most this many MB,
 	                           * else recompute them in backward (default 0: always recompute;
 	                           * keeping saves ~5% of a step for 4 C floats a token a layer) */

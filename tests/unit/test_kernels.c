@@ -120,6 +120,46 @@ static void test_linear(void)
 	ok(maxrel(o3, o2, no) < 1e-6, "linear_forward_residual adds the residual");
 }
 
+/* The MLP ends with GELU fused in (linear_forward_gelu, linear_backward_gelu), big enough to be
+ * split over the pool: equal to the separate kernels, and the backward against finite
+ * differences of loss(h) = <dout, GELU(h) W^T + b>, whose gradient it returns. */
+typedef struct { int R, H, C; float *h, *g, *out, *w, *b, *dout; } mlp_t;
+static double mlp_loss(void *c)
+{
+	mlp_t *t = c;
+	gelu_forward(t->g, t->h, (size_t)t->R * t->H);
+	linear_forward(t->out, t->g, t->w, t->b, t->R, t->H, t->C);
+	return dotd(t->out, t->dout, (size_t)t->R * t->C);
+}
+static void test_linear_gelu(void)
+{
+	int R = 300, C = 40, H = 64;
+	float *x = rnd((size_t)R * C, 1), *w1 = rnd((size_t)H * C, 0.3f), *b1 = rnd(H, 0.3f);
+	float *pre = zeros((size_t)R * H), *g = zeros((size_t)R * H);
+	float *pre2 = zeros((size_t)R * H), *g2 = zeros((size_t)R * H);
+	linear_forward_gelu(pre, g, x, w1, b1, R, C, H);
+	linear_forward(pre2, x, w1, b1, R, C, H);
+	gelu_forward(g2, pre2, (size_t)R * H);
+	ok(maxrel(pre, pre2, (size_t)R * H) == 0 && maxrel(g, g2, (size_t)R * H) == 0,
+	   "linear_forward_gelu = linear_forward then gelu_forward");
+	mlp_t t = { .R = R, .H = H, .C = C, .h = pre, .g = zeros((size_t)R * H), .out = zeros((size_t)R * C),
+	            .w = rnd((size_t)C * H, 0.3f), .b = rnd(C, 0.3f), .dout = rnd((size_t)R * C, 1) };
+	float *dh = rnd((size_t)R * H, 5), *dw = zeros((size_t)C * H), *db = zeros(C);
+	float *dh2 = zeros((size_t)R * H), *dw2 = zeros((size_t)C * H), *db2 = zeros(C);
+	linear_backward_gelu(dh, dw, db, t.dout, g, t.w, pre, NULL, R, H, C);
+	linear_backward_set(dh2, dw2, db2, t.dout, g, t.w, R, H, C);
+	gelu_backward_inplace(dh2, pre, (size_t)R * H);
+	ok(maxrel(dh, dh2, (size_t)R * H) < 1e-6 && maxrel(dw, dw2, (size_t)C * H) == 0 &&
+	   maxrel(db, db2, C) == 0, "linear_backward_gelu = linear_backward_set then gelu_backward_inplace");
+	float *deriv = zeros((size_t)R * H), *dh3 = rnd((size_t)R * H, 5);
+	gelu_forward_deriv(g2, deriv, pre, (size_t)R * H);
+	memset(dw2, 0, (size_t)C * H * sizeof(float));
+	linear_backward_gelu(dh3, dw2, NULL, t.dout, g, t.w, pre, deriv, R, H, C);
+	ok(maxrel(dh3, dh, (size_t)R * H) < 1e-6, "linear_backward_gelu with a saved GELU' gives the same");
+	double e = fd_err(mlp_loss, &t, pre, 256, dh, 1e-2f);   /* the first 256 of h: enough, and fast */
+	ok(e < FD_TOL, "linear_backward_gelu vs finite differences (%.2g)", e);
+}
+
 /* ---------------------------------------------------------------------------------------- */
 typedef struct { int R, C; float *out, *m, *s, *inp, *w, *b, *r; } ln_t;
 static double ln_loss(void *c)
@@ -210,7 +250,7 @@ typedef struct { int S, T, C, NH, NB; float *out, *cls, *ws, *qkv, *rpe, *r; int
 static double att_loss(void *c)
 {
 	att_t *t = c;
-	attention_forward(t->out, t->cls, t->ws, t->qkv, t->rpe, t->bucket, t->S, t->T, t->C, t->NH, t->NB);
+	attention_forward(t->out, t->cls, NULL, t->ws, t->qkv, t->rpe, t->bucket, t->S, t->T, t->C, t->NH, t->NB);
 	return dotd(t->out, t->r, (size_t)t->S * t->T * t->C);
 }
 static void test_attention(int with_rpe)
@@ -241,7 +281,7 @@ static void test_attention(int with_rpe)
 	ok(fabs(rowsum - 1) < 1e-5, "attention rows are probabilities (%.7f)", rowsum);
 	float *dq = zeros(nq), *dq2 = zeros(nq);
 	float *dr = with_rpe ? zeros((size_t)HS * t.NB) : NULL, *dr2 = with_rpe ? zeros((size_t)HS * t.NB) : NULL;
-	attention_backward(dq, dr, t.ws, t.r, t.qkv, t.rpe, t.bucket, t.S, t.T, t.C, t.NH, t.NB);
+	attention_backward(dq, dr, t.ws, t.r, t.qkv, NULL, t.rpe, t.bucket, t.S, t.T, t.C, t.NH, t.NB);
 	attention_backward_naive(dq2, dr2, t.r, t.qkv, a2, t.rpe, t.bucket, t.S, t.T, t.C, t.NH, t.NB);
 	ok(maxrel(dq, dq2, nq) < 1e-5 && (!with_rpe || maxrel(dr, dr2, (size_t)HS * t.NB) < 1e-5),
 	   "attention_backward%s matches naive (rel %.2g)", with_rpe ? " +iRPE" : "", maxrel(dq, dq2, nq));
@@ -268,12 +308,19 @@ static void test_attention_blas(void)
 		float *ws = zeros(attention_scratch_floats(t, C, NH, rp ? NB : 0));
 		float *d1 = zeros(nq), *d2 = zeros(nq);
 		float *g1 = rp ? zeros((size_t)HS * NB) : NULL, *g2 = rp ? zeros((size_t)HS * NB) : NULL;
-		attention_forward(o1, cls, ws, qkv, rpe, rp ? bucket : NULL, S, t, C, NH, rp ? NB : 0);
+		attention_forward(o1, cls, NULL, ws, qkv, rpe, rp ? bucket : NULL, S, t, C, NH, rp ? NB : 0);
 		attention_forward_naive(o2, a2, qkv, rpe, rp ? bucket : NULL, S, t, C, NH, rp ? NB : 0);
-		attention_backward(d1, g1, ws, r, qkv, rpe, rp ? bucket : NULL, S, t, C, NH, rp ? NB : 0);
+		attention_backward(d1, g1, ws, r, qkv, NULL, rpe, rp ? bucket : NULL, S, t, C, NH, rp ? NB : 0);
 		attention_backward_naive(d2, g2, r, qkv, a2, rpe, rp ? bucket : NULL, S, t, C, NH, rp ? NB : 0);
 		ok(maxrel(o1, o2, no) < 1e-5 && maxrel(d1, d2, nq) < 1e-5 && (!rp || maxrel(g1, g2, (size_t)HS * NB) < 1e-5),
 		   "attention%s with T = %d (BLAS path) matches naive forward and backward", rp ? " +iRPE" : "", t);
+		/* probabilities kept by the forward: the same probabilities as naive, the same backward */
+		float *pk = zeros(na), *o3 = zeros(no), *d3 = zeros(nq), *g3 = rp ? zeros((size_t)HS * NB) : NULL;
+		attention_forward(o3, NULL, pk, ws, qkv, rpe, rp ? bucket : NULL, S, t, C, NH, rp ? NB : 0);
+		attention_backward(d3, g3, ws, r, qkv, pk, rpe, rp ? bucket : NULL, S, t, C, NH, rp ? NB : 0);
+		ok(maxrel(pk, a2, na) < 1e-5 && maxrel(o3, o1, no) == 0 && maxrel(d3, d1, nq) == 0 &&
+		   (!rp || maxrel(g3, g1, (size_t)HS * NB) == 0),
+		   "attention%s with kept probabilities: same output and gradients", rp ? " +iRPE" : "");
 	}
 	free(bucket);
 }
@@ -482,6 +529,7 @@ int main(void)
 	test_layernorm();
 	test_fast_math();
 	test_gelu();
+	test_linear_gelu();
 	test_attention(0);
 	test_attention(1);
 	test_attention_blas();

@@ -31,6 +31,7 @@ typedef struct fixture {
 
 static int keep_mb = 0;     /* mae_model.gelu_keep_mb for the next fixture */
 static int chunk = 2048;    /* mae_model.chunk_rows for the next fixture */
+static int attn_mb = 64;    /* mae_model.attn_keep_mb for the next fixture */
 
 static fixture make(const char *spec, int B)
 {
@@ -44,6 +45,7 @@ static fixture make(const char *spec, int B)
 	f.m = mae_model_new(&c, err, sizeof err);
 	f.m->gelu_keep_mb = keep_mb;
 	f.m->chunk_rows = chunk;
+	f.m->attn_keep_mb = attn_mb;
 	mae_model_init(f.m, 7);
 	/* the init leaves biases, LN affine and iRPE tables at 0/1; perturb every parameter so
 	 * each gradient path carries signal */
@@ -264,12 +266,14 @@ int main(void)
 	gradcheck("micro-28,mode=lomar");
 	gradcheck("micro-28,mode=mfm");
 	gradcheck("micro-28,loss=mse");
-	keep_mb = 256;                  /* GELU outputs kept instead of recomputed in backward */
+	keep_mb = 256;                  /* GELU outputs kept instead of recomputed in backward, */
+	attn_mb = 0;                    /* attention probabilities recomputed instead of kept, */
 	chunk = 10;                     /* and the stacks run in chunks of 2, 2, ..., then 1 windows */
 	gradcheck("micro-28,mode=lomar,depth=1");
 	keep_mb = 0;
 	gradcheck("micro-28");          /* decoder chunks of 1 image (17 tokens > 10) */
 	chunk = 2048;
+	attn_mb = 64;
 	learns("micro-28");
 	learns("micro-28,mode=simmim");
 	learns("micro-28,mode=lomar");
