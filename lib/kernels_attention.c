@@ -38,9 +38,17 @@ static void softmax_rows(float *a, int T)
 	for (int i = 0; i < T; i++) {
 		float *row = a + (size_t)i * T;
 		float mx = mae_vmax(row, T);
-		for (int j = 0; j < T; j++)
-			row[j] = mae_expf(row[j] - mx);
-		float inv = 1.0f / mae_vsum(row, T);
+		/* exponentials and their sum in one pass, the sum in 16 lanes (see mae_vsum) */
+		float acc[16] = { 0 }, sum = 0.0f;
+		int j = 0;
+		for (; j + 16 <= T; j += 16)
+			for (int k = 0; k < 16; k++)
+				acc[k] += row[j + k] = mae_expf(row[j + k] - mx);
+		for (; j < T; j++)
+			sum += row[j] = mae_expf(row[j] - mx);
+		for (int k = 0; k < 16; k++)
+			sum += acc[k];
+		float inv = 1.0f / sum;
 		for (int j = 0; j < T; j++)
 			row[j] *= inv;
 	}
