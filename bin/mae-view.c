@@ -1,5 +1,6 @@
 /* mae-view: render a stream's images, patches, masks and predictions as a PNG or JPEG grid;
  * with `pred`, MAE's figure: original | masked | reconstruction | reconstruction + visible.
+ * LoMaR's predictions (per window token, with `windows`) are put back at their patches.
  * See mae-view(1). */
 #include "mae/image.h"
 #include "mae/patchify.h"
@@ -64,9 +65,10 @@ static void setup(view *v, mae_record *rec)
 	if (x) {
 		x = mae_rec_need(rec, "patches", MAE_F32, 3, "[B,N,P]");
 		v->N = (int)x->shape[1], v->P = (int)x->shape[2];
-	} else if (m || pred) {
-		mae_tensor *t = pred ? pred : m;
-		v->N = (int)t->shape[1];
+	} else if (m) {
+		v->N = (int)m->shape[1];
+	} else if (pred && !mae_rec_tensor(rec, "windows")) {
+		v->N = (int)pred->shape[1];
 	}
 	if (!v->p && v->N && v->H)   /* square patches covering the image */
 		v->p = (int)lround(sqrt((double)v->H * v->W / v->N));
@@ -104,11 +106,35 @@ static void setup(view *v, mae_record *rec)
 	}
 }
 
+/* LoMaR's pred [B, M*K*K, P] lists window m's tokens in raster order inside the window, whose
+ * top-left patch is windows[b, m] (mae-reconstruct(1)). Put sample b's back at their patches of
+ * out [N, P]; covered[i] says whether patch i got one (where windows overlap, the later wins). */
+static void windows_to_patches(const view *v, const mae_record *rec, const mae_tensor *pred,
+                               const mae_tensor *win, int K, int64_t b, float *out, uint8_t *covered)
+{
+	int M = (int)win->shape[1];
+	memset(covered, 0, (size_t)v->N);
+	const int32_t *w = (const int32_t *)win->data + (size_t)b * M * 2;
+	const float *pr = (const float *)pred->data + (size_t)b * M * K * K * v->P;
+	for (int m = 0; m < M; m++) {
+		int top = w[2 * m], left = w[2 * m + 1];
+		if (top < 0 || left < 0 || top + K > v->gh || left + K > v->gw)
+			mae_die(MAE_EXIT_DATA, "record %lld: window %d of sample %lld at (%d,%d) leaves the %dx%d grid",
+			        (long long)rec->number, m, (long long)b, top, left, v->gh, v->gw);
+		for (int k = 0; k < K * K; k++) {
+			int i = (top + k / K) * v->gw + left + k % K;
+			memcpy(out + (size_t)i * v->P, pr + ((size_t)m * K * K + k) * v->P, sizeof *out * v->P);
+			covered[i] = 1;
+		}
+	}
+}
+
 /* Add the panels of every sample of rec (up to v->n in all). */
 static void collect(view *v, mae_record *rec)
 {
 	char want[64];
-	mae_tensor *img = NULL, *x = NULL, *m = NULL, *pred = NULL;
+	mae_tensor *img = NULL, *x = NULL, *m = NULL, *pred = NULL, *win = NULL;
+	int K = 0;
 	if (mae_rec_tensor(rec, "image")) {
 		snprintf(want, sizeof want, "[B,%d,%d,%d]", v->H, v->W, v->C);
 		img = mae_rec_need(rec, "image", MAE_U8, 4, want);
@@ -121,7 +147,21 @@ static void collect(view *v, mae_record *rec)
 		if (x->shape[1] != v->N || x->shape[2] != v->P)
 			wrong_shape(rec, x, want);
 	}
-	if (v->panels == 4) {
+	if (v->panels == 4 && mae_rec_tensor(rec, "windows")) {
+		/* LoMaR: one prediction per window token */
+		win = mae_rec_need(rec, "windows", MAE_I32, 2 + 1, "[B,M,2]");
+		K = (int)mae_map_int(hmeta, "window_size", 0);
+		if (win->shape[2] != 2)
+			wrong_shape(rec, win, "[B,M,2]");
+		if (K <= 0)
+			mae_die(MAE_EXIT_DATA, "record %lld: 'windows' but no window_size in the header",
+			        (long long)rec->number);
+		snprintf(want, sizeof want, "[B,%lld,%d]", (long long)win->shape[1] * K * K, v->P);
+		pred = mae_rec_need(rec, "pred", MAE_F32, 3, want);
+		if (pred->shape[1] != win->shape[1] * K * K || pred->shape[2] != v->P ||
+		    pred->shape[0] != win->shape[0])
+			wrong_shape(rec, pred, want);
+	} else if (v->panels == 4) {
 		pred = mae_rec_need(rec, "pred", MAE_F32, 3, want);
 		if (pred->shape[1] != v->N || pred->shape[2] != v->P)
 			wrong_shape(rec, pred, want);
@@ -138,6 +178,8 @@ static void collect(view *v, mae_record *rec)
 		        (long long)rec->number);
 	size_t isz = (size_t)v->H * v->W * v->C, NP = (size_t)v->N * v->P;
 	float *xs = v->p ? mae_malloc(sizeof *xs * NP) : NULL, *tmp = v->p ? mae_malloc(sizeof *tmp * NP) : NULL;
+	float *wpred = win ? mae_malloc(sizeof *wpred * NP) : NULL;
+	uint8_t *covered = win ? mae_malloc((size_t)v->N) : NULL;
 	for (int64_t b = 0; b < B && v->count < v->n; b++) {
 		uint8_t *dst = v->pix + isz * v->panels * v->count;
 		/* normalized patches of the sample */
@@ -163,6 +205,10 @@ static void collect(view *v, mae_record *rec)
 		if (v->panels == 4) {
 			const uint8_t *mk = m ? (uint8_t *)m->data + (size_t)v->N * b : NULL;
 			const float *pr = (float *)pred->data + NP * b;
+			if (win) {
+				windows_to_patches(v, rec, pred, win, K, b, wpred, covered);
+				pr = wpred;
+			}
 			for (int i = 0; i < v->N; i++) {
 				const float *t = xs + (size_t)i * v->P;
 				float *o = tmp + (size_t)i * v->P;
@@ -178,6 +224,8 @@ static void collect(view *v, mae_record *rec)
 				}
 				for (int k = 0; k < v->P; k++)
 					o[k] = (float)(pr[(size_t)i * v->P + k] * sd + mu);
+				if (covered && !covered[i])   /* outside every window: no prediction */
+					memset(o, 0, sizeof *o * v->P);
 			}
 			mae_unpatchify(dst + 2 * isz, tmp, 1, v->H, v->W, v->C, v->p, v->mean, v->std);
 			/* pasted: visible patches from the input, hidden ones from the prediction */
@@ -190,6 +238,8 @@ static void collect(view *v, mae_record *rec)
 	}
 	free(xs);
 	free(tmp);
+	free(wpred);
+	free(covered);
 }
 
 static int render(view *v, const char *path)

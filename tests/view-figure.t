@@ -100,6 +100,50 @@ PY
 )
 is "$res" True "--norm-pix: the denormalized prediction of the target equals the original within 1"
 
+# 4b. LoMaR: predictions per window token, put back at their patches by `windows`
+mae-mask -q -s 3 window -r 0.8 --window 3 --windows 2 < "$T/p.mae" > "$T/w.mae"
+$PY - "$T" <<'PY' > "$T/wp.mae"
+import sys; sys.path.insert(0, sys.argv[1]); from rd import *
+rs = records(sys.argv[1] + '/w.mae'); P = msgpack.Packer(use_bin_type=True); w = sys.stdout.buffer.write
+w(P.pack(rs[0])); K = rs[0]['meta']['window_size']
+for r in rs[1:-1]:
+    x = tensor(r['tensors']['patches']); win = tensor(r['tensors']['windows'])
+    idx = [[(t + k // K) * 7 + l + k % K for (t, l) in ws for k in range(K * K)] for ws in win]
+    y = np.stack([x[b, idx[b]] for b in range(len(x))]).astype(np.float32)   # perfect, per window token
+    r['tensors']['pred'] = {'dtype': 'F32', 'shape': list(y.shape), 'data': y.tobytes()}
+    w(P.pack(r))
+w(P.pack(rs[-1]))
+PY
+mae-view -q -n 3 -o "$T/lomar.png" < "$T/wp.mae"; ok $? "render LoMaR's per-window predictions"
+res=$($PY - "$T" <<'PY'
+import sys; sys.path.insert(0, sys.argv[1]); from rd import *
+T = sys.argv[1]; r = records(T + '/wp.mae')[1]['tensors']; K = records(T + '/wp.mae')[0]['meta']['window_size']
+x = tensor(r['patches']); m = tensor(r['mask']).astype(bool); win = tensor(r['windows'])
+orig = unpatch(np.round((x * np.float32(0.353) + np.float32(0.286)) * 255).clip(0, 255).astype(np.uint8), 4, 1, 7, 7)
+good = True
+for i in range(3):
+    cov = np.zeros(49, bool)
+    for (t, l) in win[i]:
+        for k in range(K * K): cov[(t + k // K) * 7 + l + k % K] = True
+    cm = unpatch(np.repeat(cov[None, :, None], 16, axis=2), 4, 1, 7, 7)[0]
+    rec, pasted = tile(T + '/lomar.png', i, 2, 28, 28), tile(T + '/lomar.png', i, 3, 28, 28)
+    good &= np.array_equal(rec[cm], orig[i][cm]) and bool((rec[~cm] == 73).all())
+    good &= np.array_equal(pasted, orig[i]) and bool(m[i][~cov].sum() == 0) and not cov.all()
+print(good)
+PY
+)
+is "$res" True "LoMaR: window predictions land on their patches, patches outside every window stay blank"
+$PY - "$T" <<'PY' > "$T/wbad.mae"
+import sys; sys.path.insert(0, sys.argv[1]); from rd import *
+rs = records(sys.argv[1] + '/wp.mae'); P = msgpack.Packer(use_bin_type=True)
+win = tensor(rs[1]['tensors']['windows']).copy(); win[0, 0] = (6, 6)
+rs[1]['tensors']['windows']['data'] = win.tobytes()
+for r in rs: sys.stdout.buffer.write(P.pack(r))
+PY
+msg=$(mae-view -o "$T/x.png" < "$T/wbad.mae" 2>&1); rc=$?
+is "$rc" 2 "a window outside the grid: exit status 2"
+like "$msg" "window 0 of sample 0 at .6,6. leaves the 7x7 grid" "a window outside the grid: says where"
+
 # 5. patches alone (no image tensor), RGB, JPEG output
 printf '%s\n' $CV/baboon.jpg $CV/home.jpg > "$T/l.txt"
 mae-decode -q --eval -b 2 @"$T/l.txt" > "$T/c.mae"
