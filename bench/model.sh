@@ -9,8 +9,9 @@
 # 448x448 (maepipe only). For each: images/s, achieved GFLOP/s (model FLOPs, FMA = 2), peak RSS.
 # PyTorch runs as installed, tuned (OpenMP OpenBLAS by library path, jemalloc by LD_PRELOAD
 # never returning memory, one OpenMP thread per core: the issue's reference set-up) and, where
-# OpenBLAS mistakes the CPU for a Prescott, "best": tuned and given the right OpenBLAS core too. Runs are interleaved and
-# repeated; medians are reported, because the machine is shared and single runs swing.
+# OpenBLAS mistakes the CPU for a Prescott, "best": tuned and given the right OpenBLAS core
+# too. Runs are interleaved and repeated; medians are reported, because the machine is shared
+# and single runs swing.
 # Targets (issue 4): >= 1.5x tuned PyTorch on tiny-28, >= 1.2x on tiny-224, <= 0.5x its peak
 # RSS; LoMaR >= 2.5x MAE per image at 448.
 set -e
