@@ -18,12 +18,15 @@
 
 static size_t scratch_per_thread(int T, int HS, int NB)
 {
-	return 2 * (size_t)T * T + (size_t)T * NB + (size_t)HS * NB;
+	(void)HS;
+	return 2 * (size_t)T * T + (size_t)T * NB;
 }
+
+#define RPE_GROUPS 16   /* see attention_backward */
 
 size_t attention_scratch_floats(int T, int C, int NH, int NB)
 {
-	return scratch_per_thread(T, C / NH, NB) * (size_t)mae_threads();
+	return scratch_per_thread(T, C / NH, NB) * (size_t)mae_threads() + (size_t)RPE_GROUPS * (C / NH) * NB;
 }
 
 typedef struct attn_job {
@@ -95,9 +98,9 @@ void attention_forward(float *out, float *att_cls, float *probs, float *scratch,
 	mae_parallel_for(S * NH, attn_forward_task, &J);
 }
 
-static void attn_backward_task(void *ctx, int task, int tid)
+/* One (sequence, head); drpe: where its RPE gradient accumulates */
+static void attn_backward_one(attn_job *J, int task, int tid, float *drpe)
 {
-	attn_job *J = ctx;
 	int T = J->T, C = J->C, NH = J->NH, NB = J->NB, HS = C / NH;
 	int s = task / NH, h = task % NH;
 	size_t qoff = (size_t)s * T * 3 * C + h * HS;
@@ -107,7 +110,6 @@ static void attn_backward_task(void *ctx, int task, int tid)
 	float *ws = J->scratch + tid * scratch_per_thread(T, HS, NB);
 	float *a = ws, *dS = ws + (size_t)T * T;             /* (T, T) each */
 	float *dqr = ws + 2 * (size_t)T * T;                 /* (T, NB) */
-	float *drpe = dqr + (size_t)T * NB;                  /* (HS, NB), this thread's share */
 	float scale = 1.0f / sqrtf((float)HS);
 
 	if (J->probs)
@@ -134,7 +136,7 @@ static void attn_backward_task(void *ctx, int task, int tid)
 	            scale, dS, T, q, 3 * C, 0.0f, dk, 3 * C);
 	if (J->rpe) {
 		/* the RPE term q_i . R[:, b]: scatter dS into buckets, then dQ += dQR R^T and
-		 * dR += Q^T dQR into this thread's private copy (summed by the caller) */
+		 * dR += Q^T dQR into the group's own partial sum (summed by the caller) */
 		memset(dqr, 0, (size_t)T * NB * sizeof(float));
 		for (int i = 0; i < T; i++)
 			for (int j = 0; j < T; j++)
@@ -146,25 +148,43 @@ static void attn_backward_task(void *ctx, int task, int tid)
 	}
 }
 
+static void attn_backward_task(void *ctx, int task, int tid)
+{
+	attn_job *J = ctx;
+	attn_backward_one(J, task, tid, NULL);
+}
+
+/* With RPE, the (sequence, head) tasks are cut into RPE_GROUPS fixed groups, each summing its
+ * own dR in task order; the groups are then added in order. Whichever thread runs a group, and
+ * however many threads there are, dR comes out bit for bit the same (a sum per thread would
+ * depend on which tasks each thread happened to take). */
+static void attn_backward_group(void *ctx, int g, int tid)
+{
+	attn_job *J = ctx;
+	int n = J->S * J->NH, t0 = (int)((long)n * g / RPE_GROUPS), t1 = (int)((long)n * (g + 1) / RPE_GROUPS);
+	float *part = J->drpe + (size_t)g * (J->C / J->NH) * J->NB;
+	for (int t = t0; t < t1; t++)
+		attn_backward_one(J, t, tid, part);
+}
+
 void attention_backward(float *dqkv, float *drpe, float *scratch, const float *dout,
                         const float *qkv, const float *probs, const float *rpe, const int *bucket,
                         int S, int T, int C, int NH, int NB)
 {
-	int HS = C / NH, nt = mae_threads();
-	size_t per = scratch_per_thread(T, HS, NB);
-	size_t off = 2 * (size_t)T * T + (size_t)T * NB;
-	if (rpe)
-		for (int t = 0; t < nt; t++)
-			memset(scratch + t * per + off, 0, (size_t)HS * NB * sizeof(float));
 	attn_job J = { .dqkv = dqkv, .scratch = scratch, .dout = dout, .qkv = qkv,
-	               .probs = (float *)probs, .rpe = rpe, .bucket = bucket, .S = S, .T = T, .C = C, .NH = NH, .NB = NB };
-	mae_parallel_for(S * NH, attn_backward_task, &J);
-	if (rpe)
-		for (int t = 0; t < nt; t++) {
-			const float *part = scratch + t * per + off;
-			for (size_t i = 0; i < (size_t)HS * NB; i++)
-				drpe[i] += part[i];
-		}
+	               .probs = (float *)probs, .rpe = rpe, .bucket = bucket, .S = S, .T = T, .C = C,
+	               .NH = NH, .NB = NB };
+	if (!rpe) {
+		mae_parallel_for(S * NH, attn_backward_task, &J);
+		return;
+	}
+	size_t per = (size_t)(C / NH) * NB;
+	J.drpe = scratch + (size_t)mae_threads() * scratch_per_thread(T, C / NH, NB);
+	memset(J.drpe, 0, RPE_GROUPS * per * sizeof(float));
+	mae_parallel_for(RPE_GROUPS, attn_backward_group, &J);
+	for (int g = 0; g < RPE_GROUPS; g++)
+		for (size_t i = 0; i < per; i++)
+			drpe[i] += J.drpe[(size_t)g * per + i];
 }
 
 /* ---------------------------------------------------------------------------------------
