@@ -6,8 +6,10 @@
 #   decode test  | patchify | mae-encode -w CKPT -F POOL --no-latent  > test features
 #   mae-knn -t train-features -i test-features
 #
-# usage: pipelines/eval-knn.sh -w CHECKPOINT [-o DIR] [-k 20] [-p mean|cls]
+# usage: pipelines/eval-knn.sh -w CHECKPOINT [-o DIR] [-k 20] [-p mean|cls|tokens]
 #        [--train SRC] [--test SRC] [--decode "OPTIONS"] [--no-raw]
+# -p: the feature: mean of the patch tokens (default), the cls token, or tokens: the encoder's
+# whole output flattened ((1 + N) x D numbers a sample; slower, and often better than either).
 # Defaults: Fashion-MNIST's train and test splits from Debian's dataset-fashion-mnist.
 # Prints "features k=20 top1=..%" and "raw-pixels k=20 top1=..%" and writes DIR/knn.txt.
 set -eu
@@ -18,12 +20,13 @@ while [ $# -gt 0 ]; do
 	-w) ckpt=$2; shift ;;
 	-o) out=$2; shift ;;
 	-k) k=$2; shift ;;
-	-p) pool=$2; shift ;;
+	-p) pool=$2; shift
+	    case $pool in mean|cls|tokens) ;; *) say "-p: mean, cls or tokens, not '$pool'"; exit 1 ;; esac ;;
 	--train) train=$2; shift ;;
 	--test) test=$2; shift ;;
 	--decode) decode=$2; shift ;;
 	--no-raw) raw=0 ;;
-	-h|--help) sed -n '2,14s/^# \{0,1\}//p' "$0"; exit 0 ;;
+	-h|--help) sed -n '2,16s/^# \{0,1\}//p' "$0"; exit 0 ;;
 	*) say "unknown option $1"; exit 1 ;;
 	esac
 	shift
@@ -35,15 +38,17 @@ mkdir -p "$out"
 patch=$(head -c 65536 "$ckpt" | tr ',' '\n' | sed -n 's/^"patch":"\([0-9]*\)"$/\1/p' | head -1)
 [ -n "$patch" ] || die "$ckpt: cannot read the patch size from its metadata"
 
+# tokens: the encoder's whole output (cls and every patch token) flattened, as mae-knn -f latent
+if [ "$pool" = tokens ]; then encode="-F mean" field=latent; else encode="-F $pool --no-latent" field=feature; fi
 features() {   # SRC FILE
 	# shellcheck disable=SC2086
 	mae-decode -q -b 500 $decode "$1" | mae-patchify -q -p "$patch" |
-		mae-encode -q -w "$ckpt" -F "$pool" --no-latent > "$2"
+		mae-encode -q -w "$ckpt" $encode > "$2"
 }
 say "features of $train and $test ($pool pooling)"
 features "$train" "$RUNDIR/train.mae"
 features "$test" "$RUNDIR/test.mae"
-mae-knn -k "$k" -t "$RUNDIR/train.mae" -i "$RUNDIR/test.mae" | sed 's/^/features /' | tee "$out/knn.txt"
+mae-knn -k "$k" -f "$field" -t "$RUNDIR/train.mae" -i "$RUNDIR/test.mae" | sed 's/^/features /' | tee "$out/knn.txt"
 if [ $raw = 1 ]; then
 	mae-knn -k "$k" -f patches -t "$RUNDIR/train.mae" -i "$RUNDIR/test.mae" | sed 's/^/raw-pixels /' | tee -a "$out/knn.txt"
 fi

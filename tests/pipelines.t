@@ -16,6 +16,13 @@ timeout 300 sh "$P/eval-knn.sh" -w "$T/mae/checkpoint.safetensors" -o "$T/mae" -
 ok $? "eval-knn.sh runs"
 like "$(cat "$T/knn.out")" "^features k=20 top1=[0-9.]+% n=1000" "it reports the features' accuracy"
 like "$(cat "$T/knn.out")" "raw-pixels k=20 top1=[0-9.]+% n=1000" "and raw pixels' in the same run"
+timeout 300 sh "$P/eval-knn.sh" -w "$T/mae/checkpoint.safetensors" -o "$T/tok" -p tokens --no-raw \
+	--decode "-n 1000" 2> "$T/tok.err" > "$T/tok.out"
+ok $? "eval-knn.sh -p tokens runs"
+like "$(cat "$T/tok.out")" "^features k=20 top1=[0-9.]+% n=1000" "-p tokens: reports the accuracy"
+like "$(cat "$T/tok.err")" "1000 train and 1000 test samples of 544 features" "-p tokens: k-NN on the whole output, (1 + 16) x 32 numbers"
+sh "$P/eval-knn.sh" -w "$T/mae/checkpoint.safetensors" -p max > /dev/null 2> "$T/p.err"
+is $? 1 "-p with an unknown feature: usage error"
 
 # a stage that dies mid-run: the server notices and the script ends with status 2
 timeout 120 sh "$P/pretrain.sh" -o "$T/bad" --model micro-28 --epochs 1 --mask "window --window 9" \
