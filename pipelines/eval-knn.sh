@@ -7,14 +7,15 @@
 #   mae-knn -t train-features -i test-features
 #
 # usage: pipelines/eval-knn.sh -w CHECKPOINT [-o DIR] [-k 20] [-p mean|cls|tokens]
-#        [--train SRC] [--test SRC] [--decode "OPTIONS"] [--no-raw]
+#        [--train SRC] [--test SRC] [--decode "OPTIONS"] [--no-raw] [--tokens]
 # -p: the feature: mean of the patch tokens (default), the cls token, or tokens: the encoder's
 # whole output flattened ((1 + N) x D numbers a sample; slower, and often better than either).
+# --tokens: also k-NN on the whole output flattened, from the same pass ("tokens k=20 ...").
 # Defaults: Fashion-MNIST's train and test splits from Debian's dataset-fashion-mnist.
 # Prints "features k=20 top1=..%" and "raw-pixels k=20 top1=..%" and writes DIR/knn.txt.
 set -eu
 . "$(dirname "$0")/lib.sh"
-ckpt= out=. k=20 pool=mean train=fashion-mnist:train test=fashion-mnist:test decode= raw=1
+ckpt= out=. k=20 pool=mean train=fashion-mnist:train test=fashion-mnist:test decode= raw=1 tok=0
 while [ $# -gt 0 ]; do
 	case $1 in
 	-w) ckpt=$2; shift ;;
@@ -26,7 +27,8 @@ while [ $# -gt 0 ]; do
 	--test) test=$2; shift ;;
 	--decode) decode=$2; shift ;;
 	--no-raw) raw=0 ;;
-	-h|--help) sed -n '2,16s/^# \{0,1\}//p' "$0"; exit 0 ;;
+	--tokens) tok=1 ;;
+	-h|--help) sed -n '2,17s/^# \{0,1\}//p' "$0"; exit 0 ;;
 	*) say "unknown option $1"; exit 1 ;;
 	esac
 	shift
@@ -40,6 +42,7 @@ patch=$(head -c 65536 "$ckpt" | tr ',' '\n' | sed -n 's/^"patch":"\([0-9]*\)"$/\
 
 # tokens: the encoder's whole output (cls and every patch token) flattened, as mae-knn -f latent
 if [ "$pool" = tokens ]; then encode="-F mean" field=latent; else encode="-F $pool --no-latent" field=feature; fi
+[ $tok = 0 ] || [ "$pool" = tokens ] || encode="-F $pool"
 features() {   # SRC FILE
 	# shellcheck disable=SC2086
 	mae-decode -q -b 500 $decode "$1" | mae-patchify -q -p "$patch" |
@@ -49,6 +52,9 @@ say "features of $train and $test ($pool pooling)"
 features "$train" "$RUNDIR/train.mae"
 features "$test" "$RUNDIR/test.mae"
 mae-knn -k "$k" -f "$field" -t "$RUNDIR/train.mae" -i "$RUNDIR/test.mae" | sed 's/^/features /' | tee "$out/knn.txt"
+if [ $tok = 1 ]; then
+	mae-knn -k "$k" -f latent -t "$RUNDIR/train.mae" -i "$RUNDIR/test.mae" | sed 's/^/tokens /' | tee -a "$out/knn.txt"
+fi
 if [ $raw = 1 ]; then
 	mae-knn -k "$k" -f patches -t "$RUNDIR/train.mae" -i "$RUNDIR/test.mae" | sed 's/^/raw-pixels /' | tee -a "$out/knn.txt"
 fi

@@ -24,7 +24,7 @@ t1=$(date +%s)
 ckpt=$out/checkpoint.safetensors
 
 say "evaluating: weighted k-NN (k=20, T=0.07) on the test split"
-sh "$here/pipelines/eval-knn.sh" -w "$ckpt" -o "$out"
+sh "$here/pipelines/eval-knn.sh" -w "$ckpt" -o "$out" --tokens
 t2=$(date +%s)
 
 say "figures"
@@ -34,12 +34,13 @@ mae-plot -x step -y loss --smooth 25 -t "MAE pretraining on Fashion-MNIST ($mode
 
 feat=$(sed -n 's/^features k=20 top1=\([0-9.]*\)%.*/\1/p' "$out/knn.txt")
 raw=$(sed -n 's/^raw-pixels k=20 top1=\([0-9.]*\)%.*/\1/p' "$out/knn.txt")
+tok=$(sed -n 's/^tokens k=20 top1=\([0-9.]*\)%.*/\1/p' "$out/knn.txt")
 {
 	echo "model            $model, MAE, mask ratio $ratio, batch $batch, blr $blr (lr = blr * batch / 256), $epochs epochs of Fashion-MNIST train"
 	echo "steps            $(tail -1 "$out/metrics.tsv" | cut -f1)"
 	echo "loss             $(sed -n 2p "$out/metrics.tsv" | cut -f3) -> $(tail -1 "$out/metrics.tsv" | cut -f3) (first -> last step, norm-pix MSE on hidden patches)"
 	echo "pretraining      $((t1 - t0)) s"
 	echo "evaluation       $((t2 - t1)) s"
-	echo "k-NN (k=20)      features $feat%, raw pixels $raw% (test split, 10000 images)"
+	echo "k-NN (k=20)      features $feat% (mean of patch tokens), whole output $tok%, raw pixels $raw% (test split, 10000 images)"
 	echo "pictures         $out/reconstruction.png $out/loss.png"
 } | tee "$out/summary.txt"
