@@ -24,7 +24,7 @@ static int has_flag(const char *flags, const char *f)
 	return 0;
 }
 
-static const char *best_core(void)
+const char *mae_blas_best_core(void)
 {
 	char line[8192];
 	const char *core = NULL;
@@ -54,7 +54,7 @@ void mae_blas_core(void)
 	const char *now = openblas_get_corename();
 	if (!now || strcmp(now, "Prescott"))
 		return;   /* OpenBLAS knows this CPU */
-	const char *core = best_core();
+	const char *core = mae_blas_best_core();
 	if (!core)
 		return;
 	FILE *f = fopen("/proc/self/cmdline", "r");

@@ -5,10 +5,8 @@
  * condition variable between jobs, and tasks are handed out through one atomic counter. */
 #include <pthread.h>
 #include <stdatomic.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <unistd.h>
 #include <cblas.h>
 
@@ -64,23 +62,11 @@ static void *worker(void *arg)
  * is say so (once, as information: -q silences it). */
 static void check_blas_core(void)
 {
-	const char *core = openblas_get_corename();
-	if (!core || strcasecmp(core, "prescott") || getenv("OPENBLAS_CORETYPE"))
+	const char *core = openblas_get_corename(), *best;
+	if (!core || strcmp(core, "Prescott") || getenv("OPENBLAS_CORETYPE") || !(best = mae_blas_best_core()))
 		return;
-	FILE *f = fopen("/proc/cpuinfo", "r");
-	char line[4096];
-	int avx2 = 0, avx512 = 0;
-	while (f && fgets(line, sizeof line, f))
-		if (!strncmp(line, "flags", 5)) {
-			avx2 = strstr(line, " avx2") != NULL;
-			avx512 = strstr(line, " avx512bw") != NULL;
-			break;
-		}
-	if (f)
-		fclose(f);
-	if (avx2)
-		mae_info("OpenBLAS chose its Prescott (SSE3) kernels on this AVX2 CPU; "
-		         "OPENBLAS_CORETYPE=%s makes the model about 3x faster", avx512 ? "SkylakeX" : "Haswell");
+	mae_info("OpenBLAS chose its Prescott (SSE3) kernels on this AVX2 CPU; "
+	         "OPENBLAS_CORETYPE=%s makes the model about 3x faster", best);
 }
 
 void mae_threads_init(int n)

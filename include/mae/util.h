@@ -21,6 +21,9 @@ void mae_setprog(const char *argv0);
 /* If OpenBLAS fell back to its generic core on a CPU with AVX2/AVX-512, re-execute the
  * program with OPENBLAS_CORETYPE set to the best core the CPU runs (see blascore.c). */
 void mae_blas_core(void);
+/* The best OpenBLAS core this CPU runs, from its flags: "SkylakeX" (AVX-512 F/BW/VL/DQ/CD),
+ * "Haswell" (AVX2 and FMA), or NULL. */
+const char *mae_blas_best_core(void);
 noreturn void mae_die(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void mae_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void mae_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));   /* silenced by -q */
