@@ -149,7 +149,7 @@ static void collect(view *v, mae_record *rec)
 	}
 	if (v->panels == 4 && mae_rec_tensor(rec, "windows")) {
 		/* LoMaR: one prediction per window token */
-		win = mae_rec_need(rec, "windows", MAE_I32, 2 + 1, "[B,M,2]");
+		win = mae_rec_need(rec, "windows", MAE_I32, 3, "[B,M,2]");
 		K = (int)mae_map_int(hmeta, "window_size", 0);
 		if (win->shape[2] != 2)
 			wrong_shape(rec, win, "[B,M,2]");

@@ -348,9 +348,6 @@ void layernorm_backward(float *dinp, float *dw, float *db, const float *dout,
 /* ---------------------------------------------------------------------------------------
  * GELU, exact (https://pytorch.org/docs/stable/generated/torch.nn.GELU.html), and residual */
 
-#define INV_SQRT2 0.70710678118654752440f
-#define INV_SQRT2PI 0.39894228040143267794f
-
 typedef struct ew_job { float *out, *out2; const float *a, *b; size_t n; int nt; } ew_job;
 
 static void gelu_rows(float *out, const float *inp, size_t i0, size_t i1)

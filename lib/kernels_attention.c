@@ -16,9 +16,8 @@
  * backward recomputes them per head from q and k, one extra T x T x HS product and softmax.
  * The cls row is saved apart, for mae-encode's attn. */
 
-static size_t scratch_per_thread(int T, int HS, int NB)
+static size_t scratch_per_thread(int T, int NB)
 {
-	(void)HS;
 	return 2 * (size_t)T * T + (size_t)T * NB;
 }
 
@@ -26,7 +25,7 @@ static size_t scratch_per_thread(int T, int HS, int NB)
 
 size_t attention_scratch_floats(int T, int C, int NH, int NB)
 {
-	return scratch_per_thread(T, C / NH, NB) * (size_t)mae_threads() + (size_t)RPE_GROUPS * (C / NH) * NB;
+	return scratch_per_thread(T, NB) * (size_t)mae_threads() + (size_t)RPE_GROUPS * (C / NH) * NB;
 }
 
 typedef struct attn_job {
@@ -81,7 +80,7 @@ static void attn_forward_task(void *ctx, int task, int tid)
 	int T = J->T, C = J->C, NH = J->NH, NB = J->NB, HS = C / NH;
 	int s = task / NH, h = task % NH;
 	const float *q = J->qkv + (size_t)s * T * 3 * C + h * HS;
-	float *ws = J->scratch + tid * scratch_per_thread(T, HS, NB);
+	float *ws = J->scratch + tid * scratch_per_thread(T, NB);
 	float *a = J->probs ? J->probs + (size_t)task * T * T : ws, *qr = ws + 2 * (size_t)T * T;
 	probabilities(a, qr, q, q + C, J->rpe, J->bucket, T, C, HS, NB);
 	if (J->att_cls)
@@ -107,7 +106,7 @@ static void attn_backward_one(attn_job *J, int task, int tid, float *drpe)
 	const float *q = J->qkv + qoff, *k = q + C, *v = q + 2 * C;
 	float *dq = J->dqkv + qoff, *dk = dq + C, *dv = dq + 2 * C;
 	const float *dO = J->dout + (size_t)s * T * C + h * HS;
-	float *ws = J->scratch + tid * scratch_per_thread(T, HS, NB);
+	float *ws = J->scratch + tid * scratch_per_thread(T, NB);
 	float *a = ws, *dS = ws + (size_t)T * T;             /* (T, T) each */
 	float *dqr = ws + 2 * (size_t)T * T;                 /* (T, NB) */
 	float scale = 1.0f / sqrtf((float)HS);
@@ -179,7 +178,7 @@ void attention_backward(float *dqkv, float *drpe, float *scratch, const float *d
 		return;
 	}
 	size_t per = (size_t)(C / NH) * NB;
-	J.drpe = scratch + (size_t)mae_threads() * scratch_per_thread(T, C / NH, NB);
+	J.drpe = scratch + (size_t)mae_threads() * scratch_per_thread(T, NB);
 	memset(J.drpe, 0, RPE_GROUPS * per * sizeof(float));
 	mae_parallel_for(RPE_GROUPS, attn_backward_group, &J);
 	for (int g = 0; g < RPE_GROUPS; g++)

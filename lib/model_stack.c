@@ -7,10 +7,11 @@
  * output (C) are kept, 9 C floats a token; LayerNorm outputs, the post-attention residual and,
  * unless mae_model.attn_keep_mb and gelu_keep_mb allow keeping them, the attention
  * probabilities (T floats a token and head: small for short sequences, the largest activation
- * of all for MAE's decoder at 224) and the GELU outputs are recomputed in backward. Every block is independent across sequences except for the weight
- * gradients, which accumulate, so each layer runs over chunks of sequences (about
- * mae_model.chunk_rows tokens each) and all scratch is chunk-sized: the working set stays small and the GEMMs stay
- * large enough for OpenBLAS. */
+ * of all for MAE's decoder at 224) and the GELU outputs are recomputed in backward.
+ * Every block is independent across sequences except for the weight gradients, which
+ * accumulate, so each layer runs over chunks of sequences (about mae_model.chunk_rows tokens
+ * each) and all scratch is chunk-sized: the working set stays small and the GEMMs stay large
+ * enough for OpenBLAS. */
 #include <stdlib.h>
 #include <string.h>
 
