@@ -6,11 +6,11 @@
 #   decode test  | patchify | mae-encode -w CKPT -F POOL --no-latent  > test features
 #   mae-knn -t train-features -i test-features
 #
-# usage: pipelines/eval-knn.sh -w CHECKPOINT [-o DIR] [-k 20] [-p mean|cls|tokens]
+# usage: pipelines/eval-knn.sh -w CHECKPOINT [-o DIR] [-k 20] [-p mean|cls]
 #        [--train SRC] [--test SRC] [--decode "OPTIONS"] [--no-raw] [--tokens]
-# -p: the feature: mean of the patch tokens (default), the cls token, or tokens: the encoder's
-# whole output flattened ((1 + N) x D numbers a sample; slower, and often better than either).
-# --tokens: also k-NN on the whole output flattened, from the same pass ("tokens k=20 ...").
+# -p: the pooled feature: mean of the patch tokens (default) or the cls token.
+# --tokens: also k-NN on the encoder's whole output flattened ((1 + N) x D numbers a sample;
+# slower, and often better than either), from the same pass ("tokens k=20 ...").
 # Defaults: Fashion-MNIST's train and test splits from Debian's dataset-fashion-mnist.
 # Prints "features k=20 top1=..%" and "raw-pixels k=20 top1=..%" and writes DIR/knn.txt.
 set -eu
@@ -22,7 +22,7 @@ while [ $# -gt 0 ]; do
 	-o) out=$2; shift ;;
 	-k) k=$2; shift ;;
 	-p) pool=$2; shift
-	    case $pool in mean|cls|tokens) ;; *) say "-p: mean, cls or tokens, not '$pool'"; exit 1 ;; esac ;;
+	    case $pool in mean|cls) ;; *) say "-p: mean or cls, not '$pool'"; exit 1 ;; esac ;;
 	--train) train=$2; shift ;;
 	--test) test=$2; shift ;;
 	--decode) decode=$2; shift ;;
@@ -40,9 +40,9 @@ mkdir -p "$out"
 patch=$(head -c 65536 "$ckpt" | tr ',' '\n' | sed -n 's/^"patch":"\([0-9]*\)"$/\1/p' | head -1)
 [ -n "$patch" ] || die "$ckpt: cannot read the patch size from its metadata"
 
-# tokens: the encoder's whole output (cls and every patch token) flattened, as mae-knn -f latent
-if [ "$pool" = tokens ]; then encode="-F mean" field=latent; else encode="-F $pool --no-latent" field=feature; fi
-[ $tok = 0 ] || [ "$pool" = tokens ] || encode="-F $pool"
+# --tokens keeps the encoder's whole output (latent: cls and every patch token) in the files
+encode="-F $pool --no-latent"
+[ $tok = 0 ] || encode="-F $pool"
 features() {   # SRC FILE
 	# shellcheck disable=SC2086
 	mae-decode -q -b 500 $decode "$1" | mae-patchify -q -p "$patch" |
@@ -51,7 +51,7 @@ features() {   # SRC FILE
 say "features of $train and $test ($pool pooling)"
 features "$train" "$RUNDIR/train.mae"
 features "$test" "$RUNDIR/test.mae"
-mae-knn -k "$k" -f "$field" -t "$RUNDIR/train.mae" -i "$RUNDIR/test.mae" | sed 's/^/features /' | tee "$out/knn.txt"
+mae-knn -k "$k" -t "$RUNDIR/train.mae" -i "$RUNDIR/test.mae" | sed 's/^/features /' | tee "$out/knn.txt"
 if [ $tok = 1 ]; then
 	mae-knn -k "$k" -f latent -t "$RUNDIR/train.mae" -i "$RUNDIR/test.mae" | sed 's/^/tokens /' | tee -a "$out/knn.txt"
 fi

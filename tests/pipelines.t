@@ -12,16 +12,17 @@ for m in mae colormae semmae lomar simmim mfm; do
 	$PY -c "import sys, math; v=[float(l.split('\t')[2]) for l in open(sys.argv[1]).readlines()[1:]]; sys.exit(0 if all(math.isfinite(x) and x > 0 for x in v) else 1)" "$T/$m/metrics.tsv"
 	ok $? "$m: every loss finite and positive"
 done
-timeout 300 sh "$P/eval-knn.sh" -w "$T/mae/checkpoint.safetensors" -o "$T/mae" --tokens --decode "-n 1000" 2>/dev/null > "$T/knn.out"
+timeout 300 sh "$P/eval-knn.sh" -w "$T/mae/checkpoint.safetensors" -o "$T/mae" --tokens --decode "-n 1000" 2> "$T/knn.err" > "$T/knn.out"
 ok $? "eval-knn.sh runs"
 like "$(cat "$T/knn.out")" "^features k=20 top1=[0-9.]+% n=1000" "it reports the features' accuracy"
 like "$(cat "$T/knn.out")" "raw-pixels k=20 top1=[0-9.]+% n=1000" "and raw pixels' in the same run"
 like "$(cat "$T/knn.out")" "tokens k=20 top1=[0-9.]+% n=1000" "--tokens: and the whole output's"
-timeout 300 sh "$P/eval-knn.sh" -w "$T/mae/checkpoint.safetensors" -o "$T/tok" -p tokens --no-raw \
-	--decode "-n 1000" 2> "$T/tok.err" > "$T/tok.out"
-ok $? "eval-knn.sh -p tokens runs"
-like "$(cat "$T/tok.out")" "^features k=20 top1=[0-9.]+% n=1000" "-p tokens: reports the accuracy"
-like "$(cat "$T/tok.err")" "1000 train and 1000 test samples of 544 features" "-p tokens: k-NN on the whole output, (1 + 16) x 32 numbers"
+like "$(cat "$T/knn.err")" "1000 train and 1000 test samples of 544 features" "--tokens: k-NN on the whole output, (1 + 16) x 32 numbers"
+timeout 300 sh "$P/eval-knn.sh" -w "$T/mae/checkpoint.safetensors" -o "$T/cls" -p cls --no-raw \
+	--decode "-n 1000" 2> "$T/cls.err" > "$T/cls.out"
+ok $? "eval-knn.sh -p cls runs"
+like "$(cat "$T/cls.out")" "^features k=20 top1=[0-9.]+% n=1000" "-p cls: reports the accuracy"
+like "$(cat "$T/cls.err")" "1000 train and 1000 test samples of 32 features" "-p cls: k-NN on the 32-d cls token"
 sh "$P/eval-knn.sh" -w "$T/mae/checkpoint.safetensors" -p max > /dev/null 2> "$T/p.err"
 is $? 1 "-p with an unknown feature: usage error"
 
