@@ -574,7 +574,8 @@ int mae_optim_save(const mae_optim *o, const mae_model *m, const char *path,
 	return rc;
 }
 
-int mae_optim_load(mae_optim *o, const mae_model *m, const char *path, char *err, size_t errn)
+int mae_optim_load(mae_optim *o, const mae_model *m, const char *path, int64_t *images,
+                   char *err, size_t errn)
 {
 	mae_st_file f;
 	if (mae_st_read(&f, path, err, errn) != 0)
@@ -615,6 +616,8 @@ int mae_optim_load(mae_optim *o, const mae_model *m, const char *path, char *err
 	long long w, tt;
 	if (wt && sscanf(wt, "%lld/%lld", &w, &tt) == 2)
 		o->warmup = w, o->total = tt;
+	if (images)
+		*images = (v = mae_st_meta(&f, "images")) ? strtoll(v, NULL, 10) : 0;
 	rc = 0;
 out:
 	mae_st_free(&f);

@@ -5,7 +5,6 @@
 
 #include <errno.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -65,14 +64,8 @@ mae_model *mae_run_start(mae_run_opts *r, mae_optim *o, const char *usage)
 			mae_die(MAE_EXIT_DATA, "--resume: %s", err);
 		mae_optim_init(o, m->n_params);
 		snprintf(path, sizeof path, "%s/optim.safetensors", r->resume);
-		if (mae_optim_load(o, m, path, err, sizeof err))
+		if (mae_optim_load(o, m, path, &r->images, err, sizeof err))
 			mae_die(MAE_EXIT_DATA, "--resume: %s", err);
-		mae_st_file f;
-		if (mae_st_read(&f, path, err, sizeof err) == 0) {
-			const char *v = mae_st_meta(&f, "images");
-			r->images = v ? strtoll(v, NULL, 10) : 0;
-			mae_st_free(&f);
-		}
 		mae_info("resuming at step %lld of %lld", (long long)o->step, (long long)o->total);
 	} else {
 		if (r->weights) {

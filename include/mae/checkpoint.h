@@ -71,6 +71,8 @@ mae_model *mae_checkpoint_load(const char *path, const char *spec_override, char
  * the data position). Loading checks the names and shapes against m. */
 int mae_optim_save(const mae_optim *o, const mae_model *m, const char *path,
                    const char *const *extra, int nextra, char *err, size_t errn);
-int mae_optim_load(mae_optim *o, const mae_model *m, const char *path, char *err, size_t errn);
+/* images, if not NULL: the "images" extra pair (images seen), 0 if absent. */
+int mae_optim_load(mae_optim *o, const mae_model *m, const char *path, int64_t *images,
+                   char *err, size_t errn);
 
 #endif

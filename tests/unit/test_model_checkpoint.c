@@ -88,10 +88,10 @@ int main(void)
 	for (size_t i = 0; i < m->n_params; i++)
 		o.m[i] = (float)i, o.v[i] = (float)(2 * i);
 	o.step = 1234, o.warmup = 40, o.total = 800, o.clip = 3.0, o.lr = 2.4e-3;
-	ok(mae_optim_save(&o, m, opath, NULL, 0, err, sizeof err) == 0 && mae_optim_load(&o2, m, opath, err, sizeof err) == 0 &&
+	ok(mae_optim_save(&o, m, opath, NULL, 0, err, sizeof err) == 0 && mae_optim_load(&o2, m, opath, NULL, err, sizeof err) == 0 &&
 	   o2.step == 1234 && o2.warmup == 40 && o2.total == 800 && o2.clip == 3.0 && o2.lr == 2.4e-3 &&
 	   !memcmp(o.m, o2.m, m->n_params * 4) && !memcmp(o.v, o2.v, m->n_params * 4), "optimiser state round trip");
-	ok(mae_optim_load(&o2, m, path, err, sizeof err) == -1 && strstr(err, "not an optimiser"), "a model file is not optimiser state: %s", err);
+	ok(mae_optim_load(&o2, m, path, NULL, err, sizeof err) == -1 && strstr(err, "not an optimiser"), "a model file is not optimiser state: %s", err);
 	mae_optim_free(&o), mae_optim_free(&o2);
 
 	/* atomic write: no temporary left behind, and a failed write leaves the old file */
