@@ -223,30 +223,34 @@ struct mae_reader {
 mae_reader *mae_reader_open(const char *endpoint, const mae_common *c)
 {
 	ep_spec e = parse_endpoint(endpoint ? endpoint : "-", 1);
-	/* a file that cannot be opened ends the program: open it before allocating anything, so
-	 * that exit leaves nothing behind (LeakSanitizer counts what a dying frame held) */
-	int fd = -1;
-	if (!e.zmq && strcmp(e.addr, "-") && (fd = open(e.addr, O_RDONLY | O_CLOEXEC)) < 0)
+	const char *name = !endpoint || !strcmp(endpoint, "-") ? "stdin" : endpoint;
+	/* an endpoint that cannot be opened ends the program: open it before allocating
+	 * anything, so that exit leaves nothing behind (LeakSanitizer counts what a dying frame
+	 * held) */
+	int file = !e.zmq && strcmp(e.addr, "-"), fd = 0;
+	void *sock = NULL;
+	monitor mon = {0};
+	if (e.zmq)
+		sock = open_socket(&e, name, c && c->hwm > 0 ? c->hwm : 4, &mon);
+	else if (file && (fd = open(e.addr, O_RDONLY | O_CLOEXEC)) < 0)
 		mae_die(MAE_EXIT_DATA, "%s:", e.addr);
 	mae_reader *r = mae_calloc(1, sizeof *r);
-	r->name = mae_strdup(!endpoint || !strcmp(endpoint, "-") ? "stdin" : endpoint);
+	r->name = mae_strdup(name);
 	r->merge = c && c->merge > 0 ? c->merge : 1;
 	r->maxrec = max_record();
 	if (e.zmq) {
 		r->kind = EP_ZMQ;
 		r->sub = e.socktype == ZMQ_SUB;
-		r->sock = open_socket(&e, r->name, c && c->hwm > 0 ? c->hwm : 4, &r->mon);
+		r->sock = sock;
+		r->mon = mon;
 		r->grace = getenv("MAE_PEER_GRACE") ? atof(getenv("MAE_PEER_GRACE")) : 10.0;
 		zmq_msg_init(&r->msg);
 	} else {
 		r->kind = EP_FD;
-		if (!strcmp(e.addr, "-")) {
-			r->fd = 0;
+		r->fd = fd;
+		r->close_fd = file;
+		if (!file)
 			widen_pipe(0);
-		} else {
-			r->fd = fd;
-			r->close_fd = 1;
-		}
 		r->incap = 1 << 20;
 		r->in = mae_malloc(r->incap);
 	}
@@ -540,26 +544,30 @@ struct mae_writer {
 
 mae_writer *mae_writer_open(const char *endpoint, const mae_common *c)
 {
-	mae_writer *w = mae_calloc(1, sizeof *w);
 	ep_spec e = parse_endpoint(endpoint ? endpoint : "-", 0);
-	w->name = mae_strdup(!endpoint || !strcmp(endpoint, "-") ? "stdout" : endpoint);
+	const char *name = !endpoint || !strcmp(endpoint, "-") ? "stdout" : endpoint;
+	/* opened before anything is allocated, as in mae_reader_open */
+	int file = !e.zmq && strcmp(e.addr, "-"), fd = 1;
+	void *sock = NULL;
+	monitor mon = {0};
+	if (e.zmq)
+		sock = open_socket(&e, name, c && c->hwm > 0 ? c->hwm : 4, e.socktype == ZMQ_PUSH ? &mon : NULL);
+	else if (file && (fd = open(e.addr, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666)) < 0)
+		mae_die(MAE_EXIT_DATA, "%s:", e.addr);
+	mae_writer *w = mae_calloc(1, sizeof *w);
+	w->name = mae_strdup(name);
 	w->fanout = c && c->fanout > 0 ? c->fanout : 1;
 	if (e.zmq) {
 		w->kind = EP_ZMQ;
 		w->socktype = e.socktype;
-		w->sock = open_socket(&e, w->name, c && c->hwm > 0 ? c->hwm : 4,
-		                      e.socktype == ZMQ_PUSH ? &w->mon : NULL);
+		w->sock = sock;
+		w->mon = mon;
 	} else {
 		w->kind = EP_FD;
-		if (!strcmp(e.addr, "-")) {
-			w->fd = 1;
+		w->fd = fd;
+		w->close_fd = file;
+		if (!file)
 			widen_pipe(1);
-		} else {
-			w->fd = open(e.addr, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-			if (w->fd < 0)
-				mae_die(MAE_EXIT_DATA, "%s:", e.addr);
-			w->close_fd = 1;
-		}
 	}
 	return w;
 }
