@@ -392,13 +392,6 @@ static void gelu_bwd_task(void *ctx, int i, int tid)
 	}
 }
 
-static void gelu_bwd_inplace_task(void *ctx, int i, int tid)
-{
-	(void)tid;
-	ew_job *J = ctx;
-	gelu_grad_rows(J->out, J->a, J->n * i / J->nt, J->n * (i + 1) / J->nt);
-}
-
 static void gelu_deriv_task(void *ctx, int i, int tid)
 {
 	(void)tid;
@@ -411,13 +404,6 @@ static void gelu_deriv_task(void *ctx, int i, int tid)
 		out[k] = inp[k] * cdf;
 		deriv[k] = cdf + inp[k] * pdf;
 	}
-}
-
-static void mul_task(void *ctx, int i, int tid)
-{
-	(void)tid;
-	ew_job *J = ctx;
-	mul_rows(J->out, J->a, J->n * i / J->nt, J->n * (i + 1) / J->nt);
 }
 
 static int ew_threads(size_t n)
@@ -437,22 +423,10 @@ void gelu_backward(float *dinp, const float *inp, const float *dout, size_t n)
 	mae_parallel_for(J.nt, gelu_bwd_task, &J);
 }
 
-void gelu_backward_inplace(float *d, const float *inp, size_t n)
-{
-	ew_job J = { .out = d, .a = inp, .n = n, .nt = ew_threads(n) };
-	mae_parallel_for(J.nt, gelu_bwd_inplace_task, &J);
-}
-
 void gelu_forward_deriv(float *out, float *deriv, const float *inp, size_t n)
 {
 	ew_job J = { .out = out, .out2 = deriv, .a = inp, .n = n, .nt = ew_threads(n) };
 	mae_parallel_for(J.nt, gelu_deriv_task, &J);
-}
-
-void mul_inplace(float *d, const float *a, size_t n)
-{
-	ew_job J = { .out = d, .a = a, .n = n, .nt = ew_threads(n) };
-	mae_parallel_for(J.nt, mul_task, &J);
 }
 
 static void add_task(void *ctx, int i, int tid)

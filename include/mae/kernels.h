@@ -94,12 +94,9 @@ void layernorm_backward(float *dinp,     /* (R, C) += */
  * GELU, exact erf form (torch.nn.GELU default): x * Phi(x). */
 void gelu_forward(float *out, const float *inp, size_t n);
 void gelu_backward(float *dinp, const float *inp, const float *dout, size_t n);   /* += */
-/* d *= GELU'(inp): the backward written over its own input gradient (saves a buffer). */
-void gelu_backward_inplace(float *d, const float *inp, size_t n);
 /* out = GELU(inp) and deriv = GELU'(inp) in one pass (one exp per element), for a backward
- * that recomputes the activation: later d *= deriv with mul_inplace. */
+ * that recomputes the activation and then multiplies by deriv (linear_backward_gelu). */
 void gelu_forward_deriv(float *out, float *deriv, const float *inp, size_t n);
-void mul_inplace(float *d, const float *a, size_t n);   /* d[i] *= a[i] */
 
 /* Residual: out = a + b; backward adds dout to both. */
 void residual_forward(float *out, const float *a, const float *b, size_t n);
