@@ -14,6 +14,7 @@
 #   --mask    the mae-mask arguments, replacing the method's default
 #   --tap     also publish the masked stream on a PUB socket (watch: mae-view -i sub:...)
 #   --resume  continue the run in OUT where it stopped (same options)
+#   --warmup-epochs  linear warm-up of the learning rate, in epochs (default 1; may be a fraction)
 # Defaults: Fashion-MNIST train split, small-28, MAE, 10 epochs of 256, blr 1.5e-4.
 # Writes OUT/checkpoint.safetensors, OUT/optim.safetensors, OUT/metrics.tsv, OUT/loss.mae.
 set -eu
@@ -30,13 +31,14 @@ while [ $# -gt 0 ]; do
 	--epochs) epochs=$2; shift ;;
 	--batch) batch=$2; shift ;;
 	--blr) blr=$2; shift ;;
-	--warmup-epochs) warmup=$2; shift ;;
+	--warmup-epochs) warmup=$2; shift
+	    case $warmup in ''|*[!0-9.]*|*.*.*) say "--warmup-epochs: a number of epochs, not '$warmup'"; exit 1 ;; esac ;;
 	--seed) seed=$2; shift ;;
 	--patch) patch=$2; shift ;;
 	--decode) decode=$2; shift ;;
 	--tap) tap=$2; shift ;;
 	--resume) resume=1 ;;
-	-h|--help) sed -n '2,22s/^# \{0,1\}//p' "$0"; exit 0 ;;
+	-h|--help) sed -n '2,23s/^# \{0,1\}//p' "$0"; exit 0 ;;
 	*) say "unknown option $1"; exit 1 ;;
 	esac
 	shift
@@ -80,7 +82,7 @@ if [ $resume = 1 ]; then
 else
 	say "$method ($model), mask: $mask; $epochs epochs of $per_epoch batches of $batch from $data"
 	mae-optimize --ps "@ipc://$RUNDIR/ps" -s "$seed" -m "$model" --steps "$steps" \
-		--warmup $((warmup * per_epoch)) --blr "$blr" --batch "$batch" --images-per-epoch "$images" \
+		--warmup "$(awk -v w="$warmup" -v n="$per_epoch" 'BEGIN {printf "%d", w * n}')" --blr "$blr" --batch "$batch" --images-per-epoch "$images" \
 		-d "$out" &
 fi
 ps=$!
