@@ -12,6 +12,10 @@
 # OpenBLAS mistakes the CPU for a Prescott, "best": tuned and given the right OpenBLAS core
 # too. Runs are interleaved and repeated; medians are reported, because the machine is shared
 # and single runs swing.
+# The ceiling: one large square sgemm on every thread (model_step --peak), measured in the
+# same run; a step is mostly sgemm on smaller shapes, so no implementation on this OpenBLAS
+# exceeds (that rate / the step's FLOPs). Each case prints that bound and each
+# implementation's share of it, which says how much any further speed-up could still give.
 # Targets (issue 4): >= 1.5x tuned PyTorch on tiny-28, >= 1.2x on tiny-224, <= 0.5x its peak
 # RSS; LoMaR >= 2.5x MAE per image at 448.
 set -e
@@ -69,10 +73,11 @@ tuned() {
 run_case() {
 	name=$1 spec=$2 batch=$3 steps=$4 warm=$5
 	"$STEP" --config "$spec" > "$TMP/cfg"
-	: > "$TMP/c"; : > "$TMP/u"; : > "$TMP/t"; : > "$TMP/b"
+	: > "$TMP/c"; : > "$TMP/u"; : > "$TMP/t"; : > "$TMP/b"; : > "$TMP/p"
 	r=0
 	while [ $r -lt "$REPS" ]; do
 		r=$((r + 1))
+		withcore "$STEP" --peak >> "$TMP/p"
 		withcore "$STEP" "$spec" "$batch" "$steps" "$warm" >> "$TMP/c"
 		if [ $HAVE_TORCH = 1 ]; then
 			$PY "$ROOT/bench/model_torch.py" "$TMP/cfg" "$batch" "$steps" "$warm" >> "$TMP/u"
@@ -85,14 +90,21 @@ run_case() {
 	done
 	c_ips=$(field img_s < "$TMP/c" | median); c_gf=$(field gflops < "$TMP/c" | median)
 	c_rss=$(field peak_rss_mb < "$TMP/c" | median)
-	printf '%-9s %-13s %8s img/s %7s GFLOP/s %6s MB   (%s runs: %s)\n' "$name" maepipe "$c_ips" "$c_gf" \
-		"$c_rss" "$REPS" "$(field img_s < "$TMP/c" | tr '\n' ' ')"
+	peak=$(field gflops < "$TMP/p" | median)
+	# images/s at the sgemm peak: the step's FLOPs per image are gflops / img_s
+	ceil=$(awk -v p="$peak" -v g="$c_gf" -v a="$c_ips" 'BEGIN {printf "%.2f", p * a / g}')
+	share() { awk -v a="$1" -v c="$ceil" 'BEGIN {printf "%.0f%%", 100 * a / c}'; }
+	printf '%-9s %-13s %8s img/s %7s GFLOP/s %9s   (the bound: sgemm 2048^3 on %s threads)\n' "$name" ceiling \
+		"$ceil" "$peak" "" "$NCPU"
+	printf '%-9s %-13s %8s img/s %7s GFLOP/s %6s MB   %s of the bound (%s runs: %s)\n' "$name" maepipe "$c_ips" \
+		"$c_gf" "$c_rss" "$(share "$c_ips")" "$REPS" "$(field img_s < "$TMP/c" | tr '\n' ' ')"
 	for kind in u t b; do
 		[ -s "$TMP/$kind" ] || continue
 		case $kind in u) label=torch ;; t) label=torch-tuned ;; b) label=torch-best ;; esac
 		ips=$(field img_s < "$TMP/$kind" | median); rss=$(field peak_rss_mb < "$TMP/$kind" | median)
 		gf=$(awk -v g="$c_gf" -v a="$c_ips" -v b="$ips" 'BEGIN {printf "%.1f", g * b / a}')
-		printf '%-9s %-13s %8s img/s %7s GFLOP/s %6s MB   speed x%s, memory x%s\n' "$name" "$label" "$ips" "$gf" "$rss" \
+		printf '%-9s %-13s %8s img/s %7s GFLOP/s %6s MB   %s of the bound; maepipe: speed x%s, memory x%s\n' \
+			"$name" "$label" "$ips" "$gf" "$rss" "$(share "$ips")" \
 			"$(awk -v a="$c_ips" -v b="$ips" 'BEGIN {printf "%.2f", a / b}')" \
 			"$(awk -v a="$c_rss" -v b="$rss" 'BEGIN {printf "%.2f", a / b}')"
 	done

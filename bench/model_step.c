@@ -2,6 +2,7 @@
  *
  *   model_step SPEC BATCH STEPS [WARMUP]
  *   model_step --config SPEC      (the configuration as key=value lines)
+ *   model_step --peak [N]         (sgemm N x N x N, default 2048: the machine's arithmetic ceiling)
  *
  * Synthetic batch (normal patches; MAE's exact visible count; LoMaR windows; MFM fmask), then
  * WARMUP untimed steps and STEPS timed ones. Prints one line of key=value pairs:
@@ -12,14 +13,40 @@
 #include <string.h>
 #include <sys/resource.h>
 
+#include <cblas.h>
+
 #include "mae/kernels.h"
 #include "mae/model.h"
 #include "mae/optim.h"
 #include "mae/rng.h"
 #include "mae/util.h"
 
+/* The rate of one large square sgemm on every thread, best of 5 after a warm-up: what the
+ * machine's vector units give OpenBLAS's best case. A training step is mostly sgemm on
+ * smaller, less efficient shapes, so no implementation on this OpenBLAS goes faster than
+ * flops / this rate; bench/model.sh prints each implementation's share of that ceiling. */
+static int peak(int n)
+{
+	float *a = mae_alloc_aligned(sizeof(float) * n * n), *b = mae_alloc_aligned(sizeof(float) * n * n);
+	float *c = mae_alloc_aligned(sizeof(float) * n * n);
+	for (size_t i = 0; i < (size_t)n * n; i++)
+		a[i] = (float)(i % 7) * 0.25f, b[i] = (float)(i % 5) * 0.5f;
+	double best = 0;
+	for (int r = 0; r < 6; r++) {
+		double t0 = mae_now();
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1, a, n, b, n, 0, c, n);
+		double g = 2.0 * n * n * n / (mae_now() - t0) / 1e9;
+		if (r > 0 && g > best)
+			best = g;
+	}
+	printf("impl=sgemm n=%d gflops=%.1f\n", n, best);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc >= 2 && !strcmp(argv[1], "--peak"))
+		return peak(argc > 2 ? atoi(argv[2]) : 2048);
 	if (argc == 3 && !strcmp(argv[1], "--config")) {
 		/* the configuration as key=value lines, for bench/model_torch.py */
 		char err[256];
