@@ -24,7 +24,7 @@ PKG_LIBS  := $(shell pkg-config --libs libzmq 2>/dev/null || echo -lzmq) \
              $(shell pkg-config --libs msgpack-c 2>/dev/null || pkg-config --libs msgpack 2>/dev/null || echo -lmsgpackc) \
              $(shell pkg-config --libs libpng 2>/dev/null || echo -lpng16)
 
-ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -Wall -Wextra -g $(OPT) $(SAN) -pthread -Iinclude \
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror=implicit-function-declaration -g $(OPT) $(SAN) -pthread -Iinclude \
              -I/usr/include/x86_64-linux-gnu/openblas-pthread $(PKG_CFLAGS) $(CFLAGS)
 LDLIBS_ALL = $(PKG_LIBS) -lopenblas -lturbojpeg -lz -lm -lpthread $(LDLIBS)
 
