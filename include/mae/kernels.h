@@ -25,8 +25,9 @@
 #include <stdint.h>
 
 /* ---------------------------------------------------------------------------------------
- * Threads. A small pool whose workers block on a condition variable between jobs (they never
- * spin, so they never steal a core from anyone). mae_parallel_for runs fn(ctx, i, tid) for
+ * Threads. A small pool whose workers wait awake for MAE_SPIN_US (50 us) after a job, then block
+ * on a condition variable: back-to-back jobs start at once, and an idle pool takes no core from
+ * anyone. mae_parallel_for runs fn(ctx, i, tid) for
  * i in [0, n) on the pool plus the calling thread; tid < mae_threads(). mae_threads_init also
  * holds OpenBLAS to one thread: big products are split over the pool instead (kernels.c), so
  * no BLAS worker busy-waits on the cores the pool needs. Not reentrant: tasks must not call
