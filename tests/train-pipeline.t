@@ -29,6 +29,14 @@ cmp -s "$T/p/checkpoint.safetensors" "$T/i/checkpoint.safetensors"
 ok $? "pipeline and in-process weights are bitwise identical after 12 steps"
 cmp -s "$T/p/optim.safetensors" "$T/i/optim.safetensors"
 ok $? "and so are the AdamW moments"
+# the pool's hand-offs, all through its condition variables (MAE_SPIN_US=0) or all awake
+# (a second of waiting): the same steps, the same weights
+MAE_SPIN_US=0 mae-train -q -s 5 -m $M --steps 12 --warmup 2 --lr 1e-3 -d "$T/i0" -i "$T/b.mae" > /dev/null &&
+	MAE_SPIN_US=1000000 mae-train -q -s 5 -m $M --steps 12 --warmup 2 --lr 1e-3 -d "$T/i1" -i "$T/b.mae" > /dev/null
+ok $? "mae-train with the pool sleeping at once (MAE_SPIN_US=0) and waiting awake"
+cmp -s "$T/i0/checkpoint.safetensors" "$T/i/checkpoint.safetensors" &&
+	cmp -s "$T/i1/checkpoint.safetensors" "$T/i/checkpoint.safetensors"
+ok $? "both give the weights of the default pool"
 is "$(cut -f3 "$T/p/metrics.tsv")" "$(cut -f3 "$T/i/metrics.tsv")" "the same loss at every step"
 
 # the same for LoMaR (windowed encoder, linear head) and SimMIM (mask token, L1 loss)
