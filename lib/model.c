@@ -348,7 +348,7 @@ mae_model *mae_model_new(const mae_config *c, char *err, size_t n)
 	m->N = m->gh * m->gw;
 	m->P = c->patch * c->patch * c->channels;
 	m->NB = c->mode == MAE_MODE_LOMAR ? 50 : 0;   /* 7*7 product buckets + 1 for the cls */
-	m->gelu_keep_mb = 0;
+	m->gelu_keep_mb = 32;
 	m->attn_keep_mb = 64;
 	m->chunk_rows = 2048;
 	layout L = { .m = m };
