@@ -11,12 +11,14 @@ set -eu
 out=out/main
 if [ "${1:-}" = -o ]; then out=$2; shift 2; fi
 case "${1:-}" in -h|--help) sed -n '2,9s/^# \{0,1\}//p' "$0"; exit 0 ;; esac
-# small-28 (128-d, 6 blocks; decoder 64-d, 2 blocks) trains at ~500 img/s here, so 5 epochs
-# fit the budget. A short run learns more from more, smaller steps: batches of 64 go through
-# the pipeline as fast as 256 and four times as many updates gave +2.2 points of k-NN after 3
-# epochs (83.57% against 81.33%); a larger rate than MAE's 1.5e-4 per 256 images and 60%
-# masked rather than 75% also helped (measured; README).
-model=small-28 epochs=5 seed=1 batch=64 blr=3e-3 ratio=0.6
+# small-28 (128-d, 6 blocks; decoder 64-d, 2 blocks) trains at 470-560 img/s here, so 6
+# epochs fit the budget (12.5 min, then 2.3 min of evaluation). A short run learns more from
+# more, smaller steps: batches of 64 go through the pipeline as fast as 256, and four times the
+# updates gave +2.2 points of k-NN after 3 epochs. A high rate helps too: lr 3e-3 (blr 1.2e-2,
+# 80x MAE's 1.5e-4 per 256) gave +1.3 points over 7.5e-4 on the whole output after 3 epochs,
+# and twice that lost 1.4. 60% masked beat 45% and 75% (measured; README).
+extra="$*"
+model=small-28 epochs=6 seed=1 batch=64 blr=1.2e-2 ratio=0.6
 t0=$(date +%s)
 sh "$here/pipelines/pretrain.sh" -o "$out" --model "$model" --epochs "$epochs" --seed "$seed" \
 	--batch "$batch" --blr "$blr" --mask "random -r $ratio" "$@"
@@ -36,7 +38,7 @@ feat=$(sed -n 's/^features k=20 top1=\([0-9.]*\)%.*/\1/p' "$out/knn.txt")
 raw=$(sed -n 's/^raw-pixels k=20 top1=\([0-9.]*\)%.*/\1/p' "$out/knn.txt")
 tok=$(sed -n 's/^tokens k=20 top1=\([0-9.]*\)%.*/\1/p' "$out/knn.txt")
 {
-	echo "model            $model, MAE, mask ratio $ratio, batch $batch, blr $blr (lr = blr * batch / 256), $epochs epochs of Fashion-MNIST train"
+	echo "model            $model, MAE, mask ratio $ratio, batch $batch, blr $blr (lr = blr * batch / 256), $epochs epochs of Fashion-MNIST train${extra:+; options added: $extra}"
 	echo "steps            $(tail -1 "$out/metrics.tsv" | cut -f1)"
 	echo "loss             $(sed -n 2p "$out/metrics.tsv" | cut -f3) -> $(tail -1 "$out/metrics.tsv" | cut -f3) (first -> last step, norm-pix MSE on hidden patches)"
 	echo "pretraining      $((t1 - t0)) s"
