@@ -140,7 +140,8 @@ void linear_backward_naive(float *dinp, float *dw, float *dbias, const float *do
 		}
 }
 
-/* task i < nt: rows [r0, r1) of dinp; task nt + i: rows [o0, o1) of dw and dbias */
+/* task i < nt: rows [r0, r1) of dinp; task nt + i: a slice of dw (rows or columns) and rows
+ * [o0, o1) of dbias */
 static void lin_bwd_task(void *ctx, int i, int tid)
 {
 	(void)tid;
@@ -160,11 +161,19 @@ static void lin_bwd_task(void *ctx, int i, int tid)
 	}
 	i -= nt;
 	int o0 = (int)((long)OC * i / nt), o1 = (int)((long)OC * (i + 1) / nt);
-	if (o1 <= o0)
-		return;
-	if (J->dw)
-		cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, o1 - o0, C, R,
-		            1.0f, J->dout + o0, OC, J->inp, C, 1.0f, J->dw + (size_t)o0 * C, C);
+	if (J->dw) {
+		/* dw = dout^T inp has K = R, so OpenBLAS packs every operand panel it is given: the
+		 * task split decides which operand each task packs whole. Split the wider side, so
+		 * the one packed again by every task is the narrower (fc2: dout, OC = C/4). */
+		if (C > OC) {
+			int c0 = (int)((long)C * i / nt), c1 = (int)((long)C * (i + 1) / nt);
+			if (c1 > c0)
+				cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, c1 - c0, R,
+				            1.0f, J->dout, OC, J->inp + c0, C, 1.0f, J->dw + c0, C);
+		} else if (o1 > o0)
+			cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, o1 - o0, C, R,
+			            1.0f, J->dout + o0, OC, J->inp, C, 1.0f, J->dw + (size_t)o0 * C, C);
+	}
 	if (J->dbias)
 		for (int r = 0; r < R; r++) {
 			const float *d = J->dout + (size_t)r * OC;

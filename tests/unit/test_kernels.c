@@ -120,6 +120,30 @@ static void test_linear(void)
 	ok(maxrel(o3, o2, no) < 1e-6, "linear_forward_residual adds the residual");
 }
 
+/* Products big enough to be split over the pool: dw is split by its rows when OC >= C and by its
+ * columns when C > OC (fc2's shape), dinp by rows; every split equals the plain loops. */
+static void test_linear_split(void)
+{
+	int shapes[2][3] = { { 600, 40, 96 }, { 600, 96, 40 } };   /* R, C, OC */
+	for (int k = 0; k < 2; k++) {
+		int R = shapes[k][0], C = shapes[k][1], OC = shapes[k][2];
+		size_t ni = (size_t)R * C, nw = (size_t)OC * C, no = (size_t)R * OC;
+		float *inp = rnd(ni, 1), *w = rnd(nw, 0.3f), *b = rnd(OC, 1), *dout = rnd(no, 1);
+		float *out = zeros(no), *out2 = zeros(no);
+		linear_forward(out, inp, w, b, R, C, OC);
+		linear_forward_naive(out2, inp, w, b, R, C, OC);
+		float *di = zeros(ni), *dw = rnd(nw, 1), *db = rnd(OC, 1);
+		float *di2 = zeros(ni), *dw2 = zeros(nw), *db2 = zeros(OC);
+		memcpy(dw2, dw, nw * sizeof(float));
+		memcpy(db2, db, OC * sizeof(float));
+		linear_backward(di, dw, db, dout, inp, w, R, C, OC);
+		linear_backward_naive(di2, dw2, db2, dout, inp, w, R, C, OC);
+		ok(maxrel(out, out2, no) < 1e-5 && maxrel(di, di2, ni) < 1e-5 && maxrel(dw, dw2, nw) < 1e-5 &&
+		   maxrel(db, db2, OC) < 1e-5, "linear split over the pool, R %d C %d OC %d: forward, dinp, "
+		   "dw and dbias (accumulated) match naive (dw rel %.2g)", R, C, OC, maxrel(dw, dw2, nw));
+	}
+}
+
 /* The MLP ends with GELU fused in (linear_forward_gelu, linear_backward_gelu), big enough to be
  * split over the pool: equal to the separate kernels, and the backward against finite
  * differences of loss(h) = <dout, GELU(h) W^T + b>, whose gradient it returns. */
@@ -528,6 +552,7 @@ int main(void)
 {
 	mae_threads_init(0);
 	test_linear();
+	test_linear_split();
 	test_layernorm();
 	test_fast_math();
 	test_gelu();
