@@ -27,11 +27,11 @@
 /* ---------------------------------------------------------------------------------------
  * Threads. A small pool whose workers wait awake for MAE_SPIN_US (50 us) after a job, then block
  * on a condition variable: back-to-back jobs start at once, and an idle pool takes no core from
- * anyone. mae_parallel_for runs fn(ctx, i, tid) for
- * i in [0, n) on the pool plus the calling thread; tid < mae_threads(). mae_threads_init also
- * holds OpenBLAS to one thread: big products are split over the pool instead (kernels.c), so
- * no BLAS worker busy-waits on the cores the pool needs. Not reentrant: tasks must not call
- * mae_parallel_for (the kernels never do). */
+ * anyone. mae_parallel_for runs fn(ctx, i, tid) for i in [0, n) on the pool plus the calling
+ * thread; tid < mae_threads(). mae_threads_init also holds OpenBLAS to one thread: big
+ * products are split over the pool instead (kernels.c), so no BLAS worker busy-waits on the
+ * cores the pool needs. Not reentrant: tasks must not call mae_parallel_for (the kernels never
+ * do). */
 void mae_threads_init(int n);      /* 0: MAE_THREADS env, else the number of online CPUs */
 int mae_threads(void);
 void mae_parallel_for(int n, void (*fn)(void *ctx, int i, int tid), void *ctx);
