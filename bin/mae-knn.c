@@ -10,11 +10,12 @@
 #include <string.h>
 
 static const char usage[] =
-	"usage: mae-knn [-q] [--plain] [-f name] [-k k[,k...]] [-T temperature] [-o file]\n"
+	"usage: mae-knn [-q] [--plain] [-z] [-f name] [-k k[,k...]] [-T temperature] [-o file]\n"
 	"               -t train-endpoint [-i test-endpoint] [--merge N]\n"
 	"  -t  stream of the train features (required)   -i  test stream (default stdin)\n"
 	"  -f  feature tensor (default feature; any numeric [B,...], e.g. image)\n"
 	"  -k  neighbour counts (default 20)   -T  temperature of the weights (0.07)\n"
+	"  -z  standardize each feature by the train set's mean and deviation first\n"
 	"  --plain  Euclidean distance on raw features, majority vote\n";
 
 enum { OPT_PLAIN = MAE_OPT_FIRST_PROGRAM, OPT_CHUNK };
@@ -23,7 +24,8 @@ int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		MAE_COMMON_LONG, {"train", 1, 0, 't'}, {"feature", 1, 0, 'f'}, {"k", 1, 0, 'k'},
-		{"temperature", 1, 0, 'T'}, {"plain", 0, 0, OPT_PLAIN}, {"chunk", 1, 0, OPT_CHUNK}, {0, 0, 0, 0}};
+		{"temperature", 1, 0, 'T'}, {"plain", 0, 0, OPT_PLAIN},
+		{"standardize", 0, 0, 'z'}, {"chunk", 1, 0, OPT_CHUNK}, {0, 0, 0, 0}};
 	mae_common c;
 	mae_knn_opts ko = {.plain = 0, .T = 0.07f, .chunk = 0};
 	const char *train_ep = NULL, *name = "feature";
@@ -31,7 +33,7 @@ int main(int argc, char **argv)
 	mae_setprog(argv[0]);
 	mae_common_init(&c);
 	c.out = NULL;
-	while ((opt = getopt_long(argc, argv, MAE_COMMON_SHORT "t:f:k:T:", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, MAE_COMMON_SHORT "zt:f:k:T:", longopts, NULL)) != -1) {
 		if (mae_common_opt(&c, opt, optarg, usage))
 			continue;
 		switch (opt) {
@@ -39,6 +41,7 @@ int main(int argc, char **argv)
 		case 'f': name = optarg; break;
 		case 'T': ko.T = (float)mae_parse_double(optarg, 1e-6, 1e6, "-T temperature"); break;
 		case OPT_PLAIN: ko.plain = 1; break;
+		case 'z': ko.standardize = 1; break;
 		case OPT_CHUNK: ko.chunk = mae_parse_int(optarg, 1, 1 << 20, "--chunk"); break;
 		case 'k': {
 			char *buf = mae_strdup(optarg), *save = NULL;

@@ -155,6 +155,34 @@ void mae_featset_free(mae_featset *fs)
 	memset(fs, 0, sizeof *fs);
 }
 
+void mae_standardize_fit(const float *x, int64_t n, int64_t d, double eps, float *mean, float *istd)
+{
+	double *s = mae_calloc((size_t)d, sizeof *s), *ss = mae_calloc((size_t)d, sizeof *ss);
+	for (int64_t i = 0; i < n; i++)
+		for (int64_t j = 0; j < d; j++)
+			s[j] += x[i * d + j];
+	for (int64_t j = 0; j < d; j++)
+		s[j] /= (double)n;
+	for (int64_t i = 0; i < n; i++)   /* two passes: no cancellation on large raw values */
+		for (int64_t j = 0; j < d; j++) {
+			double c = x[i * d + j] - s[j];
+			ss[j] += c * c;
+		}
+	for (int64_t j = 0; j < d; j++) {
+		mean[j] = (float)s[j];
+		istd[j] = (float)(1 / sqrt(ss[j] / (double)n + eps));
+	}
+	free(s);
+	free(ss);
+}
+
+void mae_standardize_apply(float *x, int64_t n, int64_t d, const float *mean, const float *istd)
+{
+	for (int64_t i = 0; i < n; i++)
+		for (int64_t j = 0; j < d; j++)
+			x[i * d + j] = (x[i * d + j] - mean[j]) * istd[j];
+}
+
 void mae_l2_normalize(float *x, int64_t n, int64_t d)
 {
 	for (int64_t i = 0; i < n; i++) {
@@ -275,6 +303,14 @@ void mae_knn_classify(mae_featset *train, mae_featset *test, const int *ks, int 
 		mae_die(MAE_EXIT_USAGE, "k=%d is more than the %lld train samples", kmax, (long long)n);
 	if (nclass < train->nclass)
 		nclass = train->nclass;
+	if (o->standardize) {   /* the train set's statistics, applied to both sets */
+		float *mean = mae_malloc((size_t)d * sizeof *mean), *istd = mae_malloc((size_t)d * sizeof *istd);
+		mae_standardize_fit(train->x, n, d, 1e-6, mean, istd);
+		mae_standardize_apply(train->x, n, d, mean, istd);
+		mae_standardize_apply(test->x, m, d, mean, istd);
+		free(mean);
+		free(istd);
+	}
 	float *tnorm = NULL;
 	if (!o->plain) {
 		mae_l2_normalize(train->x, n, d);

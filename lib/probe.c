@@ -1,4 +1,4 @@
-/* probe.c: standardization and a softmax-regression linear probe trained by SGD (see probe.h). */
+/* probe.c: a softmax-regression linear probe trained by SGD (see probe.h). */
 #include "mae/probe.h"
 #include "mae/progress.h"
 #include "mae/rng.h"
@@ -19,34 +19,6 @@ void mae_probe_opts_init(mae_probe_opts *o)
 	o->eps = 1e-6;
 	o->seed = 0;
 	o->verbose = 0;
-}
-
-void mae_standardize_fit(const float *x, int64_t n, int64_t d, double eps, float *mean, float *istd)
-{
-	double *s = mae_calloc((size_t)d, sizeof *s), *ss = mae_calloc((size_t)d, sizeof *ss);
-	for (int64_t i = 0; i < n; i++)
-		for (int64_t j = 0; j < d; j++)
-			s[j] += x[i * d + j];
-	for (int64_t j = 0; j < d; j++)
-		s[j] /= (double)n;
-	for (int64_t i = 0; i < n; i++)   /* two passes: no cancellation on large raw values */
-		for (int64_t j = 0; j < d; j++) {
-			double c = x[i * d + j] - s[j];
-			ss[j] += c * c;
-		}
-	for (int64_t j = 0; j < d; j++) {
-		mean[j] = (float)s[j];
-		istd[j] = (float)(1 / sqrt(ss[j] / (double)n + eps));
-	}
-	free(s);
-	free(ss);
-}
-
-void mae_standardize_apply(float *x, int64_t n, int64_t d, const float *mean, const float *istd)
-{
-	for (int64_t i = 0; i < n; i++)
-		for (int64_t j = 0; j < d; j++)
-			x[i * d + j] = (x[i * d + j] - mean[j]) * istd[j];
 }
 
 /* logits z [b,c] = x [b,d] W^T + bias */

@@ -70,6 +70,14 @@ q = lambda x: np.clip(np.round(x * 30 + 128), 0, 255)
 write(d + '/trainu8.mae', q(tr), ytr, name='image', dtype='U8', shape=(4, 4, 2))
 write(d + '/testu8.mae', q(te), yte, name='image', dtype='U8', shape=(4, 4, 2))
 open(d + '/want_u8.txt', 'w').write(knn(q(tr), ytr, q(te), yte, [1, 5], plain=True) + '\n')
+# -z: a few dimensions of large scale and offset drown the rest until each is standardized
+sc = np.ones(32, np.float32); sc[:4] = 40; off = np.zeros(32, np.float32); off[4:8] = 25
+trs, tes = tr * sc + off, te * sc + off
+write(d + '/trains.mae', trs, ytr); write(d + '/tests.mae', tes, yte)
+mu, sd = trs.astype(np.float64).mean(0), np.sqrt(trs.astype(np.float64).var(0) + 1e-6)
+open(d + '/want_s.txt', 'w').write(knn(trs, ytr, tes, yte, [1, 20]) + '\n')
+open(d + '/want_z.txt', 'w').write(knn((trs - mu) / sd, ytr, (tes - mu) / sd, yte, [1, 20]) + '\n')
+open(d + '/want_zp.txt', 'w').write(knn((trs - mu) / sd, ytr, (tes - mu) / sd, yte, [1, 20], plain=True) + '\n')
 # bad inputs
 write(d + '/d16.mae', tr[:, :16], ytr)
 ybad = yte.copy(); ybad[5] = -1
@@ -89,6 +97,13 @@ is "$(mae-knn -q -f emb -k 1,10,20,100,200 -t "$T/train64.mae" -i "$T/test64.mae
 	"-f emb: F64 [B,4,8] features flattened give the same answers"
 is "$(mae-knn -q --plain -f image -k 1,5 -t "$T/trainu8.mae" -i "$T/testu8.mae")" "$(cat "$T/want_u8.txt")" \
 	"-f image: U8 [B,H,W,C] pixels, plain k-NN equals numpy"
+got_s=$(mae-knn -q -k 1,20 -t "$T/trains.mae" -i "$T/tests.mae")
+is "$got_s" "$(cat "$T/want_s.txt")" "scaled features without -z equal numpy's"
+got_z=$(mae-knn -q -z -k 1,20 -t "$T/trains.mae" -i "$T/tests.mae")
+is "$got_z" "$(cat "$T/want_z.txt")" "-z: standardized by the train set's statistics, equal numpy's"
+[ "$got_z" != "$got_s" ]; ok $? "  and -z changes the answers on these features"
+is "$(mae-knn -q -z --plain -k 1,20 -t "$T/trains.mae" -i "$T/tests.mae")" "$(cat "$T/want_zp.txt")" \
+	"-z --plain: standardized, then Euclidean, equal numpy's"
 # the train stream from a ZeroMQ endpoint, the test stream from a pipe
 mae-tap -q -i "$T/train.mae" -o "@ipc://$T/train.sock" /dev/null &
 is "$(cat "$T/test.mae" | mae-knn -q -k 1,10,20,100,200 -t ">ipc://$T/train.sock")" "$(cat "$T/want_w.txt")" \

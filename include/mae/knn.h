@@ -47,6 +47,10 @@ void mae_featset_free(mae_featset *fs);
  * non-numeric dtype. */
 int mae_to_float(float *dst, const void *src, enum mae_dtype dt, int64_t n);
 
+/* Per-feature mean and 1/sqrt(var + eps) of x [n,d] (population variance, as BatchNorm). */
+void mae_standardize_fit(const float *x, int64_t n, int64_t d, double eps, float *mean, float *istd);
+void mae_standardize_apply(float *x, int64_t n, int64_t d, const float *mean, const float *istd);
+
 /* Scale every row of x [n,d] to unit L2 norm (all-zero rows stay zero). */
 void mae_l2_normalize(float *x, int64_t n, int64_t d);
 
@@ -57,11 +61,14 @@ void mae_topk(const float *s, int64_t n, int k, int32_t *idx, float *val);
 typedef struct mae_knn_opts {
 	int plain;         /* 1: L2 distance on raw features + majority vote; 0: DINO weighted */
 	float T;           /* temperature of the weights (0.07) */
+	int standardize;   /* 1: each feature to zero mean, unit variance by the train set's
+	                    * statistics (eps 1e-6), before anything else */
 	int64_t chunk;     /* test rows per sgemm (0: chosen from the train size) */
 } mae_knn_opts;
 
 /* Classify every test sample for each k in ks[0..nk): pred[j*test->n + i] is the class of test
- * sample i with ks[j] neighbours. Normalizes the features of both sets in place unless plain.
+ * sample i with ks[j] neighbours. Standardizes (if asked) and normalizes (unless plain) the
+ * features of both sets in place.
  * nclass classes are scored (at least train->nclass). ks[j] <= train->n. */
 void mae_knn_classify(mae_featset *train, mae_featset *test, const int *ks, int nk, int nclass,
                       const mae_knn_opts *o, int32_t *pred);

@@ -32,9 +32,6 @@ typedef struct mae_probe {
 } mae_probe;
 
 void mae_probe_opts_init(mae_probe_opts *o);
-/* Per-feature mean and 1/sqrt(var + eps) of x [n,d] (population variance, as BatchNorm). */
-void mae_standardize_fit(const float *x, int64_t n, int64_t d, double eps, float *mean, float *istd);
-void mae_standardize_apply(float *x, int64_t n, int64_t d, const float *mean, const float *istd);
 /* Fit the standardization on train, standardize train->x in place, and train the probe. */
 void mae_probe_train(mae_probe *p, mae_featset *train, int nclass, const mae_probe_opts *o);
 /* Predict classes of raw (unstandardized) features x [n,d]; x is standardized in place. */
