@@ -11,20 +11,23 @@
 static const char usage[] =
 	"usage: mae-encode [-q] (-w CHECKPOINT [-M key=value,...] | --ps ENDPOINT [--replica R]\n"
 	"                  [--grad @ENDPOINT] [--grad-timeout SEC]) [-a] [-F cls|mean] [--no-latent]\n"
-	"                  [-i in] [-o out]\n"
+	"                  [--block N] [-i in] [-o out]\n"
 	"  -a            also write 'attn' (cls-to-patch attention of the last block)\n"
 	"  -F cls|mean   also write a pooled 'feature' (cls token or mean of patch tokens)\n"
-	"  --no-latent   leave 'latent' out (feature extraction)\n";
+	"  --no-latent   leave 'latent' out (feature extraction)\n"
+	"  --block N     latent and feature from block N (1..depth, default the last) through the\n"
+	"                final LayerNorm (frozen only)\n";
 
-enum { O_NOLATENT = MAE_OPT_FIRST_PROGRAM };
+enum { O_NOLATENT = MAE_OPT_FIRST_PROGRAM, O_BLOCK };
 
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		MAE_COMMON_LONG, MAE_STAGE_LONG, {"attn", 0, 0, 'a'}, {"feature", 1, 0, 'F'}, {"no-latent", 0, 0, O_NOLATENT}, {0, 0, 0, 0}};
+		MAE_COMMON_LONG, MAE_STAGE_LONG, {"attn", 0, 0, 'a'}, {"feature", 1, 0, 'F'}, {"no-latent", 0, 0, O_NOLATENT},
+		{"block", 1, 0, O_BLOCK}, {0, 0, 0, 0}};
 	mae_common c;
 	mae_stage_opts so;
-	int attn = 0, pool = -1, latent = 1, opt;
+	int attn = 0, pool = -1, latent = 1, block = 0, opt;
 	mae_setprog(argv[0]);
 	mae_common_init(&c);
 	mae_stage_opts_init(&so);
@@ -39,6 +42,7 @@ int main(int argc, char **argv)
 			else mae_usage_error(usage, "-F %s: cls or mean", optarg);
 			break;
 		case O_NOLATENT: latent = 0; break;
+		case O_BLOCK: block = (int)mae_parse_int(optarg, 1, 1 << 20, "--block"); break;
 		default: mae_usage_error(usage, "unknown option");
 		}
 	}
@@ -46,10 +50,14 @@ int main(int argc, char **argv)
 		mae_usage_error(usage, "unexpected argument '%s'", argv[optind]);
 	if (so.ps && !latent)
 		mae_usage_error(usage, "--no-latent: a trainable encoder must send its latent on");
+	if (so.ps && block)
+		mae_usage_error(usage, "--block: a trainable encoder sends its last block on");
 	const char *ps = so.ps;
 	mae_stage st;
 	mae_stage_open(&st, &so, "encoder", usage);
 	mae_model *m = st.m;
+	if (block && block > m->cfg.depth)
+		mae_usage_error(usage, "--block %d: the encoder has blocks 1 to %d", block, m->cfg.depth);
 	mae_reader *in = mae_reader_open(c.in, &c);
 	mae_writer *out = mae_writer_open(c.out, &c);
 	mae_record rec = {0}, g = {0};
@@ -61,6 +69,8 @@ int main(int argc, char **argv)
 		mae_stage_batch(&st, &rec, &b, !ps);
 		if (mae_encoder_forward(m, &b))
 			mae_die(MAE_EXIT_DATA, "record %lld: %s", (long long)rec.number, m->err);
+		if (block)
+			mae_encoder_readout(m, block);
 		int64_t ls[3] = {m->S_enc, m->T_enc, m->cfg.dim};
 		if (latent) {
 			mae_tensor *t = mae_rec_add(&rec, "latent", MAE_F32, 3, ls);

@@ -373,6 +373,19 @@ void mae_model_cls_attention(const mae_model *m, float *attn)
 		}
 }
 
+int mae_encoder_readout(mae_model *m, int block)
+{
+	const mae_config *c = &m->cfg;
+	if (block < 1 || block > c->depth)
+		return fail(m, "block %d: the encoder has blocks 1 to %d", block, c->depth);
+	if (block == c->depth)
+		return 0;
+	size_t R = (size_t)m->S_enc * m->T_enc;
+	layernorm_forward(m->ea.out, m->ea.lnf_mean, m->ea.lnf_rstd, m->ea.res2 + (block - 1) * R * c->dim,
+	                  m->w.enc.norm_w, m->w.enc.norm_b, (int)R, c->dim, c->ln_eps);
+	return 0;
+}
+
 void mae_model_feature(const mae_model *m, float *feature, int pool)
 {
 	int S = m->S_enc, T = m->T_enc, D = m->cfg.dim, spi = S / m->B;

@@ -225,6 +225,10 @@ int mae_model_step(mae_model *m, const mae_batch *b, float *loss, int grads);
  * (pool 0) or mean of the patch tokens (pool 1) of the final LayerNorm output. */
 void mae_model_cls_attention(const mae_model *m, float *attn);
 void mae_model_feature(const mae_model *m, float *feature, int pool);
+/* Frozen use only: make the latent (m->ea.out) the output of encoder block `block` (1..depth)
+ * through the encoder's final LayerNorm, as DINO reads intermediate layers; block = depth is
+ * what the forward gave. Returns -1 with err if block is out of range. */
+int mae_encoder_readout(mae_model *m, int block);
 
 /* FLOPs of one training step (forward + backward, FMA = 2) for a batch shape, for benchmarks. */
 double mae_model_step_flops(const mae_model *m, int B);
