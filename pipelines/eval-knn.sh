@@ -7,15 +7,17 @@
 #   mae-knn -t train-features -i test-features
 #
 # usage: pipelines/eval-knn.sh -w CHECKPOINT [-o DIR] [-k 20] [-p mean|cls]
-#        [--train SRC] [--test SRC] [--decode "OPTIONS"] [--no-raw] [--tokens]
+#        [--train SRC] [--test SRC] [--decode "OPTIONS"] [--no-raw] [--tokens] [-z]
 # -p: the pooled feature: mean of the patch tokens (default) or the cls token.
+# -z: also every k-NN with each feature standardized by the train set's statistics
+# (mae-knn -z), on lines of their own ("features-z k=20 ...", "raw-pixels-z ...").
 # --tokens: also k-NN on the encoder's whole output flattened ((1 + N) x D numbers a sample;
 # slower, and often better than either), from the same pass ("tokens k=20 ...").
 # Defaults: Fashion-MNIST's train and test splits from Debian's dataset-fashion-mnist.
 # Prints "features k=20 top1=..%" and "raw-pixels k=20 top1=..%" and writes DIR/knn.txt.
 set -eu
 . "$(dirname "$0")/lib.sh"
-ckpt= out=. k=20 pool=mean train=fashion-mnist:train test=fashion-mnist:test decode= raw=1 tok=0
+ckpt= out=. k=20 pool=mean train=fashion-mnist:train test=fashion-mnist:test decode= raw=1 tok=0 z=0
 while [ $# -gt 0 ]; do
 	case $1 in
 	-w) ckpt=$2; shift ;;
@@ -28,7 +30,8 @@ while [ $# -gt 0 ]; do
 	--decode) decode=$2; shift ;;
 	--no-raw) raw=0 ;;
 	--tokens) tok=1 ;;
-	-h|--help) sed -n '2,17s/^# \{0,1\}//p' "$0"; exit 0 ;;
+	-z) z=1 ;;
+	-h|--help) sed -n '2,19s/^# \{0,1\}//p' "$0"; exit 0 ;;
 	*) say "unknown option $1"; exit 1 ;;
 	esac
 	shift
@@ -51,10 +54,12 @@ features() {   # SRC FILE
 say "features of $train and $test ($pool pooling)"
 features "$train" "$RUNDIR/train.mae"
 features "$test" "$RUNDIR/test.mae"
-mae-knn -k "$k" -t "$RUNDIR/train.mae" -i "$RUNDIR/test.mae" | sed 's/^/features /' | tee "$out/knn.txt"
-if [ $tok = 1 ]; then
-	mae-knn -k "$k" -f latent -t "$RUNDIR/train.mae" -i "$RUNDIR/test.mae" | sed 's/^/tokens /' | tee -a "$out/knn.txt"
-fi
-if [ $raw = 1 ]; then
-	mae-knn -k "$k" -f patches -t "$RUNDIR/train.mae" -i "$RUNDIR/test.mae" | sed 's/^/raw-pixels /' | tee -a "$out/knn.txt"
-fi
+knn() {   # LABEL TENSOR: one line of results, and with -z a second one standardized
+	mae-knn -k "$k" -f "$2" -t "$RUNDIR/train.mae" -i "$RUNDIR/test.mae" | sed "s/^/$1 /" | tee -a "$out/knn.txt"
+	[ $z = 0 ] ||
+		mae-knn -z -k "$k" -f "$2" -t "$RUNDIR/train.mae" -i "$RUNDIR/test.mae" | sed "s/^/$1-z /" | tee -a "$out/knn.txt"
+}
+: > "$out/knn.txt"
+knn features feature
+[ $tok = 0 ] || knn tokens latent
+[ $raw = 0 ] || knn raw-pixels patches

@@ -24,13 +24,53 @@ like "$(cat "$T/knn.out")" "^features k=20 top1=[0-9.]+% n=1000" "it reports the
 like "$(cat "$T/knn.out")" "raw-pixels k=20 top1=[0-9.]+% n=1000" "and raw pixels' in the same run"
 like "$(cat "$T/knn.out")" "tokens k=20 top1=[0-9.]+% n=1000" "--tokens: and the whole output's"
 like "$(cat "$T/knn.err")" "1000 train and 1000 test samples of 544 features" "--tokens: k-NN on the whole output, (1 + 16) x 32 numbers"
-timeout 300 sh "$P/eval-knn.sh" -w "$T/mae/checkpoint.safetensors" -o "$T/cls" -p cls --no-raw \
+timeout 300 sh "$P/eval-knn.sh" -w "$T/mae/checkpoint.safetensors" -o "$T/cls" -p cls --no-raw -z \
 	--decode "-n 1000" 2> "$T/cls.err" > "$T/cls.out"
-ok $? "eval-knn.sh -p cls runs"
+ok $? "eval-knn.sh -p cls -z runs"
 like "$(cat "$T/cls.out")" "^features k=20 top1=[0-9.]+% n=1000" "-p cls: reports the accuracy"
+is "$(cut -d' ' -f1 "$T/cls/knn.txt" | tr '\n' ' ')" "features features-z " \
+	"-z: and standardized, in knn.txt; --no-raw: no raw pixels"
 like "$(cat "$T/cls.err")" "1000 train and 1000 test samples of 32 features" "-p cls: k-NN on the 32-d cls token"
 sh "$P/eval-knn.sh" -w "$T/mae/checkpoint.safetensors" -p max > /dev/null 2> "$T/p.err"
 is $? 1 "-p with an unknown feature: usage error"
+
+# mae-encode --block K reads block K out through the final LayerNorm: the same latent, bit for
+# bit, as the encoder cut to its first K blocks (a checkpoint without the later ones)
+$PY - "$T/mae/checkpoint.safetensors" "$T/cut.safetensors" <<'PY'
+import json, struct, sys
+buf = open(sys.argv[1], 'rb').read()
+n, = struct.unpack('<Q', buf[:8]); head = json.loads(buf[8:8 + n]); data = buf[8 + n:]
+meta = head.pop('__metadata__'); meta['depth'] = '1'
+out, body = {'__metadata__': meta}, b''
+for name, e in head.items():
+    if name.startswith('blocks.') and int(name.split('.')[1]) >= 1: continue
+    b, en = e['data_offsets']
+    out[name] = dict(e, data_offsets=[len(body), len(body) + en - b]); body += data[b:en]
+h = json.dumps(out).encode(); h += b' ' * (-len(h) % 8)
+open(sys.argv[2], 'wb').write(struct.pack('<Q', len(h)) + h + body)
+PY
+meta() { head -c 4096 "$T/mae/checkpoint.safetensors" | tr ',' '\n' | sed -n "s/^\"$1\":\"\\([0-9]*\\)\"\$/\\1/p"; }
+depth=$(meta depth)
+mae-decode -q -n 100 -b 50 fashion-mnist:test | mae-patchify -q -p "$(meta patch)" > "$T/p.mae"
+mae-encode -q -w "$T/mae/checkpoint.safetensors" --block 1 -F mean -i "$T/p.mae" > "$T/b1.mae" &&
+	mae-encode -q -w "$T/cut.safetensors" -F mean -i "$T/p.mae" > "$T/cut.mae" &&
+	mae-encode -q -w "$T/mae/checkpoint.safetensors" -i "$T/p.mae" > "$T/last.mae"
+ok $? "mae-encode --block 1, and the encoder cut to one block"
+$PY - "$T" <<'PY'
+import sys, numpy as np, maestream as m
+d = sys.argv[1]
+b1, cut, last = (m.cat(d + f, 'latent') for f in ('/b1.mae', '/cut.mae', '/last.mae'))
+sys.exit(0 if np.array_equal(b1, cut) and np.array_equal(m.cat(d + '/b1.mae', 'feature'), m.cat(d + '/cut.mae', 'feature'))
+         and not np.allclose(b1, last) else 1)
+PY
+ok $? "--block 1: latent and feature equal the cut encoder's, and differ from the last block's"
+mae-encode -q -w "$T/mae/checkpoint.safetensors" --block "$depth" -i "$T/p.mae" > "$T/blast.mae"
+$PY -c 'import sys, numpy as np, maestream as m; sys.exit(0 if np.array_equal(m.cat(sys.argv[1], "latent"), m.cat(sys.argv[2], "latent")) else 1)' \
+	"$T/blast.mae" "$T/last.mae"
+ok $? "--block $depth (the last): the default latent, bit for bit"
+err=$(mae-encode -q -w "$T/mae/checkpoint.safetensors" --block $((depth + 1)) -i "$T/p.mae" 2>&1 >/dev/null); rc=$?
+is $rc 1 "--block past the last: usage error"
+like "$err" "the encoder has blocks 1 to $depth" "  and says how many blocks there are"
 
 # a stage that dies mid-run: the server notices and the script ends with status 2
 timeout 120 sh "$P/pretrain.sh" -o "$T/bad" --model micro-28 --epochs 1 --mask "window --window 9" \
