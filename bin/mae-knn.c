@@ -10,22 +10,24 @@
 #include <string.h>
 
 static const char usage[] =
-	"usage: mae-knn [-q] [--plain] [-z] [-f name] [-k k[,k...]] [-T temperature] [-o file]\n"
+	"usage: mae-knn [-q] [--plain] [-z] [--pca K] [-f name] [-k k[,k...]] [-T temperature] [-o file]\n"
 	"               -t train-endpoint [-i test-endpoint] [--merge N]\n"
 	"  -t  stream of the train features (required)   -i  test stream (default stdin)\n"
 	"  -f  feature tensor (default feature; any numeric [B,...], e.g. image)\n"
 	"  -k  neighbour counts (default 20)   -T  temperature of the weights (0.07)\n"
 	"  -z  standardize each feature by the train set's mean and deviation first\n"
+	"  --pca K  then keep the train set's first K principal components, whitened\n"
 	"  --plain  Euclidean distance on raw features, majority vote\n";
 
-enum { OPT_PLAIN = MAE_OPT_FIRST_PROGRAM, OPT_CHUNK };
+enum { OPT_PLAIN = MAE_OPT_FIRST_PROGRAM, OPT_CHUNK, OPT_PCA };
 
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		MAE_COMMON_LONG, {"train", 1, 0, 't'}, {"feature", 1, 0, 'f'}, {"k", 1, 0, 'k'},
 		{"temperature", 1, 0, 'T'}, {"plain", 0, 0, OPT_PLAIN},
-		{"standardize", 0, 0, 'z'}, {"chunk", 1, 0, OPT_CHUNK}, {0, 0, 0, 0}};
+		{"standardize", 0, 0, 'z'}, {"chunk", 1, 0, OPT_CHUNK},
+		{"pca", 1, 0, OPT_PCA}, {0, 0, 0, 0}};
 	mae_common c;
 	mae_knn_opts ko = {.plain = 0, .T = 0.07f, .chunk = 0};
 	const char *train_ep = NULL, *name = "feature";
@@ -42,6 +44,7 @@ int main(int argc, char **argv)
 		case 'T': ko.T = (float)mae_parse_double(optarg, 1e-6, 1e6, "-T temperature"); break;
 		case OPT_PLAIN: ko.plain = 1; break;
 		case 'z': ko.standardize = 1; break;
+		case OPT_PCA: ko.pca = mae_parse_int(optarg, 1, 1 << 16, "--pca"); break;
 		case OPT_CHUNK: ko.chunk = mae_parse_int(optarg, 1, 1 << 20, "--chunk"); break;
 		case 'k': {
 			char *buf = mae_strdup(optarg), *save = NULL;
@@ -69,6 +72,7 @@ int main(int argc, char **argv)
 	if (c.out && strcmp(c.out, "-") && !(out = fopen(c.out, "w")))
 		mae_die(MAE_EXIT_DATA, "%s:", c.out);
 
+	ko.seed = c.seed;
 	mae_featset train, test;
 	mae_featset_read_pair(&train, &test, train_ep, &c, name);
 	for (int j = 0; j < nk; j++)

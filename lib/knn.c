@@ -1,5 +1,6 @@
 /* knn.c: feature sets read from streams, top-k selection, weighted and plain k-NN (see knn.h). */
 #include "mae/knn.h"
+#include "mae/pca.h"
 #include "mae/progress.h"
 #include "mae/util.h"
 
@@ -291,6 +292,29 @@ static int max_k(const int *ks, int nk)
 	return kmax;
 }
 
+/* Both sets replaced by their projection on the train set's first k principal components,
+ * whitened. */
+static void whiten(mae_featset *train, mae_featset *test, int64_t k, uint64_t seed)
+{
+	char err[128];
+	mae_pca p;
+	if (k > train->d)
+		mae_die(MAE_EXIT_USAGE, "--pca %lld: the features have only %lld values", (long long)k, (long long)train->d);
+	mae_info("PCA: the first %lld of %lld components, whitened", (long long)k, (long long)train->d);
+	if (mae_pca_fit(&p, train->x, train->n, train->d, k, seed, err, sizeof err))
+		mae_die(MAE_EXIT_DATA, "%s", err);
+	mae_featset *sets[2] = {train, test};
+	for (int s = 0; s < 2; s++) {
+		float *y = mae_malloc((size_t)sets[s]->n * (size_t)k * sizeof *y);
+		mae_pca_apply(&p, sets[s]->x, sets[s]->n, y);
+		free(sets[s]->x);
+		sets[s]->x = y;
+		sets[s]->d = k;
+		sets[s]->cap = sets[s]->n;
+	}
+	mae_pca_free(&p);
+}
+
 void mae_knn_classify(mae_featset *train, mae_featset *test, const int *ks, int nk, int nclass,
                       const mae_knn_opts *o, int32_t *pred)
 {
@@ -310,6 +334,10 @@ void mae_knn_classify(mae_featset *train, mae_featset *test, const int *ks, int 
 		mae_standardize_apply(test->x, m, d, mean, istd);
 		free(mean);
 		free(istd);
+	}
+	if (o->pca > 0) {
+		whiten(train, test, o->pca, o->seed);
+		d = o->pca;
 	}
 	float *tnorm = NULL;
 	if (!o->plain) {

@@ -78,6 +78,11 @@ mu, sd = trs.astype(np.float64).mean(0), np.sqrt(trs.astype(np.float64).var(0) +
 open(d + '/want_s.txt', 'w').write(knn(trs, ytr, tes, yte, [1, 20]) + '\n')
 open(d + '/want_z.txt', 'w').write(knn((trs - mu) / sd, ytr, (tes - mu) / sd, yte, [1, 20]) + '\n')
 open(d + '/want_zp.txt', 'w').write(knn((trs - mu) / sd, ytr, (tes - mu) / sd, yte, [1, 20], plain=True) + '\n')
+# --pca 8 after -z: the first 8 principal components of the standardized train set, whitened
+zs, zt = (trs - mu) / sd, (tes - mu) / sd
+m0 = zs.mean(0); lam, vec = np.linalg.eigh(np.cov((zs - m0).T, bias=True))
+w = vec[:, ::-1][:, :8] / np.sqrt(lam[::-1][:8] + 1e-6 * lam[-1])
+open(d + '/want_pca.txt', 'w').write(knn((zs - m0) @ w, ytr, (zt - m0) @ w, yte, [1, 20]) + '\n')
 # bad inputs
 write(d + '/d16.mae', tr[:, :16], ytr)
 ybad = yte.copy(); ybad[5] = -1
@@ -104,6 +109,12 @@ is "$got_z" "$(cat "$T/want_z.txt")" "-z: standardized by the train set's statis
 [ "$got_z" != "$got_s" ]; ok $? "  and -z changes the answers on these features"
 is "$(mae-knn -q -z --plain -k 1,20 -t "$T/trains.mae" -i "$T/tests.mae")" "$(cat "$T/want_zp.txt")" \
 	"-z --plain: standardized, then Euclidean, equal numpy's"
+got_pca=$(mae-knn -q -z --pca 8 -k 1,20 -t "$T/trains.mae" -i "$T/tests.mae")
+is "$got_pca" "$(cat "$T/want_pca.txt")" "-z --pca 8: whitened on the first 8 components, equal numpy's"
+[ "$got_pca" != "$got_z" ]; ok $? "  and --pca changes the answers"
+err=$(mae-knn -q --pca 33 -t "$T/trains.mae" -i "$T/tests.mae" 2>&1); rc=$?
+is $rc 1 "--pca above the feature count: usage error"
+like "$err" "--pca 33: the features have only 32 values" "  and says how many there are"
 # the train stream from a ZeroMQ endpoint, the test stream from a pipe
 mae-tap -q -i "$T/train.mae" -o "@ipc://$T/train.sock" /dev/null &
 is "$(cat "$T/test.mae" | mae-knn -q -k 1,10,20,100,200 -t ">ipc://$T/train.sock")" "$(cat "$T/want_w.txt")" \

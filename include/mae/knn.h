@@ -63,12 +63,15 @@ typedef struct mae_knn_opts {
 	float T;           /* temperature of the weights (0.07) */
 	int standardize;   /* 1: each feature to zero mean, unit variance by the train set's
 	                    * statistics (eps 1e-6), before anything else */
+	int64_t pca;       /* > 0: then project both sets on the train set's first `pca` principal
+	                    * components, whitened (pca.h); 0: off */
+	uint64_t seed;     /* of the PCA's subspace iteration */
 	int64_t chunk;     /* test rows per sgemm (0: chosen from the train size) */
 } mae_knn_opts;
 
 /* Classify every test sample for each k in ks[0..nk): pred[j*test->n + i] is the class of test
- * sample i with ks[j] neighbours. Standardizes (if asked) and normalizes (unless plain) the
- * features of both sets in place.
+ * sample i with ks[j] neighbours. Standardizes and whitens (if asked) and normalizes (unless
+ * plain) the features of both sets in place; after PCA both have d = pca.
  * nclass classes are scored (at least train->nclass). ks[j] <= train->n. */
 void mae_knn_classify(mae_featset *train, mae_featset *test, const int *ks, int nk, int nclass,
                       const mae_knn_opts *o, int32_t *pred);

@@ -1,7 +1,9 @@
 /* test_knn: top-k selection (ties, k = n, k = 1), L2 normalization, dtype conversion,
  * weighted and plain k-NN against the brute-force reference on clustered random data, the
- * linear probe's standardization, and mae-plot's table reader and moving average. */
+ * standardization, the whitening PCA (both of its paths), and mae-plot's table reader and
+ * moving average. */
 #include "mae/knn.h"
+#include "mae/pca.h"
 #include "mae/plot.h"
 #include "mae/probe.h"
 #include "mae/rng.h"
@@ -217,6 +219,105 @@ static void test_standardize(void)
 	ok(x[1] == 0 && x[2] == 0 && fabsf(x[0] + 3 / sqrtf(5)) < 1e-5f, "standardize: constant features become 0");
 }
 
+/* PCA on n samples of d features with K planted directions of variance spike[j] (orthonormal,
+ * random) over unit noise and an offset of 5: the fit finds eigenpairs of the sample
+ * covariance (residual |C v - lambda v| small), near the planted variances, largest first, and
+ * its projection whitens the train set. d > MAE_PCA_DIRECT takes the subspace iteration. */
+static void test_pca(int n, int d)
+{
+	enum { K = 6 };
+	const double spike[K] = {100, 80, 60, 45, 30, 20};
+	mae_rng r;
+	mae_rng_seed(&r, 5, (uint64_t)d, 0, "test_pca");
+	double *u = malloc((size_t)K * d * sizeof *u);
+	for (int j = 0; j < K; j++) {   /* Gram-Schmidt on Gaussian vectors */
+		double *v = u + (size_t)j * d, nn = 0;
+		for (int q = 0; q < d; q++)
+			v[q] = mae_rng_normal(&r);
+		for (int i = 0; i < j; i++) {
+			double dot = 0;
+			for (int q = 0; q < d; q++)
+				dot += v[q] * u[(size_t)i * d + q];
+			for (int q = 0; q < d; q++)
+				v[q] -= dot * u[(size_t)i * d + q];
+		}
+		for (int q = 0; q < d; q++)
+			nn += v[q] * v[q];
+		for (int q = 0; q < d; q++)
+			v[q] /= sqrt(nn);
+	}
+	float *x = malloc((size_t)n * d * sizeof *x);
+	for (int i = 0; i < n; i++) {
+		for (int q = 0; q < d; q++)
+			x[(size_t)i * d + q] = (float)(5 + mae_rng_normal(&r));
+		for (int j = 0; j < K; j++) {
+			double z = sqrt(spike[j]) * mae_rng_normal(&r);
+			for (int q = 0; q < d; q++)
+				x[(size_t)i * d + q] += (float)(z * u[(size_t)j * d + q]);
+		}
+	}
+	double *mean = calloc((size_t)d, sizeof *mean), *cv = malloc((size_t)d * sizeof *cv);
+	for (int i = 0; i < n; i++)
+		for (int q = 0; q < d; q++)
+			mean[q] += x[(size_t)i * d + q] / (double)n;
+	mae_pca p;
+	char err[128] = "";
+	int rc = mae_pca_fit(&p, x, n, d, K, 1, err, sizeof err);
+	const char *path = d > MAE_PCA_DIRECT ? "subspace iteration" : "direct";
+	ok(rc == 0, "pca %s (n %d, d %d): fits %s", path, n, d, err);
+	double worst_res = 0, worst_spike = 0, worst_mean = 0;
+	int ordered = 1;
+	for (int j = 0; j < K; j++) {
+		double lam = p.lambda[j], nn = 0, res = 0;
+		ordered &= j == 0 || p.lambda[j] <= p.lambda[j - 1];
+		for (int q = 0; q < d; q++)
+			nn += (double)p.w[(size_t)j * d + q] * p.w[(size_t)j * d + q];
+		/* C v = sum_i (x_i - mean) ((x_i - mean) . v) / n, with v the unit component */
+		memset(cv, 0, (size_t)d * sizeof *cv);
+		for (int i = 0; i < n; i++) {
+			const float *xi = x + (size_t)i * d;
+			double dot = 0;
+			for (int q = 0; q < d; q++)
+				dot += (xi[q] - mean[q]) * p.w[(size_t)j * d + q] / sqrt(nn);
+			for (int q = 0; q < d; q++)
+				cv[q] += (xi[q] - mean[q]) * dot / n;
+		}
+		for (int q = 0; q < d; q++) {
+			double e = cv[q] - lam * p.w[(size_t)j * d + q] / sqrt(nn);
+			res += e * e;
+		}
+		res = sqrt(res) / p.lambda[0];
+		worst_res = res > worst_res ? res : worst_res;
+		double rel = fabs(lam - (spike[j] + 1)) / spike[j];   /* a spike sits on the unit noise */
+		worst_spike = rel > worst_spike ? rel : worst_spike;
+	}
+	for (int q = 0; q < d; q++)
+		worst_mean = fabs(p.mean[q] - mean[q]) > worst_mean ? fabs(p.mean[q] - mean[q]) : worst_mean;
+	ok(ordered, "pca %s: eigenvalues largest first (%.2f ... %.2f)", path, p.lambda[0], p.lambda[K - 1]);
+	ok(worst_res < 2e-3, "pca %s: eigenvectors of the sample covariance (|Cv - lv| / l0 <= %.1e)", path, worst_res);
+	ok(worst_spike < 0.2, "pca %s: eigenvalues near the planted variances (worst %.1f%% off)", path, 100 * worst_spike);
+	ok(worst_mean < 1e-4, "pca %s: the mean (worst %.1e off)", path, worst_mean);
+	/* the projected train set: zero mean, identity covariance */
+	float *y = malloc((size_t)n * K * sizeof *y);
+	mae_pca_apply(&p, x, n, y);
+	double worst_cov = 0;
+	for (int a = 0; a < K; a++)
+		for (int b = 0; b < K; b++) {
+			double s = 0;
+			for (int i = 0; i < n; i++)
+				s += (double)y[(size_t)i * K + a] * y[(size_t)i * K + b] / n;
+			double e = fabs(s - (a == b));
+			worst_cov = e > worst_cov ? e : worst_cov;
+		}
+	ok(worst_cov < 2e-3, "pca %s: the projection whitens the train set (covariance - I <= %.1e)", path, worst_cov);
+	mae_pca_free(&p);
+	free(y);
+	free(x);
+	free(u);
+	free(mean);
+	free(cv);
+}
+
 static void test_table(void)
 {
 	char err[256];
@@ -264,6 +365,8 @@ int main(void)
 	test_knn(0);
 	test_knn(1);
 	test_standardize();
+	test_pca(2000, 40);
+	test_pca(2000, MAE_PCA_DIRECT + 76);
 	test_table();
 	return done();
 }
