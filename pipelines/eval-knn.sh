@@ -7,17 +7,19 @@
 #   mae-knn -t train-features -i test-features
 #
 # usage: pipelines/eval-knn.sh -w CHECKPOINT [-o DIR] [-k 20] [-p mean|cls]
-#        [--train SRC] [--test SRC] [--decode "OPTIONS"] [--no-raw] [--tokens] [-z]
+#        [--train SRC] [--test SRC] [--decode "OPTIONS"] [--no-raw] [--tokens] [-z] [--whiten K]
 # -p: the pooled feature: mean of the patch tokens (default) or the cls token.
 # -z: also every k-NN with each feature standardized by the train set's statistics
 # (mae-knn -z), on lines of their own ("features-z k=20 ...", "raw-pixels-z ...").
+# --whiten K: also every k-NN standardized, then on the first K principal components of the
+# train features, whitened (mae-knn -z --pca K): "features-w k=20 ...".
 # --tokens: also k-NN on the encoder's whole output flattened ((1 + N) x D numbers a sample;
 # slower, and often better than either), from the same pass ("tokens k=20 ...").
 # Defaults: Fashion-MNIST's train and test splits from Debian's dataset-fashion-mnist.
 # Prints "features k=20 top1=..%" and "raw-pixels k=20 top1=..%" and writes DIR/knn.txt.
 set -eu
 . "$(dirname "$0")/lib.sh"
-ckpt= out=. k=20 pool=mean train=fashion-mnist:train test=fashion-mnist:test decode= raw=1 tok=0 z=0
+ckpt= out=. k=20 pool=mean train=fashion-mnist:train test=fashion-mnist:test decode= raw=1 tok=0 z=0 white=0
 while [ $# -gt 0 ]; do
 	case $1 in
 	-w) ckpt=$2; shift ;;
@@ -31,7 +33,8 @@ while [ $# -gt 0 ]; do
 	--no-raw) raw=0 ;;
 	--tokens) tok=1 ;;
 	-z) z=1 ;;
-	-h|--help) sed -n '2,19s/^# \{0,1\}//p' "$0"; exit 0 ;;
+	--whiten) white=$2; shift ;;
+	-h|--help) sed -n '2,21s/^# \{0,1\}//p' "$0"; exit 0 ;;
 	*) say "unknown option $1"; exit 1 ;;
 	esac
 	shift
@@ -54,10 +57,16 @@ features() {   # SRC FILE
 say "features of $train and $test ($pool pooling)"
 features "$train" "$RUNDIR/train.mae"
 features "$test" "$RUNDIR/test.mae"
-knn() {   # LABEL TENSOR: one line of results, and with -z a second one standardized
-	mae-knn -k "$k" -f "$2" -t "$RUNDIR/train.mae" -i "$RUNDIR/test.mae" | sed "s/^/$1 /" | tee -a "$out/knn.txt"
-	[ $z = 0 ] ||
-		mae-knn -z -k "$k" -f "$2" -t "$RUNDIR/train.mae" -i "$RUNDIR/test.mae" | sed "s/^/$1-z /" | tee -a "$out/knn.txt"
+knn1() {   # LABEL TENSOR [MAE-KNN OPTIONS]: one line of results
+	label=$1 tensor=$2
+	shift 2
+	mae-knn "$@" -k "$k" -f "$tensor" -t "$RUNDIR/train.mae" -i "$RUNDIR/test.mae" | sed "s/^/$label /" |
+		tee -a "$out/knn.txt"
+}
+knn() {   # LABEL TENSOR: the plain line, then the standardized and whitened ones asked for
+	knn1 "$1" "$2"
+	[ $z = 0 ] || knn1 "$1-z" "$2" -z
+	[ "$white" = 0 ] || knn1 "$1-w" "$2" -z --pca "$white"
 }
 : > "$out/knn.txt"
 knn features feature

@@ -24,12 +24,13 @@ like "$(cat "$T/knn.out")" "^features k=20 top1=[0-9.]+% n=1000" "it reports the
 like "$(cat "$T/knn.out")" "raw-pixels k=20 top1=[0-9.]+% n=1000" "and raw pixels' in the same run"
 like "$(cat "$T/knn.out")" "tokens k=20 top1=[0-9.]+% n=1000" "--tokens: and the whole output's"
 like "$(cat "$T/knn.err")" "1000 train and 1000 test samples of 544 features" "--tokens: k-NN on the whole output, (1 + 16) x 32 numbers"
-timeout 300 sh "$P/eval-knn.sh" -w "$T/mae/checkpoint.safetensors" -o "$T/cls" -p cls --no-raw -z \
+timeout 300 sh "$P/eval-knn.sh" -w "$T/mae/checkpoint.safetensors" -o "$T/cls" -p cls --no-raw -z --whiten 16 \
 	--decode "-n 1000" 2> "$T/cls.err" > "$T/cls.out"
-ok $? "eval-knn.sh -p cls -z runs"
+ok $? "eval-knn.sh -p cls -z --whiten 16 runs"
 like "$(cat "$T/cls.out")" "^features k=20 top1=[0-9.]+% n=1000" "-p cls: reports the accuracy"
-is "$(cut -d' ' -f1 "$T/cls/knn.txt" | tr '\n' ' ')" "features features-z " \
-	"-z: and standardized, in knn.txt; --no-raw: no raw pixels"
+is "$(cut -d' ' -f1 "$T/cls/knn.txt" | tr '\n' ' ')" "features features-z features-w " \
+	"-z, --whiten: and standardized, and whitened, in knn.txt; --no-raw: no raw pixels"
+like "$(cat "$T/cls.err")" "PCA: the first 16 of 32 components, whitened" "--whiten 16: on 16 of the 32 components"
 like "$(cat "$T/cls.err")" "1000 train and 1000 test samples of 32 features" "-p cls: k-NN on the 32-d cls token"
 sh "$P/eval-knn.sh" -w "$T/mae/checkpoint.safetensors" -p max > /dev/null 2> "$T/p.err"
 is $? 1 "-p with an unknown feature: usage error"
