@@ -156,14 +156,20 @@ void mae_featset_free(mae_featset *fs)
 	memset(fs, 0, sizeof *fs);
 }
 
-void mae_standardize_fit(const float *x, int64_t n, int64_t d, double eps, float *mean, float *istd)
+void mae_column_mean(const float *x, int64_t n, int64_t d, double *mean)
 {
-	double *s = mae_calloc((size_t)d, sizeof *s), *ss = mae_calloc((size_t)d, sizeof *ss);
+	memset(mean, 0, (size_t)d * sizeof *mean);
 	for (int64_t i = 0; i < n; i++)
 		for (int64_t j = 0; j < d; j++)
-			s[j] += x[i * d + j];
+			mean[j] += x[i * d + j];
 	for (int64_t j = 0; j < d; j++)
-		s[j] /= (double)n;
+		mean[j] /= (double)n;
+}
+
+void mae_standardize_fit(const float *x, int64_t n, int64_t d, double eps, float *mean, float *istd)
+{
+	double *s = mae_malloc((size_t)d * sizeof *s), *ss = mae_calloc((size_t)d, sizeof *ss);
+	mae_column_mean(x, n, d, s);
 	for (int64_t i = 0; i < n; i++)   /* two passes: no cancellation on large raw values */
 		for (int64_t j = 0; j < d; j++) {
 			double c = x[i * d + j] - s[j];

@@ -1,5 +1,6 @@
 /* pca.c: leading principal components and the whitening projection (see pca.h). */
 #include "mae/pca.h"
+#include "mae/knn.h"
 #include "mae/rng.h"
 #include "mae/util.h"
 
@@ -113,15 +114,13 @@ int mae_pca_fit(mae_pca *p, const float *x, int64_t n, int64_t d, int64_t k, uin
 	memset(p, 0, sizeof *p);
 	p->d = d;
 	p->k = k;
-	p->mean = mae_calloc((size_t)d, sizeof *p->mean);
+	p->mean = mae_malloc((size_t)d * sizeof *p->mean);
 	p->w = mae_malloc((size_t)k * (size_t)d * sizeof *p->w);
 	p->lambda = mae_malloc((size_t)k * sizeof *p->lambda);
-	double *s = mae_calloc((size_t)d, sizeof *s);
-	for (int64_t i = 0; i < n; i++)
-		for (int64_t j = 0; j < d; j++)
-			s[j] += x[i * d + j];
+	double *s = mae_malloc((size_t)d * sizeof *s);
+	mae_column_mean(x, n, d, s);
 	for (int64_t j = 0; j < d; j++)
-		p->mean[j] = (float)(s[j] / (double)n);
+		p->mean[j] = (float)s[j];
 	free(s);
 	float *c = mae_malloc((size_t)d * (size_t)d * sizeof *c);
 	covariance(c, x, n, d, p->mean);

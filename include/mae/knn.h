@@ -47,6 +47,8 @@ void mae_featset_free(mae_featset *fs);
  * non-numeric dtype. */
 int mae_to_float(float *dst, const void *src, enum mae_dtype dt, int64_t n);
 
+/* Per-feature mean of x [n,d], accumulated in double. */
+void mae_column_mean(const float *x, int64_t n, int64_t d, double *mean);
 /* Per-feature mean and 1/sqrt(var + eps) of x [n,d] (population variance, as BatchNorm). */
 void mae_standardize_fit(const float *x, int64_t n, int64_t d, double eps, float *mean, float *istd);
 void mae_standardize_apply(float *x, int64_t n, int64_t d, const float *mean, const float *istd);

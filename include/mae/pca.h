@@ -4,7 +4,7 @@
  * of the train features and returns the whitening projection: component j scaled by
  * 1 / sqrt(lambda_j + eps), eps = 1e-6 lambda_0, so the projected train set has (about) unit
  * variance in every kept direction. C is formed once (ssyrk). Up to MAE_PCA_DIRECT features its
- * eigenvectors come straight from LAPACK's ssyevr; above that (the whole encoder output, 6400
+ * eigenvectors come straight from LAPACK's ssyev; above that (the whole encoder output, 6400
  * features) from a seeded block subspace iteration on C (2k vectors, orthonormalized by QR
  * each time) and a Rayleigh-Ritz step, which needs a few products of C rather than a full
  * tridiagonal reduction of a 6400 x 6400 matrix. */
