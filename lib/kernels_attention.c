@@ -16,9 +16,10 @@
  * backward recomputes them per head from q and k, one extra T x T x HS product and softmax.
  * The cls row is saved apart, for mae-encode's attn. */
 
+/* per thread: P (or dP/dS), dS, the RPE's (T, NB), and the softmax's own scratch */
 static size_t scratch_per_thread(int T, int NB)
 {
-	return 2 * (size_t)T * T + (size_t)T * NB;
+	return 2 * (size_t)T * T + (size_t)T * NB + mae_softmax_scratch(T, T);
 }
 
 #define RPE_GROUPS 16   /* see attention_backward */
@@ -35,30 +36,11 @@ typedef struct attn_job {
 	int S, T, C, NH, NB;
 } attn_job;
 
-static void softmax_rows(float *a, int T)
-{
-	for (int i = 0; i < T; i++) {
-		float *row = a + (size_t)i * T;
-		float mx = mae_vmax(row, T);
-		/* exponentials and their sum in one pass, the sum in 16 lanes (see mae_vsum) */
-		float acc[16] = { 0 }, sum = 0.0f;
-		int j = 0;
-		for (; j + 16 <= T; j += 16)
-			for (int k = 0; k < 16; k++)
-				acc[k] += row[j + k] = mae_expf(row[j + k] - mx);
-		for (; j < T; j++)
-			sum += row[j] = mae_expf(row[j] - mx);
-		for (int k = 0; k < 16; k++)
-			sum += acc[k];
-		float inv = 1.0f / sum;
-		for (int j = 0; j < T; j++)
-			row[j] *= inv;
-	}
-}
 
-/* P = softmax(scale q k^T [+ q R gathered by bucket]) of one (sequence, head) into a */
-static void probabilities(float *a, float *qr, const float *q, const float *k, const float *rpe,
-                          const int *bucket, int T, int C, int HS, int NB)
+/* P = softmax(scale q k^T [+ q R gathered by bucket]) of one (sequence, head) into a; qr and
+ * sm: the thread's scratch for the RPE term and the softmax */
+static void probabilities(float *a, float *qr, float *sm, const float *q, const float *k,
+                          const float *rpe, const int *bucket, int T, int C, int HS, int NB)
 {
 	float scale = 1.0f / sqrtf((float)HS);
 	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, HS,
@@ -71,7 +53,7 @@ static void probabilities(float *a, float *qr, const float *q, const float *k, c
 			for (int j = 0; j < T; j++)
 				a[(size_t)i * T + j] += qr[(size_t)i * NB + bucket[(size_t)i * T + j]];
 	}
-	softmax_rows(a, T);
+	mae_softmax_rows(a, T, T, sm);
 }
 
 static void attn_forward_task(void *ctx, int task, int tid)
@@ -82,7 +64,7 @@ static void attn_forward_task(void *ctx, int task, int tid)
 	const float *q = J->qkv + (size_t)s * T * 3 * C + h * HS;
 	float *ws = J->scratch + tid * scratch_per_thread(T, NB);
 	float *a = J->probs ? J->probs + (size_t)task * T * T : ws, *qr = ws + 2 * (size_t)T * T;
-	probabilities(a, qr, q, q + C, J->rpe, J->bucket, T, C, HS, NB);
+	probabilities(a, qr, qr + (size_t)T * NB, q, q + C, J->rpe, J->bucket, T, C, HS, NB);
 	if (J->att_cls)
 		memcpy(J->att_cls + ((size_t)s * NH + h) * T, a, (size_t)T * sizeof(float));
 	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, HS, T,
@@ -114,7 +96,7 @@ static void attn_backward_one(attn_job *J, int task, int tid, float *drpe)
 	if (J->probs)
 		a = J->probs + (size_t)task * T * T;   /* kept by the forward */
 	else
-		probabilities(a, dqr, q, k, J->rpe, J->bucket, T, C, HS, NB);
+		probabilities(a, dqr, dqr + (size_t)T * NB, q, k, J->rpe, J->bucket, T, C, HS, NB);
 	/* dP = dO V^T ; dV = P^T dO */
 	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, HS,
 	            1.0f, dO, C, v, 3 * C, 0.0f, dS, T);
@@ -210,7 +192,8 @@ void attention_forward_naive(float *out, float *att, const float *qkv, const flo
 					a[(size_t)i * T + j] = dot * scale + rp;
 				}
 			}
-			softmax_rows(a, T);
+			for (int i = 0; i < T; i++)
+				mae_softmax_row_scalar(a + (size_t)i * T, T);
 			for (int i = 0; i < T; i++)
 				for (int d = 0; d < HS; d++) {
 					float acc = 0.0f;

@@ -136,4 +136,108 @@ static inline float mae_vmax(const float *x, int n)
 	return m;
 }
 
+/* softmax of one row in place: e^(x - max x) / sum. The sum is 16 lane sums of the whole
+ * 16-blocks, then the tail's terms one by one, then the lanes in order; the AVX-512 path
+ * below computes exactly this, bit for bit (test_kernels checks), only faster. */
+static inline void mae_softmax_row_scalar(float *row, int n)
+{
+	float mx = mae_vmax(row, n);
+	float acc[16] = { 0 }, sum = 0.0f;
+	int j = 0;
+	for (; j + 16 <= n; j += 16)
+		for (int k = 0; k < 16; k++)
+			acc[k] += row[j + k] = mae_expf(row[j + k] - mx);
+	for (; j < n; j++)
+		sum += row[j] = mae_expf(row[j] - mx);
+	for (int k = 0; k < 16; k++)
+		sum += acc[k];
+	float inv = 1.0f / sum;
+	for (j = 0; j < n; j++)
+		row[j] *= inv;
+}
+
+#ifdef __AVX512F__
+#include <immintrin.h>
+
+/* mae_expf on 16 lanes, the same operations in the same order (so the same bits: the scalar
+ * code is compiled without FMA contraction, -std=c11, and so is this, mul then add) */
+static inline __m512 mae_exp16(__m512 x)
+{
+	x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.0f)), _mm512_set1_ps(88.0f));
+	__m512 big = _mm512_set1_ps(12582912.0f);
+	__m512 n = _mm512_sub_ps(_mm512_add_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)), big), big);
+	__m512 r = _mm512_sub_ps(x, _mm512_mul_ps(n, _mm512_set1_ps(0.693359375f)));
+	r = _mm512_add_ps(r, _mm512_mul_ps(n, _mm512_set1_ps(2.12194440e-4f)));
+	__m512 p = _mm512_set1_ps(1.9875691500E-4f);
+	p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(1.3981999507E-3f));
+	p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(8.3334519073E-3f));
+	p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(4.1665795894E-2f));
+	p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(1.6666665459E-1f));
+	p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(5.0000001201E-1f));
+	p = _mm512_add_ps(_mm512_add_ps(_mm512_mul_ps(_mm512_mul_ps(p, r), r), r), _mm512_set1_ps(1.0f));
+	__m512i e = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvttps_epi32(n), _mm512_set1_epi32(127)), 23);
+	return _mm512_mul_ps(p, _mm512_castsi512_ps(e));
+}
+
+/* The rows of attention are short (13 to 197 tokens), so the scalar tail after the last
+ * 16-block cost as much as the blocks (a 13-token row was all tail): here the tail is one
+ * masked vector. In two passes, through `scratch` (rows x n rounded up to 16): the
+ * exponentials and row sums, then the scaling back into `a`. Done in place, each row's loads
+ * would hit the previous row's masked store in the same cache line, which cannot forward, and
+ * the rows would run one after the other at the full latency of exp and the sums. */
+static inline void mae_softmax_rows(float *a, int rows, int n, float *scratch)
+{
+	int nb = n & ~15, tail = n - nb, np = (n + 15) & ~15;
+	__mmask16 m = (__mmask16)((1u << tail) - 1);
+	for (int i = 0; i < rows; i++) {
+		const float *row = a + (size_t)i * n;
+		float *e = scratch + (size_t)i * np;
+		__m512 vmx = _mm512_set1_ps(row[0]);
+		for (int j = 0; j < nb; j += 16)
+			vmx = _mm512_max_ps(vmx, _mm512_loadu_ps(row + j));
+		vmx = _mm512_max_ps(vmx, _mm512_mask_loadu_ps(vmx, m, row + nb));
+		__m512 vm = _mm512_set1_ps(_mm512_reduce_max_ps(vmx));
+		__m512 acc = _mm512_setzero_ps();
+		for (int j = 0; j < nb; j += 16) {
+			__m512 x = mae_exp16(_mm512_sub_ps(_mm512_loadu_ps(row + j), vm));
+			_mm512_storeu_ps(e + j, x);
+			acc = _mm512_add_ps(acc, x);
+		}
+		float sum = 0.0f;
+		if (tail) {
+			_mm512_storeu_ps(e + nb, mae_exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, row + nb), vm)));
+			for (int k = 0; k < tail; k++)
+				sum += e[nb + k];
+		}
+		float lanes[16];
+		_mm512_storeu_ps(lanes, acc);
+		for (int k = 0; k < 16; k++)
+			sum += lanes[k];
+		scratch[(size_t)rows * np + i] = 1.0f / sum;
+	}
+	for (int i = 0; i < rows; i++) {
+		float *row = a + (size_t)i * n;
+		const float *e = scratch + (size_t)i * np;
+		__m512 inv = _mm512_set1_ps(scratch[(size_t)rows * np + i]);
+		for (int j = 0; j < nb; j += 16)
+			_mm512_storeu_ps(row + j, _mm512_mul_ps(_mm512_loadu_ps(e + j), inv));
+		if (tail)
+			_mm512_mask_storeu_ps(row + nb, m, _mm512_mul_ps(_mm512_loadu_ps(e + nb), inv));
+	}
+}
+#else
+static inline void mae_softmax_rows(float *a, int rows, int n, float *scratch)
+{
+	(void)scratch;
+	for (int i = 0; i < rows; i++)
+		mae_softmax_row_scalar(a + (size_t)i * n, n);
+}
+#endif
+
+/* floats of scratch mae_softmax_rows needs */
+static inline size_t mae_softmax_scratch(int rows, int n)
+{
+	return (size_t)rows * (((size_t)n + 15) & ~(size_t)15) + (size_t)rows;
+}
+
 #endif
