@@ -2,7 +2,8 @@
 # bench/model.sh: the model's training step (forward, backward, AdamW) in maepipe beside the same
 # step in PyTorch, measured in the same run.
 #
-#   sh bench/model.sh            (env: MAE_BUILD build dir, REPS repetitions (3), QUICK=1 fewer steps)
+#   sh bench/model.sh            (env: MAE_BUILD build dir, REPS repetitions (3), QUICK=1 fewer steps,
+#                                 BEST_ONLY=1 torch-best alone: the slow set-ups skipped, for more REPS)
 #
 # Cases: tiny-28 (28x28x1, patch 4, encoder 192x12 heads 3, decoder 128x2 heads 4, batch 256) and
 # tiny-224 (ViT-Tiny encoder, MAE decoder 512x8 heads 16, batch 32); then LoMaR against MAE at
@@ -80,9 +81,11 @@ run_case() {
 		withcore "$STEP" --peak >> "$TMP/p"
 		withcore "$STEP" "$spec" "$batch" "$steps" "$warm" >> "$TMP/c"
 		if [ $HAVE_TORCH = 1 ]; then
-			$PY "$ROOT/bench/model_torch.py" "$TMP/cfg" "$batch" "$steps" "$warm" >> "$TMP/u"
+			[ "${BEST_ONLY:-0}" = 1 ] ||
+				$PY "$ROOT/bench/model_torch.py" "$TMP/cfg" "$batch" "$steps" "$warm" >> "$TMP/u"
 			if [ $HAVE_TUNED = 1 ]; then
-				tuned $PY "$ROOT/bench/model_torch.py" "$TMP/cfg" "$batch" "$steps" "$warm" >> "$TMP/t"
+				[ "${BEST_ONLY:-0}" = 1 ] ||
+					tuned $PY "$ROOT/bench/model_torch.py" "$TMP/cfg" "$batch" "$steps" "$warm" >> "$TMP/t"
 				[ -z "$fix" ] || withcore tuned $PY "$ROOT/bench/model_torch.py" "$TMP/cfg" \
 					"$batch" "$steps" "$warm" >> "$TMP/b"
 			fi

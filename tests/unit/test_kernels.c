@@ -355,15 +355,17 @@ static void test_attention(int with_rpe)
 	}
 }
 
-/* sequences long enough for the BLAS path (the short ones above take the plain loops) */
+/* sequences long enough for the BLAS path (the short ones above take the plain loops): 70
+ * tokens; 65 = 1 + 8*8 with iRPE; 197 (MAE's decoder at 224), where the K = T products are cut
+ * into row blocks for OpenBLAS's small-matrix kernels (sgemm_rows) */
 static void test_attention_blas(void)
 {
-	int S = 2, T = 70, C = 64, NH = 2, K = 8, HS = C / NH;
+	int S = 2, C = 64, NH = 2, K = 8, HS = C / NH;
 	int *bucket = malloc(sizeof(int) * 65 * 65);
 	int NB = irpe_buckets(bucket, K, 1);
-	int T2 = 65;   /* 1 + 8*8 tokens for the iRPE case */
-	for (int rp = 0; rp < 2; rp++) {
-		int t = rp ? T2 : T;
+	int lens[3] = { 70, 65, 197 }, rpes[3] = { 0, 1, 0 };
+	for (int c = 0; c < 3; c++) {
+		int t = lens[c], rp = rpes[c];
 		size_t nq = (size_t)S * t * 3 * C, no = (size_t)S * t * C, na = (size_t)S * NH * t * t;
 		float *qkv = rnd(nq, 1.5), *r = rnd(no, 1), *rpe = rp ? rnd((size_t)HS * NB, 0.5) : NULL;
 		float *o1 = zeros(no), *o2 = zeros(no), *a2 = zeros(na), *cls = zeros((size_t)S * NH * t);
