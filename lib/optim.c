@@ -40,9 +40,17 @@ double mae_optim_lr(const mae_optim *o, int64_t it)
 
 double mae_grad_clip(float *g, size_t n, double clip)
 {
-	double s = 0.0;
-	for (size_t i = 0; i < n; i++)
+	/* 8 partial sums: one chain of double additions ran at their latency, ~8 ms a step
+	 * for ViT-Tiny's 5.8M gradients; independent lanes vectorise */
+	double acc[8] = { 0 }, s = 0.0;
+	size_t i = 0;
+	for (; i + 8 <= n; i += 8)
+		for (int k = 0; k < 8; k++)
+			acc[k] += (double)g[i + k] * g[i + k];
+	for (; i < n; i++)
 		s += (double)g[i] * g[i];
+	for (int k = 0; k < 8; k++)
+		s += acc[k];
 	double norm = sqrt(s);
 	if (clip > 0.0 && norm > clip) {
 		/* torch adds 1e-6 to the norm in the divisor */
