@@ -1,9 +1,11 @@
-/* kernels_math.h: exp and erf written so GCC vectorises the loops that call them.
+/* kernels_math.h: exp, erf and softmax written so the loops that call them vectorise.
  *
  * libm's expf/erff are scalar calls that -O3 cannot vectorise without -ffast-math; in the GELU
  * of a ViT they cost more than a quarter of a training step. These are branch-free (clamps and
  * selects only), accurate to a few float ulps (exp) and 2e-7 absolute (erf), far inside the
- * 1e-4 parity tolerance; test_kernels checks them against libm. Internal to libmae. */
+ * 1e-4 parity tolerance; test_kernels checks them against libm. Also the 16-lane reductions
+ * and the attention's row softmax, with an AVX-512 path that gives the portable loop's bits
+ * (test_kernels checks that too). Internal to libmae. */
 #ifndef MAE_KERNELS_MATH_H
 #define MAE_KERNELS_MATH_H
 
