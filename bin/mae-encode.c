@@ -69,8 +69,8 @@ int main(int argc, char **argv)
 		mae_stage_batch(&st, &rec, &b, !ps);
 		if (mae_encoder_forward(m, &b))
 			mae_die(MAE_EXIT_DATA, "record %lld: %s", (long long)rec.number, m->err);
-		if (block)
-			mae_encoder_readout(m, block);
+		if (block && mae_encoder_readout(m, block))
+			mae_die(MAE_EXIT_DATA, "record %lld: %s", (long long)rec.number, m->err);
 		int64_t ls[3] = {m->S_enc, m->T_enc, m->cfg.dim};
 		if (latent) {
 			mae_tensor *t = mae_rec_add(&rec, "latent", MAE_F32, 3, ls);

@@ -36,7 +36,6 @@ typedef struct attn_job {
 	int S, T, C, NH, NB;
 } attn_job;
 
-
 /* OpenBLAS runs a product of at most 100^3 multiply-adds through its small-matrix kernels,
  * which read the operands in place; above that it packs both first. A head's products with
  * K = T and HS columns (P V, P^T dO, dS K, dS^T Q) cross that line at T ~ 180 (MAE's decoder

@@ -183,8 +183,9 @@ static inline __m512 mae_exp16(__m512 x)
 
 /* The rows of attention are short (13 to 197 tokens), so the scalar tail after the last
  * 16-block cost as much as the blocks (a 13-token row was all tail): here the tail is one
- * masked vector. In two passes, through `scratch` (rows x n rounded up to 16): the
- * exponentials and row sums, then the scaling back into `a`. Done in place, each row's loads
+ * masked vector. In two passes, through `scratch` (mae_softmax_scratch: the exponentials,
+ * rows x n rounded up to 16, then one 1/sum a row): the exponentials and row sums, then the
+ * scaling back into `a`. Done in place, each row's loads
  * would hit the previous row's masked store in the same cache line, which cannot forward, and
  * the rows would run one after the other at the full latency of exp and the sums. */
 static inline void mae_softmax_rows(float *a, int rows, int n, float *scratch)
