@@ -373,20 +373,53 @@ void layernorm_backward(float *dinp, float *dw, float *db, const float *dout,
 
 typedef struct ew_job { float *out, *out2; const float *a, *b; size_t n; int nt; } ew_job;
 
+/* The four GELU loops in one: out = GELU(x) (forward); out *= GELU'(x) (the gradient in place);
+ * out = GELU(x) and out2 = GELU'(x) (the backward's recomputation); out += dout GELU'(x). The
+ * mode is a constant in each caller, so each gets its own loop; on AVX-512 the tail is one
+ * masked vector, so every element goes through the same arithmetic. */
+enum { GELU_FWD, GELU_GRAD, GELU_DERIV, GELU_BWD };
+
+static inline void gelu_span(int mode, float *out, float *out2, const float *inp, const float *dout,
+                             size_t i0, size_t i1)
+{
+#ifdef __AVX512F__
+	for (size_t k = i0; k < i1; k += 16) {
+		__mmask16 m = i1 - k >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (i1 - k)) - 1);
+		__m512 x = _mm512_maskz_loadu_ps(m, inp + k), pdf, cdf = mae_phi16(x, &pdf);
+		__m512 g = _mm512_fmadd_ps(x, pdf, cdf);
+		if (mode == GELU_FWD || mode == GELU_DERIV)
+			_mm512_mask_storeu_ps(out + k, m, _mm512_mul_ps(x, cdf));
+		if (mode == GELU_DERIV)
+			_mm512_mask_storeu_ps(out2 + k, m, g);
+		if (mode == GELU_GRAD)
+			_mm512_mask_storeu_ps(out + k, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, out + k), g));
+		if (mode == GELU_BWD)
+			_mm512_mask_storeu_ps(out + k, m, _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, dout + k), g,
+			                                                  _mm512_maskz_loadu_ps(m, out + k)));
+	}
+#else
+	for (size_t k = i0; k < i1; k++) {
+		float pdf, cdf = mae_phi(inp[k], &pdf), g = cdf + inp[k] * pdf;
+		if (mode == GELU_FWD || mode == GELU_DERIV)
+			out[k] = inp[k] * cdf;
+		if (mode == GELU_DERIV)
+			out2[k] = g;
+		if (mode == GELU_GRAD)
+			out[k] *= g;
+		if (mode == GELU_BWD)
+			out[k] += dout[k] * g;
+	}
+#endif
+}
+
 static void gelu_rows(float *out, const float *inp, size_t i0, size_t i1)
 {
-	for (size_t k = i0; k < i1; k++) {
-		float pdf;
-		out[k] = inp[k] * mae_phi(inp[k], &pdf);
-	}
+	gelu_span(GELU_FWD, out, NULL, inp, NULL, i0, i1);
 }
 
 static void gelu_grad_rows(float *d, const float *inp, size_t i0, size_t i1)
 {
-	for (size_t k = i0; k < i1; k++) {
-		float pdf, cdf = mae_phi(inp[k], &pdf);
-		d[k] *= cdf + inp[k] * pdf;
-	}
+	gelu_span(GELU_GRAD, d, NULL, inp, NULL, i0, i1);
 }
 
 static void mul_rows(float *d, const float *a, size_t i0, size_t i1)
@@ -406,27 +439,14 @@ static void gelu_bwd_task(void *ctx, int i, int tid)
 {
 	(void)tid;
 	ew_job *J = ctx;
-	size_t i0 = J->n * i / J->nt, i1 = J->n * (i + 1) / J->nt;
-	float *dinp = J->out;
-	const float *inp = J->a, *dout = J->b;
-	for (size_t k = i0; k < i1; k++) {
-		float pdf, cdf = mae_phi(inp[k], &pdf);
-		dinp[k] += dout[k] * (cdf + inp[k] * pdf);
-	}
+	gelu_span(GELU_BWD, J->out, NULL, J->a, J->b, J->n * i / J->nt, J->n * (i + 1) / J->nt);
 }
 
 static void gelu_deriv_task(void *ctx, int i, int tid)
 {
 	(void)tid;
 	ew_job *J = ctx;
-	size_t i0 = J->n * i / J->nt, i1 = J->n * (i + 1) / J->nt;
-	float *out = J->out, *deriv = J->out2;
-	const float *inp = J->a;
-	for (size_t k = i0; k < i1; k++) {
-		float pdf, cdf = mae_phi(inp[k], &pdf);
-		out[k] = inp[k] * cdf;
-		deriv[k] = cdf + inp[k] * pdf;
-	}
+	gelu_span(GELU_DERIV, J->out, J->out2, J->a, NULL, J->n * i / J->nt, J->n * (i + 1) / J->nt);
 }
 
 static int ew_threads(size_t n)
