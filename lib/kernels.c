@@ -147,31 +147,27 @@ void linear_backward_naive(float *dinp, float *dw, float *dbias, const float *do
 /* dbias[o] += sum over rows of dout[r][o], for o in [o0, o1), adding the rows in order. Column
  * blocks of 64 sums stay in registers down all the rows: adding row by row into dbias instead
  * stored the slice once a row, and those stores were most of the backward's own time. */
+static inline __attribute__((always_inline)) void bias_grad_cols(float *dbias, const float *dout, int R,
+                                                                  int OC, int o, int W)
+{
+	/* columns [o, o + W), W <= 64 a constant at each call: acc unrolls into registers */
+	float acc[64];
+	memcpy(acc, dbias + o, (size_t)W * sizeof(float));
+	for (int r = 0; r < R; r++)
+		for (int k = 0; k < W; k++)
+			acc[k] += dout[(size_t)r * OC + o + k];
+	memcpy(dbias + o, acc, (size_t)W * sizeof(float));
+}
+
 static void bias_grad(float *dbias, const float *dout, int R, int OC, int o0, int o1)
 {
 	int o = o0;
-	for (; o + 64 <= o1; o += 64) {
-		float acc[64];
-		memcpy(acc, dbias + o, sizeof acc);
-		for (int r = 0; r < R; r++)
-			for (int k = 0; k < 64; k++)
-				acc[k] += dout[(size_t)r * OC + o + k];
-		memcpy(dbias + o, acc, sizeof acc);
-	}
-	for (; o + 16 <= o1; o += 16) {
-		float acc[16];
-		memcpy(acc, dbias + o, sizeof acc);
-		for (int r = 0; r < R; r++)
-			for (int k = 0; k < 16; k++)
-				acc[k] += dout[(size_t)r * OC + o + k];
-		memcpy(dbias + o, acc, sizeof acc);
-	}
-	for (; o < o1; o++) {
-		float acc = dbias[o];
-		for (int r = 0; r < R; r++)
-			acc += dout[(size_t)r * OC + o];
-		dbias[o] = acc;
-	}
+	for (; o + 64 <= o1; o += 64)
+		bias_grad_cols(dbias, dout, R, OC, o, 64);
+	for (; o + 16 <= o1; o += 16)
+		bias_grad_cols(dbias, dout, R, OC, o, 16);
+	for (; o < o1; o++)
+		bias_grad_cols(dbias, dout, R, OC, o, 1);
 }
 
 /* task i < nt: rows [r0, r1) of dinp; task nt + i: a slice of dw (rows or columns) and rows
