@@ -45,7 +45,7 @@ static void mul_rows(float *d, const float *a, size_t i0, size_t i1);
 
 static int split_worth(int R, int C, int OC)
 {
-	return mae_threads() > 1 && (double)R * C * OC > 2e5;
+	return mae_threads() > 1 && !mae_in_task() && (double)R * C * OC > 2e5;
 }
 
 /* Chunks per job: two per thread when the rows allow, so a worker that wakes late (another

@@ -72,14 +72,24 @@ static int wait_awake(int (*ready)(unsigned long), unsigned long arg)
 	}
 }
 
+/* the tid of the task this thread is running, -1 outside tasks: nested jobs run inline */
+static _Thread_local int task_tid = -1;
+
 static void run_tasks(int tid)
 {
+	task_tid = tid;
 	for (;;) {
 		int i = atomic_fetch_add(&pool.next, 1);
 		if (i >= pool.ntasks)
 			break;
 		pool.fn(pool.ctx, i, tid);
 	}
+	task_tid = -1;
+}
+
+int mae_in_task(void)
+{
+	return task_tid >= 0;
 }
 
 static void *worker(void *arg)
@@ -157,9 +167,10 @@ void mae_parallel_for(int n, void (*fn)(void *ctx, int i, int tid), void *ctx)
 {
 	if (!pool.n)
 		mae_threads_init(0);
-	if (pool.n == 1 || n <= 1) {
+	if (pool.n == 1 || n <= 1 || task_tid >= 0) {
+		int tid = task_tid >= 0 ? task_tid : 0;
 		for (int i = 0; i < n; i++)
-			fn(ctx, i, 0);
+			fn(ctx, i, tid);
 		return;
 	}
 	pool.fn = fn;

@@ -30,11 +30,14 @@
  * anyone. mae_parallel_for runs fn(ctx, i, tid) for i in [0, n) on the pool plus the calling
  * thread; tid < mae_threads(). mae_threads_init also holds OpenBLAS to one thread: big
  * products are split over the pool instead (kernels.c), so no BLAS worker busy-waits on the
- * cores the pool needs. Not reentrant: tasks must not call mae_parallel_for (the kernels never
- * do). */
+ * cores the pool needs. Nested calls are allowed: mae_parallel_for called from inside a task
+ * runs its tasks right there, one after another, with the task's tid; mae_in_task() tells a
+ * kernel so, which then makes one product of what it would have split (so a caller can hand
+ * each thread a whole run of kernels on its own rows, with no barrier between them). */
 void mae_threads_init(int n);      /* 0: MAE_THREADS env, else the number of online CPUs */
 int mae_threads(void);
 void mae_parallel_for(int n, void (*fn)(void *ctx, int i, int tid), void *ctx);
+int mae_in_task(void);
 
 /* ---------------------------------------------------------------------------------------
  * Linear: out = inp W^T + bias, W stored (OC, C) as PyTorch's nn.Linear. */

@@ -144,6 +144,38 @@ static void test_linear_split(void)
 	}
 }
 
+/* A job inside a job (the stack's forward hands each thread its sequences through all the
+ * layers): the inner tasks run inline on the outer task's thread, with its tid, each once;
+ * and a linear layer run inside a task gives the same bits as split over the pool. */
+typedef struct { int hits[8], tids[8], bad, inner; float *out, *inp, *w, *b; } nest_t;
+static void nest_inner(void *ctx, int i, int tid)
+{
+	nest_t *t = ctx;
+	t->hits[i]++;
+	t->bad |= tid != t->tids[0] || !mae_in_task();
+}
+static void nest_outer(void *ctx, int i, int tid)
+{
+	nest_t *t = ctx;
+	if (i == 0) {
+		t->tids[0] = tid;
+		mae_parallel_for(8, nest_inner, t);
+	} else
+		linear_forward(t->out, t->inp, t->w, t->b, 600, 96, 40);
+}
+static void test_nested_pool(void)
+{
+	nest_t t = { .inp = rnd(600 * 96, 1), .w = rnd(40 * 96, 0.3f), .b = rnd(40, 1), .out = zeros(600 * 40) };
+	float *out2 = zeros(600 * 40);
+	linear_forward(out2, t.inp, t.w, t.b, 600, 96, 40);
+	mae_parallel_for(2, nest_outer, &t);
+	int once = 1;
+	for (int i = 0; i < 8; i++)
+		once &= t.hits[i] == 1;
+	ok(once && !t.bad && !mae_in_task(), "a nested job runs inline on its task's thread, each task once");
+	ok(memcmp(t.out, out2, 600 * 40 * sizeof(float)) == 0, "a linear layer inside a task equals it split over the pool");
+}
+
 /* The MLP ends with GELU fused in (linear_forward_gelu, linear_backward_gelu), big enough to be
  * split over the pool: equal to the separate kernels, and the backward against finite
  * differences of loss(h) = <dout, GELU(h) W^T + b>, whose gradient it returns. */
@@ -607,6 +639,7 @@ int main(void)
 	mae_threads_init(0);
 	test_linear();
 	test_linear_split();
+	test_nested_pool();
 	test_layernorm();
 	test_fast_math();
 	test_softmax_rows();
