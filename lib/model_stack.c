@@ -215,6 +215,70 @@ void stack_forward(mae_stack_a *a, const mae_stack_w *w, int C, int NH, int L, i
 	layernorm_forward(a->out, a->lnf_mean, a->lnf_rstd, x, w->norm_w, w->norm_b, (int)R, C, eps);
 }
 
+/* The backward's row-local parts, sequences [s, s + n) of the chunk at s0 in layer l, on one
+ * thread; the weight gradients (sums over all the chunk's rows) and the LayerNorm backward
+ * (whose dw, db partial sums follow its own split) stay whole-chunk jobs between them. */
+enum { BWD_MLP, BWD_ATTN, BWD_PROJ, BWD_QKV };
+typedef struct bwd_job {
+	mae_stack_a *a;
+	const mae_stack_w *w;
+	mae_stack_w *g;
+	int l, s0, n, C, NH, mlp, NB, nt, part;
+} bwd_job;
+
+static void chunk_backward_rows(const bwd_job *J, int s, int n)
+{
+	mae_stack_a *a = J->a;
+	int T = a->T, C = J->C, H4 = C * J->mlp, R = n * T;
+	size_t c0 = (size_t)(s - J->s0) * T;            /* first row in the chunk scratch */
+	view v = layer_view(a, J->w, J->g, J->l, s, n, C, J->NH, J->mlp, J->NB);
+	float *dx = a->dx + (size_t)s * T * C, *res1 = a->res1 + c0 * C, *ln = a->lnbuf + c0 * C;
+	float *dln = a->dln + c0 * C;
+	if (J->part == BWD_MLP) {
+		/* the post-attention residual again (one C x C product per token); dx is d(res2), also
+		 * the residual part of d(res1). GELU(fch) kept or recomputed into bufA; bufB its
+		 * gradient, then (in place) fc1's output gradient; dln = d(LN2 output) */
+		float *gel = a->fchg ? v.fchg : a->bufA + c0 * H4, *dh = a->bufB + c0 * H4;
+		linear_forward_residual(res1, v.atty, v.projw, v.projb, v.xin, R, C, C);
+		if (!a->fchg)
+			gelu_forward_deriv(gel, a->bufC + c0 * H4, v.fch, (size_t)R * H4);
+		linear_backward_gelu(dh, NULL, NULL, dx, gel, v.fc2w, v.fch, a->fchg ? NULL : a->bufC + c0 * H4,
+		                     R, H4, C);
+		layernorm_recompute(ln, res1, v.m2, v.r2, v.ln2w, v.ln2b, R, C);
+		linear_backward_set(dln, NULL, NULL, dh, ln, v.fc1w, R, C, H4);
+		return;
+	}
+	/* attention branch: dx now holds d(res1); bufA = d(atty), bufB = d(qkv), dln = d(LN1 output) */
+	float *datty = a->bufA + c0 * C, *dqkv = a->bufB + c0 * 3 * C;
+	if (J->part == BWD_ATTN || J->part == BWD_PROJ)
+		linear_backward_set(datty, NULL, NULL, dx, v.atty, v.projw, R, C, C);
+	if (J->part == BWD_ATTN)
+		attention_backward(dqkv, NULL, a->att_ws, datty, v.qkv, v.probs, NULL, NULL, n, T, C, J->NH, 0);
+	if (J->part == BWD_ATTN || J->part == BWD_QKV) {
+		layernorm_recompute(ln, v.xin, v.m1, v.r1, v.ln1w, v.ln1b, R, C);
+		linear_backward_set(dln, NULL, NULL, dqkv, ln, v.qkvw, R, C, 3 * C);
+	}
+}
+
+static void chunk_backward_task(void *ctx, int i, int tid)
+{
+	(void)tid;
+	const bwd_job *J = ctx;
+	int s = J->s0 + (int)((long)J->n * i / J->nt), e = J->s0 + (int)((long)J->n * (i + 1) / J->nt);
+	if (e > s)
+		chunk_backward_rows(J, s, e - s);
+}
+
+static void chunk_backward(bwd_job *J, int part)
+{
+	J->part = part;
+	mae_parallel_for(J->nt, chunk_backward_task, J);
+}
+
+/* As the forward, the row-local kernels run as one job a thread: 8 jobs a layer and chunk
+ * instead of 11. With iRPE the attention stays one job over all the chunk's heads, because
+ * its dR partial sums go by fixed groups of (sequence, head) tasks. Same bits as kernel by
+ * kernel: every product sees the same rows, the weight gradients the same splits. */
 void stack_backward(mae_stack_a *a, const mae_stack_w *w, mae_stack_w *g, const float *dout,
                     int C, int NH, int L, int mlp, int NB)
 {
@@ -229,23 +293,23 @@ void stack_backward(mae_stack_a *a, const mae_stack_w *w, mae_stack_w *g, const 
 			view v = layer_view(a, w, g, l, s0, s0 + cs <= S ? cs : S - s0, C, NH, mlp, NB);
 			int R = v.rows;
 			float *dx = a->dx + (size_t)s0 * T * C;   /* d(block output) of this chunk */
-			/* the post-attention residual again (one C x C product per token) */
-			linear_forward_residual(a->res1, v.atty, v.projw, v.projb, v.xin, R, C, C);
-			/* MLP branch: dx is d(res2), also the residual part of d(res1). GELU(fch) kept or
-			 * recomputed into bufA; bufB its gradient, then (in place) fc1's output gradient */
-			if (!a->fchg)
-				gelu_forward_deriv(a->bufA, a->bufC, v.fch, (size_t)R * H4);
-			linear_backward_gelu(a->bufB, v.gfc2w, v.gfc2b, dx, v.fchg, v.fc2w, v.fch,
-			                     a->fchg ? NULL : a->bufC, R, H4, C);
-			layernorm_recompute(a->lnbuf, a->res1, v.m2, v.r2, v.ln2w, v.ln2b, R, C);
-			linear_backward_set(a->dln, v.gfc1w, v.gfc1b, a->bufB, a->lnbuf, v.fc1w, R, C, H4);
+			bwd_job J = { .a = a, .w = w, .g = g, .l = l, .s0 = s0, .n = v.n, .C = C, .NH = NH,
+			              .mlp = mlp, .NB = NB };
+			J.nt = J.n < mae_threads() ? J.n : mae_threads();
+			chunk_backward(&J, BWD_MLP);
+			const float *gel = a->fchg ? v.fchg : a->bufA;
+			linear_backward(NULL, v.gfc2w, v.gfc2b, dx, gel, v.fc2w, R, H4, C);
+			linear_backward(NULL, v.gfc1w, v.gfc1b, a->bufB, a->lnbuf, v.fc1w, R, C, H4);
 			layernorm_backward(dx, v.gln2w, v.gln2b, a->dln, a->res1, v.ln2w, v.m2, v.r2, R, C);
-			/* attention branch: dx now holds d(res1); bufA = d(atty), bufB = d(qkv) */
-			linear_backward_set(a->bufA, v.gprojw, v.gprojb, dx, v.atty, v.projw, R, C, C);
-			attention_backward(a->bufB, v.grpe, a->att_ws, a->bufA, v.qkv, v.probs, v.rpe, a->bucket,
-			                   v.n, T, C, NH, NB);
-			layernorm_recompute(a->lnbuf, v.xin, v.m1, v.r1, v.ln1w, v.ln1b, R, C);
-			linear_backward_set(a->dln, v.gqkvw, v.gqkvb, a->bufB, a->lnbuf, v.qkvw, R, C, 3 * C);
+			if (NB) {
+				chunk_backward(&J, BWD_PROJ);
+				attention_backward(a->bufB, v.grpe, a->att_ws, a->bufA, v.qkv, v.probs, v.rpe, a->bucket,
+				                   v.n, T, C, NH, NB);
+				chunk_backward(&J, BWD_QKV);
+			} else
+				chunk_backward(&J, BWD_ATTN);
+			linear_backward(NULL, v.gprojw, v.gprojb, dx, v.atty, v.projw, R, C, C);
+			linear_backward(NULL, v.gqkvw, v.gqkvb, a->bufB, a->lnbuf, v.qkvw, R, C, 3 * C);
 			layernorm_backward(dx, v.gln1w, v.gln1b, a->dln, v.xin, v.ln1w, v.m1, v.r1, R, C);
 		}
 }
