@@ -185,21 +185,28 @@ static void chunk_forward(const fwd_job *J, int s, int n)
 	}
 }
 
+/* Task i of nt's sequences of the chunk [s0, s0 + n): the first in *s, the count returned */
+static int share(int s0, int n, int nt, int i, int *s)
+{
+	*s = s0 + (int)((long)n * i / nt);
+	return s0 + (int)((long)n * (i + 1) / nt) - *s;
+}
+
 static void chunk_forward_task(void *ctx, int i, int tid)
 {
 	(void)tid;
 	const fwd_job *J = ctx;
-	int s = J->s0 + (int)((long)J->n * i / J->nt), e = J->s0 + (int)((long)J->n * (i + 1) / J->nt);
-	if (e > s)
-		chunk_forward(J, s, e - s);
+	int s, n = share(J->s0, J->n, J->nt, i, &s);
+	if (n > 0)
+		chunk_forward(J, s, n);
 }
 
 /* Chunk by chunk, each chunk's sequences split over the pool, each thread running its share
- * through every layer: one barrier a chunk instead of one per kernel. On a 2-core VM the
- * per-kernel barriers cost more than the kernels' own imbalance, because every pause of
- * either core (another guest's turn) held the other at the next barrier: the main thread
- * spent 3-6% of a tiny-28 step waiting for the worker, and the worker 10% waiting for it.
- * The results are those of the per-kernel order, bit for bit (rows are independent). */
+ * through every layer: one barrier a chunk instead of one per kernel. On this 2-core VM
+ * every pause of either core (another guest's turn) held the other at the next barrier: with
+ * a job per kernel (695 a tiny-28 step) the main thread spent 2-9% of the step waiting for
+ * the worker at the end of jobs and the worker 8-11% waiting for the next. The results are
+ * those of the per-kernel order, bit for bit (rows are independent). */
 void stack_forward(mae_stack_a *a, const mae_stack_w *w, int C, int NH, int L, int mlp, int NB,
                    float eps)
 {
@@ -264,9 +271,9 @@ static void chunk_backward_task(void *ctx, int i, int tid)
 {
 	(void)tid;
 	const bwd_job *J = ctx;
-	int s = J->s0 + (int)((long)J->n * i / J->nt), e = J->s0 + (int)((long)J->n * (i + 1) / J->nt);
-	if (e > s)
-		chunk_backward_rows(J, s, e - s);
+	int s, n = share(J->s0, J->n, J->nt, i, &s);
+	if (n > 0)
+		chunk_backward_rows(J, s, n);
 }
 
 static void chunk_backward(bwd_job *J, int part)
