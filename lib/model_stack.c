@@ -108,7 +108,8 @@ void stack_free(mae_stack_a *a)
 	memset(a, 0, sizeof *a);
 }
 
-/* One layer's tensors, offset to the chunk of sequences [s0, s0 + n). */
+/* One layer's tensors, offset to the sequences [s0, s0 + n), and the chunk scratch at their
+ * rows (c0: the row of s0 in its chunk). */
 typedef struct view {
 	int n, rows;                       /* sequences, tokens */
 	const float *ln1w, *ln1b, *qkvw, *qkvb, *projw, *projb, *ln2w, *ln2b, *fc1w, *fc1b, *fc2w,
@@ -118,10 +119,12 @@ typedef struct view {
 	const float *xin;                  /* (rows, C) block input */
 	float *m1, *r1, *m2, *r2;          /* (rows) LayerNorm statistics */
 	float *qkv, *cls, *probs, *atty, *fch, *fchg, *res2;
+	float *ln, *res1, *dln;            /* (rows, C) chunk scratch: LayerNorm output, post-attention
+	                                    * residual, d(LayerNorm output) */
 } view;
 
 static view layer_view(mae_stack_a *a, const mae_stack_w *w, mae_stack_w *g, int l, int s0, int n,
-                       int C, int NH, int mlp, int NB)
+                       size_t c0, int C, int NH, int mlp, int NB)
 {
 	size_t R = (size_t)a->S * a->T, H4 = (size_t)C * mlp, T = (size_t)a->T, r0 = (size_t)s0 * T;
 	size_t HS = (size_t)C / NH;
@@ -150,55 +153,62 @@ static view layer_view(mae_stack_a *a, const mae_stack_w *w, mae_stack_w *g, int
 	v.probs = a->probs ? a->probs + ((size_t)l * a->S + s0) * NH * T * T : NULL;
 	v.atty = a->atty + (l * R + r0) * C;
 	v.fch = a->fch + (l * R + r0) * H4;
-	v.fchg = a->fchg ? a->fchg + (l * R + r0) * H4 : a->bufA;
+	v.fchg = a->fchg ? a->fchg + (l * R + r0) * H4 : a->bufA + c0 * H4;
 	v.res2 = a->res2 + (l * R + r0) * C;
+	v.ln = a->lnbuf + c0 * C, v.res1 = a->res1 + c0 * C, v.dln = a->dln + c0 * C;
 	return v;
+}
+
+/* Run run(job, s, n) on the pool for shares of the sequences [s0, s0 + n), one share a
+ * thread: each thread then takes its own sequences through a whole run of kernels, which
+ * nested in its task make one product each (mae_in_task), with no barrier between them. */
+typedef struct seq_split {
+	void (*run)(const void *job, int s, int n);
+	const void *job;
+	int s0, n, nt;
+} seq_split;
+
+static void seq_task(void *ctx, int i, int tid)
+{
+	(void)tid;
+	const seq_split *p = ctx;
+	int s = p->s0 + (int)((long)p->n * i / p->nt), e = p->s0 + (int)((long)p->n * (i + 1) / p->nt);
+	if (e > s)
+		p->run(p->job, s, e - s);
+}
+
+static void over_sequences(void (*run)(const void *, int, int), const void *job, int s0, int n)
+{
+	seq_split p = { .run = run, .job = job, .s0 = s0, .n = n };
+	p.nt = n < mae_threads() ? n : mae_threads();
+	mae_parallel_for(p.nt, seq_task, &p);
 }
 
 /* The forward, sequences [s, s + n) of the chunk that starts at sequence s0, all L layers: each
  * layer is row-local (attention within a sequence), so a thread can take its own sequences
- * through all of them. The chunk scratch (LayerNorm output, post-attention residual, GELU
- * output when not kept) is used at these sequences' rows. */
+ * through all of them. */
 typedef struct fwd_job {
 	mae_stack_a *a;
 	const mae_stack_w *w;
-	int s0, n, C, NH, L, mlp, NB, nt;
+	int s0, C, NH, L, mlp, NB;
 	float eps;
 } fwd_job;
 
-static void chunk_forward(const fwd_job *J, int s, int n)
+static void chunk_forward(const void *job, int s, int n)
 {
+	const fwd_job *J = job;
 	mae_stack_a *a = J->a;
 	int T = a->T, C = J->C, H4 = C * J->mlp, R = n * T;
-	size_t c0 = (size_t)(s - J->s0) * T;            /* first row in the chunk scratch */
-	float *ln = a->lnbuf + c0 * C, *res1 = a->res1 + c0 * C;
 	for (int l = 0; l < J->L; l++) {
-		view v = layer_view(a, J->w, NULL, l, s, n, C, J->NH, J->mlp, J->NB);
-		float *gel = a->fchg ? v.fchg : a->bufA + c0 * H4;
-		layernorm_forward(ln, v.m1, v.r1, v.xin, v.ln1w, v.ln1b, R, C, J->eps);
-		linear_forward(v.qkv, ln, v.qkvw, v.qkvb, R, C, 3 * C);
+		view v = layer_view(a, J->w, NULL, l, s, n, (size_t)(s - J->s0) * T, C, J->NH, J->mlp, J->NB);
+		layernorm_forward(v.ln, v.m1, v.r1, v.xin, v.ln1w, v.ln1b, R, C, J->eps);
+		linear_forward(v.qkv, v.ln, v.qkvw, v.qkvb, R, C, 3 * C);
 		attention_forward(v.atty, v.cls, v.probs, a->att_ws, v.qkv, v.rpe, a->bucket, n, T, C, J->NH, J->NB);
-		linear_forward_residual(res1, v.atty, v.projw, v.projb, v.xin, R, C, C);
-		layernorm_forward(ln, v.m2, v.r2, res1, v.ln2w, v.ln2b, R, C, J->eps);
-		linear_forward_gelu(v.fch, gel, ln, v.fc1w, v.fc1b, R, C, H4);
-		linear_forward_residual(v.res2, gel, v.fc2w, v.fc2b, res1, R, H4, C);
+		linear_forward_residual(v.res1, v.atty, v.projw, v.projb, v.xin, R, C, C);
+		layernorm_forward(v.ln, v.m2, v.r2, v.res1, v.ln2w, v.ln2b, R, C, J->eps);
+		linear_forward_gelu(v.fch, v.fchg, v.ln, v.fc1w, v.fc1b, R, C, H4);
+		linear_forward_residual(v.res2, v.fchg, v.fc2w, v.fc2b, v.res1, R, H4, C);
 	}
-}
-
-/* Task i of nt's sequences of the chunk [s0, s0 + n): the first in *s, the count returned */
-static int share(int s0, int n, int nt, int i, int *s)
-{
-	*s = s0 + (int)((long)n * i / nt);
-	return s0 + (int)((long)n * (i + 1) / nt) - *s;
-}
-
-static void chunk_forward_task(void *ctx, int i, int tid)
-{
-	(void)tid;
-	const fwd_job *J = ctx;
-	int s, n = share(J->s0, J->n, J->nt, i, &s);
-	if (n > 0)
-		chunk_forward(J, s, n);
 }
 
 /* Chunk by chunk, each chunk's sequences split over the pool, each thread running its share
@@ -212,10 +222,9 @@ void stack_forward(mae_stack_a *a, const mae_stack_w *w, int C, int NH, int L, i
 {
 	int S = a->S, T = a->T, cs = chunk_seqs(S, T, a->chunk_rows);
 	for (int s0 = 0; s0 < S; s0 += cs) {
-		fwd_job J = { .a = a, .w = w, .s0 = s0, .n = s0 + cs <= S ? cs : S - s0, .C = C, .NH = NH,
-		              .L = L, .mlp = mlp, .NB = NB, .eps = eps };
-		J.nt = J.n < mae_threads() ? J.n : mae_threads();
-		mae_parallel_for(J.nt, chunk_forward_task, &J);
+		fwd_job J = { .a = a, .w = w, .s0 = s0, .C = C, .NH = NH, .L = L, .mlp = mlp, .NB = NB,
+		              .eps = eps };
+		over_sequences(chunk_forward, &J, s0, s0 + cs <= S ? cs : S - s0);
 	}
 	size_t R = (size_t)S * T;
 	const float *x = L ? a->res2 + (size_t)(L - 1) * R * C : a->x0;
@@ -230,29 +239,28 @@ typedef struct bwd_job {
 	mae_stack_a *a;
 	const mae_stack_w *w;
 	mae_stack_w *g;
-	int l, s0, n, C, NH, mlp, NB, nt, part;
+	int l, s0, n, C, NH, mlp, NB, part;
 } bwd_job;
 
-static void chunk_backward_rows(const bwd_job *J, int s, int n)
+static void chunk_backward_rows(const void *job, int s, int n)
 {
+	const bwd_job *J = job;
 	mae_stack_a *a = J->a;
 	int T = a->T, C = J->C, H4 = C * J->mlp, R = n * T;
 	size_t c0 = (size_t)(s - J->s0) * T;            /* first row in the chunk scratch */
-	view v = layer_view(a, J->w, J->g, J->l, s, n, C, J->NH, J->mlp, J->NB);
-	float *dx = a->dx + (size_t)s * T * C, *res1 = a->res1 + c0 * C, *ln = a->lnbuf + c0 * C;
-	float *dln = a->dln + c0 * C;
+	view v = layer_view(a, J->w, J->g, J->l, s, n, c0, C, J->NH, J->mlp, J->NB);
+	float *dx = a->dx + (size_t)s * T * C;
 	if (J->part == BWD_MLP) {
 		/* the post-attention residual again (one C x C product per token); dx is d(res2), also
-		 * the residual part of d(res1). GELU(fch) kept or recomputed into bufA; bufB its
-		 * gradient, then (in place) fc1's output gradient; dln = d(LN2 output) */
-		float *gel = a->fchg ? v.fchg : a->bufA + c0 * H4, *dh = a->bufB + c0 * H4;
-		linear_forward_residual(res1, v.atty, v.projw, v.projb, v.xin, R, C, C);
-		if (!a->fchg)
-			gelu_forward_deriv(gel, a->bufC + c0 * H4, v.fch, (size_t)R * H4);
-		linear_backward_gelu(dh, NULL, NULL, dx, gel, v.fc2w, v.fch, a->fchg ? NULL : a->bufC + c0 * H4,
-		                     R, H4, C);
-		layernorm_recompute(ln, res1, v.m2, v.r2, v.ln2w, v.ln2b, R, C);
-		linear_backward_set(dln, NULL, NULL, dh, ln, v.fc1w, R, C, H4);
+		 * the residual part of d(res1). GELU(fch) kept or recomputed into bufA (with GELU' in
+		 * bufC); bufB its gradient, then (in place) fc1's output gradient; dln = d(LN2 output) */
+		float *dh = a->bufB + c0 * H4, *deriv = a->fchg ? NULL : a->bufC + c0 * H4;
+		linear_forward_residual(v.res1, v.atty, v.projw, v.projb, v.xin, R, C, C);
+		if (deriv)
+			gelu_forward_deriv(v.fchg, deriv, v.fch, (size_t)R * H4);
+		linear_backward_gelu(dh, NULL, NULL, dx, v.fchg, v.fc2w, v.fch, deriv, R, H4, C);
+		layernorm_recompute(v.ln, v.res1, v.m2, v.r2, v.ln2w, v.ln2b, R, C);
+		linear_backward_set(v.dln, NULL, NULL, dh, v.ln, v.fc1w, R, C, H4);
 		return;
 	}
 	/* attention branch: dx now holds d(res1); bufA = d(atty), bufB = d(qkv), dln = d(LN1 output) */
@@ -262,24 +270,15 @@ static void chunk_backward_rows(const bwd_job *J, int s, int n)
 	if (J->part == BWD_ATTN)
 		attention_backward(dqkv, NULL, a->att_ws, datty, v.qkv, v.probs, NULL, NULL, n, T, C, J->NH, 0);
 	if (J->part == BWD_ATTN || J->part == BWD_QKV) {
-		layernorm_recompute(ln, v.xin, v.m1, v.r1, v.ln1w, v.ln1b, R, C);
-		linear_backward_set(dln, NULL, NULL, dqkv, ln, v.qkvw, R, C, 3 * C);
+		layernorm_recompute(v.ln, v.xin, v.m1, v.r1, v.ln1w, v.ln1b, R, C);
+		linear_backward_set(v.dln, NULL, NULL, dqkv, v.ln, v.qkvw, R, C, 3 * C);
 	}
-}
-
-static void chunk_backward_task(void *ctx, int i, int tid)
-{
-	(void)tid;
-	const bwd_job *J = ctx;
-	int s, n = share(J->s0, J->n, J->nt, i, &s);
-	if (n > 0)
-		chunk_backward_rows(J, s, n);
 }
 
 static void chunk_backward(bwd_job *J, int part)
 {
 	J->part = part;
-	mae_parallel_for(J->nt, chunk_backward_task, J);
+	over_sequences(chunk_backward_rows, J, J->s0, J->n);
 }
 
 /* As the forward, the row-local kernels run as one job a thread: 8 jobs a layer and chunk
@@ -297,17 +296,15 @@ void stack_backward(mae_stack_a *a, const mae_stack_w *w, mae_stack_w *g, const 
 	                   (int)Rall, C);
 	for (int l = L - 1; l >= 0; l--)
 		for (int s0 = 0; s0 < S; s0 += cs) {
-			view v = layer_view(a, w, g, l, s0, s0 + cs <= S ? cs : S - s0, C, NH, mlp, NB);
+			view v = layer_view(a, w, g, l, s0, s0 + cs <= S ? cs : S - s0, 0, C, NH, mlp, NB);
 			int R = v.rows;
 			float *dx = a->dx + (size_t)s0 * T * C;   /* d(block output) of this chunk */
 			bwd_job J = { .a = a, .w = w, .g = g, .l = l, .s0 = s0, .n = v.n, .C = C, .NH = NH,
 			              .mlp = mlp, .NB = NB };
-			J.nt = J.n < mae_threads() ? J.n : mae_threads();
 			chunk_backward(&J, BWD_MLP);
-			const float *gel = a->fchg ? v.fchg : a->bufA;
-			linear_backward(NULL, v.gfc2w, v.gfc2b, dx, gel, v.fc2w, R, H4, C);
-			linear_backward(NULL, v.gfc1w, v.gfc1b, a->bufB, a->lnbuf, v.fc1w, R, C, H4);
-			layernorm_backward(dx, v.gln2w, v.gln2b, a->dln, a->res1, v.ln2w, v.m2, v.r2, R, C);
+			linear_backward(NULL, v.gfc2w, v.gfc2b, dx, v.fchg, v.fc2w, R, H4, C);
+			linear_backward(NULL, v.gfc1w, v.gfc1b, a->bufB, v.ln, v.fc1w, R, C, H4);
+			layernorm_backward(dx, v.gln2w, v.gln2b, v.dln, v.res1, v.ln2w, v.m2, v.r2, R, C);
 			if (NB) {
 				chunk_backward(&J, BWD_PROJ);
 				attention_backward(a->bufB, v.grpe, a->att_ws, a->bufA, v.qkv, v.probs, v.rpe, a->bucket,
@@ -316,7 +313,7 @@ void stack_backward(mae_stack_a *a, const mae_stack_w *w, mae_stack_w *g, const 
 			} else
 				chunk_backward(&J, BWD_ATTN);
 			linear_backward(NULL, v.gprojw, v.gprojb, dx, v.atty, v.projw, R, C, C);
-			linear_backward(NULL, v.gqkvw, v.gqkvb, a->bufB, a->lnbuf, v.qkvw, R, C, 3 * C);
-			layernorm_backward(dx, v.gln1w, v.gln1b, a->dln, v.xin, v.ln1w, v.m1, v.r1, R, C);
+			linear_backward(NULL, v.gqkvw, v.gqkvb, a->bufB, v.ln, v.qkvw, R, C, 3 * C);
+			layernorm_backward(dx, v.gln1w, v.gln1b, v.dln, v.xin, v.ln1w, v.m1, v.r1, R, C);
 		}
 }
