@@ -9,6 +9,7 @@
 #include <cblas.h>
 
 #include "mae/kernels.h"
+#include "kernels_gemm.h"
 #include "kernels_math.h"
 
 /* ---------------------------------------------------------------------------------------
@@ -71,7 +72,15 @@ static void lin_fwd_task(void *ctx, int i, int tid)
 	if (r1 <= r0)
 		return;
 	float beta = 0.0f;
-	float *out = J->out + (size_t)r0 * J->OC;
+	size_t off = (size_t)r0 * J->OC;
+	float *out = J->out + off;
+	if (mae_gemm_available()) {
+		/* bias, residual and GELU in the product's epilogue, on each tile while it is hot */
+		gemm_epilogue e = { .bias = J->bias, .resid = J->resid ? J->resid + off : NULL,
+		                    .gelu_out = J->gelu_out ? J->gelu_out + off : NULL };
+		mae_gemm(r1 - r0, J->OC, J->C, J->inp + (size_t)r0 * J->C, J->C, 1, J->w, 1, J->C, out, J->OC, 0, &e);
+		return;
+	}
 	if (J->resid) {
 		/* residual and bias ride in as the GEMM's C operand (beta = 1): one pass, no temporary */
 		for (int r = r0; r < r1; r++) {
@@ -181,12 +190,20 @@ static void lin_bwd_task(void *ctx, int i, int tid)
 		int r0 = (int)((long)R * i / nt), r1 = (int)((long)R * (i + 1) / nt);
 		if (!J->dinp || r1 <= r0)
 			return;
+		size_t off = (size_t)r0 * C;
+		if (mae_gemm_available()) {
+			gemm_epilogue e = { .dmul = J->dmul ? J->dmul + off : NULL,
+			                    .gelu_pre = J->gelu_pre ? J->gelu_pre + off : NULL };
+			mae_gemm(r1 - r0, C, OC, J->dout + (size_t)r0 * OC, OC, 1, J->w, C, 1, J->dinp + off, C,
+			         J->beta_dinp != 0.0f, &e);
+			return;
+		}
 		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, r1 - r0, C, OC,
-		            1.0f, J->dout + (size_t)r0 * OC, OC, J->w, C, J->beta_dinp, J->dinp + (size_t)r0 * C, C);
+		            1.0f, J->dout + (size_t)r0 * OC, OC, J->w, C, J->beta_dinp, J->dinp + off, C);
 		if (J->gelu_pre)
-			gelu_grad_rows(J->dinp, J->gelu_pre, (size_t)r0 * C, (size_t)r1 * C);
+			gelu_grad_rows(J->dinp, J->gelu_pre, off, (size_t)r1 * C);
 		else if (J->dmul)
-			mul_rows(J->dinp, J->dmul, (size_t)r0 * C, (size_t)r1 * C);
+			mul_rows(J->dinp, J->dmul, off, (size_t)r1 * C);
 		return;
 	}
 	i -= nt;

@@ -8,6 +8,7 @@
 
 #include "tap.h"
 #include "mae/kernels.h"
+#include "../../lib/kernels_gemm.h"
 #include "../../lib/kernels_math.h"
 
 
@@ -118,6 +119,70 @@ static void test_linear(void)
 	for (size_t i = 0; i < no; i++)
 		o2[i] += res[i];
 	ok(maxrel(o3, o2, no) < 1e-6, "linear_forward_residual adds the residual");
+}
+
+/* The dense layers' own product (AVX-512 builds): against double sums, over shapes with ragged
+ * edges (rows not a multiple of the 6-row tile, columns not of 16 or of the 64-column panel, K
+ * past the 256-row block), A and B read as they lie or transposed, A^T with a row stride that
+ * makes it pack A (256 floats), C inside a wider array, accumulation and every epilogue. */
+static void test_gemm(void)
+{
+	if (!mae_gemm_available()) {
+		ok(1, "# SKIP mae_gemm: built without AVX-512, the layers use OpenBLAS");
+		return;
+	}
+	int shapes[][3] = { { 1, 1, 1 }, { 7, 17, 5 }, { 13, 64, 300 }, { 100, 130, 33 }, { 97, 70, 513 },
+	                    { 256, 48, 40 }, { 5, 0, 3 }, { 6, 20, 0 } };
+	int bad = 0, cases = 0;
+	double worst = 0;
+	for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+		for (int var = 0; var < 8; var++) {
+			int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2], ldc = N + 3;
+			int ta = var & 1, tb = (var >> 1) & 1, acc = (var >> 2) & 1;
+			float *A = rnd((size_t)M * K + 1, 1), *B = rnd((size_t)K * N + 1, 1);
+			float *C = rnd((size_t)M * ldc + 1, 1), *C0 = keep(malloc(((size_t)M * ldc + 1) * sizeof(float)));
+			memcpy(C0, C, ((size_t)M * ldc + 1) * sizeof(float));
+			float *bias = rnd((size_t)N + 1, 1), *resid = rnd((size_t)M * ldc + 1, 1);
+			float *aux = rnd((size_t)M * ldc + 1, 2), *g = zeros((size_t)M * ldc + 1);
+			int epi = (int)(s + var) % 4;   /* none, bias + resid with GELU out, dmul, gelu_pre */
+			gemm_epilogue e = { .bias = epi == 1 ? bias : NULL, .resid = epi == 1 ? resid : NULL,
+			                    .gelu_out = epi == 1 ? g : NULL, .dmul = epi == 2 ? aux : NULL,
+			                    .gelu_pre = epi == 3 ? aux : NULL };
+			long rsa = ta ? 1 : K, csa = ta ? M : 1, rsb = tb ? 1 : N, csb = tb ? K : 1;
+			mae_gemm(M, N, K, A, rsa, csa, B, rsb, csb, C, ldc, acc, epi ? &e : NULL);
+			for (int i = 0; i < M; i++)
+				for (int j = 0; j < ldc; j++) {
+					size_t o = (size_t)i * ldc + j;
+					if (j >= N) {
+						bad += C[o] != C0[o];   /* columns past N untouched */
+						continue;
+					}
+					double x = acc ? C0[o] : 0, mag = fabs(x);
+					for (int k = 0; k < K; k++) {
+						double p = (double)A[i * rsa + k * csa] * B[k * rsb + j * csb];
+						x += p, mag += fabs(p);
+					}
+					if (epi == 1)
+						x += bias[j] + resid[o], mag += fabs(bias[j]) + fabs(resid[o]);
+					double gl = 0;
+					if (epi == 1)
+						gl = 0.5 * x * (1 + erf(x / sqrt(2.0)));
+					if (epi == 2)
+						x *= aux[o], mag *= fabs(aux[o]);
+					if (epi == 3) {
+						double a = aux[o], d = 0.5 * (1 + erf(a / sqrt(2.0))) + a * exp(-0.5 * a * a) / sqrt(2 * M_PI);
+						x *= d, mag *= fabs(d) + 0.1;   /* GELU' is good to 2e-7 (1 + |a|): 1e-6 allowed */
+					}
+					double err = fabs(C[o] - x) / (mag + 1e-6);
+					if (epi == 1)
+						err = fmax(err, fabs(g[o] - gl) / (1 + fabs(x)) - 1e-6);
+					worst = fmax(worst, err);
+					bad += !(err < 1e-5);
+				}
+			cases++;
+		}
+	ok(bad == 0, "mae_gemm matches double sums in %d cases (shapes x transposes x accumulate x "
+	   "epilogues): worst error %.2g of the sum of magnitudes", cases, worst);
 }
 
 /* Products big enough to be split over the pool: dw is split by its rows when OC >= C and by its
@@ -638,6 +703,7 @@ int main(void)
 {
 	mae_threads_init(0);
 	test_linear();
+	test_gemm();
 	test_linear_split();
 	test_nested_pool();
 	test_layernorm();

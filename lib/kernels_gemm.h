@@ -1,0 +1,24 @@
+/* kernels_gemm.h: the dense layers' matrix product, with its epilogues. Internal to libmae.
+ *
+ * C[M x N] = (accumulate ? C : 0) + A B, where A(i, k) = A[i * rsa + k * csa] and
+ * B(k, j) = B[k * rsb + j * csb]: one routine serves y = x W^T (B = W^T, csb = K), dx = dy W
+ * and dW = dy^T x (A = dy^T, rsa = 1). The epilogue runs on each tile of C while it is still in
+ * L1, after its last product: C += bias (a row vector) and resid (C's layout), then either
+ * gelu_out = GELU(C), C *= dmul, or C *= GELU'(gelu_pre) (all in C's layout, ld = ldc).
+ *
+ * Single-threaded: callers split the work over the pool. Only built with AVX-512; elsewhere
+ * the callers use OpenBLAS (mae_gemm_available() says which). */
+#ifndef MAE_KERNELS_GEMM_H
+#define MAE_KERNELS_GEMM_H
+
+typedef struct gemm_epilogue {
+	const float *bias, *resid;
+	float *gelu_out;
+	const float *dmul, *gelu_pre;
+} gemm_epilogue;
+
+int mae_gemm_available(void);
+void mae_gemm(int M, int N, int K, const float *A, long rsa, long csa, const float *B, long rsb,
+              long csb, float *C, long ldc, int accumulate, const gemm_epilogue *epi);
+
+#endif
