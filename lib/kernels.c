@@ -27,9 +27,11 @@ void linear_forward_naive(float *out, const float *inp, const float *w, const fl
 		}
 }
 
-/* Big products are split into one row block per pool thread, each a single-threaded sgemm:
- * OpenBLAS is held to one thread (mae_threads_init), so no BLAS thread ever spins waiting for
- * work while ours compute, and the elementwise kernels share the same two cores cleanly. */
+/* Big products are split into one row block per pool thread, each a single-threaded product:
+ * mae_gemm (kernels_gemm.c) for y = x W^T and dx = dy W where the CPU has AVX-512, OpenBLAS for
+ * dW and elsewhere. OpenBLAS is held to one thread (mae_threads_init), so no BLAS thread ever
+ * spins waiting for work while ours compute, and the elementwise kernels share the same two
+ * cores cleanly. */
 typedef struct lin_job {
 	float *out, *dinp, *dw, *dbias;
 	const float *inp, *w, *bias, *dout, *resid;
