@@ -425,7 +425,7 @@ static inline void gelu_span(int mode, float *out, float *out2, const float *inp
 {
 #ifdef __AVX512F__
 	for (size_t k = i0; k < i1; k += 16) {
-		__mmask16 m = i1 - k >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (i1 - k)) - 1);
+		__mmask16 m = mae_mask16((long)(i1 - k));
 		__m512 x = _mm512_maskz_loadu_ps(m, inp + k), pdf, cdf = mae_phi16(x, &pdf);
 		__m512 g = _mm512_fmadd_ps(x, pdf, cdf);
 		if (mode == GELU_FWD || mode == GELU_DERIV)

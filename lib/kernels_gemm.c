@@ -81,14 +81,11 @@ static void pack_b_panel(float *dst, const float *B, long rsb, long csb, int k0,
 	if (csb == 1) {
 		/* four vectors a row, the columns past nc loaded as zeros (a memcpy and a memset a
 		 * row cost 3.7% of a tiny-28 step in their call overhead) */
-		__mmask16 m[4];
-		for (int v = 0; v < 4; v++)
-			m[v] = nc - 16 * v >= 16 ? (__mmask16)0xffff
-			     : nc > 16 * v ? (__mmask16)((1u << (nc - 16 * v)) - 1) : (__mmask16)0;
 		for (int k = 0; k < kc; k++) {
 			const float *s = B + (long)(k0 + k) * rsb + j0;
 			for (int v = 0; v < 4; v++)
-				_mm512_store_ps(dst + (size_t)k * NR + 16 * v, _mm512_maskz_loadu_ps(m[v], s + 16 * v));
+				_mm512_store_ps(dst + (size_t)k * NR + 16 * v,
+				                _mm512_maskz_loadu_ps(mae_mask16(nc - 16 * v), s + 16 * v));
 		}
 		return;
 	}
@@ -194,14 +191,14 @@ static inline __attribute__((always_inline)) void tile(int mr, int nv, int kc, c
 				}
 }
 
-#define TILE_MR(NV)                                                                                \
-	switch (mr) {                                                                              \
-	case 6: tile(6, NV, kc, a, rsa, csa, Bp, C, ldc, acc, last, e, eoff, j0); break;                        \
-	case 5: tile(5, NV, kc, a, rsa, csa, Bp, C, ldc, acc, last, e, eoff, j0); break;                        \
-	case 4: tile(4, NV, kc, a, rsa, csa, Bp, C, ldc, acc, last, e, eoff, j0); break;                        \
-	case 3: tile(3, NV, kc, a, rsa, csa, Bp, C, ldc, acc, last, e, eoff, j0); break;                        \
-	case 2: tile(2, NV, kc, a, rsa, csa, Bp, C, ldc, acc, last, e, eoff, j0); break;                        \
-	default: tile(1, NV, kc, a, rsa, csa, Bp, C, ldc, acc, last, e, eoff, j0); break;                       \
+#define TILE_MR(NV)                                                                                 \
+	switch (mr) {                                                                               \
+	case 6: tile(6, NV, kc, a, rsa, csa, Bp, C, ldc, acc, last, e, eoff, j0); break;            \
+	case 5: tile(5, NV, kc, a, rsa, csa, Bp, C, ldc, acc, last, e, eoff, j0); break;            \
+	case 4: tile(4, NV, kc, a, rsa, csa, Bp, C, ldc, acc, last, e, eoff, j0); break;            \
+	case 3: tile(3, NV, kc, a, rsa, csa, Bp, C, ldc, acc, last, e, eoff, j0); break;            \
+	case 2: tile(2, NV, kc, a, rsa, csa, Bp, C, ldc, acc, last, e, eoff, j0); break;            \
+	default: tile(1, NV, kc, a, rsa, csa, Bp, C, ldc, acc, last, e, eoff, j0); break;           \
 	}
 
 static void tile_any(int mr, int nv, int kc, const float *a, long rsa, long csa, const float *Bp,
@@ -226,7 +223,7 @@ void mae_gemm(int M, int N, int K, const float *A, long rsa, long csa, const flo
 		/* an empty product: C is C (or zero), then the epilogue */
 		for (int i = 0; i < M; i++)
 			for (int j = 0; j < N; j += 16) {
-				__mmask16 m = N - j >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (N - j)) - 1);
+				__mmask16 m = mae_mask16(N - j);
 				long off = (long)i * ldc + j;
 				__m512 x = accumulate ? _mm512_maskz_loadu_ps(m, C + off) : _mm512_setzero_ps();
 				_mm512_mask_storeu_ps(C + off, m, epi ? epilogue16(epi, x, off, j, m) : x);
@@ -251,8 +248,7 @@ void mae_gemm(int M, int N, int K, const float *A, long rsa, long csa, const flo
 				int mc = M - i0 < MC ? M - i0 : MC;
 				for (int p = 0; p < nq; p++) {
 					int j0 = (q0 + p) * NR, nc = N - j0 < NR ? N - j0 : NR, nv = (nc + 15) / 16;
-					int rem = nc - 16 * (nv - 1);
-					__mmask16 last = rem == 16 ? (__mmask16)0xffff : (__mmask16)((1u << rem) - 1);
+					__mmask16 last = mae_mask16(nc - 16 * (nv - 1));
 					const float *Bp = bp + (size_t)p * kc * NR;
 					for (int t = 0; t * MR < mc; t++) {
 						int i = i0 + t * MR, mr = mc - t * MR < MR ? mc - t * MR : MR;

@@ -1,10 +1,11 @@
 /* kernels_gemm.h: the dense layers' matrix product, with its epilogues. Internal to libmae.
  *
  * C[M x N] = (accumulate ? C : 0) + A B, where A(i, k) = A[i * rsa + k * csa] and
- * B(k, j) = B[k * rsb + j * csb]: one routine serves y = x W^T (B = W^T, csb = K), dx = dy W
- * and dW = dy^T x (A = dy^T, rsa = 1). The epilogue runs on each tile of C while it is still in
- * L1, after its last product: C += bias (a row vector) and resid (C's layout), then either
- * gelu_out = GELU(C), C *= dmul, or C *= GELU'(gelu_pre) (all in C's layout, ld = ldc).
+ * B(k, j) = B[k * rsb + j * csb]: the layers use it for y = x W^T (B = W^T, rsb = 1, csb = K)
+ * and dx = dy W; any strides work (the tests read A transposed too). The epilogue runs on the
+ * accumulators after the last block of k, before the store: C += bias (a row vector) and resid
+ * (C's layout), then either gelu_out = GELU(C), C *= dmul, or C *= GELU'(gelu_pre) (all in
+ * C's layout, ld = ldc).
  *
  * Single-threaded: callers split the work over the pool. Only built with AVX-512; elsewhere
  * the callers use OpenBLAS (mae_gemm_available() says which). */

@@ -161,6 +161,12 @@ static inline void mae_softmax_row_scalar(float *row, int n)
 #ifdef __AVX512F__
 #include <immintrin.h>
 
+/* the first n lanes of 16 (all of them for n >= 16, none for n <= 0): the mask of a tail */
+static inline __mmask16 mae_mask16(long n)
+{
+	return n >= 16 ? (__mmask16)0xffff : n > 0 ? (__mmask16)((1u << n) - 1) : (__mmask16)0;
+}
+
 /* mae_expf on 16 lanes, the same operations in the same order (so the same bits: the scalar
  * code is compiled without FMA contraction, -std=c11, and so is this, mul then add) */
 static inline __m512 mae_exp16(__m512 x)
@@ -229,7 +235,7 @@ static inline __m512 mae_phi16(__m512 x, __m512 *pdf)
 static inline void mae_softmax_rows(float *a, int rows, int n, float *scratch)
 {
 	int nb = n & ~15, tail = n - nb, np = (n + 15) & ~15;
-	__mmask16 m = (__mmask16)((1u << tail) - 1);
+	__mmask16 m = mae_mask16(tail);
 	for (int i = 0; i < rows; i++) {
 		const float *row = a + (size_t)i * n;
 		float *e = scratch + (size_t)i * np;
