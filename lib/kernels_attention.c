@@ -30,7 +30,7 @@ size_t attention_scratch_floats(int T, int C, int NH, int NB)
 }
 
 typedef struct attn_job {
-	float *out, *att_cls, *probs, *scratch, *dqkv, *drpe;
+	float *out, *att_cls, *probs, *scratch, *dqkv, *drpe;   /* backward: out = the forward's again */
 	const float *dout, *qkv, *rpe;
 	const int *bucket;
 	int S, T, C, NH, NB;
@@ -117,6 +117,9 @@ static void attn_backward_one(attn_job *J, int task, int tid, float *drpe)
 		a = J->probs + (size_t)task * T * T;   /* kept by the forward */
 	else
 		probabilities(a, dqr, dqr + (size_t)T * NB, q, k, J->rpe, J->bucket, T, C, HS, NB);
+	if (J->out)   /* the forward's output again: the same product on the same P and V */
+		sgemm_rows(CblasNoTrans, T, HS, T, 1.0f, a, T, v, 3 * C, 0.0f,
+		           J->out + (size_t)s * T * C + h * HS, C);
 	/* dP = dO V^T ; dV = P^T dO */
 	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, HS,
 	            1.0f, dO, C, v, 3 * C, 0.0f, dS, T);
@@ -165,11 +168,11 @@ static void attn_backward_group(void *ctx, int g, int tid)
 		attn_backward_one(J, t, tid, part);
 }
 
-void attention_backward(float *dqkv, float *drpe, float *scratch, const float *dout,
+void attention_backward(float *dqkv, float *out, float *drpe, float *scratch, const float *dout,
                         const float *qkv, const float *probs, const float *rpe, const int *bucket,
                         int S, int T, int C, int NH, int NB)
 {
-	attn_job J = { .dqkv = dqkv, .scratch = scratch, .dout = dout, .qkv = qkv,
+	attn_job J = { .dqkv = dqkv, .out = out, .scratch = scratch, .dout = dout, .qkv = qkv,
 	               .probs = (float *)probs, .rpe = rpe, .bucket = bucket, .S = S, .T = T, .C = C,
 	               .NH = NH, .NB = NB };
 	if (!rpe) {

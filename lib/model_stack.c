@@ -3,11 +3,17 @@
  *
  *     x = x + proj(attn(LN1(x)));   x = x + fc2(GELU(fc1(LN2(x))));   out = LN(x)
  *
- * Memory. Per layer only qkv (3C), the attention output (C), the fc1 output (4C) and the block
- * output (C) are kept, 9 C floats a token; LayerNorm outputs, the post-attention residual and,
+ * Memory. Per layer only qkv (3C), the post-attention residual (C), the fc1 output (4C) and the
+ * block output (C) are kept, 9 C floats a token; LayerNorm outputs, the attention output and,
  * unless mae_model.attn_keep_mb and gelu_keep_mb allow keeping them, the attention
  * probabilities (T floats a token and head: small for short sequences, the largest activation
  * of all for MAE's decoder at 224) and the GELU outputs are recomputed in backward.
+ * Of the attention output and the residual after proj, both C floats a token, the residual is
+ * the one kept: the backward needs both (proj's weight gradient reads the attention output,
+ * LN2's backward the residual), and the attention output comes back from P V, T x C
+ * multiply-adds a token at the cost of the probabilities the attention backward has anyway,
+ * where the residual took proj again, C x C (T = 13 against C = 192 in tiny-28's encoder;
+ * 197 against 512 in MAE's decoder at 224). Same values: the same products on the same inputs.
  * Every block is independent across sequences except for the weight gradients, which
  * accumulate, so each layer runs over chunks of sequences (about mae_model.chunk_rows tokens
  * each) and all scratch is chunk-sized: the working set stays small and the GEMMs stay large
@@ -54,14 +60,14 @@ void stack_ensure(mae_stack_a *a, int S, int T, int C, int NH, int L, int mlp, i
 		4 * (size_t)L * cap,             /* ln means and rstds */
 		(size_t)L * cap * 3 * C,         /* qkv */
 		(size_t)L * cap * NH,            /* att_cls: S*NH*T = cap*NH per layer */
-		2 * (size_t)L * cap * C,         /* atty, res2 */
+		2 * (size_t)L * cap * C,         /* res1, res2 */
 		(size_t)L * cap * H4,            /* fch */
 		keep ? (size_t)L * cap * H4 : 0, /* fchg */
 		cap * C + 2 * cap,               /* out, lnf stats */
 		2 * cap * C,                     /* dx, dout */
 		2 * crow * bufw,                 /* bufA, bufB */
 		keep ? 0 : crow * H4,            /* bufC */
-		3 * crow * C,                    /* res1, dln, lnbuf */
+		3 * crow * C,                    /* atty, dln, lnbuf */
 		ws,
 		keep_p ? nprobs : 0,             /* attention probabilities */
 	};
@@ -76,7 +82,7 @@ void stack_ensure(mae_stack_a *a, int S, int T, int C, int NH, int L, int mlp, i
 	a->qkv = TAKE((size_t)L * cap * 3 * C);
 	a->att_cls = TAKE((size_t)L * cap * NH);
 	float *r2 = TAKE(2 * (size_t)L * cap * C);
-	a->atty = r2, a->res2 = r2 + L * cap * C;
+	a->res1 = r2, a->res2 = r2 + L * cap * C;
 	a->fch = TAKE((size_t)L * cap * H4);
 	a->fchg = TAKE(keep ? (size_t)L * cap * H4 : 0);
 	if (!keep)
@@ -89,7 +95,7 @@ void stack_ensure(mae_stack_a *a, int S, int T, int C, int NH, int L, int mlp, i
 	a->bufA = b2, a->bufB = b2 + crow * bufw;
 	a->bufC = TAKE(keep ? 0 : crow * H4);
 	float *c3 = TAKE(3 * crow * C);
-	a->res1 = c3, a->dln = c3 + crow * C, a->lnbuf = c3 + 2 * crow * C;
+	a->atty = c3, a->dln = c3 + crow * C, a->lnbuf = c3 + 2 * crow * C;
 	a->att_ws = TAKE(ws);
 	a->probs = keep_p ? TAKE(nprobs) : NULL;
 #undef TAKE
@@ -118,9 +124,9 @@ typedef struct view {
 	      *gfc2w, *gfc2b, *grpe;
 	const float *xin;                  /* (rows, C) block input */
 	float *m1, *r1, *m2, *r2;          /* (rows) LayerNorm statistics */
-	float *qkv, *cls, *probs, *atty, *fch, *fchg, *res2;
-	float *ln, *res1, *dln;            /* (rows, C) chunk scratch: LayerNorm output, post-attention
-	                                    * residual, d(LayerNorm output) */
+	float *qkv, *cls, *probs, *res1, *fch, *fchg, *res2;
+	float *ln, *atty, *dln;            /* (rows, C) chunk scratch: LayerNorm output, attention
+	                                    * output, d(LayerNorm output) */
 } view;
 
 static view layer_view(mae_stack_a *a, const mae_stack_w *w, mae_stack_w *g, int l, int s0, int n,
@@ -151,11 +157,11 @@ static view layer_view(mae_stack_a *a, const mae_stack_w *w, mae_stack_w *g, int
 	v.qkv = a->qkv + (l * R + r0) * 3 * C;
 	v.cls = a->att_cls + (l * R + r0) * NH;
 	v.probs = a->probs ? a->probs + ((size_t)l * a->S + s0) * NH * T * T : NULL;
-	v.atty = a->atty + (l * R + r0) * C;
+	v.res1 = a->res1 + (l * R + r0) * C;
 	v.fch = a->fch + (l * R + r0) * H4;
 	v.fchg = a->fchg ? a->fchg + (l * R + r0) * H4 : a->bufA + c0 * H4;
 	v.res2 = a->res2 + (l * R + r0) * C;
-	v.ln = a->lnbuf + c0 * C, v.res1 = a->res1 + c0 * C, v.dln = a->dln + c0 * C;
+	v.ln = a->lnbuf + c0 * C, v.atty = a->atty + c0 * C, v.dln = a->dln + c0 * C;
 	return v;
 }
 
@@ -251,11 +257,10 @@ static void chunk_backward_rows(const void *job, int s, int n)
 	view v = layer_view(a, J->w, J->g, J->l, s, n, c0, C, J->NH, J->mlp, J->NB);
 	float *dx = a->dx + (size_t)s * T * C;
 	if (J->part == BWD_MLP) {
-		/* the post-attention residual again (one C x C product per token); dx is d(res2), also
-		 * the residual part of d(res1). GELU(fch) kept or recomputed into bufA (with GELU' in
-		 * bufC); bufB its gradient, then (in place) fc1's output gradient; dln = d(LN2 output) */
+		/* dx is d(res2), also the residual part of d(res1). GELU(fch) kept or recomputed into
+		 * bufA (with GELU' in bufC); bufB its gradient, then (in place) fc1's output gradient;
+		 * dln = d(LN2 output) */
 		float *dh = a->bufB + c0 * H4, *deriv = a->fchg ? NULL : a->bufC + c0 * H4;
-		linear_forward_residual(v.res1, v.atty, v.projw, v.projb, v.xin, R, C, C);
 		if (deriv)
 			gelu_forward_deriv(v.fchg, deriv, v.fch, (size_t)R * H4);
 		linear_backward_gelu(dh, NULL, NULL, dx, v.fchg, v.fc2w, v.fch, deriv, R, H4, C);
@@ -263,12 +268,13 @@ static void chunk_backward_rows(const void *job, int s, int n)
 		linear_backward_set(v.dln, NULL, NULL, dh, v.ln, v.fc1w, R, C, H4);
 		return;
 	}
-	/* attention branch: dx now holds d(res1); bufA = d(atty), bufB = d(qkv), dln = d(LN1 output) */
+	/* attention branch: dx now holds d(res1); bufA = d(atty), bufB = d(qkv), dln = d(LN1 output);
+	 * the attention backward also writes atty again, for proj's weight gradient */
 	float *datty = a->bufA + c0 * C, *dqkv = a->bufB + c0 * 3 * C;
 	if (J->part == BWD_ATTN || J->part == BWD_PROJ)
 		linear_backward_set(datty, NULL, NULL, dx, v.atty, v.projw, R, C, C);
 	if (J->part == BWD_ATTN)
-		attention_backward(dqkv, NULL, a->att_ws, datty, v.qkv, v.probs, NULL, NULL, n, T, C, J->NH, 0);
+		attention_backward(dqkv, v.atty, NULL, a->att_ws, datty, v.qkv, v.probs, NULL, NULL, n, T, C, J->NH, 0);
 	if (J->part == BWD_ATTN || J->part == BWD_QKV) {
 		layernorm_recompute(v.ln, v.xin, v.m1, v.r1, v.ln1w, v.ln1b, R, C);
 		linear_backward_set(v.dln, NULL, NULL, dqkv, v.ln, v.qkvw, R, C, 3 * C);
@@ -307,7 +313,7 @@ void stack_backward(mae_stack_a *a, const mae_stack_w *w, mae_stack_w *g, const 
 			layernorm_backward(dx, v.gln2w, v.gln2b, v.dln, v.res1, v.ln2w, v.m2, v.r2, R, C);
 			if (NB) {
 				chunk_backward(&J, BWD_PROJ);
-				attention_backward(a->bufB, v.grpe, a->att_ws, a->bufA, v.qkv, v.probs, v.rpe, a->bucket,
+				attention_backward(a->bufB, v.atty, v.grpe, a->att_ws, a->bufA, v.qkv, v.probs, v.rpe, a->bucket,
 				                   v.n, T, C, NH, NB);
 				chunk_backward(&J, BWD_QKV);
 			} else

@@ -124,8 +124,11 @@ void attention_forward(float *out,        /* (S, T, C) heads concatenated */
 /* Uses the probabilities the forward kept in probs, or recomputes them from qkv when probs is
  * NULL (O(T^2) memory per head is a lot for long sequences; one extra T x T x HS product).
  * Unlike the other kernels it OVERWRITES dqkv (every element is written), which spares the
- * caller zeroing a (S, T, 3C) buffer per layer; drpe accumulates. */
+ * caller zeroing a (S, T, 3C) buffer per layer; drpe accumulates. If out is not NULL, the
+ * forward's output is written there again, bit for bit (one more T x T x HS product a head),
+ * for a caller that did not keep it. */
 void attention_backward(float *dqkv,        /* (S, T, 3C) = */
+                        float *out,         /* (S, T, C) = the forward's output, or NULL */
                         float *drpe,        /* (HS, NB) += (or NULL when rpe is NULL) */
                         float *scratch,     /* attention_scratch_floats(T, C, NH, NB) */
                         const float *dout,  /* (S, T, C) */

@@ -107,11 +107,11 @@ typedef struct mae_weights {
 } mae_weights;
 
 /* Activations of one stack of blocks: S sequences of T tokens of width C (model_stack.c).
- * Kept per layer: 9 C floats a token (qkv, attention output, fc1 output, block output), plus
- * the GELU outputs (4 C) when they fit in mae_model.gelu_keep_mb and the attention
+ * Kept per layer: 9 C floats a token (qkv, post-attention residual, fc1 output, block output),
+ * plus the GELU outputs (4 C) when they fit in mae_model.gelu_keep_mb and the attention
  * probabilities (NH T) when they fit in mae_model.attn_keep_mb. Recomputed in backward:
- * LayerNorm outputs, the post-attention residual, and those two when they are not kept. Scratch is sized
- * for one chunk of sequences (the stack runs chunk by chunk). */
+ * LayerNorm outputs, the attention output (P V), and those two when they are not kept.
+ * Scratch is sized for one chunk of sequences (the stack runs chunk by chunk). */
 typedef struct mae_stack_a {
 	int S, T;                 /* shape of the last forward */
 	size_t cap;               /* tokens (S*T) the buffers hold */
@@ -124,7 +124,7 @@ typedef struct mae_stack_a {
 	float *att_cls;           /* (L, S, NH, T) cls row of the attention probabilities */
 	float *probs;             /* (L, S, NH, T, T) all of them, or NULL: recomputed in backward */
 	size_t cap_probs;         /* floats probs holds */
-	float *atty;              /* (L, S*T, C) attention output before proj */
+	float *res1;              /* (L, S*T, C) post-attention residual: x + proj(attention) */
 	float *res2;              /* (L, S*T, C) block outputs */
 	float *fch;               /* (L, S*T, 4C) fc1 output before GELU */
 	float *fchg;              /* (L, S*T, 4C) GELU output, or NULL: recomputed in backward */
@@ -135,7 +135,7 @@ typedef struct mae_stack_a {
 	/* chunk scratch */
 	float *bufA, *bufB;       /* (chunk, 4C) each: GELU output / its gradient, datty / dqkv */
 	float *bufC;              /* (chunk, 4C) GELU derivative (when GELU is recomputed) */
-	float *res1;              /* (chunk, C) post-attention residual (recomputed in backward) */
+	float *atty;              /* (chunk, C) attention output before proj (recomputed in backward) */
 	float *dln, *lnbuf;       /* (chunk, C) LayerNorm output and its gradient */
 	float *att_ws;            /* attention scratch */
 	int *bucket;              /* (T, T) iRPE buckets or NULL */

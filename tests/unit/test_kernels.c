@@ -455,7 +455,7 @@ static void test_attention(int with_rpe)
 	ok(fabs(rowsum - 1) < 1e-5, "attention rows are probabilities (%.7f)", rowsum);
 	float *dq = zeros(nq), *dq2 = zeros(nq);
 	float *dr = with_rpe ? zeros((size_t)HS * t.NB) : NULL, *dr2 = with_rpe ? zeros((size_t)HS * t.NB) : NULL;
-	attention_backward(dq, dr, t.ws, t.r, t.qkv, NULL, t.rpe, t.bucket, t.S, t.T, t.C, t.NH, t.NB);
+	attention_backward(dq, NULL, dr, t.ws, t.r, t.qkv, NULL, t.rpe, t.bucket, t.S, t.T, t.C, t.NH, t.NB);
 	attention_backward_naive(dq2, dr2, t.r, t.qkv, a2, t.rpe, t.bucket, t.S, t.T, t.C, t.NH, t.NB);
 	ok(maxrel(dq, dq2, nq) < 1e-5 && (!with_rpe || maxrel(dr, dr2, (size_t)HS * t.NB) < 1e-5),
 	   "attention_backward%s matches naive (rel %.2g)", with_rpe ? " +iRPE" : "", maxrel(dq, dq2, nq));
@@ -482,22 +482,26 @@ static void test_attention_blas(void)
 		float *qkv = rnd(nq, 1.5), *r = rnd(no, 1), *rpe = rp ? rnd((size_t)HS * NB, 0.5) : NULL;
 		float *o1 = zeros(no), *o2 = zeros(no), *a2 = zeros(na), *cls = zeros((size_t)S * NH * t);
 		float *ws = zeros(attention_scratch_floats(t, C, NH, rp ? NB : 0));
-		float *d1 = zeros(nq), *d2 = zeros(nq);
+		float *d1 = zeros(nq), *d2 = zeros(nq), *o4 = zeros(no), *o5 = zeros(no);
 		float *g1 = rp ? zeros((size_t)HS * NB) : NULL, *g2 = rp ? zeros((size_t)HS * NB) : NULL;
 		attention_forward(o1, cls, NULL, ws, qkv, rpe, rp ? bucket : NULL, S, t, C, NH, rp ? NB : 0);
 		attention_forward_naive(o2, a2, qkv, rpe, rp ? bucket : NULL, S, t, C, NH, rp ? NB : 0);
-		attention_backward(d1, g1, ws, r, qkv, NULL, rpe, rp ? bucket : NULL, S, t, C, NH, rp ? NB : 0);
+		attention_backward(d1, o4, g1, ws, r, qkv, NULL, rpe, rp ? bucket : NULL, S, t, C, NH, rp ? NB : 0);
 		attention_backward_naive(d2, g2, r, qkv, a2, rpe, rp ? bucket : NULL, S, t, C, NH, rp ? NB : 0);
 		ok(maxrel(o1, o2, no) < 1e-5 && maxrel(d1, d2, nq) < 1e-5 && (!rp || maxrel(g1, g2, (size_t)HS * NB) < 1e-5),
 		   "attention%s with T = %d (BLAS path) matches naive forward and backward", rp ? " +iRPE" : "", t);
 		/* probabilities kept by the forward: the same probabilities as naive, the same backward */
 		float *pk = zeros(na), *o3 = zeros(no), *d3 = zeros(nq), *g3 = rp ? zeros((size_t)HS * NB) : NULL;
 		attention_forward(o3, NULL, pk, ws, qkv, rpe, rp ? bucket : NULL, S, t, C, NH, rp ? NB : 0);
-		attention_backward(d3, g3, ws, r, qkv, pk, rpe, rp ? bucket : NULL, S, t, C, NH, rp ? NB : 0);
+		attention_backward(d3, o5, g3, ws, r, qkv, pk, rpe, rp ? bucket : NULL, S, t, C, NH, rp ? NB : 0);
 		/* bit for bit, drpe too: its partial sums go by fixed groups of heads, not by thread */
 		ok(maxrel(pk, a2, na) < 1e-5 && maxrel(o3, o1, no) == 0 && maxrel(d3, d1, nq) == 0 &&
 		   (!rp || maxrel(g3, g1, (size_t)HS * NB) == 0),
 		   "attention%s with kept probabilities: same output and gradients", rp ? " +iRPE" : "");
+		/* the output written again by the backward, from recomputed or kept probabilities:
+		 * the forward's, bit for bit (the model keeps the residual instead and relies on it) */
+		ok(memcmp(o4, o1, no * sizeof(float)) == 0 && memcmp(o5, o1, no * sizeof(float)) == 0,
+		   "attention%s backward writes the forward's output again, bit for bit", rp ? " +iRPE" : "");
 	}
 	free(bucket);
 }
