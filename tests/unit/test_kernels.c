@@ -122,9 +122,9 @@ static void test_linear(void)
 }
 
 /* The dense layers' own product (AVX-512 builds): against double sums, over shapes with ragged
- * edges (rows not a multiple of the 6-row tile, columns not of 16 or of the 64-column panel, K
- * past the 256-row block), A and B read as they lie or transposed, A^T with a row stride that
- * makes it pack A (256 floats), C inside a wider array, accumulation and every epilogue. */
+ * edges (rows not a multiple of the 6-row tile or of the 96-row block, columns not of 16 or of
+ * the 64-column panel, K past the 1024-row block of k), A and B read as they lie or transposed,
+ * C inside a wider array, accumulation and every epilogue. */
 static void test_gemm(void)
 {
 	if (!mae_gemm_available()) {
@@ -132,7 +132,8 @@ static void test_gemm(void)
 		return;
 	}
 	int shapes[][3] = { { 1, 1, 1 }, { 7, 17, 5 }, { 13, 64, 300 }, { 100, 130, 33 }, { 97, 70, 513 },
-	                    { 256, 48, 40 }, { 5, 0, 3 }, { 6, 20, 0 } };
+	                    { 256, 48, 40 }, { 5, 0, 3 }, { 6, 20, 0 },
+	                    { 9, 40, 1100 }, { 200, 150, 600 } };
 	int bad = 0, cases = 0;
 	double worst = 0;
 	for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
