@@ -46,6 +46,8 @@ fix=
 if [ -z "${OPENBLAS_CORETYPE:-}" ] && [ "$core" = Prescott ] && grep -qw avx2 /proc/cpuinfo; then
 	if grep -qw avx512bw /proc/cpuinfo; then fix=SkylakeX; else fix=Haswell; fi
 	echo "# OpenBLAS detected this CPU as Prescott: maepipe and torch-best run with OPENBLAS_CORETYPE=$fix"
+else
+	echo "# OpenBLAS runs its ${OPENBLAS_CORETYPE:-$core} kernels here unaided: torch-tuned is PyTorch at its best"
 fi
 echo "# $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'), $NCPU cores; OpenBLAS core ${OPENBLAS_CORETYPE:-$core}; load $(cut -d' ' -f1-3 /proc/loadavg)"
 # maepipe and torch-best: the core fix if one is needed (otherwise the environment as it is)
