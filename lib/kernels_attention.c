@@ -76,6 +76,13 @@ static void probabilities(float *a, float *qr, float *sm, const float *q, const 
 	mae_softmax_rows(a, T, T, sm);
 }
 
+/* One head's output O = P V into its columns of out (S, T, C); the forward and the backward's
+ * repeat of it (attention_backward's out) both call this, so the two agree bit for bit */
+static void head_output(float *out, const float *a, const float *v, int s, int h, int T, int C, int HS)
+{
+	sgemm_rows(CblasNoTrans, T, HS, T, 1.0f, a, T, v, 3 * C, 0.0f, out + (size_t)s * T * C + h * HS, C);
+}
+
 static void attn_forward_task(void *ctx, int task, int tid)
 {
 	attn_job *J = ctx;
@@ -87,8 +94,7 @@ static void attn_forward_task(void *ctx, int task, int tid)
 	probabilities(a, qr, qr + (size_t)T * NB, q, q + C, J->rpe, J->bucket, T, C, HS, NB);
 	if (J->att_cls)
 		memcpy(J->att_cls + ((size_t)s * NH + h) * T, a, (size_t)T * sizeof(float));
-	sgemm_rows(CblasNoTrans, T, HS, T, 1.0f, a, T, q + 2 * C, 3 * C, 0.0f,
-	           J->out + (size_t)s * T * C + h * HS, C);
+	head_output(J->out, a, q + 2 * C, s, h, T, C, HS);
 }
 
 void attention_forward(float *out, float *att_cls, float *probs, float *scratch, const float *qkv,
@@ -117,9 +123,8 @@ static void attn_backward_one(attn_job *J, int task, int tid, float *drpe)
 		a = J->probs + (size_t)task * T * T;   /* kept by the forward */
 	else
 		probabilities(a, dqr, dqr + (size_t)T * NB, q, k, J->rpe, J->bucket, T, C, HS, NB);
-	if (J->out)   /* the forward's output again: the same product on the same P and V */
-		sgemm_rows(CblasNoTrans, T, HS, T, 1.0f, a, T, v, 3 * C, 0.0f,
-		           J->out + (size_t)s * T * C + h * HS, C);
+	if (J->out)   /* the forward's output again, from the same P and V */
+		head_output(J->out, a, v, s, h, T, C, HS);
 	/* dP = dO V^T ; dV = P^T dO */
 	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, HS,
 	            1.0f, dO, C, v, 3 * C, 0.0f, dS, T);
