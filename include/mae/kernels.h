@@ -93,6 +93,14 @@ void layernorm_backward(float *dinp,     /* (R, C) += */
                         float *db,       /* (C) += */
                         const float *dout, const float *inp, const float *w,
                         const float *mean, const float *rstd, int R, int C);
+/* The same on the calling thread alone, for a caller that runs its own rows on each thread:
+ * dinp = dres + d(inp) (dres may be dinp), and the rows' dw and db sums, in row order, into
+ * part (2 C floats: dw, then db; overwritten), for the caller to add up in an order of its own. */
+void layernorm_backward_rows(float *dinp,       /* (R, C) = */
+                             const float *dres, /* (R, C) */
+                             float *part,       /* (2, C) = */
+                             const float *dout, const float *inp, const float *w,
+                             const float *mean, const float *rstd, int R, int C);
 
 /* ---------------------------------------------------------------------------------------
  * GELU, exact erf form (torch.nn.GELU default): x * Phi(x). */

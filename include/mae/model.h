@@ -137,6 +137,9 @@ typedef struct mae_stack_a {
 	float *bufC;              /* (chunk, 4C) GELU derivative (when GELU is recomputed) */
 	float *atty;              /* (chunk, C) attention output before proj (recomputed in backward) */
 	float *dln, *lnbuf;       /* (chunk, C) LayerNorm output and its gradient */
+	float *dres;              /* (chunk, C) gradient of the post-attention residual, d(res1) */
+	float *ln_part;           /* (threads, 2C rounded to 16) a thread's LayerNorm dw, db sums */
+	int cap_threads;          /* threads ln_part was sized for */
 	float *att_ws;            /* attention scratch */
 	int *bucket;              /* (T, T) iRPE buckets or NULL */
 	float *arena;             /* the one allocation behind all of the above */

@@ -291,9 +291,9 @@ static double ln_loss(void *c)
 	layernorm_forward(t->out, t->m, t->s, t->inp, t->w, t->b, t->R, t->C, 1e-6f);
 	return dotd(t->out, t->r, (size_t)t->R * t->C);
 }
-static void test_layernorm(void)
+static void test_layernorm_c(int R, int C)
 {
-	ln_t t = { .R = 5, .C = 12 };
+	ln_t t = { .R = R, .C = C };
 	size_t n = t.R * t.C;
 	t.inp = rnd(n, 2), t.w = rnd(t.C, 1), t.b = rnd(t.C, 1), t.r = rnd(n, 1), t.out = zeros(n);
 	t.m = zeros(t.R), t.s = zeros(t.R);
@@ -314,7 +314,24 @@ static void test_layernorm(void)
 	double e1 = fd_err(ln_loss, &t, t.inp, n, di, 1e-2f);
 	double e2 = fd_err(ln_loss, &t, t.w, t.C, dw, 1e-2f);
 	double e3 = fd_err(ln_loss, &t, t.b, t.C, db, 1e-2f);
-	ok(e1 < FD_TOL && e2 < FD_TOL && e3 < FD_TOL, "layernorm_backward vs finite differences (%.2g %.2g %.2g)", e1, e2, e3);
+	ok(e1 < FD_TOL && e2 < FD_TOL && e3 < FD_TOL, "layernorm_backward vs finite differences, C %d (%.2g %.2g %.2g)",
+	   C, e1, e2, e3);
+	/* one thread's rows: dinp = dres + d(inp) apart or in place, the dw, db sums into part */
+	float *dres = rnd(n, 1), *want = zeros(n), *got = zeros(n), *part = zeros(2 * (size_t)t.C);
+	memcpy(want, dres, n * sizeof(float));
+	memset(dw, 0, t.C * sizeof(float)), memset(db, 0, t.C * sizeof(float));
+	layernorm_backward(want, dw, db, t.r, t.inp, t.w, t.m, t.s, t.R, t.C);
+	layernorm_backward_rows(got, dres, part, t.r, t.inp, t.w, t.m, t.s, t.R, t.C);
+	double ea = maxrel(got, want, n), ew = maxrel(part, dw, t.C), eb = maxrel(part + t.C, db, t.C);
+	layernorm_backward_rows(dres, dres, part, t.r, t.inp, t.w, t.m, t.s, t.R, t.C);
+	ok(ea == 0 && maxrel(dres, want, n) == 0 && ew < 1e-6 && eb < 1e-6,
+	   "layernorm_backward_rows = layernorm_backward, C %d (dinp apart and in place; dw %.2g db %.2g)", C, ew, eb);
+}
+
+static void test_layernorm(void)
+{
+	test_layernorm_c(5, 12);
+	test_layernorm_c(7, 40);   /* a 16-lane block and a tail */
 }
 
 /* ---------------------------------------------------------------------------------------- */
