@@ -55,9 +55,9 @@ static int split_worth(int R, int C, int OC)
  * process holds its core for a moment) still finds work instead of leaving it all to the
  * caller; but each chunk is its own sgemm, which packs the whole weight matrix again, at
  * about 32 / rows of the chunk's time (one copy per float against rows x 2 FLOPs per weight at
- * 64 FLOPs a cycle). So no chunk under 1024 rows: at ViT-Tiny's 224 decoder (chunks of 2167
- * rows) one chunk per thread cut OpenBLAS's packing copies from 11.2% to 8.8% of a step's
- * samples (perf), with no more time waiting in the pool. */
+ * 64 FLOPs a cycle). So no chunk under 1024 rows: at ViT-Tiny's 224 decoder (stack chunks of
+ * 2167 rows then) one chunk per thread cut OpenBLAS's packing copies from 11.2% to 8.8% of a
+ * step's samples (perf), with no more time waiting in the pool. */
 static int chunks(int rows)
 {
 	int nt = mae_threads(), k = 2 * nt;

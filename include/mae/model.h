@@ -178,7 +178,7 @@ typedef struct mae_model {
 	const float *tgt;         /* loss target of the last loss forward */
 	size_t caps[16];          /* capacities of the buffers above (internal) */
 	void *freq;               /* freq_loss_ws (MFM) */
-	int chunk_rows;           /* tokens per chunk of the stacks (default 2048) */
+	int chunk_rows;           /* tokens per chunk of the stacks (default 1024) */
 	int attn_keep_mb;         /* keep a stack's attention probabilities if they take at most this
 	                           * many MB, else recompute them in backward (default 64: kept for
 	                           * 28x28 models and ViT encoders, recomputed for MAE's decoder at 224) */
