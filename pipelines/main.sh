@@ -11,8 +11,8 @@ set -eu
 out=out/main
 if [ "${1:-}" = -o ]; then out=$2; shift 2; fi
 case "${1:-}" in -h|--help) sed -n '2,9s/^# \{0,1\}//p' "$0"; exit 0 ;; esac
-# small-28 (128-d, 6 blocks; decoder 64-d, 2 blocks) trains at 470-710 img/s here, so 6
-# epochs fit the budget (8.5 to 14.7 min, then 2.3 to 2.7 min of evaluation). A short run learns more from
+# small-28 (128-d, 6 blocks; decoder 64-d, 2 blocks) trains at 470-713 img/s here, so 6
+# epochs fit the budget (8.5 to 14.7 min, then 2.2 to 2.7 min of evaluation). A short run learns more from
 # more, smaller steps: batches of 64 go through the pipeline as fast as 256, and four times the
 # updates gave +2.2 points of k-NN after 3 epochs. A high rate helps too: lr 3e-3 (blr 1.2e-2,
 # 80x MAE's 1.5e-4 per 256) gave +1.3 points over 7.5e-4 on the whole output after 3 epochs,
