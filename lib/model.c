@@ -350,9 +350,7 @@ mae_model *mae_model_new(const mae_config *c, char *err, size_t n)
 	m->NB = c->mode == MAE_MODE_LOMAR ? 50 : 0;   /* 7*7 product buckets + 1 for the cls */
 	m->gelu_keep_mb = 32;
 	m->attn_keep_mb = 64;
-	/* 1024: against 2048, +1.2% at tiny-28 and +2.3% at ViT-Tiny 224 (medians of 20 and 10
-	 * interleaved pairs on the AMD EPYC), 2% less memory; 384 lost 7% (short products) */
-	m->chunk_rows = 1024;
+	m->chunk_rows = STACK_CHUNK_ROWS;
 	layout L = { .m = m };
 	mae_weights w;
 	do_layout(&L, &w);                            /* count */

@@ -37,7 +37,7 @@ static int chunk_seqs(int S, int T, int rows)
 void stack_ensure(mae_stack_a *a, int S, int T, int C, int NH, int L, int mlp, int NB, int K,
                   int gelu_keep_mb, int attn_keep_mb, int chunk_rows)
 {
-	a->chunk_rows = chunk_rows > 0 ? chunk_rows : 1024;
+	a->chunk_rows = chunk_rows > 0 ? chunk_rows : STACK_CHUNK_ROWS;
 	size_t R = (size_t)S * T, H4 = (size_t)C * mlp;
 	int keep = (double)L * R * H4 * sizeof(float) <= gelu_keep_mb * 1048576.0;
 	size_t nprobs = (size_t)L * S * NH * T * T;
