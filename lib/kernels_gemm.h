@@ -7,8 +7,8 @@
  * (C's layout), then either gelu_out = GELU(C), C *= dmul, or C *= GELU'(gelu_pre) (all in
  * C's layout, ld = ldc).
  *
- * Single-threaded: callers split the work over the pool. Only built with AVX-512; elsewhere
- * the callers use OpenBLAS (mae_gemm_available() says which). */
+ * Single-threaded: callers split the work over the pool. Built with AVX-512 or AVX2 and FMA;
+ * elsewhere the callers use OpenBLAS (mae_gemm_available() says which). */
 #ifndef MAE_KERNELS_GEMM_H
 #define MAE_KERNELS_GEMM_H
 
