@@ -3,6 +3,7 @@
 #include "mae/rng.h"
 #include "mae/stream.h"
 #include "mae/util.h"
+#include "mutate.h"
 #include "tap.h"
 
 #include <msgpack.h>
@@ -218,23 +219,11 @@ int main(void)
 	mae_rng_seed(&rng, 1, 0, 0, "fuzz");
 	int accepted = 0, rejected = 0;
 	unsigned char *m = mae_malloc(n + 64);
-	/* bounded by time (MAE_FUZZ_SECONDS, default 3) so CI stays quick */
-	double budget = getenv("MAE_FUZZ_SECONDS") ? atof(getenv("MAE_FUZZ_SECONDS")) : 3.0, t0 = mae_now();
+	double budget = fuzz_budget(), t0 = mae_now();
 	long iters = 0;
 	for (long it = 0; mae_now() - t0 < budget; it++, iters++) {
-		size_t len = n;
 		memcpy(m, buf, n);
-		int k = 1 + (int)mae_rng_below(&rng, 4);
-		for (int j = 0; j < k; j++) {
-			switch (mae_rng_below(&rng, 4)) {
-			case 0: m[mae_rng_below(&rng, len)] ^= (unsigned char)(1u << mae_rng_below(&rng, 8)); break;
-			case 1: m[mae_rng_below(&rng, len)] = (unsigned char)mae_rng_below(&rng, 256); break;
-			case 2: len = 1 + mae_rng_below(&rng, len); break;
-			case 3: if (len < n + 60) { size_t at = mae_rng_below(&rng, len);
-				memmove(m + at + 1, m + at, len - at); m[at] = (unsigned char)mae_rng_below(&rng, 256); len++; }
-				break;
-			}
-		}
+		size_t len = mutate(m, n, n + 60, n, &rng);
 		int rc = mae_decode_record(m, len, &b, err, sizeof err);
 		if (rc == 0) {
 			accepted++;

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "mutate.h"
 #include "tap.h"
 #include "mae/checkpoint.h"
 #include "mae/model.h"
@@ -35,6 +36,79 @@ static void refuses(const char *header, size_t ndata, const char *needle, const 
 	ok(rc == -1 && strstr(err, needle), "refuses %s: %s", what, err);
 	if (rc == 0)
 		mae_st_free(&f);
+}
+
+/* Fuzz: mutate the header of a small, valid MAE checkpoint; the reader must accept or refuse
+ * with a message, never crash (make asan runs this under ASan and UBSan), and what it accepts
+ * must hold together: tensors inside the file, and a configuration it accepts must build a
+ * model that the strict loader either fills or refuses with a message. */
+static void fuzz_reader(const char *dir)
+{
+	char path[256], err[300];
+	snprintf(path, sizeof path, "%s/fuzz.safetensors", dir);
+	mae_config c;
+	mae_config_parse(&c, "micro-28,dim=8,depth=1,heads=2,dec_dim=8,dec_depth=1,dec_heads=2", err, sizeof err);
+	mae_model *m = mae_model_new(&c, err, sizeof err);
+	mae_model_init(m, 5);
+	mae_st_file f;
+	if (mae_checkpoint_save(m, path, NULL, 0, err, sizeof err) != 0 || mae_st_read(&f, path, err, sizeof err) != 0) {
+		ok(0, "fuzz seed: %s", err);
+		mae_model_free(m);
+		return;
+	}
+	mae_model_free(m);
+	size_t n = f.size, hn = 0;
+	for (int i = 0; i < 8; i++)
+		hn |= (size_t)((unsigned char *)f.buf)[i] << (8 * i);
+	unsigned char *b = mae_malloc(n + 64);
+	mae_rng rng;
+	mae_rng_seed(&rng, 2, 0, 0, "fuzz");
+	long iters = 0, accepted = 0, refused = 0, loaded = 0, silent = 0, outside = 0;
+	double budget = fuzz_budget(), t0 = mae_now();
+	while (mae_now() - t0 < budget) {
+		memcpy(b, f.buf, n);
+		size_t len = mutate(b, n, n + 60, 8 + hn, &rng);
+		iters++;
+		mae_st_file g;
+		err[0] = 0;
+		if (mae_st_parse(&g, b, len, err, sizeof err) != 0) {
+			refused++;
+			silent += !err[0];
+			continue;
+		}
+		accepted++;
+		for (int i = 0; i < g.n; i++) {
+			const char *p = g.t[i].data, *end = (const char *)g.buf + g.size;
+			outside += g.t[i].nbytes && (p < (const char *)g.buf || p + g.t[i].nbytes > end);
+		}
+		mae_config gc;
+		err[0] = 0;
+		if (mae_checkpoint_config(&g, NULL, &gc, err, sizeof err) == 0) {
+			/* a mutated width may ask for a huge model: build only small ones */
+			if ((long)gc.dim * gc.depth <= 4096 && (long)gc.dec_dim * gc.dec_depth <= 4096 &&
+			    (long)gc.img_h * gc.img_w <= 4096) {
+				mae_model *gm = mae_model_new(&gc, err, sizeof err);
+				if (gm) {
+					err[0] = 0;
+					if (mae_checkpoint_load_into(gm, &g, err, sizeof err) == 0)
+						loaded++;
+					else
+						silent += !err[0];
+					mae_model_free(gm);
+				} else {
+					silent += !err[0];
+				}
+			}
+		} else {
+			silent += !err[0];
+		}
+		mae_st_free(&g);
+	}
+	ok(accepted > 0 && refused > 0 && loaded > 0 && !silent && !outside,
+	   "fuzz: %ld mutated checkpoints, %ld accepted (%ld loaded), %ld refused, %ld without a message, "
+	   "%ld tensors outside the file", iters, accepted, loaded, refused, silent, outside);
+	free(b);
+	mae_st_free(&f);
 }
 
 int main(void)
@@ -133,6 +207,7 @@ int main(void)
 	   "JSON escapes, surrogate pairs, empty tensors, padding");
 	if (g.buf)
 		mae_st_free(&g);
+	fuzz_reader(dir);
 	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
 	if (system(cmd) != 0)
 		printf("# could not remove %s\n", dir);
