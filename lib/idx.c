@@ -75,16 +75,27 @@ int mae_idx_load(const char *path, mae_idx *idx, char *err, size_t errn)
 			goto bad;
 		}
 	}
+	/* The header's word is not trusted with memory: a 37-byte file may declare 4 GB. The
+	 * buffer starts at 64 MB at most and doubles as data actually arrives, so it never
+	 * exceeds twice what the file holds (Fashion-MNIST's 47 MB still takes one allocation). */
 	idx->nbytes = (size_t)total;
-	idx->data = malloc(idx->nbytes);
-	if (!idx->data) {
-		mae_fail(err, errn, "out of memory for %zu bytes", idx->nbytes);
-		goto bad;
+	size_t cap = idx->nbytes < ((size_t)1 << 26) ? idx->nbytes : (size_t)1 << 26, got = 0;
+	for (;;) {
+		uint8_t *p = realloc(idx->data, cap);
+		if (!p) {
+			mae_fail(err, errn, "out of memory for %zu bytes", cap);
+			goto bad;
+		}
+		idx->data = p;
+		if ((r = readn(f, idx->data + got, cap - got, err, errn)) < 0)
+			goto bad;
+		got += (size_t)r;
+		if (got < cap || cap == idx->nbytes)
+			break;
+		cap = cap > idx->nbytes / 2 ? idx->nbytes : 2 * cap;
 	}
-	if ((r = readn(f, idx->data, idx->nbytes, err, errn)) < 0)
-		goto bad;
-	if ((size_t)r < idx->nbytes) {
-		mae_fail(err, errn, "truncated: %lld of %zu data bytes", r, idx->nbytes);
+	if (got < idx->nbytes) {
+		mae_fail(err, errn, "truncated: %zu of %zu data bytes", got, idx->nbytes);
 		goto bad;
 	}
 	unsigned char extra;

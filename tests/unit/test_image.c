@@ -218,6 +218,28 @@ static void test_idx(void)
 	gzclose(g);
 	r = mae_idx_load(path, &bad, err, sizeof err);
 	ok(r < 0 && strstr(err, "trailing"), "trailing IDX bytes refused: %s", err);
+	/* 150 MB of data: the reader's buffer (64 MB at first, doubled as data arrives) grows
+	 * twice and must keep every byte in place */
+	g = gzopen(path, "wb1");
+	unsigned char h3[16] = { 0, 0, 8, 3, 0, 0, 0, 150, 0, 0, 0x03, 0xe8, 0, 0, 0x03, 0xe8 };
+	gzwrite(g, h3, 16);
+	unsigned char *chunk = malloc(1000000);
+	for (int c = 0; c < 150; c++) {
+		for (int i = 0; i < 1000000; i++)
+			chunk[i] = (unsigned char)(((long)c * 1000000 + i) % 251);
+		gzwrite(g, chunk, 1000000);
+	}
+	gzclose(g);
+	free(chunk);
+	mae_idx big;
+	r = mae_idx_load(path, &big, err, sizeof err);
+	long wrong = r ? -1 : 0;
+	for (long i = 0; !r && i < 150000000; i++)
+		wrong += big.data[i] != (unsigned char)(i % 251);
+	ok(!r && big.nbytes == 150000000 && wrong == 0, "a 150 MB IDX file read whole (%s, %ld bytes wrong)",
+	   r ? err : "ok", wrong);
+	if (!r)
+		mae_idx_free(&big);
 	unlink(path);
 	mae_idx_free(&idx);
 
