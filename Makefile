@@ -5,6 +5,7 @@
 #   make asan       the same tests under AddressSanitizer and UBSan, in build/asan
 #   make main       the main job: pretrain on Fashion-MNIST, evaluate, draw (pipelines/main.sh)
 #   make bench      benchmarks (long; not part of the tests)
+#   make fuzz       libFuzzer on the readers, FUZZ_SECONDS (60) a target (needs clang; tests/fuzz/run.sh)
 #   make deps       install the Debian packages the project and its tests need
 #   make install    programs into $(PREFIX)/bin, man pages into $(MANPREFIX)
 #
@@ -38,7 +39,7 @@ MAN1    := $(sort $(wildcard man/*.1))
 MAN5    := $(sort $(wildcard man/*.5))
 MAN7    := $(sort $(wildcard man/*.7))
 
-.PHONY: all test check asan bench deps install uninstall clean units main
+.PHONY: all test check asan bench fuzz deps install uninstall clean units main
 .SUFFIXES:
 .SECONDARY:
 
@@ -78,6 +79,10 @@ main: all
 
 bench: all
 	MAE_BUILD=$(abspath $(B)) sh bench/run.sh
+
+# Coverage-guided fuzzing of the readers (record, safetensors, IDX, JPEG/PNG) under ASan and UBSan.
+fuzz: all
+	MAE_BUILD=$(abspath $(B)) sh tests/fuzz/run.sh
 
 deps:
 	apt-get update

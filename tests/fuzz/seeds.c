@@ -1,0 +1,121 @@
+/* seeds: the fuzz targets' starting inputs, made by libmae itself: seeds DIR writes
+ * DIR/record/, DIR/safetensors/, DIR/idx/ and DIR/image/, each with a few valid files. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <zlib.h>
+
+#include "mae/checkpoint.h"
+#include "mae/image.h"
+#include "mae/stream.h"
+#include "mae/util.h"
+
+static const char *dir;
+
+static void put(const char *kind, const char *name, const void *p, size_t n)
+{
+	char path[1024];
+	snprintf(path, sizeof path, "%s/%s", dir, kind);
+	mkdir(path, 0755);
+	snprintf(path, sizeof path, "%s/%s/%s", dir, kind, name);
+	FILE *f = fopen(path, "wb");
+	if (!f || fwrite(p, 1, n, f) != n || fclose(f) != 0)
+		mae_die(MAE_EXIT_DATA, "%s: cannot write", path);
+}
+
+static void records(void)
+{
+	mae_record r = { 0 };
+	int64_t s3[3] = { 2, 4, 16 }, s1[1] = { 2 };
+	r.type = MAE_REC_BATCH;
+	mae_rec_set_seq(&r, 7);
+	mae_map_set_int(mae_rec_meta(&r), "epoch", 1);
+	mae_tensor *t = mae_rec_add(&r, "patches", MAE_F32, 3, s3);
+	for (int i = 0; i < 128; i++)
+		((float *)t->data)[i] = (float)i / 64 - 1;
+	t = mae_rec_add(&r, "label", MAE_I32, 1, s1);
+	((int32_t *)t->data)[0] = 3, ((int32_t *)t->data)[1] = 9;
+	void *buf;
+	size_t n = mae_encode_record(&r, &buf);
+	put("record", "batch", buf, n);
+	free(buf);
+	mae_rec_clear(&r);
+	r.type = MAE_REC_HEADER;
+	mae_map_set_str(mae_rec_meta(&r), "source", "seeds");
+	n = mae_encode_record(&r, &buf);
+	put("record", "header", buf, n);
+	free(buf);
+	mae_rec_free(&r);
+}
+
+static void checkpoints(void)
+{
+	const char *spec[] = { "micro-28,dim=8,depth=1,heads=2,dec_dim=8,dec_depth=1,dec_heads=2",
+	                       "micro-28,mode=lomar,dim=8,depth=1,heads=2",
+	                       "micro-28,mode=simmim,dim=8,depth=1,heads=2" };
+	char err[256], path[1024];
+	for (int i = 0; i < 3; i++) {
+		mae_config c;
+		mae_model *m;
+		if (mae_config_parse(&c, spec[i], err, sizeof err) || !(m = mae_model_new(&c, err, sizeof err)))
+			mae_die(MAE_EXIT_DATA, "%s: %s", spec[i], err);
+		mae_model_init(m, 1);
+		snprintf(path, sizeof path, "%s/safetensors", dir);
+		mkdir(path, 0755);
+		snprintf(path, sizeof path, "%s/safetensors/%d", dir, i);
+		if (mae_checkpoint_save(m, path, NULL, 0, err, sizeof err))
+			mae_die(MAE_EXIT_DATA, "%s", err);
+		mae_model_free(m);
+	}
+}
+
+static void idx(void)
+{
+	unsigned char f[16 + 32] = { 0, 0, 8, 3, 0, 0, 0, 2, 0, 0, 0, 4, 0, 0, 0, 4 };
+	for (int i = 0; i < 32; i++)
+		f[16 + i] = (unsigned char)(i * 8);
+	put("idx", "plain", f, sizeof f);
+	char path[1024];
+	snprintf(path, sizeof path, "%s/idx/gz", dir);
+	gzFile g = gzopen(path, "wb");
+	if (!g || gzwrite(g, f, sizeof f) != (int)sizeof f || gzclose(g) != Z_OK)
+		mae_die(MAE_EXIT_DATA, "%s: cannot write", path);
+}
+
+static void images(void)
+{
+	mae_image im;
+	char err[256];
+	if (mae_image_alloc(&im, 40, 30, 3))
+		mae_die(MAE_EXIT_DATA, "image");
+	for (int y = 0; y < 30; y++)
+		for (int x = 0; x < 120; x++)
+			im.px[y * im.stride + x] = (uint8_t)(x * 2 + y * 5);
+	void *buf;
+	size_t n;
+	if (mae_jpeg_encode(&im, 90, &buf, &n, err, sizeof err))
+		mae_die(MAE_EXIT_DATA, "%s", err);
+	put("image", "rgb.jpg", buf, n);
+	free(buf);
+	if (mae_png_encode(&im, &buf, &n, err, sizeof err))
+		mae_die(MAE_EXIT_DATA, "%s", err);
+	put("image", "rgb.png", buf, n);
+	free(buf);
+	mae_image_free(&im);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc != 2) {
+		fprintf(stderr, "usage: seeds DIR\n");
+		return 1;
+	}
+	dir = argv[1];
+	mkdir(dir, 0755);
+	records();
+	checkpoints();
+	idx();
+	images();
+	return 0;
+}
