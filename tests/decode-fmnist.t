@@ -138,9 +138,13 @@ like "$msg" "cut-images-idx3-ubyte.gz: .*(truncated|unexpected end)" "a truncate
 # a 36-byte file whose header declares 2 GB: refused as truncated, without taking the 2 GB
 # first (under a 1.5 GB address-space limit a reader that trusts the header runs out of memory)
 printf '\0\0\10\3\0\0\0\2\20\0\0\4\0\0\0\4abcdefghijklmnopqrst' > "$T/lie-images-idx3-ubyte"
-msg=$( (ulimit -v 1500000; mae-decode "$T/lie-images-idx3-ubyte") 2>&1 >/dev/null); rc=$?
-is "$rc" 2 "an IDX file declaring 2 GB in 36 bytes: exit status 2"
-like "$msg" "truncated: 20 of 2147483680 data bytes" "an IDX file declaring 2 GB in 36 bytes: truncated, not out of memory"
+if { (ulimit -v 1500000; mae-decode -h); } >/dev/null 2>&1; then
+	msg=$( (ulimit -v 1500000; mae-decode "$T/lie-images-idx3-ubyte") 2>&1 >/dev/null); rc=$?
+	is "$rc" 2 "an IDX file declaring 2 GB in 36 bytes: exit status 2"
+	like "$msg" "truncated: 20 of 2147483680 data bytes" "an IDX file declaring 2 GB in 36 bytes: truncated, not out of memory"
+else   # AddressSanitizer reserves terabytes of address space: no limit can apply
+	ok 0 "# SKIP the 2 GB IDX header: mae-decode cannot start under an address-space limit (sanitizer build)"
+fi
 mae-decode --size 32 fashion-mnist:test > /dev/null 2>&1
 is "$?" 1 "IDX at another size without a crop mode is a usage error"
 finish
