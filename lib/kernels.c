@@ -213,15 +213,23 @@ static void lin_bwd_task(void *ctx, int i, int tid)
 	if (J->dw) {
 		/* dw = dout^T inp has K = R, so OpenBLAS packs every operand panel it is given: the
 		 * task split decides which operand each task packs whole. Split the wider side, so
-		 * the one packed again by every task is the narrower (fc2: dout, OC = C/4). */
+		 * the one packed again by every task is the narrower (fc2: dout, OC = C/4). mae_gemm
+		 * packs only inp (as B) and reads dout^T where it lies; its sums run in k order
+		 * whatever the split, so the bits do not depend on the thread count. */
+		int own = mae_gemm_weight_gradients(C, OC);
 		if (C > OC) {
 			int c0 = (int)((long)C * i / nt), c1 = (int)((long)C * (i + 1) / nt);
-			if (c1 > c0)
+			if (c1 > c0 && own)
+				mae_gemm(OC, c1 - c0, R, J->dout, 1, OC, J->inp + c0, C, 1, J->dw + c0, C, 1, NULL);
+			else if (c1 > c0)
 				cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, c1 - c0, R,
 				            1.0f, J->dout, OC, J->inp + c0, C, 1.0f, J->dw + c0, C);
-		} else if (o1 > o0)
+		} else if (o1 > o0 && own) {
+			mae_gemm(o1 - o0, C, R, J->dout + o0, 1, OC, J->inp, C, 1, J->dw + (size_t)o0 * C, C, 1, NULL);
+		} else if (o1 > o0) {
 			cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, o1 - o0, C, R,
 			            1.0f, J->dout + o0, OC, J->inp, C, 1.0f, J->dw + (size_t)o0 * C, C);
+		}
 	}
 	if (J->dbias)
 		bias_grad(J->dbias, J->dout, R, OC, o0, o1);

@@ -6,9 +6,10 @@
  * tiny-28 step's samples beside its 62% of kernel time; and bias, residual and GELU each took
  * another pass over the output. This product reads A where it lies (the row-major
  * activations) and packs only B, the weights (K x 64 floats a panel against 2 x 64 x K x M
- * FLOPs: 1/(2M) of the work). The weight gradient dW = dy^T x stays on OpenBLAS: there K is
- * the batch's rows and both operands are read down their columns, and OpenBLAS, which packs
- * both, was 10-25% faster on those shapes than this product in every blocking tried.
+ * FLOPs: 1/(2M) of the work). The weight gradient dW = dy^T x mostly stays on OpenBLAS: there
+ * K is the batch's rows and both operands are read down their columns, and OpenBLAS, which
+ * packs both, was 10-25% faster on ViT-Tiny's shapes than this product in every blocking tried.
+ * Narrow layers are the exception on AVX2 (OWN_DW_WIDTH, mae_gemm_weight_gradients).
  *
  * The register tile is 6 rows by 64 columns: 24 zmm accumulators, 4 loads of B and 6
  * broadcasts of A for 24 FMAs a step of k (the BLIS shape for 32 registers). Sums run in k
@@ -41,6 +42,10 @@
 
 #define MAE_GEMM_SIMD 1
 enum { VL = 16, MR = 6, NR = 64, KC = 1024, MC = 96, BFLOATS = 131072 };
+/* The weight gradients stay on OpenBLAS here: on the Zen 4 it was 10-25% faster at ViT-Tiny's
+ * shapes than this product, in every blocking tried (see the top of the file); narrower
+ * layers were not measured on an AVX-512 machine. */
+enum { OWN_DW_WIDTH = 0 };
 
 /* r[i] = row i of a 16 x 16 block, transposed in registers: 64 shuffles */
 static inline void transpose16(__m512 r[16])
@@ -217,6 +222,15 @@ static void empty_product(int M, int N, float *C, long ldc, int accumulate, cons
  * the B panels. */
 #define MAE_GEMM_SIMD 1
 enum { VL = 8, MR = 6, NR = 16, KC = 512, MC = 72, BFLOATS = 49152 };
+/* The weight gradients of layers at most OWN_DW_WIDTH wide (the narrower of C and OC) on this
+ * product. In small-28's training step (the main job's model, 128 wide) on a Zen 1, OpenBLAS's
+ * TN product ran at 10-16 GFLOP/s a core (timed per call), and this product makes the whole
+ * step 1.3x faster (3 interleaved pairs, 0.75-0.79 of the time). At 192 and 512 wide OpenBLAS
+ * ran at 30-37 and stays: there this product made ViT-Tiny 224 8% slower and tiny-28 4%. (At
+ * 128 wide inside tiny-28, its decoder, the step measured 1.02x slower, median of 8 pairs,
+ * 0.98-1.03: within the noise.) Reading dy down its columns costs little: the tile's 6
+ * broadcasts at one k share a cache line, and the next k is a fixed stride on. */
+enum { OWN_DW_WIDTH = 128 };
 
 /* r[i] = row i of an 8 x 8 block, transposed in registers */
 static inline void transpose8(__m256 r[8])
@@ -374,6 +388,11 @@ int mae_gemm_available(void)
 	return 1;
 }
 
+int mae_gemm_weight_gradients(int C, int OC)
+{
+	return (C < OC ? C : OC) <= OWN_DW_WIDTH;
+}
+
 /* per-thread packing buffers, grown to the largest call and then kept: no allocation a step */
 typedef struct pack_buf {
 	float *p;
@@ -440,6 +459,12 @@ void mae_gemm(int M, int N, int K, const float *A, long rsa, long csa, const flo
 
 int mae_gemm_available(void)
 {
+	return 0;
+}
+
+int mae_gemm_weight_gradients(int C, int OC)
+{
+	(void)C, (void)OC;
 	return 0;
 }
 

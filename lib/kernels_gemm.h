@@ -19,6 +19,10 @@ typedef struct gemm_epilogue {
 } gemm_epilogue;
 
 int mae_gemm_available(void);
+/* Whether a layer's weight gradient dW += dy^T x (C inputs, OC outputs; A read down its
+ * columns, K = the batch's rows) goes to mae_gemm too, or stays on OpenBLAS: the faster of the
+ * two in a training step, as measured on each instruction set (kernels_gemm.c). */
+int mae_gemm_weight_gradients(int C, int OC);
 void mae_gemm(int M, int N, int K, const float *A, long rsa, long csa, const float *B, long rsb,
               long csb, float *C, long ldc, int accumulate, const gemm_epilogue *epi);
 
