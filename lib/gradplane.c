@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,59 @@ struct mae_gradport {
 	char path[400];          /* private ipc file to remove, or "" */
 	zmq_msg_t msg;
 };
+
+/* A private port's socket file must not outlive its process, however it ends: mae_die's
+ * exit(), a reader gone (SIGPIPE), a pipeline torn down (SIGTERM, SIGINT, SIGHUP). The paths
+ * are kept where a signal handler can reach them without allocating. */
+enum { PRIVATE_PORTS = 8 };
+static char private_path[PRIVATE_PORTS][400];
+static volatile sig_atomic_t private_used[PRIVATE_PORTS];
+
+static void unlink_private_ports(void)
+{
+	for (int i = 0; i < PRIVATE_PORTS; i++)
+		if (private_used[i])
+			unlink(private_path[i]);
+}
+
+static void unlink_and_die_of(int sig)
+{
+	unlink_private_ports();
+	signal(sig, SIG_DFL);   /* then end as the signal would have: the shell sees 128+sig */
+	raise(sig);
+}
+
+static void remember_private_port(const char *path)
+{
+	static int armed;
+	if (!armed) {
+		armed = 1;
+		atexit(unlink_private_ports);
+		const int sigs[] = {SIGPIPE, SIGTERM, SIGINT, SIGHUP};
+		for (size_t i = 0; i < sizeof sigs / sizeof *sigs; i++) {
+			struct sigaction old, sa = {.sa_handler = unlink_and_die_of};
+			sigemptyset(&sa.sa_mask);
+			/* a signal the caller ignores (nohup, SIGPIPE off) stays ignored */
+			if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler == SIG_DFL)
+				sigaction(sigs[i], &sa, NULL);
+		}
+	}
+	for (int i = 0; i < PRIVATE_PORTS; i++)
+		if (!private_used[i]) {
+			snprintf(private_path[i], sizeof private_path[i], "%s", path);
+			private_used[i] = 1;
+			return;
+		}
+}
+
+static void forget_private_port(const char *path)
+{
+	for (int i = 0; i < PRIVATE_PORTS; i++)
+		if (private_used[i] && strcmp(private_path[i], path) == 0) {
+			private_used[i] = 0;
+			return;
+		}
+}
 
 mae_gradport *mae_gradport_open(const char *spec)
 {
@@ -47,6 +101,8 @@ mae_gradport *mae_gradport_open(const char *spec)
 	zmq_setsockopt(g->sock, ZMQ_RCVHWM, &hwm, sizeof hwm);
 	if (zmq_bind(g->sock, bind) != 0)
 		mae_die(MAE_EXIT_DATA, "gradient port %s: cannot bind: %s", bind, zmq_strerror(errno));
+	if (g->path[0])
+		remember_private_port(g->path);
 	zmq_msg_init(&g->msg);
 	return g;
 }
@@ -94,8 +150,10 @@ void mae_gradport_close(mae_gradport *g)
 		return;
 	zmq_msg_close(&g->msg);
 	zmq_close(g->sock);
-	if (g->path[0])
+	if (g->path[0]) {
 		unlink(g->path);
+		forget_private_port(g->path);
+	}
 	free(g);
 	mae_zctx_release();
 }

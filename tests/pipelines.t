@@ -74,8 +74,10 @@ is $rc 1 "--block past the last: usage error"
 like "$err" "the encoder has blocks 1 to $depth" "  and says how many blocks there are"
 
 # a stage that dies mid-run: the server notices and the script ends with status 2
-timeout 120 sh "$P/pretrain.sh" -o "$T/bad" --model micro-28 --epochs 1 --mask "window --window 9" \
+mkdir -p "$T/bt"
+TMPDIR="$T/bt" timeout 120 sh "$P/pretrain.sh" -o "$T/bad" --model micro-28 --epochs 1 --mask "window --window 9" \
 	--decode "-n 256" > /dev/null 2> "$T/bad.err"
 is $? 2 "a failing stage ends the run with status 2, no hang"
 like "$(cat "$T/bad.err")" "mae-mask: .*window" "and the failing stage says why"
+is "$(ls "$T/bt" | wc -l)" 0 "and the run leaves nothing in TMPDIR (run directory, stages' gradient sockets)"
 finish

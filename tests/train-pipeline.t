@@ -87,14 +87,21 @@ cmp -s "$T/full.txt" "$T/part.txt"; ok $? "mae-decode --start-batch 13 gives bat
 # a trainable stage with no loss stage downstream: clear message, status 2, no hang
 mkdir -p "$T/n"
 mae-optimize -q --ps "@ipc://$T/n/ps" -m $M --steps 4 --timeout 5 & ps=$!
-out=$(timeout 30 mae-encode --ps "ipc://$T/n/ps" --grad-timeout 2 -i "$T/b.mae" 2>&1 >/dev/null); st=$?
+mkdir -p "$T/gt"   # where the stages' private gradient sockets go: none may be left behind
+out=$(TMPDIR="$T/gt" timeout 30 mae-encode --ps "ipc://$T/n/ps" --grad-timeout 2 -i "$T/b.mae" 2>&1 >/dev/null); st=$?
 is "$st" 2 "encoder waiting for a gradient that never comes exits 2"
 like "$out" "no gradient for batch 0 after 2 s" "and says why"
 # its reader goes away: SIGPIPE on the next write, or the closed pipe is noticed while waiting
-timeout 30 sh -c "mae-encode -q --ps ipc://$T/n/ps -i $T/b.mae 2>$T/closed.err; echo \$? > $T/closed.st" | head -c 10 > /dev/null
+TMPDIR="$T/gt" timeout 30 sh -c "mae-encode -q --ps ipc://$T/n/ps -i $T/b.mae 2>$T/closed.err; echo \$? > $T/closed.st" | head -c 10 > /dev/null
 st=$(cat "$T/closed.st")
 ok $([ "$st" = 141 ] || { [ "$st" = 2 ] && grep -q "closed downstream" "$T/closed.err"; }; echo $?) \
 	"encoder whose reader went away ends at once (status $st)"
+# stopped by a signal while it waits for a gradient: it still ends as the signal says
+TMPDIR="$T/gt" mae-encode -q --ps "ipc://$T/n/ps" -i "$T/b.mae" > /dev/null & enc=$!
+i=0; while [ -z "$(ls "$T/gt")" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+kill -TERM $enc; wait $enc
+is $? 143 "encoder stopped by SIGTERM while waiting for a gradient ends with status 143"
+is "$(ls "$T/gt" | wc -l)" 0 "and no failing encoder leaves its gradient socket behind (timeout, reader gone, SIGTERM)"
 wait $ps
 is $? 2 "parameter server left alone gives up after its timeout with status 2"
 
