@@ -388,11 +388,6 @@ int mae_gemm_available(void)
 	return 1;
 }
 
-int mae_gemm_weight_gradients(int C, int OC)
-{
-	return (C < OC ? C : OC) <= OWN_DW_WIDTH;
-}
-
 /* per-thread packing buffers, grown to the largest call and then kept: no allocation a step */
 typedef struct pack_buf {
 	float *p;
@@ -457,14 +452,10 @@ void mae_gemm(int M, int N, int K, const float *A, long rsa, long csa, const flo
 
 #else /* neither AVX-512 nor AVX2 with FMA: the callers use OpenBLAS */
 
+enum { OWN_DW_WIDTH = 0 };
+
 int mae_gemm_available(void)
 {
-	return 0;
-}
-
-int mae_gemm_weight_gradients(int C, int OC)
-{
-	(void)C, (void)OC;
 	return 0;
 }
 
@@ -477,3 +468,8 @@ void mae_gemm(int M, int N, int K, const float *A, long rsa, long csa, const flo
 }
 
 #endif
+
+int mae_gemm_weight_gradients(int C, int OC)
+{
+	return (C < OC ? C : OC) <= OWN_DW_WIDTH;
+}
