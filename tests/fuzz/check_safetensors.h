@@ -27,18 +27,18 @@ static int check_safetensors(const void *d, size_t n, char *why, size_t whyn)
 		snprintf(why, whyn, "refused without a message");
 		return ST_BROKEN;
 	}
-	int rc = ST_ACCEPTED;
-	for (int i = 0; i < f.n && rc != ST_BROKEN; i++) {
+	for (int i = 0; i < f.n; i++) {
 		const char *p = f.t[i].data, *b = f.buf;
 		if (f.t[i].nbytes && (p < b || p + f.t[i].nbytes > b + f.size)) {
 			snprintf(why, whyn, "tensor '%s' outside the file", f.t[i].name);
-			rc = ST_BROKEN;
+			mae_st_free(&f);
+			return ST_BROKEN;
 		}
 	}
+	int rc = ST_ACCEPTED;
 	mae_config c;
 	err[0] = 0;
-	if (rc == ST_BROKEN) {
-	} else if (mae_checkpoint_config(&f, NULL, &c, err, sizeof err) != 0) {
+	if (mae_checkpoint_config(&f, NULL, &c, err, sizeof err) != 0) {
 		if (!err[0]) {
 			snprintf(why, whyn, "configuration refused without a message");
 			rc = ST_BROKEN;
