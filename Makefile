@@ -35,9 +35,9 @@ LIBSRC  := $(sort $(wildcard lib/*.c))
 LIBOBJ  := $(LIBSRC:%.c=$(B)/obj/%.o)
 PROGS   := $(patsubst bin/%.c,$(B)/bin/%,$(sort $(wildcard bin/mae-*.c)))
 UNITS   := $(patsubst tests/unit/%.c,$(B)/tests/%,$(sort $(wildcard tests/unit/*.c)))
-MAN1    := $(sort $(wildcard man/*.1))
-MAN5    := $(sort $(wildcard man/*.5))
-MAN7    := $(sort $(wildcard man/*.7))
+MAN1    := $(sort $(wildcard man/man1/*.1))
+MAN5    := $(sort $(wildcard man/man5/*.5))
+MAN7    := $(sort $(wildcard man/man7/*.7))
 
 .PHONY: all test check asan bench fuzz deps install uninstall clean units main
 .SUFFIXES:

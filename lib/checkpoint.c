@@ -1,5 +1,5 @@
 /* checkpoint.c: safetensors reading and writing, and the model/optimiser checkpoints on top
- * (see include/mae/checkpoint.h and man/mae-checkpoint.5). */
+ * (see include/mae/checkpoint.h and man/man5/mae-checkpoint.5). */
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
