@@ -224,7 +224,9 @@ int mae_image_info(const void *buf, size_t n, mae_imginfo *info, char *err, size
 	info->subsamp = -1;
 	info->fmt = mae_image_sniff(buf, n);
 	if (info->fmt == MAE_IMG_JPEG) {
-		int w, h, ss, cs;
+		/* TurboJPEG can return success without setting them: a 3-byte "\xff\xd8\xff" left
+		 * the width whatever was on the stack (libFuzzer, UBSan). Zero is then "bad size". */
+		int w = 0, h = 0, ss = -1, cs = -1;
 		tjhandle tj = decoder();
 		if (!tj)
 			return mae_fail(err, errn, "cannot initialize TurboJPEG");
