@@ -27,8 +27,9 @@ PKG_LIBS  := $(shell pkg-config --libs libzmq 2>/dev/null || echo -lzmq) \
 
 # -fno-math-errno: nothing here reads errno after a math call, and with errno sqrtf cannot be
 # vectorised (AdamW's update loop stayed scalar); the results are the same IEEE operations.
-ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror=implicit-function-declaration -fno-math-errno -g $(OPT) $(SAN) -pthread -Iinclude \
-             -I/usr/include/x86_64-linux-gnu/openblas-pthread $(PKG_CFLAGS) $(CFLAGS)
+INCLUDES   = -Iinclude -I/usr/include/x86_64-linux-gnu/openblas-pthread $(PKG_CFLAGS)
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror=implicit-function-declaration -fno-math-errno -g $(OPT) $(SAN) -pthread \
+             $(INCLUDES) $(CFLAGS)
 LDLIBS_ALL = $(PKG_LIBS) -lopenblas -lturbojpeg -lz -lm -lpthread $(LDLIBS)
 
 LIBSRC  := $(sort $(wildcard lib/*.c))
@@ -82,7 +83,7 @@ bench: all
 
 # Coverage-guided fuzzing of the readers (record, safetensors, IDX, JPEG/PNG) under ASan and UBSan.
 fuzz: all
-	MAE_BUILD=$(abspath $(B)) sh tests/fuzz/run.sh
+	MAE_BUILD=$(abspath $(B)) FUZZ_INCLUDES="$(INCLUDES)" FUZZ_LIBS="$(LDLIBS_ALL)" sh tests/fuzz/run.sh
 
 deps:
 	apt-get update

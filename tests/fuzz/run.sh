@@ -8,9 +8,12 @@
 #
 # Targets: record (the stream's record decoder), safetensors (checkpoint reader and loader),
 # idx (IDX files, gzip'd or plain), image (JPEG and PNG decoding and the crop after it).
-# Needs clang and its fuzzer runtime: apt-get install clang libclang-rt-14-dev.
+# Needs clang and its fuzzer runtime: apt-get install clang libclang-rt-14-dev. The include
+# and link flags are the Makefile's (FUZZ_INCLUDES, FUZZ_LIBS), so run it by make fuzz.
 set -eu
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$ROOT"   # FUZZ_INCLUDES names include/ from here
+: "${FUZZ_INCLUDES:?run by make fuzz}" "${FUZZ_LIBS:?run by make fuzz}"
 B=${MAE_BUILD:-$ROOT/build}
 F=$B/fuzz
 SECS=${FUZZ_SECONDS:-60}
@@ -19,10 +22,7 @@ CLANG=${CLANG:-clang}
 command -v "$CLANG" >/dev/null || { echo "fuzz: needs clang (apt-get install clang libclang-rt-14-dev)" >&2; exit 1; }
 [ -f "$B/libmae.a" ] || { echo "fuzz: build first (make)" >&2; exit 1; }
 
-PKG_CFLAGS=$(pkg-config --cflags libzmq msgpack libpng)
-LIBS="$(pkg-config --libs libzmq msgpack libpng) -lopenblas -lturbojpeg -lz -lm -lpthread"
-CFLAGS="-std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=address,undefined -fno-sanitize-recover=undefined
- -I$ROOT/include -I/usr/include/x86_64-linux-gnu/openblas-pthread $PKG_CFLAGS"
+CFLAGS="-std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=address,undefined -fno-sanitize-recover=undefined $FUZZ_INCLUDES"
 
 # libmae instrumented for coverage (two compilers at a time: the machines have 2 cores)
 mkdir -p "$F/obj"
@@ -33,13 +33,13 @@ rm -f "$F/libmae-fuzz.a"
 ar rcs "$F/libmae-fuzz.a" "$F"/obj/*.o
 
 # seeds from the ordinary build
-cc -std=c11 -D_GNU_SOURCE -I"$ROOT/include" -o "$F/seeds" "$ROOT/tests/fuzz/seeds.c" "$B/libmae.a" $LIBS
+cc -std=c11 -D_GNU_SOURCE $FUZZ_INCLUDES -o "$F/seeds" "$ROOT/tests/fuzz/seeds.c" "$B/libmae.a" $FUZZ_LIBS
 "$F/seeds" "$F/seeds.d"
 
 failed=
 for t in $TARGETS; do
 	[ -f "$ROOT/tests/fuzz/fuzz_$t.c" ] || { echo "fuzz: no target '$t'" >&2; exit 1; }
-	$CLANG $CFLAGS -fsanitize=fuzzer -o "$F/fuzz_$t" "$ROOT/tests/fuzz/fuzz_$t.c" "$F/libmae-fuzz.a" $LIBS
+	$CLANG $CFLAGS -fsanitize=fuzzer -o "$F/fuzz_$t" "$ROOT/tests/fuzz/fuzz_$t.c" "$F/libmae-fuzz.a" $FUZZ_LIBS
 	mkdir -p "$F/corpus-$t"
 	cp "$F/seeds.d/$t"/* "$F/corpus-$t/"
 	echo "# $t: $SECS s"
