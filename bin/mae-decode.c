@@ -18,18 +18,19 @@
 static const char usage[] =
 	"usage: mae-decode [-q] [-g | -c] [-b N] [-e N] [-s SEED] [-n N] [-k] [-j N] [-o ENDPOINT]\n"
 	"                  [--train | --eval | --crop rrc|center|resize|none] [--size N | WxH]\n"
-	"                  [--shuffle | --no-shuffle] [--shard I/N] [--last drop|pad|partial]\n"
+	"                  [--shuffle | --no-shuffle] [--shard I/N | --batch-shard I/N] [--last drop|pad|partial]\n"
 	"                  [--scale LO,HI] [--ratio LO,HI] [--flip P] [--crop-pct F] [--exact | --dct-gap G]\n"
 	"                  [--start-batch N] SOURCE...\n"
 	"  SOURCE  a folder (a sub-folder per class), an image, a glob, @LIST, an IDX file,\n"
 	"          or fashion-mnist[:train|:test]\n"
 	"  -g/-c grey/RGB output   -b batch size (32)   -e epochs (1)   -n use the first N samples\n"
 	"  -k skip unreadable images (counted in the end-of-stream record)   -j decode threads (1)\n"
-	"  --start-batch N  begin with batch N of the stream (to resume a run)\n";
+	"  --start-batch N  begin with batch N of the stream (to resume a run)\n"
+	"  --batch-shard I/N  only batches I, I+N, ... of the whole stream (merge with --merge N --ordered)\n";
 
 enum { OPT_TRAIN = MAE_OPT_FIRST_PROGRAM, OPT_EVAL, OPT_CROP, OPT_SIZE, OPT_SHUFFLE,
        OPT_NOSHUFFLE, OPT_SHARD, OPT_LAST, OPT_SCALE, OPT_RATIO, OPT_FLIP, OPT_CROPPCT,
-       OPT_EXACT, OPT_DCTGAP, OPT_START };
+       OPT_EXACT, OPT_DCTGAP, OPT_START, OPT_BSHARD };
 enum last { LAST_PARTIAL, LAST_DROP, LAST_PAD };
 
 static void parse_range(const char *s, double lo, double hi, double out[2], const char *what)
@@ -44,6 +45,9 @@ static void parse_range(const char *s, double lo, double hi, double out[2], cons
 		mae_die(MAE_EXIT_USAGE, "%s: '%s' must be LO,HI with %g <= LO <= HI <= %g", what, s, lo, hi);
 	out[0] = a, out[1] = b;
 }
+
+/* Batches b < x with b mod n = i. */
+static int64_t shard_batches(int64_t x, int64_t i, int64_t n) { return x > i ? (x - i + n - 1) / n : 0; }
 
 /* The state of the record being filled. */
 typedef struct batcher {
@@ -169,10 +173,11 @@ int main(int argc, char **argv)
 		{"last", 1, 0, OPT_LAST}, {"scale", 1, 0, OPT_SCALE}, {"ratio", 1, 0, OPT_RATIO},
 		{"flip", 1, 0, OPT_FLIP}, {"crop-pct", 1, 0, OPT_CROPPCT}, {"exact", 0, 0, OPT_EXACT},
 		{"dct-gap", 1, 0, OPT_DCTGAP}, {"start-batch", 1, 0, OPT_START},
-		{0, 0, 0, 0}};
+		{"batch-shard", 1, 0, OPT_BSHARD}, {0, 0, 0, 0}};
 	mae_common c;
 	int opt, chans = 0, keep = 0, crop = -1, shuffle = -1, exact = 0, threads = 1;
 	long long B = 32, epochs = 1, limit = -1, shard = 0, nshards = 1, W = 0, H = 0, start = 0;
+	long long bshard = 0, nbshards = 1;   /* --batch-shard: every nbshards-th batch */
 	double scale[2] = { 0.2, 1.0 }, ratio[2] = { 3.0 / 4.0, 4.0 / 3.0 }, flip = -1, crop_pct = 0.875, dct_gap = 2;
 	enum last last = LAST_PARTIAL;
 
@@ -213,6 +218,11 @@ int main(int argc, char **argv)
 			    shard >= nshards || nshards > 1 << 20)
 				mae_usage_error(usage, "--shard: '%s' is not I/N with 0 <= I < N", optarg);
 			break;
+		case OPT_BSHARD:
+			if (!mae_parse_pair(optarg, '/', &bshard, &nbshards) || nbshards < 1 || bshard < 0 ||
+			    bshard >= nbshards || nbshards > 1 << 20)
+				mae_usage_error(usage, "--batch-shard: '%s' is not I/N with 0 <= I < N", optarg);
+			break;
 		case OPT_LAST:
 			if (!strcmp(optarg, "drop")) last = LAST_DROP;
 			else if (!strcmp(optarg, "pad")) last = LAST_PAD;
@@ -232,6 +242,12 @@ int main(int argc, char **argv)
 		mae_usage_error(usage, "no SOURCE given");
 	if (strcmp(c.in, "-"))
 		mae_usage_error(usage, "-i: mae-decode reads the SOURCE operands, not a stream");
+	/* a skipped image moves the boundary of every later batch, which the other batch shards,
+	 * not decoding those images, cannot know */
+	if (nbshards > 1 && keep)
+		mae_usage_error(usage, "--batch-shard and -k cannot be combined");
+	if (nbshards > 1 && nshards > 1)
+		mae_usage_error(usage, "--batch-shard and --shard cannot be combined");
 
 	/* The data set */
 	mae_dataset ds;
@@ -304,6 +320,8 @@ int main(int argc, char **argv)
 	 * order (exact when no sample is skipped with -k). */
 	int64_t e0 = per_epoch ? start / per_epoch : 0, k0 = per_epoch ? (start % per_epoch) * B : 0;
 	count -= start;
+	if (nbshards > 1)   /* batches b of [start, start + count) with b mod nbshards = bshard */
+		count = shard_batches(start + count, bshard, nbshards) - shard_batches(start, bshard, nbshards);
 
 	/* Header */
 	mae_record hdr = {0};
@@ -342,6 +360,9 @@ int main(int argc, char **argv)
 	int64_t sh[2] = { shard, nshards };
 	mae_map_set_ints(meta, "shard", sh, 2);
 	mae_map_set_int(meta, "shard_size", m);
+	int64_t bsh[2] = { bshard, nbshards };
+	mae_map_set_ints(meta, "batch_shard", bsh, 2);
+	mae_map_set_int(meta, "first_batch", start);   /* where an ordered merge begins (--ordered) */
 	static const char *crop_names[] = { "none", "resize", "center", "rrc" };
 	static const char *last_names[] = { "partial", "drop", "pad" };
 	mae_val *aug_meta = mae_map_submap(meta, "augment");
@@ -371,7 +392,7 @@ int main(int argc, char **argv)
 	int64_t *pos = mae_malloc(sizeof *pos * (size_t)(m ? m : 1));
 	int64_t skipped = 0;
 	mae_progress prog;
-	mae_progress_start(&prog, "img", last == LAST_DROP ? count * B : m * epochs - start * B);
+	mae_progress_start(&prog, "img", last == LAST_DROP || nbshards > 1 ? count * B : m * epochs - start * B);
 	job jb = { .ds = &ds, .aug = &aug, .seed = c.seed, .ssize = ssize };
 	jb.rc = mae_calloc((size_t)B, sizeof *jb.rc);
 	jb.err = mae_calloc((size_t)B, sizeof *jb.err);
@@ -381,6 +402,14 @@ int main(int argc, char **argv)
 		for (int64_t k = e == e0 ? k0 : 0; k < m;) {
 			if (last == LAST_DROP && nb == per_epoch)
 				break;
+			if (b.fill == 0 && b.seq % nbshards != bshard) {
+				/* another batch shard's batch: pass over its samples without decoding them */
+				int64_t n = B < m - k ? B : m - k;
+				k += n;
+				if (n == B || last != LAST_DROP)   /* a batch that a single run emits */
+					b.seq++, nb++;
+				continue;
+			}
 			/* decode as many samples as the batch has room for, straight into it */
 			int n = (int)(b.B - b.fill < m - k ? b.B - b.fill : m - k);
 			jb.epoch = e, jb.pos = pos + k, jb.n = n, jb.out = b.img + ssize * b.fill;

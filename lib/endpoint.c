@@ -218,7 +218,17 @@ struct mae_reader {
 	double grace;             /* seconds to wait for a producer once all have left */
 	const void *raw;          /* last record's bytes */
 	size_t rawn;
+	/* --ordered: batches are handed on in seq order; those that come early wait here */
+	int ordered;
+	int64_t next;             /* the seq handed on next */
+	struct held { int64_t seq; void *buf; size_t n; } *held;
+	int nheld, capheld;
+	size_t heldbytes;
+	void *cur;                /* the bytes of the held batch handed on last */
 };
+
+/* Batches an ordered merge may hold before it decides a producer has stalled. */
+#define MAE_ORDERED_HOLD ((size_t)1 << 31)
 
 mae_reader *mae_reader_open(const char *endpoint, const mae_common *c)
 {
@@ -237,6 +247,7 @@ mae_reader *mae_reader_open(const char *endpoint, const mae_common *c)
 	mae_reader *r = mae_calloc(1, sizeof *r);
 	r->name = mae_strdup(name);
 	r->merge = c && c->merge > 0 ? c->merge : 1;
+	r->ordered = c && c->ordered;
 	r->maxrec = max_record();
 	if (e.zmq) {
 		r->kind = EP_ZMQ;
@@ -462,20 +473,87 @@ void mae_read_header(mae_reader *r, mae_record *hdr)
 		mae_die(MAE_EXIT_DATA, "%s: stream format version %lld, this program reads version %d",
 		        r->name, (long long)v, MAE_STREAM_VERSION);
 	r->headers = 1;
+	const mae_val *meta = mae_map_get(&hdr->fields, "meta");
+	r->next = meta ? mae_map_int(meta, "first_batch", 0) : 0;   /* mae-decode --start-batch */
+}
+
+/* --ordered: hand on the held batch whose turn it is, if any. */
+static int release_held(mae_reader *r, mae_record *rec)
+{
+	for (int i = 0; i < r->nheld; i++) {
+		struct held h = r->held[i];
+		if (h.seq != r->next)
+			continue;
+		r->held[i] = r->held[--r->nheld];
+		r->heldbytes -= h.n;
+		char err[256];
+		if (mae_decode_record(h.buf, h.n, rec, err, sizeof err) != 0)
+			mae_die(MAE_EXIT_DATA, "%s: batch %lld: %s", r->name, (long long)h.seq, err);
+		rec->number = r->count + 1;   /* its place in the merged stream */
+		r->cur = h.buf;   /* the record may point into its bytes: kept until the next read */
+		r->raw = h.buf;
+		r->rawn = h.n;
+		r->next++;
+		r->count++;
+		return 1;
+	}
+	return 0;
+}
+
+/* --ordered: keep a batch that came before its turn; 0 if it is the one due. */
+static int hold_early(mae_reader *r, mae_record *rec)
+{
+	int64_t s = mae_rec_seq(rec);
+	int dup = s < r->next;
+	for (int i = 0; i < r->nheld && !dup; i++)
+		dup = r->held[i].seq == s;
+	if (dup)
+		mae_die(MAE_EXIT_DATA, "%s: record %lld: batch %lld arrived twice (an ordered merge takes "
+		        "producers that split batches, as mae-decode --batch-shard does)", r->name,
+		        (long long)rec->number, (long long)s);
+	if (s == r->next) {
+		r->next++;
+		rec->number = r->count + 1;
+		return 0;
+	}
+	if (r->heldbytes + r->rawn > MAE_ORDERED_HOLD)
+		mae_die(MAE_EXIT_DATA, "%s: ordered merge: %d later batches wait for batch %lld (did a "
+		        "producer stall, or not send its batch shard?)", r->name, r->nheld, (long long)r->next);
+	if (r->nheld == r->capheld) {
+		r->capheld = r->capheld ? 2 * r->capheld : 8;
+		r->held = mae_realloc(r->held, sizeof *r->held * (size_t)r->capheld);
+	}
+	void *copy = mae_malloc(r->rawn ? r->rawn : 1);
+	memcpy(copy, r->raw, r->rawn);
+	r->held[r->nheld++] = (struct held){ s, copy, r->rawn };
+	r->heldbytes += r->rawn;
+	return 1;
 }
 
 int mae_read(mae_reader *r, mae_record *rec)
 {
+	if (r->ordered) {
+		free(r->cur);
+		r->cur = NULL;
+	}
 	for (;;) {
 		int end;
-		if (r->eos >= r->merge)
+		if (r->ordered && release_held(r, rec))
+			return 1;
+		if (r->eos >= r->merge) {
+			if (r->nheld)
+				mae_die(MAE_EXIT_DATA, "%s: ordered merge: batch %lld never came (%d later ones did)",
+				        r->name, (long long)r->next, r->nheld);
 			return 0;
+		}
 		read_one(r, rec, &end);
 		if (end)
 			mae_die(MAE_EXIT_DATA, "%s: input ended after %lld records without an end-of-stream "
 			        "record (stream cut short)", r->name, (long long)r->number);
 		switch (rec->type) {
 		case MAE_REC_BATCH:
+			if (r->ordered && hold_early(r, rec))
+				break;
 			r->count++;
 			return 1;
 		case MAE_REC_HEADER:
@@ -514,6 +592,10 @@ void mae_reader_close(mae_reader *r)
 	if (r->close_fd)
 		close(r->fd);
 	mae_val_free(&r->eosf);
+	for (int i = 0; i < r->nheld; i++)
+		free(r->held[i].buf);
+	free(r->held);
+	free(r->cur);
 	free(r->in);
 	free(r->rec);
 	free(r->name);

@@ -10,6 +10,7 @@ void mae_common_init(mae_common *c)
 	c->in = "-";
 	c->out = "-";
 	c->merge = 1;
+	c->ordered = 0;
 	c->fanout = 1;
 	c->hwm = 4;
 	c->seed = 0;
@@ -30,6 +31,7 @@ int mae_common_opt(mae_common *c, int opt, const char *arg, const char *usage)
 		fputs(usage, stdout);
 		exit(0);
 	case MAE_OPT_MERGE: c->merge = (int)mae_parse_int(arg, 1, 4096, "--merge"); return 1;
+	case MAE_OPT_ORDERED: c->ordered = 1; return 1;
 	case MAE_OPT_FANOUT: c->fanout = (int)mae_parse_int(arg, 1, 4096, "--fanout"); return 1;
 	case MAE_OPT_HWM: c->hwm = (int)mae_parse_int(arg, 1, 1000000, "--hwm"); return 1;
 	case '?':

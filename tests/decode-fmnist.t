@@ -126,6 +126,30 @@ wait $r; ok $? "a PULL merging three decode workers ends after their three end-o
 res=$($PY "$T/same.py" "$T" "$T/one.mae" "$T/merged.mae")
 is "$res" "6000 6000 True True" "three workers into one PULL give the samples of a single run"
 
+# Batch shards merged in seq order are the single run's stream byte for byte, whatever the
+# worker count, starting batch and last-batch policy
+crcs() { mae-inspect -c "$@" | grep '^[0-9]' | cut -d' ' -f2-; }
+for x in "-b 64" "-b 64 --start-batch 5 --last drop" "-b 70 --last pad"; do
+	a="-q -n 3000 -e 2 -s 11 --train $x fashion-mnist:test"
+	mae-decode $a > "$T/one.mae"
+	timeout 60 mae-inspect -c -i "@ipc://$T/ord" --merge 3 --ordered | grep '^[0-9]' | cut -d' ' -f2- > "$T/ord.txt" & r=$!
+	for i in 2 0 1; do timeout 60 mae-decode $a --batch-shard $i/3 -o ">ipc://$T/ord" & done
+	wait $r; ok $? "--batch-shard i/3 ($x): an ordered merge of three ends"
+	is "$(cat "$T/ord.txt")" "$(crcs < "$T/one.mae")" "--batch-shard i/3 ($x) under --merge 3 --ordered: the single run's batches, in order"
+done
+mae-decode $args --batch-shard 1/3 > "$T/b1.mae"
+is "$(mae-inspect -H < "$T/b1.mae" | head -1 | grep -o 'count=[0-9]*')" "count=31" "--batch-shard 1/3 of 94 batches: the header counts its 31"
+# duplicates and gaps are errors, not a silently wrong stream
+for i in 1 2; do timeout 60 mae-decode $args -o ">ipc://$T/dup" > /dev/null 2>&1 & done
+msg=$(timeout 60 mae-inspect -c -i "@ipc://$T/dup" --merge 2 --ordered 2>&1 > /dev/null; echo "rc=$?")
+kill $(jobs -p) 2>/dev/null   # the producers wait for a reader that has gone
+like "$(echo $msg)" "batch [0-9]+ arrived twice.*rc=2" "an ordered merge of two whole streams: batch N arrived twice, status 2"
+mae-decode $args --batch-shard 0/2 > "$T/b0.mae"
+msg=$(mae-inspect -c --ordered < "$T/b0.mae" 2>&1 >/dev/null; echo "rc=$?")
+like "$(echo $msg)" "batch 1 never came.*rc=2" "an ordered merge missing a shard: batch 1 never came, status 2"
+mae-decode -k --batch-shard 0/2 fashion-mnist:test > /dev/null 2>&1
+is "$?" 1 "--batch-shard with -k is a usage error"
+
 # 5. Bad input
 printf 'junk' | gzip > "$T/bad-images-idx3-ubyte.gz"
 msg=$(mae-decode "$T/bad-images-idx3-ubyte.gz" 2>&1 >/dev/null); rc=$?
