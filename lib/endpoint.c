@@ -315,15 +315,22 @@ static void rec_reserve(mae_reader *r, size_t need)
 	r->reccap = cap;
 }
 
-/* Append exactly n bytes of input to the record; 0 if the input ended first. */
+/* Append exactly n bytes of input to the record; 0 if the input ended first. The buffer
+ * grows as the bytes arrive (at most doubling), not by the length a header declares: a
+ * few garbage bytes declaring 2 GB must not take 2 GB before the input is seen to end. */
 static int take(mae_reader *r, size_t n)
 {
-	rec_reserve(r, r->reclen + n);
+	if (r->reclen + n > r->maxrec)
+		rec_reserve(r, r->reclen + n);   /* dies: over the limit */
 	while (n > 0) {
+		size_t step = r->reccap > (1 << 16) ? r->reccap : 1 << 16;
+		rec_reserve(r, r->reclen + (n < step ? n : step));
+		size_t room = r->reccap - r->reclen;
+		size_t want = n < room ? n : room;
 		size_t avail = r->inlen - r->inpos;
-		if (avail == 0 && n >= r->incap) {
+		if (avail == 0 && want >= r->incap) {
 			/* large body: read straight into the record buffer */
-			ssize_t k = read(r->fd, r->rec + r->reclen, n);
+			ssize_t k = read(r->fd, r->rec + r->reclen, want);
 			if (k < 0 && errno == EINTR)
 				continue;
 			if (k < 0)
@@ -336,7 +343,7 @@ static int take(mae_reader *r, size_t n)
 		}
 		if (avail == 0 && !(avail = fill(r)))
 			return 0;
-		size_t k = avail < n ? avail : n;
+		size_t k = avail < want ? avail : want;
 		memcpy(r->rec + r->reclen, r->in + r->inpos, k);
 		r->inpos += k;
 		r->reclen += k;
