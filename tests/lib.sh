@@ -9,7 +9,8 @@ PATH="$MAE_BUILD/bin:$PATH"
 export PATH MAE_BUILD
 PY=/usr/bin/python3
 T=$(mktemp -d "${TMPDIR:-/tmp}/mae-test.XXXXXX")
-trap 'rm -rf "$T"; jobs -p | xargs -r kill 2>/dev/null' EXIT
+# MAE_KEEP_TEST=1 keeps the scratch directory, to look at after a failure
+trap '[ -n "${MAE_KEEP_TEST:-}" ] && echo "# kept $T" || rm -rf "$T"; jobs -p | xargs -r kill 2>/dev/null' EXIT
 TESTS=0
 FAILED=0
 TDIR=$(cd "$(dirname "$0")" && pwd)

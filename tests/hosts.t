@@ -1,0 +1,175 @@
+#!/bin/sh
+# A run spread over three real hosts (network namespaces with their own addresses, sshd on
+# each) by pipelines/launch.sh over ssh, in the three shapes of mae(7): decoding on two
+# hosts and the model on a third, the model cut between two hosts, and two data-parallel
+# replicas. Each gives the weights of one process on one host (the first two bit for bit,
+# the replicas within float rounding). Then the launcher's failures: a stage that fails,
+# Ctrl-C, and a launcher killed outright, each leaving no process behind on any host.
+. "$(dirname "$0")/lib.sh"
+. "$TDIR/lib/hosts.sh"
+hosts_available || skip_all "network namespaces: $HOSTS_WHY"
+command -v sshd > /dev/null || [ -x /usr/sbin/sshd ] || skip_all "no sshd (Debian package openssh-server)"
+hosts_up 3 --ssh || { echo "not ok 1 - three hosts with sshd"; exit 1; }
+LAUNCH="$TDIR/../pipelines/launch.sh"
+export OPENBLAS_NUM_THREADS=1 MAE_THREADS=1
+M=micro-28
+TRAIN="-s 5 -m $M --steps 12 --warmup 2 --lr 1e-3"
+FEED="mae-patchify -p 7 | mae-mask -s 3 random"
+mkdir -p "$T/one"
+mae-decode -q -n 384 -b 32 -s 3 fashion-mnist:train | mae-patchify -p 7 | mae-mask -s 3 random > "$T/b.mae"
+mae-train -q $TRAIN -d "$T/one" -i "$T/b.mae" > /dev/null
+ok $? "the reference: mae-train, one process on one host"
+
+# placement NAME PORT: the head of a placement over hosts h1..h3 (written to $T/NAME.place)
+placement() {
+	cat > "$T/$1.place" <<-EOF
+	transport ssh
+	host h1 $(host_addr 1)
+	host h2 $(host_addr 2)
+	host h3 $(host_addr 3)
+	port $2
+	env OPENBLAS_NUM_THREADS=1
+	env MAE_THREADS=1
+	dir $T
+	EOF
+	cat >> "$T/$1.place"
+}
+# ours: the pids of every process of this run (their command lines name our $T)
+# (not this shell, nor the harness's sshd listeners, whose configuration files are under $T)
+ours() { pgrep -f -- "$T/" | grep -vxF "$(printf '%s\n' $$ $HOSTS_SSHD)" | tr '\n' ' '; }
+
+# 1. decoding on hosts 1 and 2 (every other batch each), the model and its server on host 3
+placement s1 5610 <<EOF
+stage decode h1,h2 mae-decode -q -n 384 -b 32 -s 3 --batch-shard {copy}/{copies} fashion-mnist:train
+stage patchify h1,h2 mae-patchify -p 7
+stage mask h1,h2 mae-mask -s 3 random
+stage encode h3 mae-encode -q --ordered
+stage reconstruct h3 mae-reconstruct -q
+stage loss h3 mae-loss -q --loss-only -o $T/s1.loss
+server h3 mae-optimize -q --timeout 60 $TRAIN -d $T/s1
+EOF
+timeout 120 "$LAUNCH" "$T/s1.place" 2> "$T/s1.err"
+ok $? "shape 1: decode on hosts 1 and 2, model on host 3, over ssh"
+cmp -s "$T/s1/checkpoint.safetensors" "$T/one/checkpoint.safetensors"
+ok $? "shape 1: the weights of the one-host run, bit for bit"
+is "$(cut -f3 "$T/s1/metrics.tsv")" "$(cut -f3 "$T/one/metrics.tsv")" "shape 1: the same loss at every step"
+"$LAUNCH" -n "$T/s1.place" > "$T/s1.plan"
+like "$(grep 'h3 encode' "$T/s1.plan")" "mae-encode -i @tcp://$(host_addr 3):5611 --merge 2 --ps tcp://$(host_addr 3):5610 " \
+	"shape 1: the encoder merges both decoders on host 3's address"
+like "$(grep 'h2 decode' "$T/s1.plan")" "--batch-shard 1/2 .*-o '>tcp://$(host_addr 3):5611'" "shape 1: host 2 decodes batch shard 1/2 and pushes to host 3"
+ss -tn 2>/dev/null > /dev/null   # (connections live in the hosts' namespaces, not here)
+grep -v '^\[' "$T/s1.err" > "$T/s1.stray"
+is "$(cat "$T/s1.stray")" "" "shape 1: every line of stderr is labelled with its host and stage"
+
+# 2. the model cut between hosts: encoder on host 1, decoder and loss on host 2, server on 3;
+# the gradient of the latent goes back from host 2 to host 1 over TCP
+placement s2 5620 <<EOF
+stage decode h1 mae-decode -q -n 384 -b 32 -s 3 fashion-mnist:train
+stage patchify h1 mae-patchify -p 7
+stage mask h1 mae-mask -s 3 random
+stage encode h1 mae-encode -q
+stage reconstruct h2 mae-reconstruct -q
+stage loss h2 mae-loss -q --loss-only -o $T/s2.loss
+server h3 mae-optimize -q --timeout 60 $TRAIN -d $T/s2
+EOF
+timeout 120 "$LAUNCH" "$T/s2.place" 2> "$T/s2.err"
+ok $? "shape 2: encoder on host 1, decoder on host 2, server on host 3"
+cmp -s "$T/s2/checkpoint.safetensors" "$T/one/checkpoint.safetensors"
+ok $? "shape 2: the weights of the one-host run, bit for bit"
+like "$("$LAUNCH" -n "$T/s2.place" | grep 'h1 decode')" "mae-encode .*--ps tcp://$(host_addr 3):5620 --grad @tcp://$(host_addr 1):5622" \
+	"shape 2: the encoder takes its gradient on host 1's address"
+
+# 3. two replicas (hosts 1 and 2, half of every batch each), their server on host 3,
+# against one replica at twice the batch
+mkdir -p "$T/big"
+mae-decode -q -n 384 -b 64 -s 3 fashion-mnist:train | mae-patchify -p 7 | mae-mask -s 3 random |
+	mae-train -q -s 5 -m $M --steps 6 --warmup 2 --lr 1e-3 -d "$T/big" > /dev/null
+placement s3 5630 <<EOF
+stage decode h1,h2 mae-decode -q -n 384 -b 32 -s 3 --shard {copy}/{copies} fashion-mnist:train
+stage patchify h1,h2 mae-patchify -p 7
+stage mask h1,h2 mae-mask -s 3 random
+stage encode h1,h2 mae-encode -q
+stage reconstruct h1,h2 mae-reconstruct -q
+stage loss h1,h2 mae-loss -q --loss-only
+server h3 mae-optimize -q --timeout 60 -s 5 -m $M --steps 6 --warmup 2 --lr 1e-3 -d $T/s3
+EOF
+timeout 120 "$LAUNCH" "$T/s3.place" 2> "$T/s3.err"
+ok $? "shape 3: two replicas on hosts 1 and 2, server on host 3"
+like "$("$LAUNCH" -n "$T/s3.place" | grep 'h3 server')" "--replicas 2" "shape 3: the server is told of two replicas"
+# The replicas' gradient is the mean of two half-batch sums, one process's the sum over the
+# whole batch: the same numbers summed in another order. Every tensor agrees to 1e-5 of its
+# largest value but the keys' bias, whose exact gradient is zero (softmax ignores a constant
+# added to every score of a query): its gradient is rounding noise, which AdamW scales up to
+# a step of about lr, so there the replicas may differ by up to lr x steps (6e-3).
+cat > "$T/close.py" <<'PY'
+import json, struct, sys
+import numpy as np
+def load(p):
+    b = open(p, 'rb').read(); n = struct.unpack('<Q', b[:8])[0]; h = json.loads(b[8:8 + n]); d = b[8 + n:]
+    return {k: np.frombuffer(d[v['data_offsets'][0]:v['data_offsets'][1]], np.float32)
+            for k, v in h.items() if k != '__metadata__' and v['dtype'] == 'F32'}
+a, b = load(sys.argv[1]), load(sys.argv[2])
+bound = float(sys.argv[3])
+worst, worst_k = 0.0, 0.0
+for k in b:
+    x, y = a[k], b[k]
+    if k.endswith('attn.qkv.bias'):
+        d = x.size // 3
+        worst_k = max(worst_k, float(np.abs(x[d:2 * d] - y[d:2 * d]).max()))
+        x, y = np.concatenate([x[:d], x[2 * d:]]), np.concatenate([y[:d], y[2 * d:]])
+    worst = max(worst, float(np.abs(x - y).max() / (np.abs(y).max() + 1e-12)))
+print(sorted(a) == sorted(b), worst < 1e-5, worst_k <= bound, worst, worst_k)
+PY
+res=$($PY "$T/close.py" "$T/s3/checkpoint.safetensors" "$T/big/checkpoint.safetensors" 6e-3)
+like "$res" "^True True True " "shape 3: two replicas of 32 give the weights of one of 64: relative difference $(echo $res | cut -d' ' -f4) (< 1e-5), keys' bias $(echo $res | cut -d' ' -f5) (<= lr x steps)"
+l3=$(cut -f3 "$T/s3/metrics.tsv" | tail -n +2 | cut -c1-6 | paste -sd' ')
+is "$l3" "$(cut -f3 "$T/big/metrics.tsv" | tail -n +2 | cut -c1-6 | paste -sd' ')" "shape 3: and the same loss at every step, to 4 decimals"
+
+# 4. A stage that fails: everything stops, the status is 2, the message names it
+placement f1 5640 <<EOF
+stage decode h1 mae-decode -q -n 384 -b 32 -s 3 -e 1000 fashion-mnist:train
+stage patchify h1 mae-patchify -p 7
+stage mask h2 mae-mask -s 3 no-such-masker
+stage inspect h3 mae-inspect -q -o $T/f1.out
+EOF
+timeout 60 "$LAUNCH" "$T/f1.place" 2> "$T/f1.err"
+is "$?" 2 "a stage that fails on host 2: the launcher's status is 2"
+like "$(cat "$T/f1.err")" "launch.sh: h2 mask.0 failed" "the launcher names the failed stage and host"
+like "$(cat "$T/f1.err")" "\[h2 mask.0\] launch: mask.0 exited 1" "the host reports the program's own status"
+sleep 1
+is "$(ours)" "" "after the failure no process of the run is left on any host"
+
+# 5. Ctrl-C stops every host; so does the launcher's death (its ssh sessions end).
+# A background job of a non-interactive shell starts with SIGINT ignored, which bash cannot
+# trap: the launcher is started as a terminal's foreground job would be, SIGINT at default.
+# (exec: in the background the function runs in a subshell, whose pid $! is; for background use)
+interactive() { exec $PY -c 'import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execvp(sys.argv[1], sys.argv[1:])' "$@"; }
+placement long 5650 <<EOF
+stage decode h1 mae-decode -q -b 32 -s 3 -e 100000 fashion-mnist:train
+stage patchify h2 mae-patchify -p 7
+stage inspect h3 mae-inspect -q -c -o $T/long.out
+EOF
+interactive "$LAUNCH" "$T/long.place" 2> "$T/int.err" & l=$!
+n=0; while [ ! -s "$T/long.out" ] && [ $n -lt 100 ]; do sleep 0.1; n=$((n + 1)); done
+running=$(ours | wc -w)
+kill -INT $l; wait $l
+is "$?" 130 "Ctrl-C: the launcher's status is 130"
+sleep 1
+is "$(ours)" "" "Ctrl-C: none of the $running processes of the run is left"
+"$LAUNCH" "$T/long.place" 2> /dev/null & l=$!
+n=0; rm -f "$T/long.out"; while [ ! -s "$T/long.out" ] && [ $n -lt 100 ]; do sleep 0.1; n=$((n + 1)); done
+kill -KILL $l; wait $l 2>/dev/null
+n=0; while [ -n "$(ours)" ] && [ $n -lt 50 ]; do sleep 0.2; n=$((n + 1)); done
+is "$(ours)" "" "a launcher killed by SIGKILL: its ssh sessions end and take the hosts' processes with them"
+
+# 6. Placement errors are found before anything starts
+printf 'host a 127.0.0.1\nstage x b mae-inspect\n' > "$T/bad1.place"
+msg=$("$LAUNCH" "$T/bad1.place" 2>&1); st=$?
+is "$st:$msg" "2:launch.sh: $T/bad1.place: stage x: unknown host 'b'" "a stage on an unknown host"
+printf 'host a 127.0.0.1\nhost b 127.0.0.1\nstage x a,b mae-decode fashion-mnist\nstage y a,a,b mae-inspect\n' > "$T/bad2.place"
+like "$("$LAUNCH" "$T/bad2.place" 2>&1)" "stage x runs 2 copies and y 3" "copies that cannot be linked"
+printf 'host a 127.0.0.1\nstage x a mae-encode -q\n' > "$T/bad3.place"
+like "$("$LAUNCH" "$T/bad3.place" 2>&1)" "stage x trains but there is no server line" "a trainable stage without a server"
+printf 'transport rsh\n' > "$T/bad4.place"
+like "$("$LAUNCH" "$T/bad4.place" 2>&1)" "bad4.place:1: transport 'rsh' is not local, ssh or slurm" "an unknown transport, with its line"
+finish
