@@ -112,6 +112,54 @@ void mae_zctx_release(void)
 	}
 }
 
+/* MAE_HEARTBEAT=IVL[,TIMEOUT] in seconds: a ZMTP ping every IVL, and a connection that
+ * has carried nothing for TIMEOUT after a ping is dropped (0 turns heartbeats off). Pings
+ * are answered by ZeroMQ's I/O thread, so a stage busy computing still answers; a stopped
+ * process or a lost link does not. */
+static void heartbeat_ms(int *ivl, int *timeout)
+{
+	*ivl = 1000;
+	*timeout = 10000;
+	const char *s = getenv("MAE_HEARTBEAT");
+	if (!s || !*s)
+		return;
+	char *end;
+	double a = strtod(s, &end), b = a * 10;
+	if (*end == ',')
+		b = strtod(end + 1, &end);
+	if (*end || !(a >= 0) || !(b >= a) || b > 6000)
+		mae_die(MAE_EXIT_USAGE, "MAE_HEARTBEAT '%s': expected IVL[,TIMEOUT] in seconds, "
+		        "0 <= IVL <= TIMEOUT <= 6000", s);
+	*ivl = (int)(a * 1000 + 0.5);
+	*timeout = (int)(b * 1000 + 0.5);
+}
+
+void *mae_zsocket(int type, int linger_ms, const char *name)
+{
+	void *s = zmq_socket(mae_zctx_acquire(), type);
+	if (!s)
+		mae_die(MAE_EXIT_DATA, "%s: socket: %s", name, zmq_strerror(errno));
+	int64_t maxmsg = (int64_t)max_record();
+	int ivl, timeout;
+	heartbeat_ms(&ivl, &timeout);
+	zmq_setsockopt(s, ZMQ_LINGER, &linger_ms, sizeof linger_ms);
+	zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
+	if (ivl > 0) {
+		int ttl = timeout / 100 * 100;   /* the peer's timeout for us: in tenths of a second */
+		zmq_setsockopt(s, ZMQ_HEARTBEAT_IVL, &ivl, sizeof ivl);
+		zmq_setsockopt(s, ZMQ_HEARTBEAT_TIMEOUT, &timeout, sizeof timeout);
+		zmq_setsockopt(s, ZMQ_HEARTBEAT_TTL, &ttl, sizeof ttl);
+	}
+	return s;
+}
+
+/* MAE_PEER_GRACE: seconds a socket whose peers have all left waits for another to connect. */
+static double peer_grace(void)
+{
+	const char *s = getenv("MAE_PEER_GRACE");
+	return s && *s ? atof(s) : 10.0;
+}
+
 /* Peer tracking through the socket monitor (record_internal.h): handshakes up, disconnects
  * down. */
 void monitor_open(monitor *m, void *sock, const char *name)
@@ -133,12 +181,7 @@ void monitor_open(monitor *m, void *sock, const char *name)
  * listened would be lost, and a writer would then wait forever for its peer to leave. */
 static void *open_socket(const ep_spec *e, const char *name, int hwm, monitor *mon)
 {
-	mae_zctx_acquire();
-	void *s = zmq_socket(zctx, e->socktype);
-	if (!s)
-		mae_die(MAE_EXIT_DATA, "%s: socket: %s", name, zmq_strerror(errno));
-	int linger = 0;
-	zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger);
+	void *s = mae_zsocket(e->socktype, 0, name);
 	if (e->socktype == ZMQ_PULL || e->socktype == ZMQ_SUB)
 		zmq_setsockopt(s, ZMQ_RCVHWM, &hwm, sizeof hwm);
 	else
@@ -254,7 +297,7 @@ mae_reader *mae_reader_open(const char *endpoint, const mae_common *c)
 		r->sub = e.socktype == ZMQ_SUB;
 		r->sock = sock;
 		r->mon = mon;
-		r->grace = getenv("MAE_PEER_GRACE") ? atof(getenv("MAE_PEER_GRACE")) : 10.0;
+		r->grace = peer_grace();
 		zmq_msg_init(&r->msg);
 	} else {
 		r->kind = EP_FD;
@@ -436,7 +479,8 @@ static int next_raw(mae_reader *r, const void **buf, size_t *n)
 				return 0;
 			}
 			mae_die(MAE_EXIT_DATA, "%s: every producer disconnected after %lld records without "
-			        "sending its end-of-stream record (did a stage die?)", r->name, (long long)r->number);
+			        "sending its end-of-stream record (did a stage die or hang, a host drop off the "
+			        "network, or a record exceed MAE_MAX_RECORD?)", r->name, (long long)r->number);
 		}
 	}
 	if (zmq_msg_more(&r->msg))
@@ -621,6 +665,7 @@ struct mae_writer {
 	int fanout;
 	int started;
 	monitor mon;
+	double grace;          /* seconds to wait for a reader once all have left */
 	mae_gather g;
 	int64_t count;
 	void *hdr;             /* PUB: the header, repeated every second for late subscribers */
@@ -651,6 +696,7 @@ mae_writer *mae_writer_open(const char *endpoint, const mae_common *c)
 		w->socktype = e.socktype;
 		w->sock = sock;
 		w->mon = mon;
+		w->grace = peer_grace();
 	} else {
 		w->kind = EP_FD;
 		w->fd = fd;
@@ -738,13 +784,33 @@ int zmq_send_gathered(void *sock, const mae_gather *g, int flags, const char *na
 	}
 }
 
+/* PUSH: wait until a reader can take a record. Readers that have all left (died, or dropped
+ * by the heartbeat when stopped or cut off) and none back within the grace period: stop,
+ * rather than wait forever on a send. */
+static void wait_for_reader(mae_writer *w)
+{
+	zmq_pollitem_t it = {w->sock, 0, ZMQ_POLLOUT, 0};
+	for (;;) {
+		if (zmq_poll(&it, 1, 100) > 0 && (it.revents & ZMQ_POLLOUT))
+			return;
+		monitor_poll(&w->mon, 0);
+		if (w->mon.ever > 0 && w->mon.peers == 0 && mae_now() - w->mon.empty_since > w->grace)
+			mae_die(MAE_EXIT_DATA, "%s: every reader disconnected after %lld records and none came "
+			        "back in %g s (did a stage die, or a host drop off the network?)", w->name,
+			        (long long)w->count, w->grace);
+	}
+}
+
 /* Send the gathered record; PUB never blocks (a slow subscriber loses it). */
 static void send_gathered(mae_writer *w)
 {
-	if (w->kind == EP_FD)
+	if (w->kind == EP_FD) {
 		write_fd(w);
-	else
-		zmq_send_gathered(w->sock, &w->g, w->socktype == ZMQ_PUB ? ZMQ_DONTWAIT : 0, w->name);
+		return;
+	}
+	if (w->socktype == ZMQ_PUSH)
+		wait_for_reader(w);
+	zmq_send_gathered(w->sock, &w->g, w->socktype == ZMQ_PUB ? ZMQ_DONTWAIT : 0, w->name);
 }
 
 /* PUB: keep the header; before a batch, send it again if a second has passed. */
@@ -832,7 +898,7 @@ int mae_writer_close(mae_writer *w, int64_t skipped)
 		zmq_setsockopt(w->sock, ZMQ_LINGER, &linger, sizeof linger);
 		close_socket(w->sock);
 	} else {
-		zmq_send_gathered(w->sock, &w->g, 0, w->name);
+		send_gathered(w);
 		monitor_poll(&w->mon, 0);
 		/* Every reader disconnects once it has its last EOS. With several workers an EOS may
 		 * land behind another EOS in one worker's queue, so keep sending copies while any

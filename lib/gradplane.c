@@ -75,7 +75,6 @@ static void forget_private_port(const char *path)
 mae_gradport *mae_gradport_open(const char *spec)
 {
 	mae_gradport *g = mae_calloc(1, sizeof *g);
-	void *ctx = mae_zctx_acquire();
 	char bind[512];
 	if (!spec) {
 		const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
@@ -95,9 +94,8 @@ mae_gradport *mae_gradport_open(const char *spec)
 		else
 			snprintf(g->addr, sizeof g->addr, "%s", bind);
 	}
-	g->sock = zmq_socket(ctx, ZMQ_PULL);
-	int linger = 0, hwm = 4;
-	zmq_setsockopt(g->sock, ZMQ_LINGER, &linger, sizeof linger);
+	g->sock = mae_zsocket(ZMQ_PULL, 0, bind);
+	int hwm = 4;
 	zmq_setsockopt(g->sock, ZMQ_RCVHWM, &hwm, sizeof hwm);
 	if (zmq_bind(g->sock, bind) != 0)
 		mae_die(MAE_EXIT_DATA, "gradient port %s: cannot bind: %s", bind, zmq_strerror(errno));
@@ -198,10 +196,8 @@ void mae_grad_send(const char *addr, mae_record *grad)
 	if (!s) {
 		if (npeers == (int)(sizeof peers / sizeof peers[0]))
 			mae_die(MAE_EXIT_DATA, "more than %d gradient destinations", npeers);
-		void *ctx = mae_zctx_acquire();
-		s = zmq_socket(ctx, ZMQ_PUSH);
-		int linger = 2000;   /* the last gradient must reach its stage before we exit */
-		zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger);
+		/* linger: the last gradient must reach its stage before we exit */
+		s = mae_zsocket(ZMQ_PUSH, 2000, addr);
 		if (zmq_connect(s, addr) != 0)
 			mae_die(MAE_EXIT_DATA, "gradient route %s: cannot connect: %s", addr, zmq_strerror(errno));
 		snprintf(peers[npeers].addr, sizeof peers[npeers].addr, "%s", addr);

@@ -153,9 +153,7 @@ mae_ps *mae_ps_join(const char *endpoint, const char *group, int replica, double
 	ps->replica = replica;
 	ps->timeout = timeout;
 	zmq_msg_init(&ps->msg);
-	ps->sock = zmq_socket(mae_zctx_acquire(), ZMQ_DEALER);
-	int linger = 2000;
-	zmq_setsockopt(ps->sock, ZMQ_LINGER, &linger, sizeof linger);
+	ps->sock = mae_zsocket(ZMQ_DEALER, 2000, endpoint);
 	if (zmq_connect(ps->sock, addr) != 0)
 		mae_die(MAE_EXIT_DATA, "--ps %s: cannot connect: %s", endpoint, zmq_strerror(errno));
 	new_msg(&ps->rec, "hello");
@@ -421,9 +419,8 @@ int mae_ps_serve(mae_model *m, mae_optim *o, const mae_ps_server_opts *opt)
 	s.start = s.last_step_time = mae_now();
 	s.images_total = opt->images;
 	const char *addr = opt->endpoint[0] == '@' ? opt->endpoint + 1 : opt->endpoint;
-	s.sock = zmq_socket(mae_zctx_acquire(), ZMQ_ROUTER);
-	int linger = 2000, one = 1;
-	zmq_setsockopt(s.sock, ZMQ_LINGER, &linger, sizeof linger);
+	s.sock = mae_zsocket(ZMQ_ROUTER, 2000, opt->endpoint);
+	int one = 1;
 	zmq_setsockopt(s.sock, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
 	monitor_open(&s.mon, s.sock, opt->endpoint);
 	if (zmq_bind(s.sock, addr) != 0)

@@ -39,6 +39,13 @@ int mp_type(unsigned char t, mp_head *h);
 void *mae_zctx_acquire(void);
 void mae_zctx_release(void);
 
+/* A socket of the process's context with the options every maepipe socket has: LINGER
+ * linger_ms, ZMQ_MAXMSGSIZE the record limit (MAE_MAX_RECORD), and ZMTP heartbeats
+ * (MAE_HEARTBEAT) so that a peer that stops answering, a process stopped or a host cut off,
+ * is disconnected and noticed. Dies with `name` if the socket cannot be made. Close it with
+ * zmq_close and mae_zctx_release. */
+void *mae_zsocket(int type, int linger_ms, const char *name);
+
 /* Peers of a ZeroMQ socket, from its monitor (endpoint.c). Open it before bind/connect. */
 typedef struct {
 	void *pair;
