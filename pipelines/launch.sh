@@ -3,7 +3,7 @@
 #
 # usage: pipelines/launch.sh [-n] [--sbatch] PLACEMENT
 #   -n        print what would run where (one line per process) and exit
-#   --sbatch  print a Slurm job script that runs this placement, and exit
+#   --sbatch  print a Slurm job script that runs this placement on whole nodes, and exit
 #
 # A placement is a text file of lines (# starts a comment):
 #   transport local|ssh|slurm   how processes reach their host (default local)
@@ -25,14 +25,17 @@
 # get --ps, --replica {copy} when their group has copies, and a TCP gradient endpoint on
 # their host when the next trainable stage is in another group; the server gets --ps and
 # --replicas. The launcher's MAE_*, OPENBLAS_* and OMP_* variables are set in every process
-# (env lines override them). Everything stops when any process fails (status 2, naming it)
-# or on Ctrl-C.
+# (env lines override them; a --sbatch script sets those of the launcher that wrote it).
+# Everything stops when any process fails (status 2, naming it) or on Ctrl-C.
 # See mae(7), "SPREADING A RUN OVER HOSTS".
 set -u
 me=launch.sh
 say() { echo "$me: $*" >&2; }
 die() { say "$*"; exit 2; }
 usage() { sed -n '4,6p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 1; }
+# the names of the variables every process gets from the launcher's environment: they
+# choose threads and BLAS kernels, and so the last bits (MAE_SSH is the launcher's own)
+forwarded() { compgen -e | grep -E '^(MAE_|OPENBLAS_|OMP_)' | grep -vx MAE_SSH; }
 
 dry=0 sbatch=0
 while [ $# -gt 0 ]; do
@@ -99,14 +102,22 @@ if [ $sbatch = 1 ]; then   # a job script: the same launcher, inside the allocat
 	[ "$transport" = slurm ] || die "--sbatch: the placement's transport is $transport, not slurm"
 	nodes=$(for h in "${hosts[@]}"; do echo "${hnode[$h]}"; done | sort -u | paste -sd,)
 	here=$(cd "$(dirname "$0")" && pwd)
+	# Whole nodes (--exclusive): one task per node holds one CPU, and where Slurm binds
+	# tasks (task/affinity, task/cgroup) every process of the node would share that one.
+	# The script sets this launcher's MAE_*, OPENBLAS_* and OMP_* variables: they choose the
+	# kernels and so the last bits, and sbatch may start the job without the submitting
+	# shell's environment (--export=NONE, or SBATCH_EXPORT=NONE at a site).
 	cat <<-EOF
 	#!/bin/bash
 	#SBATCH --job-name=maepipe
 	#SBATCH --nodelist=$nodes
 	#SBATCH --nodes=$(echo "$nodes" | tr , '\n' | wc -l)
 	#SBATCH --ntasks-per-node=1
-	#SBATCH --oversubscribe
+	#SBATCH --exclusive
 	# written by launch.sh --sbatch $(printf %q "$placement")
+	EOF
+	for v in $(forwarded); do echo "export $v=$(printf %q "${!v}")"; done
+	cat <<-EOF
 	cd $(printf %q "$workdir") || exit 2
 	exec $(printf %q "$here/launch.sh") $(printf %q "$(cd "$(dirname "$placement")" && pwd)/$(basename "$placement")")
 	EOF
@@ -186,13 +197,10 @@ with_opts() { local w=($1); [ -n "$2" ] || { echo "$1"; return; }; echo "${w[0]}
 # standard input, which the launcher holds open, and kills the pipeline's session when that
 # ends (the launcher stopped, died or lost the connection): nothing outlives a run.
 labels=() phost=() pscript=() ppipe=()
-# The launcher's own MAE_*, OPENBLAS_* and OMP_* variables go to every process, as srun
-# passes its environment on: they choose threads and BLAS kernels, and so the last bits of
-# a run (a remote shell would otherwise start without them). MAE_SSH is the launcher's own.
+# The launcher's variables go to every process, as srun passes its environment on (a remote
+# shell would otherwise start without them).
 fwd=()
-while IFS= read -r v; do
-	[[ $v =~ ^(MAE_|OPENBLAS_|OMP_) ]] && [ "$v" != MAE_SSH ] && fwd+=("$v=${!v}")
-done < <(compgen -e)
+for v in $(forwarded); do fwd+=("$v=${!v}"); done
 add_process() {   # add_process LABEL HOST PIPELINE NAMES...
 	local label=$1 h=$2 pipe=$3 body; shift 3
 	local report='s=("${PIPESTATUS[@]}") n=('"$*"') r=0; for i in "${!s[@]}"; do [ "${s[$i]}" = 0 ] || { echo "launch: ${n[$i]} exited ${s[$i]}" >&2; r=2; }; done; exit $r'
@@ -235,14 +243,22 @@ if [ $dry = 1 ]; then
 fi
 
 job=${SLURM_JOB_ID:-}
-if [ "$transport" = slurm ] && [ -z "$job" ]; then
-	die "transport slurm runs inside an allocation: sbatch the script of '$me --sbatch $placement', or run under salloc"
+if [ "$transport" = slurm ]; then
+	[ -n "$job" ] || die "transport slurm runs inside an allocation: sbatch the script of '$me --sbatch $placement', or run under salloc"
+	# a node outside the allocation: say so now, not as an srun error once the others run
+	if [ -n "${SLURM_JOB_NODELIST:-}" ] && alloc=$(scontrol show hostnames "$SLURM_JOB_NODELIST" 2>/dev/null); then
+		for h in "${phost[@]}"; do
+			grep -qxF -- "${hnode[$h]}" <<< "$alloc" || die "host $h: node ${hnode[$h]} is not in the allocation of job $job ($SLURM_JOB_NODELIST)"
+		done
+	fi
 fi
 remote() {   # remote HOST SCRIPT: the command that runs SCRIPT on HOST
 	case $transport in
 	local) echo bash -c "$(printf %q "$2")" ;;
 	ssh) echo ${MAE_SSH:-ssh} -o BatchMode=yes "$(printf %q "${haddr[$1]}")" "$(printf %q "bash -c $(printf %q "$2")")" ;;
-	slurm) echo srun --jobid="$job" -w "${hnode[$1]}" -N1 -n1 --overlap --quiet bash -c "$(printf %q "$2")" ;;
+	# --export=ALL: a job started with --export=NONE passes SLURM_EXPORT_ENV=NONE on to srun,
+	# whose steps would then start without PATH
+	slurm) echo srun --jobid="$job" -w "$(printf %q "${hnode[$1]}")" -N1 -n1 --overlap --export=ALL --quiet bash -c "$(printf %q "$2")" ;;
 	esac
 }
 
