@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "json.h"
 #include "mae/checkpoint.h"
@@ -37,6 +38,18 @@ void mae_st_free(mae_st_file *f)
 		free(f->mkey[i]), free(f->mval[i]);
 	free(f->t), free(f->mkey), free(f->mval), free(f->buf);
 	memset(f, 0, sizeof *f);
+}
+
+/* The CRC-32 of a data section as 8 hex digits (zlib's crc32 takes at most 4 GB a call). */
+static void data_crc(const char *data, size_t n, char out[16])
+{
+	uLong c = crc32(0L, Z_NULL, 0);
+	for (size_t at = 0; at < n;) {
+		uInt k = n - at > (1u << 30) ? 1u << 30 : (uInt)(n - at);
+		c = crc32(c, (const Bytef *)data + at, k);
+		at += k;
+	}
+	snprintf(out, 16, "%08lx", (unsigned long)c);
 }
 
 static int by_offset(const void *a, const void *b)
@@ -169,6 +182,17 @@ int mae_st_parse(mae_st_file *f, const void *src, size_t size, char *err, size_t
 		fail(err, errn, "tensors cover %zu of the %zu data bytes", at, dlen);
 		goto out;
 	}
+	/* maepipe's files carry the CRC-32 of their data: a bit flipped on disk is refused */
+	const char *want_crc = mae_st_meta(f, MAE_ST_CRC_KEY);
+	if (want_crc) {
+		char got[16];
+		data_crc(data, dlen, got);
+		if (strcmp(got, want_crc)) {
+			fail(err, errn, "data does not match its CRC-32 (%s, stored %.16s): the file is corrupt",
+			     got, want_crc);
+			goto out;
+		}
+	}
 	rc = 0;
 out:
 	mae_json_free(&h);
@@ -279,27 +303,62 @@ static int write_all(int fd, const void *p, size_t n)
 	return 0;
 }
 
+/* Files written between mae_st_begin and mae_st_commit: complete and synced under their
+ * temporary names, renamed together at the commit. */
+static int staging, nstaged;
+static struct { char *tmp, *path; } staged[8];
+
+void mae_st_begin(void) { staging = 1; }
+
+/* Rename a complete, synced temporary file over its final name, durably. */
+static int commit_one(const char *tmp, const char *path, char *err, size_t errn)
+{
+	if (rename(tmp, path) != 0) {
+		int e = errno;
+		unlink(tmp);
+		return fail(err, errn, "%s: %s", path, strerror(e));
+	}
+	/* make the rename itself durable */
+	char *dup = mae_strdup(path);
+	int dfd = open(dirname(dup), O_RDONLY | O_DIRECTORY);
+	free(dup);
+	if (dfd >= 0) {
+		fsync(dfd);
+		close(dfd);
+	}
+	return 0;
+}
+
 int mae_st_write(const char *path, const mae_st_tensor *t, int n, const char *const *meta,
                  int nmeta, char *err, size_t errn)
 {
 	sbuf h = { 0 };
-	sb_put(&h, "{", 1);
-	if (nmeta > 0) {
-		sb_str(&h, "__metadata__");
-		sb_put(&h, ":{", 2);
-		for (int i = 0; i < nmeta; i++) {
-			if (i)
-				sb_put(&h, ",", 1);
-			sb_str(&h, meta[2 * i]);
-			sb_put(&h, ":", 1);
-			sb_str(&h, meta[2 * i + 1]);
+	/* the CRC-32 of the data section, computed as the tensors will be laid out */
+	uLong c = crc32(0L, Z_NULL, 0);
+	for (int i = 0; i < n; i++)
+		for (size_t at = 0; at < t[i].nbytes;) {
+			uInt k = t[i].nbytes - at > (1u << 30) ? 1u << 30 : (uInt)(t[i].nbytes - at);
+			c = crc32(c, (const Bytef *)t[i].data + at, k);
+			at += k;
 		}
-		sb_put(&h, "}", 1);
+	char crc[16];
+	snprintf(crc, sizeof crc, "%08lx", (unsigned long)c);
+	sb_put(&h, "{", 1);
+	sb_str(&h, "__metadata__");
+	sb_put(&h, ":{", 2);
+	for (int i = 0; i < nmeta; i++) {
+		sb_str(&h, meta[2 * i]);
+		sb_put(&h, ":", 1);
+		sb_str(&h, meta[2 * i + 1]);
+		sb_put(&h, ",", 1);
 	}
+	sb_str(&h, MAE_ST_CRC_KEY);
+	sb_put(&h, ":", 1);
+	sb_str(&h, crc);
+	sb_put(&h, "}", 1);
 	size_t off = 0;
 	for (int i = 0; i < n; i++) {
-		if (i || nmeta > 0)
-			sb_put(&h, ",", 1);
+		sb_put(&h, ",", 1);
 		sb_str(&h, t[i].name);
 		sb_fmt(&h, ":{\"dtype\":\"%s\",\"shape\":[", mae_dtype_name(t[i].dtype));
 		for (int k = 0; k < t[i].ndim; k++)
@@ -315,7 +374,6 @@ int mae_st_write(const char *path, const mae_st_tensor *t, int n, const char *co
 	char *d1 = mae_strdup(path), *d2 = mae_strdup(path), tmp[4096];
 	snprintf(tmp, sizeof tmp, "%s/.%s.tmp.XXXXXX", dirname(d1), basename(d2));
 	free(d1), free(d2);
-	char *dup;
 	int fd = mkstemp(tmp);
 	if (fd >= 0) {   /* mkstemp makes it private; a checkpoint is as readable as any file we write */
 		mode_t um = umask(0);
@@ -338,21 +396,36 @@ int mae_st_write(const char *path, const mae_st_tensor *t, int n, const char *co
 	int e = errno;
 	if (close(fd) != 0 && !bad)
 		bad = 1, e = errno;
-	if (!bad && rename(tmp, path) != 0)
-		bad = 1, e = errno;
 	if (bad) {
 		unlink(tmp);
 		return fail(err, errn, "%s: %s", path, strerror(e));
 	}
-	/* make the rename itself durable */
-	dup = mae_strdup(path);
-	int dfd = open(dirname(dup), O_RDONLY | O_DIRECTORY);
-	free(dup);
-	if (dfd >= 0) {
-		fsync(dfd);
-		close(dfd);
+	if (staging) {   /* mae_st_commit renames it with the others */
+		if (nstaged == (int)(sizeof staged / sizeof staged[0])) {
+			unlink(tmp);
+			return fail(err, errn, "%s: too many files in one commit", path);
+		}
+		staged[nstaged].tmp = mae_strdup(tmp);
+		staged[nstaged++].path = mae_strdup(path);
+		return 0;
 	}
-	return 0;
+	return commit_one(tmp, path, err, errn);
+}
+
+int mae_st_commit(char *err, size_t errn)
+{
+	int rc = 0;
+	staging = 0;
+	for (int i = 0; i < nstaged; i++) {
+		if (!rc)
+			rc = commit_one(staged[i].tmp, staged[i].path, err, errn);
+		else
+			unlink(staged[i].tmp);
+		free(staged[i].tmp);
+		free(staged[i].path);
+	}
+	nstaged = 0;
+	return rc;
 }
 
 /* ---------------------------------------------------------------------------------------

@@ -153,8 +153,7 @@ void *mae_zsocket(int type, int linger_ms, const char *name)
 	return s;
 }
 
-/* MAE_PEER_GRACE: seconds a socket whose peers have all left waits for another to connect. */
-static double peer_grace(void)
+double mae_peer_grace(void)
 {
 	const char *s = getenv("MAE_PEER_GRACE");
 	return s && *s ? atof(s) : 10.0;
@@ -297,7 +296,7 @@ mae_reader *mae_reader_open(const char *endpoint, const mae_common *c)
 		r->sub = e.socktype == ZMQ_SUB;
 		r->sock = sock;
 		r->mon = mon;
-		r->grace = peer_grace();
+		r->grace = mae_peer_grace();
 		zmq_msg_init(&r->msg);
 	} else {
 		r->kind = EP_FD;
@@ -696,7 +695,7 @@ mae_writer *mae_writer_open(const char *endpoint, const mae_common *c)
 		w->socktype = e.socktype;
 		w->sock = sock;
 		w->mon = mon;
-		w->grace = peer_grace();
+		w->grace = mae_peer_grace();
 	} else {
 		w->kind = EP_FD;
 		w->fd = fd;

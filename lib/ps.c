@@ -52,19 +52,27 @@ void mae_config_spec(const mae_config *c, char *buf, size_t n)
 	         c->mlp_ratio, c->pos, c->window, c->nwindows, (double)c->mask_ratio);
 }
 
-/* Send a record as one message, after an optional routing-id frame. */
-static void send_record(void *sock, const zmq_msg_t *id, mae_record *r)
+/* Send a record as one message, after an optional routing-id frame. Returns -1 if the
+ * member that id names is gone (the server's ROUTER is mandatory): the main loop notices its
+ * disconnect and stops the run, with the state saved, rather than dying here without it. */
+static int send_record(void *sock, const zmq_msg_t *id, mae_record *r)
 {
 	static mae_gather g;   /* one message at a time; its buffers are reused */
 	if (id) {
 		zmq_msg_t idc;
 		zmq_msg_init(&idc);
 		zmq_msg_copy(&idc, (zmq_msg_t *)id);
-		if (zmq_msg_send(&idc, sock, ZMQ_SNDMORE) < 0)
-			mae_die(MAE_EXIT_DATA, "parameter plane: send: %s", zmq_strerror(errno));
+		if (zmq_msg_send(&idc, sock, ZMQ_SNDMORE) < 0) {
+			int e = errno;
+			zmq_msg_close(&idc);
+			if (e == EHOSTUNREACH)
+				return -1;
+			mae_die(MAE_EXIT_DATA, "parameter plane: send: %s", zmq_strerror(e));
+		}
 	}
 	gather_record(&g, r);
 	zmq_send_gathered(sock, &g, 0, "parameter plane");
+	return 0;
 }
 
 static void tensor_view(mae_record *r, const char *name, float *data, size_t n)
@@ -100,6 +108,7 @@ struct mae_ps {
 	int64_t step;
 	zmq_msg_t msg;
 	mae_record rec;
+	monitor mon;          /* the connection to the server: a server that is gone is noticed */
 };
 
 static void client_recv(mae_ps *ps, const char *what)
@@ -117,6 +126,11 @@ static void client_recv(mae_ps *ps, const char *what)
 			if (zmq_msg_recv(&ps->msg, ps->sock, ZMQ_DONTWAIT) >= 0)
 				break;
 		}
+		monitor_poll(&ps->mon, 0);
+		if (ps->mon.ever && ps->mon.peers == 0 && mae_now() - ps->mon.empty_since > mae_peer_grace())
+			mae_die(MAE_EXIT_DATA, "parameter server %s: gone while waiting for %s (it died, hung or "
+			        "its host dropped off the network), and not back in %g s", ps->endpoint, what,
+			        mae_peer_grace());
 		if (mae_now() - t0 > ps->timeout)
 			mae_die(MAE_EXIT_DATA, "parameter server %s: no %s after %.0f s (is mae-optimize running "
 			        "there, and every other stage of the step alive?)", ps->endpoint, what, ps->timeout);
@@ -154,6 +168,7 @@ mae_ps *mae_ps_join(const char *endpoint, const char *group, int replica, double
 	ps->timeout = timeout;
 	zmq_msg_init(&ps->msg);
 	ps->sock = mae_zsocket(ZMQ_DEALER, 2000, endpoint);
+	monitor_open(&ps->mon, ps->sock, endpoint);
 	if (zmq_connect(ps->sock, addr) != 0)
 		mae_die(MAE_EXIT_DATA, "--ps %s: cannot connect: %s", endpoint, zmq_strerror(errno));
 	new_msg(&ps->rec, "hello");
@@ -210,6 +225,7 @@ void mae_ps_leave(mae_ps *ps)
 	mae_map_set_int(&ps->rec.fields, "replica", ps->replica);
 	send_record(ps->sock, NULL, &ps->rec);
 	zmq_msg_close(&ps->msg);
+	monitor_close(&ps->mon, ps->sock);
 	zmq_close(ps->sock);   /* linger delivers the bye */
 	mae_rec_free(&ps->rec);
 	free(ps);
@@ -260,6 +276,27 @@ static void reply_error(server *s, const zmq_msg_t *id, const char *fmt, ...)
 	send_record(s->sock, id, &s->rec);
 }
 
+/* Tell every member still joined that the run stops, and why: each one exits with the
+ * message instead of waiting for weights that will not come. Best effort: a member that is
+ * gone already cannot be told. */
+static void stop_members(server *s, const char *why)
+{
+	static mae_gather g;
+	new_msg(&s->rec, "error");
+	mae_map_set_str(&s->rec.fields, "message", why);
+	gather_record(&g, &s->rec);
+	void *buf = mae_malloc(g.total);
+	gather_copy(&g, buf);
+	for (int i = 0; i < s->nmem; i++) {
+		if (s->mem[i].left)
+			continue;
+		zmq_msg_t *id = &s->mem[i].id;
+		if (zmq_send(s->sock, zmq_msg_data(id), zmq_msg_size(id), ZMQ_SNDMORE | ZMQ_DONTWAIT) >= 0)
+			zmq_send(s->sock, buf, g.total, ZMQ_DONTWAIT);
+	}
+	free(buf);
+}
+
 static void send_weights(server *s, member *mb, const char *op)
 {
 	size_t off, cnt;
@@ -274,7 +311,9 @@ static void send_weights(server *s, member *mb, const char *op)
 		mae_map_set_int(&s->rec.fields, "count", (int64_t)cnt);
 	}
 	tensor_view(&s->rec, "params", s->m->params + off, cnt);
-	send_record(s->sock, &mb->id, &s->rec);
+	if (send_record(s->sock, &mb->id, &s->rec) != 0)
+		mae_warn("%s replica %d is gone: the weights of step %lld cannot reach it", group_names[mb->group],
+		         mb->replica, (long long)s->o->step);
 	s->rec.ntensors = 0;
 }
 
@@ -430,7 +469,7 @@ int mae_ps_serve(mae_model *m, mae_optim *o, const mae_ps_server_opts *opt)
 	zmq_msg_t id, body;
 	zmq_msg_init(&id);
 	zmq_msg_init(&body);
-	double last_msg = mae_now();
+	double last_msg = mae_now(), short_since = 0;
 	for (;;) {
 		int active = 0, ever = s.nmem > 0;
 		for (int i = 0; i < s.nmem; i++)
@@ -442,12 +481,30 @@ int mae_ps_serve(mae_model *m, mae_optim *o, const mae_ps_server_opts *opt)
 		if (k < 0 && errno != EINTR)
 			mae_die(MAE_EXIT_DATA, "--ps: %s", zmq_strerror(errno));
 		if (k <= 0) {
-			/* every connection gone while members have not said bye: the stages died */
+			/* Fewer connections than joined members for 2 s: a stage is gone without its bye
+			 * (it died, or the heartbeat dropped it: hung, or its host cut off). Each stage
+			 * has one connection here. The others would wait for ever for the step it owes,
+			 * so save the last whole step, tell them, and stop. */
 			monitor_poll(&s.mon, 0);
-			if (active && s.mon.ever && s.mon.peers == 0 && mae_now() - s.mon.empty_since > 2) {
+			if (!(active && s.mon.ever && s.mon.peers < active))
+				short_since = 0;
+			else if (short_since == 0)
+				short_since = mae_now();
+			else if (mae_now() - short_since > 2) {
+				char why[256];
+				if (s.mon.peers == 0)
+					snprintf(why, sizeof why, "every stage disconnected at step %lld without leaving "
+					         "(did a stage die?)", (long long)o->step);
+				else
+					snprintf(why, sizeof why, "%d of %d stages disconnected at step %lld without "
+					         "leaving (did a stage die or hang?)", active - s.mon.peers, active,
+					         (long long)o->step);
 				save(&s);
-				mae_die(MAE_EXIT_DATA, "every stage disconnected at step %lld without leaving (did a stage "
-				        "die?); saved the state", (long long)o->step);
+				stop_members(&s, why);
+				monitor_close(&s.mon, s.sock);
+				zmq_close(s.sock);   /* its linger sends the message before we go */
+				mae_zctx_release();
+				mae_die(MAE_EXIT_DATA, "%s; saved the state", why);
 			}
 			if (mae_now() - last_msg > opt->timeout) {
 				save(&s);

@@ -45,6 +45,8 @@ void mae_zctx_release(void);
  * is disconnected and noticed. Dies with `name` if the socket cannot be made. Close it with
  * zmq_close and mae_zctx_release. */
 void *mae_zsocket(int type, int linger_ms, const char *name);
+/* MAE_PEER_GRACE: seconds a socket whose peers have all left waits for one to come back. */
+double mae_peer_grace(void);
 
 /* Peers of a ZeroMQ socket, from its monitor (endpoint.c). Open it before bind/connect. */
 typedef struct {

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -59,13 +60,23 @@ mae_model *mae_run_start(mae_run_opts *r, mae_optim *o, const char *usage)
 	if (r->outdir && mkdir(r->outdir, 0777) != 0 && errno != EEXIST)
 		mae_die(MAE_EXIT_DATA, "%s:", r->outdir);
 	if (r->resume) {
+		mae_st_file f;
+		mae_config cfg;
 		snprintf(path, sizeof path, "%s/checkpoint.safetensors", r->resume);
-		if (!(m = mae_checkpoint_load(path, NULL, err, sizeof err)))
-			mae_die(MAE_EXIT_DATA, "--resume: %s", err);
+		if (mae_st_read(&f, path, err, sizeof err) || mae_checkpoint_config(&f, NULL, &cfg, err, sizeof err) ||
+		    !(m = mae_model_new(&cfg, err, sizeof err)) || mae_checkpoint_load_into(m, &f, err, sizeof err))
+			mae_die(MAE_EXIT_DATA, "--resume: %s: %s", path, err);
+		const char *wstep = mae_st_meta(&f, "step");
+		long long ws = wstep ? atoll(wstep) : -1;
+		mae_st_free(&f);
 		mae_optim_init(o, m->n_params);
 		snprintf(path, sizeof path, "%s/optim.safetensors", r->resume);
 		if (mae_optim_load(o, m, path, &r->images, err, sizeof err))
 			mae_die(MAE_EXIT_DATA, "--resume: %s", err);
+		if (ws != (long long)o->step)
+			mae_die(MAE_EXIT_DATA, "--resume: %s/checkpoint.safetensors is at step %lld but "
+			        "optim.safetensors at step %lld: not one saved state (torn by a crash while "
+			        "saving?); refusing to mix them", r->resume, ws, (long long)o->step);
 		mae_info("resuming at step %lld of %lld", (long long)o->step, (long long)o->total);
 	} else {
 		if (r->weights) {
@@ -130,10 +141,14 @@ void mae_run_save(const mae_model *m, const mae_optim *o, const char *outdir, in
 	snprintf(step, sizeof step, "%lld", (long long)o->step);
 	snprintf(imgs, sizeof imgs, "%lld", (long long)images);
 	const char *extra[] = {"step", step, "images", imgs};
+	/* the two files are one state: written in full, then renamed together (--resume checks
+	 * that their steps agree) */
+	mae_st_begin();
 	snprintf(path, sizeof path, "%s/checkpoint.safetensors", outdir);
-	if (mae_checkpoint_save(m, path, extra, 2, err, sizeof err))
-		mae_die(MAE_EXIT_DATA, "checkpoint: %s", err);
+	int bad = mae_checkpoint_save(m, path, extra, 2, err, sizeof err);
 	snprintf(path, sizeof path, "%s/optim.safetensors", outdir);
-	if (mae_optim_save(o, m, path, extra + 2, 1, err, sizeof err))   /* it records the step itself */
-		mae_die(MAE_EXIT_DATA, "optimiser state: %s", err);
+	if (!bad)
+		bad = mae_optim_save(o, m, path, extra + 2, 1, err, sizeof err);   /* it records the step itself */
+	if (mae_st_commit(bad ? NULL : err, bad ? 0 : sizeof err) || bad)
+		mae_die(MAE_EXIT_DATA, "saving the state in %s: %s", outdir, err);
 }

@@ -7,20 +7,26 @@
 #
 # usage: pipelines/pretrain.sh [-o OUT] [--method M] [--model SPEC] [--mask "STRATEGY OPTS"]
 #        [--data SRC] [--epochs E] [--batch B] [--blr BLR] [--warmup-epochs W] [--seed S]
-#        [--patch P] [--decode "OPTIONS"] [--tap ENDPOINT] [--resume]
+#        [--patch P] [--decode "OPTIONS"] [--tap ENDPOINT] [--resume] [--max-restarts N]
+#        [--save-every N]
 #   --method  mae (random masking), colormae (green noise), lomar (windows, windowed encoder),
 #             simmim (blocks, mask token, L1), semmae (semantic parts), mfm (frequency)
 #   --model   a preset with overrides, e.g. tiny-28 or vit-tiny,dec_depth=4 (mode set by --method)
 #   --mask    the mae-mask arguments, replacing the method's default
 #   --tap     also publish the masked stream on a PUB socket (watch: mae-view -i sub:...)
 #   --resume  continue the run in OUT where it stopped (same options)
+#   --max-restarts N  when a stage dies, restart the run from its saved state, up to N times:
+#             the server saves the state of its last whole step when its stages leave, and
+#             the data resumes at that step, so the weights are those of a run without faults
+#   --save-every N  the server also saves every N steps (for a server that dies itself)
 #   --warmup-epochs  linear warm-up of the learning rate, in epochs (default 1; may be a fraction)
 # Defaults: Fashion-MNIST train split, small-28, MAE, 10 epochs of 256, blr 1.5e-4.
 # Writes OUT/checkpoint.safetensors, OUT/optim.safetensors, OUT/metrics.tsv, OUT/loss.mae.
 set -eu
 . "$(dirname "$0")/lib.sh"
 out=out/pretrain method=mae model=small-28 mask= data=fashion-mnist:train epochs=10 batch=256
-blr=1.5e-4 warmup=1 seed=1 patch= decode="--shuffle --flip 0.5" tap= resume=0
+blr=1.5e-4 warmup=1 seed=1 patch= decode="--shuffle --flip 0.5" tap= resume=0 max_restarts=0
+save_every=0
 while [ $# -gt 0 ]; do
 	case $1 in
 	-o) out=$2; shift ;;
@@ -38,7 +44,11 @@ while [ $# -gt 0 ]; do
 	--decode) decode=$2; shift ;;
 	--tap) tap=$2; shift ;;
 	--resume) resume=1 ;;
-	-h|--help) sed -n '2,23s/^# \{0,1\}//p' "$0"; exit 0 ;;
+	--max-restarts) max_restarts=$2; shift
+	    case $max_restarts in ''|*[!0-9]*) say "--max-restarts: a number, not '$max_restarts'"; exit 1 ;; esac ;;
+	--save-every) save_every=$2; shift
+	    case $save_every in ''|*[!0-9]*) say "--save-every: a number of steps, not '$save_every'"; exit 1 ;; esac ;;
+	-h|--help) sed -n '2,29s/^# \{0,1\}//p' "$0"; exit 0 ;;
 	*) say "unknown option $1"; exit 1 ;;
 	esac
 	shift
@@ -74,23 +84,48 @@ steps=$(count_of "$src")
 per_epoch=$((steps / epochs))
 images=$((per_epoch * batch))
 
-start=0
-if [ $resume = 1 ]; then
-	start=$(mae-optimize --step-of "$out")
-	say "resuming $out at step $start of $steps"
-	mae-optimize -q --ps "@ipc://$RUNDIR/ps" --resume "$out" &
-else
-	say "$method ($model), mask: $mask; $epochs epochs of $per_epoch batches of $batch from $data"
-	mae-optimize --ps "@ipc://$RUNDIR/ps" -s "$seed" -m "$model" --steps "$steps" \
-		--warmup "$(awk -v w="$warmup" -v n="$per_epoch" 'BEGIN {printf "%d", w * n}')" --blr "$blr" --batch "$batch" --images-per-epoch "$images" \
-		-d "$out" &
-fi
-ps=$!
-tapcmd=cat
-[ -n "$tap" ] && tapcmd="mae-tap -q $tap"
-# shellcheck disable=SC2086
-$src --start-batch "$start" | mae-patchify -q -p "$patch" | mae-mask -q -s "$seed" $mask | $tapcmd |
-	mae-encode -q --ps "ipc://$RUNDIR/ps" | mae-reconstruct -q --ps "ipc://$RUNDIR/ps" |
-	mae-loss -q --loss-only > "$out/loss.mae" || { kill $ps 2>/dev/null; die "the training pipeline failed"; }
-wait $ps || die "mae-optimize failed"
+# one attempt: the server and the pipeline, from the state saved in $out when $resume is 1
+attempt() {
+	start=0
+	if [ $resume = 1 ]; then
+		start=$(mae-optimize --step-of "$out") || return 1
+		say "resuming $out at step $start of $steps"
+		mae-optimize -q --ps "@ipc://$RUNDIR/ps" --resume "$out" &
+	else
+		say "$method ($model), mask: $mask; $epochs epochs of $per_epoch batches of $batch from $data"
+		mae-optimize --ps "@ipc://$RUNDIR/ps" -s "$seed" -m "$model" --steps "$steps" \
+			--warmup "$(awk -v w="$warmup" -v n="$per_epoch" 'BEGIN {printf "%d", w * n}')" --blr "$blr" --batch "$batch" --images-per-epoch "$images" \
+			-d "$out" --save-every "$save_every" &
+	fi
+	ps=$!
+	tapcmd=cat
+	[ -n "$tap" ] && tapcmd="mae-tap -q $tap"
+	# shellcheck disable=SC2086
+	if ! $src --start-batch "$start" | mae-patchify -q -p "$patch" | mae-mask -q -s "$seed" $mask | $tapcmd |
+		mae-encode -q --ps "ipc://$RUNDIR/ps" | mae-reconstruct -q --ps "ipc://$RUNDIR/ps" |
+		mae-loss -q --loss-only > "$out/loss.mae"; then
+		# every stage is gone: the server sees them leave, saves the state of its last whole
+		# step and exits (2 s after the last one left); stop it only if it does not
+		n=0
+		while kill -0 $ps 2>/dev/null && [ $n -lt 300 ]; do sleep 0.1; n=$((n + 1)); done
+		kill $ps 2>/dev/null
+		wait $ps 2>/dev/null
+		say "the training pipeline failed"
+		return 1
+	fi
+	wait $ps || { say "mae-optimize failed"; return 1; }
+}
+
+# the stages' private gradient sockets go in the run directory, removed with it: even those
+# of a stage killed outright
+TMPDIR=$RUNDIR
+export TMPDIR
+restarts=0
+until attempt; do
+	[ $restarts -lt $max_restarts ] || die "stopped after $restarts restarts (--max-restarts $max_restarts)"
+	restarts=$((restarts + 1))
+	if [ -s "$out/optim.safetensors" ]; then resume=1; else resume=0; fi
+	say "restart $restarts of $max_restarts: $([ $resume = 1 ] && echo "from the state saved at step $(mae-optimize --step-of "$out")" || echo "from the beginning (no state saved)")"
+	rm -f "$RUNDIR/ps"
+done
 say "done: $out/checkpoint.safetensors ($(tail -1 "$out/metrics.tsv" | cut -f1) steps, last loss $(tail -1 "$out/metrics.tsv" | cut -f3))"

@@ -9,8 +9,15 @@ PATH="$MAE_BUILD/bin:$PATH"
 export PATH MAE_BUILD
 PY=/usr/bin/python3
 T=$(mktemp -d "${TMPDIR:-/tmp}/mae-test.XXXXXX")
-# MAE_KEEP_TEST=1 keeps the scratch directory, to look at after a failure
-trap '[ -n "${MAE_KEEP_TEST:-}" ] && echo "# kept $T" || rm -rf "$T"; jobs -p | xargs -r kill 2>/dev/null' EXIT
+# at_exit CMD: run CMD when the test ends, before $T is removed (the last added runs first):
+# for daemons and namespaces that use files under $T. INT, TERM and HUP end the test through
+# the same path. MAE_KEEP_TEST=1 keeps the scratch directory, to look at after a failure.
+_at_exit=""
+at_exit() { _at_exit="$1; $_at_exit"; }
+trap 'eval "$_at_exit"; [ -n "${MAE_KEEP_TEST:-}" ] && echo "# kept $T" || rm -rf "$T"; jobs -p | xargs -r kill 2>/dev/null' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+trap 'exit 129' HUP
 TESTS=0
 FAILED=0
 TDIR=$(cd "$(dirname "$0")" && pwd)

@@ -93,18 +93,8 @@ slurm_down() {
 	stop_pids $MUNGED
 	MUNGED=""
 }
-# lib.sh's EXIT trap removes $T, which the daemons use: read its action back from `trap`
-# (into a file: dash shows no traps inside $(trap)) and put slurm_down in front of it, as
-# tests/lib/hosts.sh does; a signal leaves through exit, and so through the EXIT trap
-_keep_exit() { [ "$2" = EXIT ] && _prev_exit=$1; return 0; }
-_prev_exit=""
-trap > "$T/.traps"
-eval "$(sed -n 's/^trap -- /_keep_exit /p' "$T/.traps")"
-rm -f "$T/.traps"
-trap 'slurm_down; '"$_prev_exit" EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-trap 'exit 129' HUP
+# the daemons use files under $T: stop them before lib.sh removes it, on every way out
+at_exit slurm_down
 
 # why DAEMON: the line of the daemon's own log that says what went wrong (its fatal error,
 # else its first error other than the usual noise, else its last line), for a skip message

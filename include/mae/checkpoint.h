@@ -45,10 +45,20 @@ int mae_st_parse(mae_st_file *f, const void *buf, size_t size, char *err, size_t
 void mae_st_free(mae_st_file *f);
 const mae_st_tensor *mae_st_get(const mae_st_file *f, const char *name);
 const char *mae_st_meta(const mae_st_file *f, const char *key);   /* NULL if absent */
+/* The metadata key of the data section's CRC-32 (8 hex digits), which mae_st_write adds
+ * and mae_st_read checks when a file has it (files from elsewhere may not). */
+#define MAE_ST_CRC_KEY "crc32"
 /* Write n tensors in the given order, with nmeta (key, value) pairs of metadata
- * (meta[2i] = key, meta[2i+1] = value). Atomic. 0, or -1 with err. */
+ * (meta[2i] = key, meta[2i+1] = value) and the CRC-32. Atomic. 0, or -1 with err. */
 int mae_st_write(const char *path, const mae_st_tensor *t, int n, const char *const *meta,
                  int nmeta, char *err, size_t errn);
+/* Several files that must change together (a model and its optimiser state): after
+ * mae_st_begin, mae_st_write only writes and syncs each file under a temporary name beside
+ * it; mae_st_commit then renames them all, one after another, so the files are replaced
+ * within microseconds of each other rather than one whole write apart. 0, or -1 with err
+ * (the files not yet renamed are removed). */
+void mae_st_begin(void);
+int mae_st_commit(char *err, size_t errn);
 
 /* Model checkpoints: every tensor of the state dict (mae_model.tensors) as F32 under its
  * PyTorch name, the configuration in __metadata__ (format "maepipe", every mae_config field by

@@ -1,5 +1,5 @@
 # tests/lib/hosts.sh: real network hosts for shell tests, made of network namespaces.
-# Source it after tests/lib.sh (it needs $T, $PY and lib.sh's EXIT trap), then:
+# Source it after tests/lib.sh (it needs $T, $PY and lib.sh's at_exit), then:
 #
 #   hosts_available || skip_all "network namespaces: $HOSTS_WHY"
 #   hosts_up 3 --ssh                 hosts 1..3 at 10.77.0.11 .. 10.77.0.13, sshd on :22
@@ -10,8 +10,8 @@
 # Layout: one namespace per host ("mae<pid>h<k>", device eth0) and one more for the
 # bridge ("mae<pid>br", bridge br0 at 10.77.0.1, port h<k> per host), so the root
 # namespace is left untouched and tests running in parallel do not collide.
-# hosts_up hooks hosts_down into the EXIT trap and makes INT/TERM/HUP exit through it.
-# After hosts_up, do not replace the EXIT trap (or call hosts_down from yours).
+# hosts_up has hosts_down run at the end of the test (lib.sh's at_exit), on every way out.
+# Do not replace lib.sh's EXIT trap (add to it with at_exit).
 # `on` is a shell function: write `on 1 timeout 30 cmd`, not `timeout 30 on 1 cmd`.
 
 HOSTS_N=0
@@ -136,23 +136,13 @@ hosts_up() {
 	return 0
 }
 
-# lib.sh's EXIT trap removes $T; ours must run first (processes in the hosts still use
-# files under $T: keys, logs, the relay), so read lib.sh's action back from `trap` (into
-# a file: dash shows no traps inside $(trap)) and put hosts_down in front of it.
+# hosts_down runs when the test ends, before lib.sh removes $T (processes in the hosts
+# still use files under $T: keys, logs, the relay)
 _hosts_traps() {
 	[ -n "${_hosts_trapped:-}" ] && return
 	_hosts_trapped=1
-	_hosts_prev_exit=""
-	trap > "$T/.traps"
-	eval "$(sed -n 's/^trap -- /_hosts_keep /p' "$T/.traps")"
-	rm -f "$T/.traps"
-	trap 'hosts_down; '"$_hosts_prev_exit" EXIT
-	# a signal leaves through exit, and so through the EXIT trap
-	trap 'exit 130' INT
-	trap 'exit 143' TERM
-	trap 'exit 129' HUP
+	at_exit hosts_down
 }
-_hosts_keep() { [ "$2" = EXIT ] && _hosts_prev_exit=$1; return 0; }
 
 # the veth only carries traffic once both ends report carrier; wait for that (bounded)
 _hosts_carrier() {
