@@ -188,8 +188,9 @@ int mae_st_parse(mae_st_file *f, const void *src, size_t size, char *err, size_t
 		char got[16];
 		data_crc(data, dlen, got);
 		if (strcmp(got, want_crc)) {
-			fail(err, errn, "data does not match its CRC-32 (%s, stored %.16s): the file is corrupt",
-			     got, want_crc);
+			fail(err, errn, "data does not match its CRC-32 (%s, stored %.16s): the file is corrupt, "
+			     "or another program changed its tensors and kept the metadata key '%s'", got, want_crc,
+			     MAE_ST_CRC_KEY);
 			goto out;
 		}
 	}

@@ -41,7 +41,7 @@ $PY - "$T/mae/checkpoint.safetensors" "$T/cut.safetensors" <<'PY'
 import json, struct, sys
 buf = open(sys.argv[1], 'rb').read()
 n, = struct.unpack('<Q', buf[:8]); head = json.loads(buf[8:8 + n]); data = buf[8 + n:]
-meta = head.pop('__metadata__'); meta['depth'] = '1'
+meta = head.pop('__metadata__'); meta['depth'] = '1'; del meta['crc32']   # the data changes
 out, body = {'__metadata__': meta}, b''
 for name, e in head.items():
     if name.startswith('blocks.') and int(name.split('.')[1]) >= 1: continue
