@@ -159,20 +159,26 @@ double mae_peer_grace(void)
 	return s && *s ? atof(s) : 10.0;
 }
 
+/* A connection that never became a peer (a client refused by CURVE, a port scan, a peer that
+ * speaks something else) still ends with a disconnect: counted apart, it does not take a peer
+ * with it. Its events and a real peer's may interleave; the counts come out right either way. */
+#define HANDSHAKE_FAILED \
+	(ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
+
 /* Peer tracking through the socket monitor (record_internal.h): handshakes up, disconnects
  * down. */
 void monitor_open(monitor *m, void *sock, const char *name)
 {
 	char addr[64];
 	snprintf(addr, sizeof addr, "inproc://mae-monitor-%p", sock);
-	if (zmq_socket_monitor(sock, addr, ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED) != 0)
+	if (zmq_socket_monitor(sock, addr, ZMQ_EVENT_HANDSHAKE_SUCCEEDED | HANDSHAKE_FAILED | ZMQ_EVENT_DISCONNECTED))
 		mae_die(MAE_EXIT_DATA, "%s: socket monitor: %s", name, zmq_strerror(errno));
 	m->pair = zmq_socket(zctx, ZMQ_PAIR);
 	int linger = 0;
 	zmq_setsockopt(m->pair, ZMQ_LINGER, &linger, sizeof linger);
 	if (zmq_connect(m->pair, addr) != 0)
 		mae_die(MAE_EXIT_DATA, "%s: socket monitor: %s", name, zmq_strerror(errno));
-	m->peers = m->ever = 0;
+	m->peers = m->ever = m->unmet = 0;
 	m->empty_since = 0;
 }
 
@@ -189,6 +195,7 @@ static void *open_socket(const ep_spec *e, const char *name, int hwm, monitor *m
 		zmq_setsockopt(s, ZMQ_SUBSCRIBE, "", 0);
 	if (mon)
 		monitor_open(mon, s, name);
+	mae_zsecure(s, e->addr, e->bind, name);
 	int rc = e->bind ? zmq_bind(s, e->addr) : zmq_connect(s, e->addr);
 	if (rc != 0)
 		mae_die(MAE_EXIT_DATA, "%s: cannot %s: %s", name, e->bind ? "bind" : "connect",
@@ -217,6 +224,10 @@ void monitor_poll(monitor *m, long timeout_ms)
 			if (ev == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
 				m->peers++;
 				m->ever++;
+			} else if (ev & HANDSHAKE_FAILED) {
+				m->unmet++;
+			} else if (ev == ZMQ_EVENT_DISCONNECTED && m->unmet > 0) {
+				m->unmet--;
 			} else if (ev == ZMQ_EVENT_DISCONNECTED && m->peers > 0) {
 				if (--m->peers == 0)
 					m->empty_since = mae_now();

@@ -97,6 +97,7 @@ mae_gradport *mae_gradport_open(const char *spec)
 	g->sock = mae_zsocket(ZMQ_PULL, 0, bind);
 	int hwm = 4;
 	zmq_setsockopt(g->sock, ZMQ_RCVHWM, &hwm, sizeof hwm);
+	mae_zsecure(g->sock, bind, 1, bind);
 	if (zmq_bind(g->sock, bind) != 0)
 		mae_die(MAE_EXIT_DATA, "gradient port %s: cannot bind: %s", bind, zmq_strerror(errno));
 	if (g->path[0])
@@ -198,6 +199,7 @@ void mae_grad_send(const char *addr, mae_record *grad)
 			mae_die(MAE_EXIT_DATA, "more than %d gradient destinations", npeers);
 		/* linger: the last gradient must reach its stage before we exit */
 		s = mae_zsocket(ZMQ_PUSH, 2000, addr);
+		mae_zsecure(s, addr, 0, addr);
 		if (zmq_connect(s, addr) != 0)
 			mae_die(MAE_EXIT_DATA, "gradient route %s: cannot connect: %s", addr, zmq_strerror(errno));
 		snprintf(peers[npeers].addr, sizeof peers[npeers].addr, "%s", addr);

@@ -20,6 +20,7 @@
 #include "record_internal.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -169,6 +170,7 @@ mae_ps *mae_ps_join(const char *endpoint, const char *group, int replica, double
 	zmq_msg_init(&ps->msg);
 	ps->sock = mae_zsocket(ZMQ_DEALER, 2000, endpoint);
 	monitor_open(&ps->mon, ps->sock, endpoint);
+	mae_zsecure(ps->sock, addr, 0, endpoint);
 	if (zmq_connect(ps->sock, addr) != 0)
 		mae_die(MAE_EXIT_DATA, "--ps %s: cannot connect: %s", endpoint, zmq_strerror(errno));
 	new_msg(&ps->rec, "hello");
@@ -242,7 +244,7 @@ typedef struct member {
 	int waiting;          /* sent its gradient for the current step */
 } member;
 
-typedef struct server {
+struct mae_ps_server {
 	void *sock;
 	mae_model *m;
 	mae_optim *o;
@@ -260,10 +262,12 @@ typedef struct server {
 	FILE *metrics;
 	mae_progress prog;
 	mae_record rec;
-} server;
+};
+typedef struct mae_ps_server server;
 
-static void reply_error(server *s, const zmq_msg_t *id, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void reply_error(server *s, const zmq_msg_t *id, const char *fmt, ...)
+/* Refuse a message: log why, tell its sender, change nothing. -1. */
+static int reply_error(server *s, const zmq_msg_t *id, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int reply_error(server *s, const zmq_msg_t *id, const char *fmt, ...)
 {
 	char msg[512];
 	va_list ap;
@@ -274,6 +278,7 @@ static void reply_error(server *s, const zmq_msg_t *id, const char *fmt, ...)
 	new_msg(&s->rec, "error");
 	mae_map_set_str(&s->rec.fields, "message", msg);
 	send_record(s->sock, id, &s->rec);
+	return -1;
 }
 
 /* Tell every member still joined that the run stops, and why: each one exits with the
@@ -360,16 +365,22 @@ static member *find_member(server *s, const zmq_msg_t *id)
 	return NULL;
 }
 
-static void handle(server *s, zmq_msg_t *id, mae_record *r)
+/* One message from a stage: 0 when it is taken, -1 when it is refused (logged, answered with
+ * an error, nothing changed). Every field is checked before anything changes: a message may
+ * come from a broken or hostile peer (mae(7), SECURITY). */
+static int handle(server *s, zmq_msg_t *id, mae_record *r)
 {
 	const char *op = mae_map_str(&r->fields, "op", "");
 	int g = group_of(mae_map_str(&r->fields, "group", ""));
 	int replica = (int)mae_map_int(&r->fields, "replica", -1);
 	member *mb = find_member(s, id);
+	if (r->type != MAE_REC_BATCH)
+		return reply_error(s, id, "a%s record is not a parameter-plane message",
+		                   r->type == MAE_REC_HEADER ? " header" : "n end-of-stream");
 	if (g < 0 || replica < 0 || replica >= s->opt->replicas) {
-		reply_error(s, id, "message '%s' with group '%s' replica %d: expected group encoder or decoder "
-		            "and replica 0..%d", op, mae_map_str(&r->fields, "group", "?"), replica, s->opt->replicas - 1);
-		return;
+		return reply_error(s, id, "message '%s' with group '%s' replica %d: expected group encoder or "
+		                   "decoder and replica 0..%d", op, mae_map_str(&r->fields, "group", "?"), replica,
+		                   s->opt->replicas - 1);
 	}
 	if (!strcmp(op, "hello")) {
 		/* A stage that died cannot say bye; one that joins in its place takes over. */
@@ -382,10 +393,8 @@ static void handle(server *s, zmq_msg_t *id, mae_record *r)
 				s->mem[i].left = 1;
 				s->mem[i].waiting = 0;
 			}
-		if (s->nmem == (int)(sizeof s->mem / sizeof s->mem[0])) {
-			reply_error(s, id, "too many members");
-			return;
-		}
+		if (s->nmem == (int)(sizeof s->mem / sizeof s->mem[0]))
+			return reply_error(s, id, "too many members");
 		mb = &s->mem[s->nmem++];
 		memset(mb, 0, sizeof *mb);
 		zmq_msg_init(&mb->id);
@@ -394,36 +403,41 @@ static void handle(server *s, zmq_msg_t *id, mae_record *r)
 		mb->replica = replica;
 		mae_info("%s replica %d joined at step %lld", group_names[g], replica, (long long)s->o->step);
 		send_weights(s, mb, "welcome");
-		return;
+		return 0;
 	}
-	if (!mb) {
-		reply_error(s, id, "'%s' from a stage that did not say hello", op);
-		return;
-	}
+	if (!mb || mb->left)
+		return reply_error(s, id, "'%s' from a stage that %s", op, mb ? "has left" : "did not say hello");
+	if (mb->group != g || mb->replica != replica)
+		return reply_error(s, id, "'%s' as %s replica %d from the stage that joined as %s replica %d", op,
+		                   group_names[g], replica, group_names[mb->group], mb->replica);
 	if (!strcmp(op, "bye")) {
 		mb->left = 1;
-		return;
+		return 0;
 	}
 	if (!strcmp(op, "grad")) {
 		int64_t step = mae_map_int(&r->fields, "step", -1);
 		size_t off, cnt;
 		group_range(s->m, g, &off, &cnt);
 		mae_tensor *t = mae_rec_tensor(r, "grad");
-		if (step != s->o->step) {
-			reply_error(s, id, "%s replica %d sent the gradient of step %lld during step %lld",
-			            group_names[g], replica, (long long)step, (long long)s->o->step);
-			return;
-		}
-		if (mb->waiting) {
-			reply_error(s, id, "%s replica %d sent two gradients for step %lld", group_names[g], replica,
-			            (long long)step);
-			return;
-		}
-		if (!t || t->dtype != MAE_F32 || t->ndim != 1 || (size_t)t->shape[0] != cnt) {
-			reply_error(s, id, "%s gradient must be F32 [%zu]", group_names[g], cnt);
-			return;
-		}
-		const float *gr = mae_rec_need(r, "grad", MAE_F32, 1, "[n]")->data;
+		if (step != s->o->step)
+			return reply_error(s, id, "%s replica %d sent the gradient of step %lld during step %lld",
+			                   group_names[g], replica, (long long)step, (long long)s->o->step);
+		if (mb->waiting)
+			return reply_error(s, id, "%s replica %d sent two gradients for step %lld", group_names[g],
+			                   replica, (long long)step);
+		if (!t || t->dtype != MAE_F32 || t->ndim != 1 || (size_t)t->shape[0] != cnt)
+			return reply_error(s, id, "%s gradient must be F32 [%zu]", group_names[g], cnt);
+		const float *gr = t->data;
+		for (size_t i = 0; i < cnt; i++)
+			if (!isfinite(gr[i]))
+				return reply_error(s, id, "%s replica %d sent a gradient with %g at %zu (step %lld): the "
+				                   "weights stay those of the last finite step", group_names[g], replica,
+				                   gr[i], i, (long long)step);
+		double loss = mae_map_float(&r->fields, "loss", 0);
+		int64_t images = mae_map_int(&r->fields, "images", 0);
+		if (g == G_DECODER && (!isfinite(loss) || images < 0 || images > (1 << 30)))
+			return reply_error(s, id, "decoder replica %d sent loss %g and %lld images with its gradient",
+			                   replica, loss, (long long)images);
 		if (s->got[g] == 0)
 			memcpy(s->acc + off, gr, cnt * sizeof(float));
 		else
@@ -432,51 +446,90 @@ static void handle(server *s, zmq_msg_t *id, mae_record *r)
 		s->got[g]++;
 		mb->waiting = 1;
 		if (g == G_DECODER) {   /* the loss travels with the decoder's gradient */
-			s->loss_sum += mae_map_float(&r->fields, "loss", 0);
+			s->loss_sum += loss;
 			s->loss_n++;
-			s->images += mae_map_int(&r->fields, "images", 0);
+			s->images += images;
 		}
 		int complete = 1;
 		for (int k = 0; k < NGROUPS; k++)
 			complete &= s->got[k] == s->opt->replicas;
 		if (complete)
 			finish_step(s);
-		return;
+		return 0;
 	}
-	reply_error(s, id, "unknown operation '%s'", op);
+	return reply_error(s, id, "unknown operation '%s'", op);
+}
+
+mae_ps_server *mae_ps_server_open(mae_model *m, mae_optim *o, const mae_ps_server_opts *opt)
+{
+	server *s = mae_calloc(1, sizeof *s);
+	s->m = m;
+	s->o = o;
+	s->opt = opt;
+	s->acc = mae_alloc_aligned(m->n_params * sizeof(float));
+	s->start = s->last_step_time = mae_now();
+	s->images_total = opt->images;
+	const char *addr = opt->endpoint[0] == '@' ? opt->endpoint + 1 : opt->endpoint;
+	s->sock = mae_zsocket(ZMQ_ROUTER, 2000, opt->endpoint);
+	int one = 1;
+	zmq_setsockopt(s->sock, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
+	monitor_open(&s->mon, s->sock, opt->endpoint);
+	mae_zsecure(s->sock, addr, 1, opt->endpoint);
+	if (zmq_bind(s->sock, addr) != 0)
+		mae_die(MAE_EXIT_DATA, "--ps %s: cannot bind: %s", opt->endpoint, zmq_strerror(errno));
+	s->metrics = mae_run_metrics_open(opt->outdir, o->step == 0);
+	mae_progress_start(&s->prog, "steps", o->total > o->step ? o->total - o->step : -1);
+	return s;
+}
+
+int mae_ps_server_message(mae_ps_server *s, const void *idb, size_t idn, const void *body, size_t n)
+{
+	char err[256];
+	zmq_msg_t id;
+	zmq_msg_init_size(&id, idn);
+	memcpy(zmq_msg_data(&id), idb, idn);
+	mae_record r = {0};
+	int rc = mae_decode_record(body, n, &r, err, sizeof err) ? reply_error(s, &id, "bad message: %s", err)
+	                                                         : handle(s, &id, &r);
+	mae_rec_free(&r);
+	zmq_msg_close(&id);
+	return rc;
+}
+
+int64_t mae_ps_server_step(const mae_ps_server *s)
+{
+	return s->o->step;
+}
+
+void mae_ps_server_close(mae_ps_server *s)
+{
+	mae_progress_end(&s->prog);
+	if (s->metrics)
+		fclose(s->metrics);
+	for (int i = 0; i < s->nmem; i++)
+		zmq_msg_close(&s->mem[i].id);
+	monitor_close(&s->mon, s->sock);
+	zmq_close(s->sock);
+	mae_zctx_release();
+	mae_rec_free(&s->rec);
+	free(s->acc);
+	free(s);
 }
 
 int mae_ps_serve(mae_model *m, mae_optim *o, const mae_ps_server_opts *opt)
 {
-	server s;
-	char err[256];
-	memset(&s, 0, sizeof s);
-	s.m = m;
-	s.o = o;
-	s.opt = opt;
-	s.acc = mae_alloc_aligned(m->n_params * sizeof(float));
-	s.start = s.last_step_time = mae_now();
-	s.images_total = opt->images;
-	const char *addr = opt->endpoint[0] == '@' ? opt->endpoint + 1 : opt->endpoint;
-	s.sock = mae_zsocket(ZMQ_ROUTER, 2000, opt->endpoint);
-	int one = 1;
-	zmq_setsockopt(s.sock, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
-	monitor_open(&s.mon, s.sock, opt->endpoint);
-	if (zmq_bind(s.sock, addr) != 0)
-		mae_die(MAE_EXIT_DATA, "--ps %s: cannot bind: %s", opt->endpoint, zmq_strerror(errno));
-	s.metrics = mae_run_metrics_open(opt->outdir, o->step == 0);
-	mae_progress_start(&s.prog, "steps", o->total > o->step ? o->total - o->step : -1);
+	server *s = mae_ps_server_open(m, o, opt);
 	zmq_msg_t id, body;
 	zmq_msg_init(&id);
 	zmq_msg_init(&body);
 	double last_msg = mae_now(), short_since = 0;
 	for (;;) {
-		int active = 0, ever = s.nmem > 0;
-		for (int i = 0; i < s.nmem; i++)
-			active += !s.mem[i].left;
+		int active = 0, ever = s->nmem > 0;
+		for (int i = 0; i < s->nmem; i++)
+			active += !s->mem[i].left;
 		if (ever && !active)
 			break;
-		zmq_pollitem_t it = {s.sock, 0, ZMQ_POLLIN, 0};
+		zmq_pollitem_t it = {s->sock, 0, ZMQ_POLLIN, 0};
 		int k = zmq_poll(&it, 1, 500);
 		if (k < 0 && errno != EINTR)
 			mae_die(MAE_EXIT_DATA, "--ps: %s", zmq_strerror(errno));
@@ -485,68 +538,55 @@ int mae_ps_serve(mae_model *m, mae_optim *o, const mae_ps_server_opts *opt)
 			 * (it died, or the heartbeat dropped it: hung, or its host cut off). Each stage
 			 * has one connection here. The others would wait for ever for the step it owes,
 			 * so save the last whole step, tell them, and stop. */
-			monitor_poll(&s.mon, 0);
-			if (!(active && s.mon.ever && s.mon.peers < active))
+			monitor_poll(&s->mon, 0);
+			if (!(active && s->mon.ever && s->mon.peers < active))
 				short_since = 0;
 			else if (short_since == 0)
 				short_since = mae_now();
 			else if (mae_now() - short_since > 2) {
 				char why[256];
-				if (s.mon.peers == 0)
+				if (s->mon.peers == 0)
 					snprintf(why, sizeof why, "every stage disconnected at step %lld without leaving "
 					         "(did a stage die?)", (long long)o->step);
 				else
 					snprintf(why, sizeof why, "%d of %d stages disconnected at step %lld without "
-					         "leaving (did a stage die or hang?)", active - s.mon.peers, active,
+					         "leaving (did a stage die or hang?)", active - s->mon.peers, active,
 					         (long long)o->step);
-				save(&s);
-				stop_members(&s, why);
-				monitor_close(&s.mon, s.sock);
-				zmq_close(s.sock);   /* its linger sends the message before we go */
+				save(s);
+				stop_members(s, why);
+				monitor_close(&s->mon, s->sock);
+				zmq_close(s->sock);   /* its linger sends the message before we go */
 				mae_zctx_release();
 				mae_die(MAE_EXIT_DATA, "%s; saved the state", why);
 			}
 			if (mae_now() - last_msg > opt->timeout) {
-				save(&s);
+				save(s);
 				mae_die(MAE_EXIT_DATA, "no message from any stage for %.0f s at step %lld (%d of %d members "
 				        "still joined); saved the state and gave up", opt->timeout, (long long)o->step,
-				        active, s.nmem);
+				        active, s->nmem);
 			}
 			continue;
 		}
 		last_msg = mae_now();
-		if (zmq_msg_recv(&id, s.sock, 0) < 0 || !zmq_msg_more(&id))
+		if (zmq_msg_recv(&id, s->sock, 0) < 0 || !zmq_msg_more(&id))
 			continue;
-		if (zmq_msg_recv(&body, s.sock, 0) < 0)
+		if (zmq_msg_recv(&body, s->sock, 0) < 0)
 			continue;
 		while (zmq_msg_more(&body)) {   /* drain a malformed multipart message */
 			zmq_msg_t extra;
 			zmq_msg_init(&extra);
-			zmq_msg_recv(&extra, s.sock, 0);
+			zmq_msg_recv(&extra, s->sock, 0);
 			int more = zmq_msg_more(&extra);
 			zmq_msg_close(&extra);
 			if (!more)
 				break;
 		}
-		mae_record r = {0};
-		if (mae_decode_record(zmq_msg_data(&body), zmq_msg_size(&body), &r, err, sizeof err))
-			reply_error(&s, &id, "bad message: %s", err);
-		else
-			handle(&s, &id, &r);
-		mae_rec_free(&r);
+		mae_ps_server_message(s, zmq_msg_data(&id), zmq_msg_size(&id), zmq_msg_data(&body),
+		                      zmq_msg_size(&body));
 	}
-	mae_progress_end(&s.prog);
-	save(&s);
-	if (s.metrics)
-		fclose(s.metrics);
+	save(s);
 	zmq_msg_close(&id);
 	zmq_msg_close(&body);
-	for (int i = 0; i < s.nmem; i++)
-		zmq_msg_close(&s.mem[i].id);
-	monitor_close(&s.mon, s.sock);
-	zmq_close(s.sock);
-	mae_zctx_release();
-	mae_rec_free(&s.rec);
-	free(s.acc);
+	mae_ps_server_close(s);
 	return 0;
 }

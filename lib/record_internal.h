@@ -45,6 +45,9 @@ void mae_zctx_release(void);
  * is disconnected and noticed. Dies with `name` if the socket cannot be made. Close it with
  * zmq_close and mae_zctx_release. */
 void *mae_zsocket(int type, int linger_ms, const char *name);
+/* CURVE on a tcp:// socket about to bind or connect to addr, when MAE_CURVE names a run's
+ * keys (curve.c); nothing otherwise, and nothing for other transports. */
+void mae_zsecure(void *sock, const char *addr, int bind, const char *name);
 /* MAE_PEER_GRACE: seconds a socket whose peers have all left waits for one to come back. */
 double mae_peer_grace(void);
 
@@ -52,6 +55,7 @@ double mae_peer_grace(void);
 typedef struct {
 	void *pair;
 	int peers, ever;
+	int unmet;            /* connections whose handshake failed, their disconnect still to come */
 	double empty_since;   /* when peers last fell to 0 (0: not empty) */
 } monitor;
 void monitor_open(monitor *m, void *sock, const char *name);

@@ -12,6 +12,8 @@
 #   port N                      first TCP port handed out (default 5600)
 #   env NAME=VALUE              set in every process (for example MAE_THREADS=1)
 #   dir PATH                    working directory on every host (default: this one)
+#   curve DIR                   CURVE on every TCP link, with the keys of mae-keygen DIR
+#                               (the same path on every host; MAE_CURVE=DIR in every process)
 #   stage NAME HOSTS COMMAND    a pipeline stage: one copy per host of HOSTS (h1,h2,...)
 #   server HOST COMMAND         the parameter server (mae-optimize), if the run trains
 # in COMMAND, {copy} is the copy's number (0, 1, ...), {copies} their count, {host} and
@@ -42,7 +44,7 @@ while [ $# -gt 0 ]; do
 	case $1 in
 	-n) dry=1 ;;
 	--sbatch) sbatch=1 ;;
-	-h|--help) sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h|--help) sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	-*) say "unknown option '$1'"; usage ;;
 	*) break ;;
 	esac
@@ -53,7 +55,7 @@ placement=$1
 [ -r "$placement" ] || die "$placement: cannot read the placement"
 
 # ---- the placement -----------------------------------------------------------------------
-transport=local port=5600 workdir=$PWD
+transport=local port=5600 workdir=$PWD curve=""
 declare -A haddr hnode
 hosts=() envs=() names=() shosts=() cmds=() server_host="" server_cmd=""
 lineno=0
@@ -79,6 +81,9 @@ while IFS= read -r line || [ -n "$line" ]; do
 		[[ $rest =~ ^[A-Za-z_][A-Za-z0-9_]*= ]] || die "$where: expected 'env NAME=VALUE'"
 		envs+=("$rest") ;;
 	dir) workdir=$rest ;;
+	curve)
+		[ -n "$rest" ] || die "$where: expected 'curve DIR' (a directory of keys made by mae-keygen)"
+		curve=$rest ;;
 	stage)
 		read -r n hl c <<< "$rest"
 		[ -n "${c:-}" ] || die "$where: expected 'stage NAME HOSTS COMMAND'"
@@ -88,7 +93,7 @@ while IFS= read -r line || [ -n "$line" ]; do
 		[ -n "${c:-}" ] || die "$where: expected 'server HOST COMMAND'"
 		[ -z "$server_host" ] || die "$where: a second server"
 		server_host=$h server_cmd=$c ;;
-	*) die "$where: unknown keyword '$kw' (transport, host, port, env, dir, stage or server)" ;;
+	*) die "$where: unknown keyword '$kw' (transport, host, port, env, dir, curve, stage or server)" ;;
 	esac
 done < "$placement"
 [ ${#names[@]} -gt 0 ] || die "$placement: no stage"
@@ -97,6 +102,17 @@ for i in "${!names[@]}"; do
 	for h in "${hl[@]}"; do [ -n "${haddr[$h]:-}" ] || die "$placement: stage ${names[$i]}: unknown host '$h'"; done
 done
 [ -z "$server_host" ] || [ -n "${haddr[$server_host]:-}" ] || die "$placement: server: unknown host '$server_host'"
+# CURVE: every process gets the keys' directory (relative to dir, as every path of a command);
+# where this host can see it, a directory without the run's keys is refused before anything runs
+if [ -n "$curve" ]; then
+	case $curve in /*) cdir=$curve ;; *) cdir=$workdir/$curve ;; esac
+	if [ "$transport" = local ] || [ -d "$cdir" ]; then
+		for f in server.pub server.key client.key clients.pub; do
+			[ -r "$cdir/$f" ] || die "$placement: curve $curve: no $f there (make the keys with mae-keygen $curve)"
+		done
+	fi
+	envs+=("MAE_CURVE=$cdir")
+fi
 
 if [ $sbatch = 1 ]; then   # a job script: the same launcher, inside the allocation
 	[ "$transport" = slurm ] || die "--sbatch: the placement's transport is $transport, not slurm"

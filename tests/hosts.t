@@ -79,6 +79,48 @@ ok $? "shape 2: the weights of the one-host run, bit for bit"
 like "$("$LAUNCH" -n "$T/s2.place" | grep 'h1 decode')" "mae-encode .*--ps tcp://$(host_addr 3):5620 --grad @tcp://$(host_addr 1):5622" \
 	"shape 2: the encoder takes its gradient on host 1's address"
 
+# 2c. the same cut with CURVE on every TCP link (the launcher's 'curve DIR'): the same weights;
+# from host 1, a client with a key of its own and one without CURVE say hello to the server
+# on host 3 before the data flows (the encoder reads a FIFO the test opens after them)
+mae-keygen -q "$T/keys"
+mkfifo "$T/gate"
+placement s2c 5640 <<EOF
+curve keys
+stage encode h1 mae-encode -q -i $T/gate
+stage reconstruct h2 mae-reconstruct -q
+stage loss h2 mae-loss -q --loss-only -o /dev/null
+server h3 mae-optimize -q --timeout 60 $TRAIN -d $T/s2c
+EOF
+timeout 120 "$LAUNCH" "$T/s2c.place" 2> "$T/s2c.err" & launcher=$!
+host_wait_listen 3 5640 20
+on 1 $PY - "$(host_addr 3)" "$T/keys/server.pub" > "$T/s2c.intruders" <<'PY'
+import sys, zmq, msgpack
+ctx = zmq.Context()
+for who in ('own key', 'no CURVE'):
+    s = ctx.socket(zmq.DEALER); s.linger = 0; s.rcvtimeo = 2000
+    if who == 'own key':
+        s.curve_serverkey = open(sys.argv[2]).read().split()[0].encode()
+        s.curve_publickey, s.curve_secretkey = zmq.curve_keypair()
+    s.connect('tcp://%s:5640' % sys.argv[1])
+    s.send(msgpack.packb({'type': 'header', 'op': 'hello', 'group': 'encoder', 'replica': 0}))
+    try:
+        s.recv(); print(who, 'answered')
+    except zmq.Again:
+        print(who, 'no answer')
+    s.close()
+PY
+timeout 60 sh -c 'cat "$1" > "$2"' _ "$T/b.mae" "$T/gate"   # (bounded: a run that failed never opens it)
+wait $launcher
+ok $? "CURVE on every link (curve keys): the cut model over three hosts ends well"
+cmp -s "$T/s2c/checkpoint.safetensors" "$T/one/checkpoint.safetensors"
+ok $? "  with the weights of the one-host run, bit for bit"
+is "$(paste -sd, "$T/s2c.intruders")" "own key no answer,no CURVE no answer" "  clients without the run's keys get no answer from the server"
+like "$(cat "$T/s2c.err")" "h3 server.*refused a client from $(host_addr 1): its key" "  the refusal is logged with the client's address"
+mkdir -p "$T/nokeys"; sed 's/^curve keys$/curve nokeys/' "$T/s2c.place" > "$T/s2n.place"
+msg=$("$LAUNCH" "$T/s2n.place" 2>&1); st=$?
+is "$st:$msg" "2:launch.sh: $T/s2n.place: curve nokeys: no server.pub there (make the keys with mae-keygen nokeys)" \
+	"  a curve directory without the keys is refused before anything starts"
+
 # 3. two replicas (hosts 1 and 2, half of every batch each), their server on host 3,
 # against one replica at twice the batch
 mkdir -p "$T/big"

@@ -77,6 +77,16 @@ typedef struct mae_ps_server_opts {
  * and checkpoints outdir/checkpoint.safetensors + outdir/optim.safetensors. Returns 0 or dies. */
 int mae_ps_serve(mae_model *m, mae_optim *o, const mae_ps_server_opts *opt);
 
+/* The server of mae_ps_serve in parts, so that a test or a fuzzer can hand it messages
+ * without a network: open binds opt->endpoint; message takes one message body from the
+ * stage whose ZeroMQ routing id is id (0: taken; -1: refused, logged and answered with an
+ * error, nothing changed); close ends it without saving. */
+typedef struct mae_ps_server mae_ps_server;
+mae_ps_server *mae_ps_server_open(mae_model *m, mae_optim *o, const mae_ps_server_opts *opt);
+int mae_ps_server_message(mae_ps_server *s, const void *id, size_t idn, const void *body, size_t n);
+int64_t mae_ps_server_step(const mae_ps_server *s);
+void mae_ps_server_close(mae_ps_server *s);
+
 /* "preset,key=value,..." describing c fully, for mae_config_parse. */
 void mae_config_spec(const mae_config *c, char *buf, size_t n);
 
