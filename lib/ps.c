@@ -427,7 +427,7 @@ static int handle(server *s, zmq_msg_t *id, mae_record *r)
 			                   replica, (long long)step);
 		if (!t || t->dtype != MAE_F32 || t->ndim != 1 || (size_t)t->shape[0] != cnt)
 			return reply_error(s, id, "%s gradient must be F32 [%zu]", group_names[g], cnt);
-		const float *gr = t->data;
+		const float *gr = mae_rec_need(r, "grad", MAE_F32, 1, "[n]")->data;   /* checked above; aligned */
 		for (size_t i = 0; i < cnt; i++)
 			if (!isfinite(gr[i]))
 				return reply_error(s, id, "%s replica %d sent a gradient with %g at %zu (step %lld): the "

@@ -1,5 +1,5 @@
 /* seeds: the fuzz targets' starting inputs, made by libmae itself: seeds DIR writes
- * DIR/record/, DIR/safetensors/, DIR/idx/ and DIR/image/, each with a few valid files. */
+ * DIR/record/, DIR/safetensors/, DIR/idx/, DIR/image/ and DIR/ps/, each with a few valid files. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,9 +7,11 @@
 #include <zlib.h>
 
 #include "mae/checkpoint.h"
+#include "mae/model.h"
 #include "mae/image.h"
 #include "mae/stream.h"
 #include "mae/util.h"
+#include "fuzz_ps.h"
 
 static const char *dir;
 
@@ -105,6 +107,63 @@ static void images(void)
 	mae_image_free(&im);
 }
 
+/* fuzz_ps's input: messages of [peer][length, 2 bytes LE][body] */
+static unsigned char *ps_buf;
+static size_t ps_len;
+
+static void ps_msg(int peer, const char *op, const char *group, int replica, int64_t step, size_t ngrad)
+{
+	mae_record r = { 0 };
+	r.type = MAE_REC_BATCH;
+	mae_map_set_str(&r.fields, "op", op);
+	mae_map_set_str(&r.fields, "group", group);
+	mae_map_set_int(&r.fields, "replica", replica);
+	if (ngrad) {
+		int64_t shape[1] = { (int64_t)ngrad };
+		mae_map_set_int(&r.fields, "step", step);
+		mae_map_set_float(&r.fields, "loss", 0.5);
+		mae_map_set_int(&r.fields, "images", 16);
+		mae_tensor *t = mae_rec_add(&r, "grad", MAE_F32, 1, shape);
+		for (size_t i = 0; i < ngrad; i++)
+			((float *)t->data)[i] = (float)((i * 7 + step) % 13) * 1e-3f - 6e-3f;
+	}
+	void *buf;
+	size_t n = mae_encode_record(&r, &buf);
+	if (n > 0xffff)
+		mae_die(MAE_EXIT_DATA, "seeds: a parameter-plane message of %zu bytes", n);
+	ps_buf = realloc(ps_buf, ps_len + 3 + n);
+	ps_buf[ps_len] = (unsigned char)peer;
+	ps_buf[ps_len + 1] = n & 0xff, ps_buf[ps_len + 2] = (unsigned char)(n >> 8);
+	memcpy(ps_buf + ps_len + 3, buf, n);
+	ps_len += 3 + n;
+	free(buf);
+	mae_rec_free(&r);
+}
+
+/* Two replicas of encoder and decoder join, train two steps and leave; a second seed
+ * stops after the hellos. */
+static void ps(void)
+{
+	mae_config c;
+	char err[256];
+	mae_model *m;
+	if (mae_config_parse(&c, FUZZ_PS_MODEL, err, sizeof err) || !(m = mae_model_new(&c, err, sizeof err)))
+		mae_die(MAE_EXIT_DATA, "seeds: %s", err);
+	size_t ne = m->n_enc, nd = m->n_params - m->n_enc;
+	const char *group[2] = { "encoder", "decoder" };
+	for (int k = 0; k < 2 * FUZZ_PS_REPLICAS; k++)
+		ps_msg(k + 1, "hello", group[k % 2], k / 2, 0, 0);
+	put("ps", "hellos", ps_buf, ps_len);
+	for (int64_t step = 0; step < 2; step++)
+		for (int k = 0; k < 2 * FUZZ_PS_REPLICAS; k++)
+			ps_msg(k + 1, "grad", group[k % 2], k / 2, step, k % 2 ? nd : ne);
+	for (int k = 0; k < 2 * FUZZ_PS_REPLICAS; k++)
+		ps_msg(k + 1, "bye", group[k % 2], k / 2, 0, 0);
+	put("ps", "two-steps", ps_buf, ps_len);
+	free(ps_buf);
+	mae_model_free(m);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
@@ -117,5 +176,6 @@ int main(int argc, char **argv)
 	checkpoints();
 	idx();
 	images();
+	ps();
 	return 0;
 }
