@@ -98,6 +98,11 @@ attempt() {
 			-d "$out" --save-every "$save_every" &
 	fi
 	ps=$!
+	# A stage that hangs (stopped, deadlocked) would keep the pipeline from ending after the
+	# server has stopped the run for it: 5 s after the server is gone, what is left of the
+	# pipeline is killed.
+	( while kill -0 $ps 2>/dev/null; do sleep 0.5; done; sleep 5; pkill -KILL -P $$ '^mae-' ) &
+	watchdog=$!
 	tapcmd=cat
 	[ -n "$tap" ] && tapcmd="mae-tap -q $tap"
 	# shellcheck disable=SC2086
@@ -108,11 +113,13 @@ attempt() {
 		# step and exits (2 s after the last one left); stop it only if it does not
 		n=0
 		while kill -0 $ps 2>/dev/null && [ $n -lt 300 ]; do sleep 0.1; n=$((n + 1)); done
-		kill $ps 2>/dev/null
+		kill -KILL $ps 2>/dev/null   # (hung or stopped: it would not act on TERM)
 		wait $ps 2>/dev/null
+		kill $watchdog 2>/dev/null
 		say "the training pipeline failed"
 		return 1
 	fi
+	kill $watchdog 2>/dev/null
 	wait $ps || { say "mae-optimize failed"; return 1; }
 }
 

@@ -70,6 +70,19 @@ s=$(sed -n 's/.*restart 1 of 1: from the state saved at step \([0-9]*\)$/\1/p' "
 cmp -s "$T/srv/checkpoint.safetensors" "$T/ref/checkpoint.safetensors"
 ok $? "the weights of the run without faults, bit for bit"
 
+# 4b. a stage that hangs (SIGSTOP): the server drops it when its heartbeats stop, saves and
+# stops the run; pretrain.sh kills what is left of the pipeline (a stopped process ends no
+# pipeline) and restarts, bit for bit
+( n=0; while [ "$(tail -n +2 "$T/hung/metrics.tsv" 2>/dev/null | wc -l)" -lt 20 ] && [ $n -lt 3000 ]; do sleep 0.02; n=$((n + 1)); done
+  pkill -STOP -f "^mae-reconstruct .*$T/tmp.hung/" ) &
+MAE_HEARTBEAT=0.5,2 run hung --max-restarts 1
+ok $? "mae-reconstruct stopped (SIGSTOP) at step 20, --max-restarts 1: the run ends with status 0"
+wait
+like "$(cat "$T/hung.err")" "1 of 2 stages disconnected at step [0-9]* without leaving \(did a stage die or hang\?\)" "the server says a stage is gone"
+cmp -s "$T/hung/checkpoint.safetensors" "$T/ref/checkpoint.safetensors"
+ok $? "the weights of the run without faults, bit for bit"
+is "$(pgrep -f "$T/tmp.hung/" | wc -l)" 0 "the stopped stage is not left behind"
+
 # 5. A torn state (the model of one step, the optimiser of another) is refused, never mixed
 mkdir -p "$T/torn"
 cp "$T/ref/checkpoint.safetensors" "$T/torn/"
