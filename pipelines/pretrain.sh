@@ -8,7 +8,7 @@
 # usage: pipelines/pretrain.sh [-o OUT] [--method M] [--model SPEC] [--mask "STRATEGY OPTS"]
 #        [--data SRC] [--epochs E] [--batch B] [--blr BLR] [--warmup-epochs W] [--seed S]
 #        [--patch P] [--decode "OPTIONS"] [--tap ENDPOINT] [--resume] [--max-restarts N]
-#        [--save-every N]
+#        [--save-every N] [--stall-timeout SEC]
 #   --method  mae (random masking), colormae (green noise), lomar (windows, windowed encoder),
 #             simmim (blocks, mask token, L1), semmae (semantic parts), mfm (frequency)
 #   --model   a preset with overrides, e.g. tiny-28 or vit-tiny,dec_depth=4 (mode set by --method)
@@ -19,6 +19,8 @@
 #             the server saves the state of its last whole step when its stages leave, and
 #             the data resumes at that step, so the weights are those of a run without faults
 #   --save-every N  the server also saves every N steps (for a server that dies itself)
+#   --stall-timeout SEC  the server saves and stops the run when no stage has sent it anything
+#             for SEC seconds (default 600): a data stage that hangs, which no heartbeat shows
 #   --warmup-epochs  linear warm-up of the learning rate, in epochs (default 1; may be a fraction)
 # Defaults: Fashion-MNIST train split, small-28, MAE, 10 epochs of 256, blr 1.5e-4.
 # Writes OUT/checkpoint.safetensors, OUT/optim.safetensors, OUT/metrics.tsv, OUT/loss.mae.
@@ -26,7 +28,7 @@ set -eu
 . "$(dirname "$0")/lib.sh"
 out=out/pretrain method=mae model=small-28 mask= data=fashion-mnist:train epochs=10 batch=256
 blr=1.5e-4 warmup=1 seed=1 patch= decode="--shuffle --flip 0.5" tap= resume=0 max_restarts=0
-save_every=0
+save_every=0 stall=600
 while [ $# -gt 0 ]; do
 	case $1 in
 	-o) out=$2; shift ;;
@@ -48,7 +50,9 @@ while [ $# -gt 0 ]; do
 	    case $max_restarts in ''|*[!0-9]*) say "--max-restarts: a number, not '$max_restarts'"; exit 1 ;; esac ;;
 	--save-every) save_every=$2; shift
 	    case $save_every in ''|*[!0-9]*) say "--save-every: a number of steps, not '$save_every'"; exit 1 ;; esac ;;
-	-h|--help) sed -n '2,29s/^# \{0,1\}//p' "$0"; exit 0 ;;
+	--stall-timeout) stall=$2; shift
+	    case $stall in ''|*[!0-9]*|0) say "--stall-timeout: a number of seconds, not '$stall'"; exit 1 ;; esac ;;
+	-h|--help) sed -n '2,31s/^# \{0,1\}//p' "$0"; exit 0 ;;
 	*) say "unknown option $1"; exit 1 ;;
 	esac
 	shift
@@ -90,10 +94,10 @@ attempt() {
 	if [ $resume = 1 ]; then
 		start=$(mae-optimize --step-of "$out") || return 1
 		say "resuming $out at step $start of $steps"
-		mae-optimize -q --ps "@ipc://$RUNDIR/ps" --resume "$out" &
+		mae-optimize -q --ps "@ipc://$RUNDIR/ps" --timeout "$stall" --resume "$out" &
 	else
 		say "$method ($model), mask: $mask; $epochs epochs of $per_epoch batches of $batch from $data"
-		mae-optimize --ps "@ipc://$RUNDIR/ps" -s "$seed" -m "$model" --steps "$steps" \
+		mae-optimize --ps "@ipc://$RUNDIR/ps" --timeout "$stall" -s "$seed" -m "$model" --steps "$steps" \
 			--warmup "$(awk -v w="$warmup" -v n="$per_epoch" 'BEGIN {printf "%d", w * n}')" --blr "$blr" --batch "$batch" --images-per-epoch "$images" \
 			-d "$out" --save-every "$save_every" &
 	fi
