@@ -108,7 +108,8 @@ mae_gradport *mae_gradport_open(const char *spec)
 
 const char *mae_gradport_address(const mae_gradport *g) { return g->addr; }
 
-void mae_gradport_recv(mae_gradport *g, mae_record *grad, int64_t seq, double timeout, int watch_fd)
+void mae_gradport_recv(mae_gradport *g, mae_record *grad, int64_t seq, double timeout, int watch_fd,
+                       mae_ps *ps)
 {
 	double t0 = mae_now();
 	char err[256];
@@ -135,6 +136,11 @@ void mae_gradport_recv(mae_gradport *g, mae_record *grad, int64_t seq, double ti
 			if (poll(&p, 1, 0) > 0 && (p.revents & (POLLERR | POLLHUP)))
 				mae_die(MAE_EXIT_DATA, "waiting for the gradient of batch %lld: the output was closed "
 				        "downstream, so none can come", (long long)seq);
+		}
+		if (ps) {
+			char what[64];
+			snprintf(what, sizeof what, "the gradient of batch %lld", (long long)seq);
+			mae_ps_check(ps, what);
 		}
 		if (mae_now() - t0 > timeout)
 			mae_die(MAE_EXIT_DATA, "no gradient for batch %lld after %.0f s: is a mae-loss stage "

@@ -112,6 +112,15 @@ struct mae_ps {
 	monitor mon;          /* the connection to the server: a server that is gone is noticed */
 };
 
+void mae_ps_check(mae_ps *ps, const char *what)
+{
+	monitor_poll(&ps->mon, 0);
+	if (ps->mon.ever && ps->mon.peers == 0 && mae_now() - ps->mon.empty_since > mae_peer_grace())
+		mae_die(MAE_EXIT_DATA, "parameter server %s: gone while waiting for %s (it died, hung or its "
+		        "host dropped off the network), and not back in %g s", ps->endpoint, what,
+		        mae_peer_grace());
+}
+
 static void client_recv(mae_ps *ps, const char *what)
 {
 	char err[256];
@@ -127,11 +136,7 @@ static void client_recv(mae_ps *ps, const char *what)
 			if (zmq_msg_recv(&ps->msg, ps->sock, ZMQ_DONTWAIT) >= 0)
 				break;
 		}
-		monitor_poll(&ps->mon, 0);
-		if (ps->mon.ever && ps->mon.peers == 0 && mae_now() - ps->mon.empty_since > mae_peer_grace())
-			mae_die(MAE_EXIT_DATA, "parameter server %s: gone while waiting for %s (it died, hung or "
-			        "its host dropped off the network), and not back in %g s", ps->endpoint, what,
-			        mae_peer_grace());
+		mae_ps_check(ps, what);
 		if (mae_now() - t0 > ps->timeout)
 			mae_die(MAE_EXIT_DATA, "parameter server %s: no %s after %.0f s (is mae-optimize running "
 			        "there, and every other stage of the step alive?)", ps->endpoint, what, ps->timeout);

@@ -185,7 +185,7 @@ const float *mae_stage_wait_grad(mae_stage *s, mae_record *rec, mae_record *grad
                                  const int64_t *shape, int ndim, int watch_fd)
 {
 	char got[160];
-	mae_gradport_recv(s->port, grad, mae_rec_seq(rec), s->grad_timeout, watch_fd);
+	mae_gradport_recv(s->port, grad, mae_rec_seq(rec), s->grad_timeout, watch_fd, s->ps);
 	mae_tensor *g = mae_rec_tensor(grad, "grad");
 	int same = g && g->dtype == MAE_F32 && g->ndim == ndim;
 	for (int i = 0; same && i < ndim; i++)

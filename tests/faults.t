@@ -74,4 +74,17 @@ wait $rd; is "$?" 2 "MAE_MAX_RECORD=1000: with status 2"
 is "$(grep -c '^[0-9]* seq=' "$T/in.5705")" 0 "MAE_MAX_RECORD=1000: the header came through, no batch of 2000 bytes did"
 like "$(cat "$T/rd.5705")" "exceed MAE_MAX_RECORD" "MAE_MAX_RECORD=1000: the message names the limit among the causes"
 kill -TERM $wr 2>/dev/null; wait $wr 2>/dev/null
+
+# 6. a trainable stage waiting for its gradient (none comes: no mae-loss downstream) whose
+# server dies: it stops after MAE_PEER_GRACE, not after --grad-timeout (300 s); before, an
+# encoder cut off by a link that came back waited there long after its server had stopped
+mae-decode -q -n 32 -b 32 fashion-mnist:train | mae-patchify -p 7 | mae-mask -s 3 random > "$T/one.mae"
+on 2 mae-optimize -q --ps "@tcp://$A2:5706" -s 5 -m micro-28 --steps 4 -d "$T/srv6" 2> /dev/null & srv=$!
+MAE_PEER_GRACE=1 on 1 mae-encode -q --ps "tcp://$A2:5706" -i "$T/one.mae" > /dev/null 2> "$T/enc.5706" & enc=$!
+host_wait_listen 2 5706 10
+sleep 1
+kill -KILL $srv 2>/dev/null; pkill -KILL -f "mae-optimize -q --ps @tcp://$A2:5706"
+wait_gone $enc 15; ok $? "an encoder waiting for its gradient stops once its server is gone"
+wait $enc; is "$?" 2 "  with status 2"
+like "$(cat "$T/enc.5706")" "parameter server tcp://$A2:5706: gone while waiting for the gradient of batch 0" "  and it says what it waited for"
 finish

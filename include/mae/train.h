@@ -31,10 +31,13 @@ typedef struct mae_gradport mae_gradport;
  * name), or NULL for a private ipc:// endpoint in $TMPDIR (same-host pipelines). */
 mae_gradport *mae_gradport_open(const char *spec);
 const char *mae_gradport_address(const mae_gradport *g);
-/* Wait for the gradient of batch `seq`. Dies with a clear message after `timeout` seconds, or
- * as soon as watch_fd (the stage's data output, -1: none) is closed by its reader: then no
- * gradient can come. */
-void mae_gradport_recv(mae_gradport *g, mae_record *grad, int64_t seq, double timeout, int watch_fd);
+typedef struct mae_ps mae_ps;
+/* Wait for the gradient of batch `seq`. Dies with a clear message after `timeout` seconds, as
+ * soon as watch_fd (the stage's data output, -1: none) is closed by its reader, or when the
+ * parameter server ps (NULL: none) has been gone for MAE_PEER_GRACE: then no gradient can
+ * come, or none would be of use. */
+void mae_gradport_recv(mae_gradport *g, mae_record *grad, int64_t seq, double timeout, int watch_fd,
+                       mae_ps *ps);
 void mae_gradport_close(mae_gradport *g);
 
 void mae_route_append(mae_record *rec, const char *addr);
@@ -45,8 +48,6 @@ void mae_grad_send(const char *addr, mae_record *grad);
 void mae_grad_close_all(void);
 
 /* ---- parameter plane: client ---- */
-
-typedef struct mae_ps mae_ps;
 
 /* Join the server at endpoint as (group, replica); fills the model configuration. timeout:
  * seconds to wait for any answer of the server. */
@@ -59,6 +60,9 @@ int64_t mae_ps_weights(mae_ps *ps, mae_model *m);
  * count; wait for the updated weights, written into m->params. Returns the new step. */
 int64_t mae_ps_step(mae_ps *ps, mae_model *m, double loss, int images);
 void mae_ps_leave(mae_ps *ps);
+/* Die, saying that `what` cannot come, when the server has been gone (its connection lost:
+ * dead, hung, or its host cut off) for MAE_PEER_GRACE. For a stage waiting on something else. */
+void mae_ps_check(mae_ps *ps, const char *what);
 
 /* ---- parameter plane: server ---- */
 
