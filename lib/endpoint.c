@@ -115,12 +115,19 @@ void mae_zctx_release(void)
 /* MAE_HEARTBEAT=IVL[,TIMEOUT] in seconds: a ZMTP ping every IVL, and a connection that
  * has carried nothing for TIMEOUT after a ping is dropped (0 turns heartbeats off). Pings
  * are answered by ZeroMQ's I/O thread, so a stage busy computing still answers; a stopped
- * process or a lost link does not. */
-static void heartbeat_ms(int *ivl, int *timeout)
+ * process or a lost link does not.
+ * Unset, only the parameter plane's sockets (ROUTER, DEALER) have them, at 1 s and 10 s: its
+ * messages are questions and answers, read as they come. On data and gradient sockets a
+ * reader that is behind stops reading (backpressure), and libzmq 4.3.4 then cannot see
+ * the pings it has not read: it drops a healthy connection after TIMEOUT, losing what was
+ * in flight, or aborts (libzmq issues 3937, 4364, 4767; seen here when a fan-out worker died
+ * under a slow merge). There heartbeats are for a user who asks, knowing that. */
+static void heartbeat_ms(int type, int *ivl, int *timeout)
 {
-	*ivl = 1000;
-	*timeout = 10000;
 	const char *s = getenv("MAE_HEARTBEAT");
+	int plane = type == ZMQ_ROUTER || type == ZMQ_DEALER;
+	*ivl = plane ? 1000 : 0;
+	*timeout = 10000;
 	if (!s || !*s)
 		return;
 	char *end;
@@ -141,7 +148,7 @@ void *mae_zsocket(int type, int linger_ms, const char *name)
 		mae_die(MAE_EXIT_DATA, "%s: socket: %s", name, zmq_strerror(errno));
 	int64_t maxmsg = (int64_t)max_record();
 	int ivl, timeout;
-	heartbeat_ms(&ivl, &timeout);
+	heartbeat_ms(type, &ivl, &timeout);
 	zmq_setsockopt(s, ZMQ_LINGER, &linger_ms, sizeof linger_ms);
 	zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
 	if (ivl > 0) {
@@ -269,6 +276,7 @@ struct mae_reader {
 	int sub;                  /* SUB: may join mid-stream; headers repeat */
 	monitor mon;              /* to notice producers that vanish without EOS */
 	double grace;             /* seconds to wait for a producer once all have left */
+	double done_since;        /* a merge: since when every producer still here has ended */
 	const void *raw;          /* last record's bytes */
 	size_t rawn;
 	/* --ordered: batches are handed on in seq order; those that come early wait here */
@@ -492,6 +500,17 @@ static int next_raw(mae_reader *r, const void **buf, size_t *n)
 			        "sending its end-of-stream record (did a stage die or hang, a host drop off the "
 			        "network, or a record exceed MAE_MAX_RECORD?)", r->name, (long long)r->number);
 		}
+		/* A merge whose producers still connected have all sent their EOS (each waits for
+		 * us to leave) while others never did: those died, and what they held is lost. */
+		if (r->merge > 1 && r->eos > 0 && r->eos < r->merge && r->mon.peers <= r->eos) {
+			if (r->done_since == 0)
+				r->done_since = mae_now();
+			else if (mae_now() - r->done_since > r->grace)
+				mae_die(MAE_EXIT_DATA, "%s: %d of %d producers left without their end-of-stream record "
+				        "(%lld records came; what the others held is lost: did a worker die?)", r->name,
+				        r->merge - r->eos, r->merge, (long long)r->number);
+		} else
+			r->done_since = 0;
 	}
 	if (zmq_msg_more(&r->msg))
 		mae_die(MAE_EXIT_DATA, "%s: record %lld: multipart message (one message is one record)",
