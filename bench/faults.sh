@@ -18,12 +18,7 @@
 #
 # usage: sh bench/faults.sh        (as root, for the namespace hosts and the tmpfs; make first)
 # env:   MAE_KEEP_BENCH=1 keeps the scratch directory. About 5 minutes on 2 cores.
-set -u
-here=$(cd "$(dirname "$0")/.." && pwd)
-: "${MAE_BUILD:=$here/build}"
-PATH="$MAE_BUILD/bin:$PATH"
-export PATH MAE_BUILD
-PY=/usr/bin/python3
+. "$(dirname "$0")/lib.sh"
 me=faults.sh
 die() { echo "$me: $*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || die "needs root (network namespaces, a tmpfs): run it as root"
@@ -32,7 +27,8 @@ T=$(mktemp -d "${TMPDIR:-/tmp}/mae-bench-faults.XXXXXX")
 # tests/lib/hosts.sh adds its hosts_down to the exit path through at_exit
 _exits=""
 at_exit() { _exits="$1; $_exits"; }
-trap 'eval "$_exits"; umount "$T/disk" 2>/dev/null; if [ -n "${MAE_KEEP_BENCH:-}" ]; then echo "# kept $T" >&2; else rm -rf "$T"; fi' EXIT
+pid=""
+trap '[ -n "$pid" ] && { pkill -KILL -P "$pid"; kill -KILL "$pid"; } 2> /dev/null; eval "$_exits"; umount "$T/disk" 2>/dev/null; if [ -n "${MAE_KEEP_BENCH:-}" ]; then echo "# kept $T" >&2; else rm -rf "$T"; fi' EXIT
 trap 'exit 130' INT TERM HUP
 
 now() { date +%s.%N; }

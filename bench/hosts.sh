@@ -24,12 +24,7 @@
 # env:   STEPS (60) steps a run, REPS (3) rounds, WARM (10) steps left out of the timing,
 #        RATE (1gbit), DELAY (0.2ms) of a shaped link; MAE_KEEP_BENCH=1 keeps the scratch
 #        directory. 6 to 9 minutes on 2 cores.
-set -u
-here=$(cd "$(dirname "$0")/.." && pwd)
-: "${MAE_BUILD:=$here/build}"
-PATH="$MAE_BUILD/bin:$PATH"
-export PATH MAE_BUILD
-PY=/usr/bin/python3
+. "$(dirname "$0")/lib.sh"
 me=hosts.sh
 STEPS=${STEPS:-60} REPS=${REPS:-3} WARM=${WARM:-10} RATE=${RATE:-1gbit} DELAY=${DELAY:-0.2ms}
 LAUNCH=$here/pipelines/launch.sh

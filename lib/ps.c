@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <zmq.h>
 
 enum { G_ENCODER, G_DECODER, NGROUPS };
@@ -174,6 +175,13 @@ mae_ps *mae_ps_join(const char *endpoint, const char *group, int replica, double
 	ps->timeout = timeout;
 	zmq_msg_init(&ps->msg);
 	ps->sock = mae_zsocket(ZMQ_DEALER, 2000, endpoint);
+	/* A routing id of our own (ZeroMQ makes a new one on each connection): when a link that
+	 * went down comes back and ZeroMQ reconnects, the server still knows us, and what we
+	 * queued meanwhile reaches it. (First byte non-zero: zero is ZeroMQ's own.) */
+	char rid[96];
+	int rn = snprintf(rid, sizeof rid, "%s/%d/%ld/%llx", group, replica, (long)getpid(),
+	                  (unsigned long long)(mae_now() * 1e6));
+	zmq_setsockopt(ps->sock, ZMQ_ROUTING_ID, rid, (size_t)rn);
 	monitor_open(&ps->mon, ps->sock, endpoint);
 	mae_zsecure(ps->sock, addr, 0, endpoint);
 	if (zmq_connect(ps->sock, addr) != 0)
@@ -478,6 +486,9 @@ mae_ps_server *mae_ps_server_open(mae_model *m, mae_optim *o, const mae_ps_serve
 	s->sock = mae_zsocket(ZMQ_ROUTER, 2000, opt->endpoint);
 	int one = 1;
 	zmq_setsockopt(s->sock, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
+	/* a stage that reconnects under its routing id takes it over (the old connection may not
+	 * be known dead yet) */
+	zmq_setsockopt(s->sock, ZMQ_ROUTER_HANDOVER, &one, sizeof one);
 	monitor_open(&s->mon, s->sock, opt->endpoint);
 	mae_zsecure(s->sock, addr, 1, opt->endpoint);
 	if (zmq_bind(s->sock, addr) != 0)

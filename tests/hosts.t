@@ -34,6 +34,14 @@ placement() {
 	EOF
 	cat >> "$T/$1.place"
 }
+# launched NAME WHAT: run placement NAME to its end; it must end well, with the weights of the
+# one-host run, bit for bit
+launched() {
+	timeout 120 "$LAUNCH" "$T/$1.place" 2> "$T/$1.err"
+	ok $? "$2"
+	cmp -s "$T/$1/checkpoint.safetensors" "$T/one/checkpoint.safetensors"
+	ok $? "${2%%:*}: the weights of the one-host run, bit for bit"
+}
 # ours: the pids of every process of this run (their command lines name our $T)
 # (not this shell, nor the harness's sshd listeners, whose configuration files are under $T)
 ours() { pgrep -f -- "$T/" | grep -vxF "$(printf '%s\n' $$ $HOSTS_SSHD)" | tr '\n' ' '; }
@@ -48,10 +56,7 @@ stage reconstruct h3 mae-reconstruct -q
 stage loss h3 mae-loss -q --loss-only -o $T/s1.loss
 server h3 mae-optimize -q --timeout 60 $TRAIN -d $T/s1
 EOF
-timeout 120 "$LAUNCH" "$T/s1.place" 2> "$T/s1.err"
-ok $? "shape 1: decode on hosts 1 and 2, model on host 3, over ssh"
-cmp -s "$T/s1/checkpoint.safetensors" "$T/one/checkpoint.safetensors"
-ok $? "shape 1: the weights of the one-host run, bit for bit"
+launched s1 "shape 1: decode on hosts 1 and 2, model on host 3, over ssh"
 is "$(cut -f3 "$T/s1/metrics.tsv")" "$(cut -f3 "$T/one/metrics.tsv")" "shape 1: the same loss at every step"
 "$LAUNCH" -n "$T/s1.place" > "$T/s1.plan"
 like "$(grep 'h3 encode' "$T/s1.plan")" "mae-encode -i @tcp://$(host_addr 3):5611 --merge 2 --ps tcp://$(host_addr 3):5610 " \
@@ -72,10 +77,7 @@ stage reconstruct h2 mae-reconstruct -q
 stage loss h2 mae-loss -q --loss-only -o $T/s2.loss
 server h3 mae-optimize -q --timeout 60 $TRAIN -d $T/s2
 EOF
-timeout 120 "$LAUNCH" "$T/s2.place" 2> "$T/s2.err"
-ok $? "shape 2: encoder on host 1, decoder on host 2, server on host 3"
-cmp -s "$T/s2/checkpoint.safetensors" "$T/one/checkpoint.safetensors"
-ok $? "shape 2: the weights of the one-host run, bit for bit"
+launched s2 "shape 2: encoder on host 1, decoder on host 2, server on host 3"
 like "$("$LAUNCH" -n "$T/s2.place" | grep 'h1 decode')" "mae-encode .*--ps tcp://$(host_addr 3):5620 --grad @tcp://$(host_addr 1):5622" \
 	"shape 2: the encoder takes its gradient on host 1's address"
 
