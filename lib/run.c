@@ -46,7 +46,7 @@ int mae_run_opt(mae_run_opts *r, int opt, const char *arg, const char *usage)
 mae_model *mae_run_start(mae_run_opts *r, mae_optim *o, const char *usage)
 {
 	char err[512], path[1024];
-	mae_model *m;
+	mae_model *m = NULL;
 	if (!!r->model + !!r->weights + !!r->resume != 1)
 		mae_usage_error(usage, "give exactly one of -m MODEL, -w CHECKPOINT and --resume DIR");
 	if (r->lr >= 0 && r->blr >= 0)
@@ -60,23 +60,33 @@ mae_model *mae_run_start(mae_run_opts *r, mae_optim *o, const char *usage)
 	if (r->outdir && mkdir(r->outdir, 0777) != 0 && errno != EEXIST)
 		mae_die(MAE_EXIT_DATA, "%s:", r->outdir);
 	if (r->resume) {
-		mae_st_file f;
+		mae_st_file f = {0};
 		mae_config cfg;
+		char why[1600] = "";
 		snprintf(path, sizeof path, "%s/checkpoint.safetensors", r->resume);
 		if (mae_st_read(&f, path, err, sizeof err) || mae_checkpoint_config(&f, NULL, &cfg, err, sizeof err) ||
 		    !(m = mae_model_new(&cfg, err, sizeof err)) || mae_checkpoint_load_into(m, &f, err, sizeof err))
-			mae_die(MAE_EXIT_DATA, "--resume: %s: %s", path, err);
-		const char *wstep = mae_st_meta(&f, "step");
+			snprintf(why, sizeof why, "%s: %s", path, err);
+		const char *wstep = why[0] ? NULL : mae_st_meta(&f, "step");
 		long long ws = wstep ? atoll(wstep) : -1;
 		mae_st_free(&f);
-		mae_optim_init(o, m->n_params);
-		snprintf(path, sizeof path, "%s/optim.safetensors", r->resume);
-		if (mae_optim_load(o, m, path, &r->images, err, sizeof err))
-			mae_die(MAE_EXIT_DATA, "--resume: %s", err);
-		if (ws != (long long)o->step)
-			mae_die(MAE_EXIT_DATA, "--resume: %s/checkpoint.safetensors is at step %lld but "
-			        "optim.safetensors at step %lld: not one saved state (torn by a crash while "
-			        "saving?); refusing to mix them", r->resume, ws, (long long)o->step);
+		if (!why[0]) {
+			mae_optim_init(o, m->n_params);
+			snprintf(path, sizeof path, "%s/optim.safetensors", r->resume);
+			if (mae_optim_load(o, m, path, &r->images, err, sizeof err))
+				snprintf(why, sizeof why, "%s", err);
+			else if (ws != (long long)o->step)
+				snprintf(why, sizeof why, "%s/checkpoint.safetensors is at step %lld but optim.safetensors "
+				         "at step %lld: not one saved state (torn by a crash while saving?); refusing to "
+				         "mix them", r->resume, ws, (long long)o->step);
+			if (why[0])
+				mae_optim_free(o);
+		}
+		if (why[0]) {
+			/* what was loaded goes first: a dying frame's memory is a leak to LeakSanitizer */
+			mae_model_free(m);
+			mae_die(MAE_EXIT_DATA, "--resume: %s", why);
+		}
 		mae_info("resuming at step %lld of %lld", (long long)o->step, (long long)o->total);
 	} else {
 		if (r->weights) {
