@@ -15,9 +15,7 @@ export OPENBLAS_NUM_THREADS=1 MAE_THREADS=1
 M=micro-28
 TRAIN="-s 5 -m $M --steps 12 --warmup 2 --lr 1e-3"
 FEED="mae-patchify -p 7 | mae-mask -s 3 random"
-mkdir -p "$T/one"
-mae-decode -q -n 384 -b 32 -s 3 fashion-mnist:train | mae-patchify -p 7 | mae-mask -s 3 random > "$T/b.mae"
-mae-train -q $TRAIN -d "$T/one" -i "$T/b.mae" > /dev/null
+spread_reference "$T/one" $TRAIN
 ok $? "the reference: mae-train, one process on one host"
 
 # placement NAME PORT: the head of a placement over hosts h1..h3 (written to $T/NAME.place)

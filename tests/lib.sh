@@ -42,3 +42,12 @@ skip_all() { echo "1..0 # SKIP $1"; exit 0; }
 finish() { echo "1..$TESTS"; [ "$FAILED" -eq 0 ]; exit $?; }
 # a free TCP port on the loopback
 free_port() { $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# spread_reference DIR TRAIN...: the batches that the tests of runs spread over hosts feed
+# ($T/b.mae: 384 Fashion-MNIST images in batches of 32, patches of 7, random masks) and
+# mae-train's run on them in DIR, the weights a spread run must give bit for bit
+spread_reference() {
+	_r_dir=$1; shift
+	mkdir -p "$_r_dir"
+	mae-decode -q -n 384 -b 32 -s 3 fashion-mnist:train | mae-patchify -p 7 | mae-mask -s 3 random > "$T/b.mae" &&
+		mae-train -q "$@" -d "$_r_dir" -i "$T/b.mae" > /dev/null
+}

@@ -189,9 +189,7 @@ done
 ok 0 "a Slurm cluster of one node ($NODE, $NCPU CPUs): munged, slurmctld and slurmd started, the node is idle"
 
 # ---- the reference, and the runs ---------------------------------------------------------
-mkdir -p "$T/one"
-mae-decode -q -n 384 -b 32 -s 3 fashion-mnist:train | mae-patchify -p 7 | mae-mask -s 3 random > "$T/b.mae"
-mae-train -q $TRAIN -d "$T/one" -i "$T/b.mae" > /dev/null
+spread_reference "$T/one" $TRAIN
 ok $? "the reference: mae-train, one process"
 
 # shape2 NAME PORT [PREFIX]: the model cut between hosts h1 and h2, both on our node
