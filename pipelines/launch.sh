@@ -1,9 +1,11 @@
 #!/bin/bash
 # launch.sh: run a pipeline spread over hosts, as a placement file describes it.
 #
-# usage: pipelines/launch.sh [-n] [--sbatch] PLACEMENT
+# usage: pipelines/launch.sh [-n] [--sbatch] [--max-restarts N] PLACEMENT
 #   -n        print what would run where (one line per process) and exit
 #   --sbatch  print a Slurm job script that runs this placement on whole nodes, and exit
+#   --max-restarts N  when a process fails, start the run again from the state its server
+#             saved (the server with --resume, every mae-decode with --start-batch), N times
 #
 # A placement is a text file of lines (# starts a comment):
 #   transport local|ssh|slurm   how processes reach their host (default local)
@@ -34,17 +36,20 @@ set -u
 me=launch.sh
 say() { echo "$me: $*" >&2; }
 die() { say "$*"; exit 2; }
-usage() { sed -n '4,6p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 1; }
+usage() { sed -n '4,8p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 1; }
 # the names of the variables every process gets from the launcher's environment: they
 # choose threads and BLAS kernels, and so the last bits (MAE_SSH is the launcher's own)
 forwarded() { compgen -e | grep -E '^(MAE_|OPENBLAS_|OMP_)' | grep -vx MAE_SSH; }
 
-dry=0 sbatch=0
+dry=0 sbatch=0 max_restarts=0
 while [ $# -gt 0 ]; do
 	case $1 in
 	-n) dry=1 ;;
+	--max-restarts)
+		[[ ${2:-} =~ ^[0-9]+$ ]] || { say "--max-restarts: a number, not '${2:-}'"; usage; }
+		max_restarts=$2; shift ;;
 	--sbatch) sbatch=1 ;;
-	-h|--help) sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h|--help) sed -n '2,34p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	-*) say "unknown option '$1'"; usage ;;
 	*) break ;;
 	esac
@@ -135,7 +140,7 @@ if [ $sbatch = 1 ]; then   # a job script: the same launcher, inside the allocat
 	for v in $(forwarded); do echo "export $v=$(printf %q "${!v}")"; done
 	cat <<-EOF
 	cd $(printf %q "$workdir") || exit 2
-	exec $(printf %q "$here/launch.sh") $(printf %q "$(cd "$(dirname "$placement")" && pwd)/$(basename "$placement")")
+	exec $(printf %q "$here/launch.sh") $([ $max_restarts = 0 ] || echo "--max-restarts $max_restarts ")$(printf %q "$(cd "$(dirname "$placement")" && pwd)/$(basename "$placement")")
 	EOF
 	exit 0
 fi
@@ -212,7 +217,6 @@ with_opts() { local w=($1); [ -n "$2" ] || { echo "$1"; return; }; echo "${w[0]}
 # Each process is bash running one shell pipeline in its own session. It watches its
 # standard input, which the launcher holds open, and kills the pipeline's session when that
 # ends (the launcher stopped, died or lost the connection): nothing outlives a run.
-labels=() phost=() pscript=() ppipe=()
 # The launcher's variables go to every process, as srun passes its environment on (a remote
 # shell would otherwise start without them).
 fwd=()
@@ -227,29 +231,39 @@ add_process() {   # add_process LABEL HOST PIPELINE NAMES...
 	body="$body wait \$p; r=\$?; kill \$w 2>/dev/null; exit \$r"
 	labels+=("$label") phost+=("$h") pscript+=("$body") ppipe+=("$pipe")
 }
-if [ -n "$server_host" ]; then
-	c=$(subst "$server_cmd" 0 1 "$server_host")
-	x="--ps @tcp://$ps_addr:$ps_port"
-	[ "$replicas" = 1 ] || [[ " $c " =~ \ --replicas\  ]] || x="$x --replicas $replicas"
-	add_process "$server_host server" "$server_host" "$(with_opts "$c" "$x")" server
-fi
-for ((g = 0; g < ngroups; g++)); do
-	n=$(copies_of $g)
-	for ((k = 0; k < n; k++)); do
-		h=$(host_of $g $k) pipe="" nm=""
-		for ((i = ${gfirst[$g]}; i <= ${glast[$g]}; i++)); do
-			x=${xst[$i,$k]:-}
-			[ $i != ${gfirst[$g]} ] || x="${xin[$g,$k]:-} $x"
-			[ $i != ${glast[$g]} ] || x="${xout[$g,$k]:-} $x"
-			x=$(echo "$x" | sed 's/^ *//; s/ *$//; s/  */ /g')
-			c=$(with_opts "$(subst "${cmds[$i]}" $k $n "$h")" "$x")
-			pipe="${pipe:+$pipe | }$c" nm="$nm ${names[$i]}.$k"
+# processes FROM: the processes of the run, starting at step FROM (0: a fresh run)
+processes() {
+	labels=() phost=() pscript=() ppipe=()
+	if [ -n "$server_host" ]; then
+		c=$(subst "$server_cmd" 0 1 "$server_host")
+		# a restart: the server resumes from its directory (--resume takes the place of -m)
+		[ "$1" = 0 ] || c="$(sed -E 's/ -m +[^ ]+//' <<< "$c") --resume $server_dir"
+		x="--ps @tcp://$ps_addr:$ps_port"
+		[ "$replicas" = 1 ] || [[ " $c " =~ \ --replicas\  ]] || x="$x --replicas $replicas"
+		add_process "$server_host server" "$server_host" "$(with_opts "$c" "$x")" server
+	fi
+	for ((g = 0; g < ngroups; g++)); do
+		n=$(copies_of $g)
+		for ((k = 0; k < n; k++)); do
+			h=$(host_of $g $k) pipe="" nm=""
+			for ((i = ${gfirst[$g]}; i <= ${glast[$g]}; i++)); do
+				x=${xst[$i,$k]:-}
+				[ $i != ${gfirst[$g]} ] || x="${xin[$g,$k]:-} $x"
+				[ $i != ${glast[$g]} ] || x="${xout[$g,$k]:-} $x"
+				x=$(echo "$x" | sed 's/^ *//; s/ *$//; s/  */ /g')
+				c=$(with_opts "$(subst "${cmds[$i]}" $k $n "$h")" "$x")
+				# a restart: the data begins at the step the server resumes from
+				[ "$1" = 0 ] || [[ ${c%% *} != *mae-decode ]] || c=$(with_opts "$c" "--start-batch $1")
+				pipe="${pipe:+$pipe | }$c" nm="$nm ${names[$i]}.$k"
+			done
+			[ $g = $((ngroups - 1)) ] && [ "$n" = 1 ] || pipe="$pipe > /dev/null"
+			lb=${names[${gfirst[$g]}]}; [ ${gfirst[$g]} = ${glast[$g]} ] || lb="$lb..${names[${glast[$g]}]}"
+			add_process "$h $lb.$k" "$h" "$pipe" $nm
 		done
-		[ $g = $((ngroups - 1)) ] && [ "$n" = 1 ] || pipe="$pipe > /dev/null"
-		lb=${names[${gfirst[$g]}]}; [ ${gfirst[$g]} = ${glast[$g]} ] || lb="$lb..${names[${glast[$g]}]}"
-		add_process "$h $lb.$k" "$h" "$pipe" $nm
 	done
-done
+}
+server_dir=$(sed -nE 's/.* -d +([^ ]+).*/\1/p' <<< " $server_cmd")
+processes 0
 
 if [ $dry = 1 ]; then
 	for j in "${!labels[@]}"; do
@@ -278,10 +292,6 @@ remote() {   # remote HOST SCRIPT: the command that runs SCRIPT on HOST
 	esac
 }
 
-RUN=$(mktemp -d "${TMPDIR:-/tmp}/mae-launch.XXXXXX")
-mkfifo "$RUN/hold"
-exec 9<> "$RUN/hold"   # every process's standard input: ends when this shell lets go of it
-pids=()
 declare -A label_of
 stop() {   # stop everything: the processes see their input end, then get signals
 	exec 9>&-
@@ -291,27 +301,53 @@ stop() {   # stop everything: the processes see their input end, then get signal
 	wait 2>/dev/null
 	rm -rf "$RUN"
 }
+# attempt: start every process, watch them; 0, or 2 when one failed (then all are stopped)
+attempt() {
+	RUN=$(mktemp -d "${TMPDIR:-/tmp}/mae-launch.XXXXXX")
+	mkfifo "$RUN/hold"
+	exec 9<> "$RUN/hold"   # every process's standard input: ends when this shell lets go of it
+	pids=()
+	for j in "${!labels[@]}"; do
+		lb=${labels[$j]}
+		# exec, so that no shell keeps a copy of fd 9 (the stop signal) open
+		( exec 9>&-; eval "exec $(remote "${phost[$j]}" "${pscript[$j]}")" ) < "$RUN/hold" 2> >(exec 9>&-; exec sed -u "s/^/[$lb] /" >&2) &
+		pids+=($!) label_of[$!]=$lb
+	done
+	live=("${pids[@]}") status=0
+	while [ ${#live[@]} -gt 0 ]; do
+		done_pid=""
+		wait -n -p done_pid "${live[@]}"
+		st=$?
+		[ -n "$done_pid" ] || continue
+		rest=()
+		for p in "${live[@]}"; do [ "$p" = "$done_pid" ] || rest+=("$p"); done
+		live=("${rest[@]}")
+		if [ $st != 0 ]; then
+			say "${label_of[$done_pid]} failed (status $st): stopping the run"
+			status=2
+			# to restart, the server must save first: it does when its stages have gone
+			# (2 s after); give it 20 s before it is stopped with the others
+			if [ $max_restarts -gt 0 ] && [ -n "$server_host" ]; then
+				for ((i = 0; i < 100; i++)); do kill -0 "${pids[0]}" 2>/dev/null || break; sleep 0.2; done
+			fi
+			break
+		fi
+	done
+	stop
+	return $status
+}
+pids=() RUN=""
 trap 'say "interrupted: stopping every process"; stop; exit 130' INT TERM HUP
-for j in "${!labels[@]}"; do
-	lb=${labels[$j]}
-	# exec, so that no shell keeps a copy of fd 9 (the stop signal) open
-	( exec 9>&-; eval "exec $(remote "${phost[$j]}" "${pscript[$j]}")" ) < "$RUN/hold" 2> >(exec 9>&-; exec sed -u "s/^/[$lb] /" >&2) &
-	pids+=($!) label_of[$!]=$lb
+restarts=0
+until attempt; do
+	[ $restarts -lt $max_restarts ] || { [ $max_restarts = 0 ] || say "stopped after $restarts restarts (--max-restarts $max_restarts)"; exit 2; }
+	[ -n "$server_host" ] && [ -n "$server_dir" ] || die "--max-restarts: no server with -d DIR to restart from"
+	restarts=$((restarts + 1))
+	# the step its server saved, asked on the server's host (the directory is there)
+	from=$(eval "$(remote "$server_host" "cd $(printf %q "$workdir") && mae-optimize --step-of $(printf %q "$server_dir")")" 2>/dev/null) ||
+		die "restart $restarts: no saved state in $server_dir on $server_host"
+	say "restart $restarts of $max_restarts: from the state saved at step $from"
+	processes "$from"
 done
-live=("${pids[@]}") status=0
-while [ ${#live[@]} -gt 0 ]; do
-	done_pid=""
-	wait -n -p done_pid "${live[@]}"
-	st=$?
-	[ -n "$done_pid" ] || continue
-	rest=()
-	for p in "${live[@]}"; do [ "$p" = "$done_pid" ] || rest+=("$p"); done
-	live=("${rest[@]}")
-	if [ $st != 0 ]; then
-		say "${label_of[$done_pid]} failed (status $st): stopping the run"
-		status=2
-		break
-	fi
-done
-stop
-exit $status
+exit 0
+

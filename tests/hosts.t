@@ -121,6 +121,33 @@ msg=$("$LAUNCH" "$T/s2n.place" 2>&1); st=$?
 is "$st:$msg" "2:launch.sh: $T/s2n.place: curve nokeys: no server.pub there (make the keys with mae-keygen nokeys)" \
 	"  a curve directory without the keys is refused before anything starts"
 
+# 2r. supervision across hosts: the cut model over 60 steps, mae-reconstruct on host 2 killed
+# (kill -9) at step 20; launch.sh --max-restarts 1 starts the run again from the state the
+# server on host 3 saved (the server with --resume, the decoder with --start-batch): the
+# weights of mae-train's 60 steps, bit for bit, every step logged once
+LONG="-s 5 -m $M --steps 60 --warmup 2 --lr 1e-3"
+mkdir -p "$T/long"
+mae-decode -q -n 1920 -b 32 -s 3 fashion-mnist:train | mae-patchify -p 7 | mae-mask -s 3 random |
+	mae-train -q $LONG -d "$T/long" > /dev/null
+placement s2r 5650 <<EOF
+stage decode h1 mae-decode -q -n 1920 -b 32 -s 3 fashion-mnist:train
+stage patchify h1 mae-patchify -p 7
+stage mask h1 mae-mask -s 3 random
+stage encode h1 mae-encode -q
+stage reconstruct h2 mae-reconstruct -q
+stage loss h2 mae-loss -q --loss-only -o /dev/null
+server h3 mae-optimize -q --timeout 60 $LONG -d $T/s2r
+EOF
+( n=0; while [ "$(tail -n +2 "$T/s2r/metrics.tsv" 2>/dev/null | wc -l)" -lt 20 ] && [ $n -lt 1500 ]; do sleep 0.02; n=$((n + 1)); done
+  pkill -KILL -f "^mae-reconstruct -i @tcp://$(host_addr 2):5651" ) & killer=$!
+timeout 180 "$LAUNCH" --max-restarts 1 "$T/s2r.place" 2> "$T/s2r.err"
+ok $? "--max-restarts 1: mae-reconstruct killed on host 2 at step 20, the run ends well"
+wait $killer   # (not a bare wait: the hosts' sshd are children of this shell)
+like "$(cat "$T/s2r.err")" "launch.sh: restart 1 of 1: from the state saved at step [0-9]+" "  it restarted from the step the server saved"
+cmp -s "$T/s2r/checkpoint.safetensors" "$T/long/checkpoint.safetensors"
+ok $? "  with the weights of mae-train's 60 steps, bit for bit"
+is "$(tail -n +2 "$T/s2r/metrics.tsv" | cut -f1 | paste -sd' ')" "$(seq 1 60 | paste -sd' ')" "  every step logged once"
+
 # 3. two replicas (hosts 1 and 2, half of every batch each), their server on host 3,
 # against one replica at twice the batch
 mkdir -p "$T/big"
