@@ -148,6 +148,28 @@ cmp -s "$T/s2r/checkpoint.safetensors" "$T/long/checkpoint.safetensors"
 ok $? "  with the weights of mae-train's 60 steps, bit for bit"
 is "$(tail -n +2 "$T/s2r/metrics.tsv" | cut -f1 | paste -sd' ')" "$(seq 1 60 | paste -sd' ')" "  every step logged once"
 
+# 1r. the same with the data fanned in: decoding on hosts 1 and 2 (--batch-shard, an ordered
+# merge on host 3), one of the two mae-mask killed at step 20 (by then its batches may all be
+# in the sockets' buffers: the run then trains to the end before it stops, and the restart
+# finds the last step saved); the restart begins both decoders at the saved step, bit for bit
+placement s1r 5660 <<EOF
+stage decode h1,h2 mae-decode -q -n 1920 -b 32 -s 3 --batch-shard {copy}/{copies} fashion-mnist:train
+stage patchify h1,h2 mae-patchify -p 7
+stage mask h1,h2 mae-mask -s 3 random
+stage encode h3 mae-encode -q --ordered
+stage reconstruct h3 mae-reconstruct -q
+stage loss h3 mae-loss -q --loss-only -o /dev/null
+server h3 mae-optimize -q --timeout 60 $LONG -d $T/s1r
+EOF
+( n=0; while [ "$(tail -n +2 "$T/s1r/metrics.tsv" 2>/dev/null | wc -l)" -lt 20 ] && [ $n -lt 1500 ]; do sleep 0.02; n=$((n + 1)); done
+  pkill -KILL -n -f "^mae-mask -o >tcp://$(host_addr 3):5661" ) & killer=$!
+MAE_PEER_GRACE=2 timeout 180 "$LAUNCH" --max-restarts 1 "$T/s1r.place" 2> "$T/s1r.err"
+ok $? "--max-restarts 1: a mask stage killed at step 20 of a fanned-in run, the run ends well"
+wait $killer
+like "$(cat "$T/s1r.err")" "launch.sh: restart 1 of 1: from the state saved at step [0-9]+" "  it restarted from the step the server saved"
+cmp -s "$T/s1r/checkpoint.safetensors" "$T/long/checkpoint.safetensors"
+ok $? "  with the weights of mae-train's 60 steps, bit for bit"
+
 # 3. two replicas (hosts 1 and 2, half of every batch each), their server on host 3,
 # against one replica at twice the batch
 mkdir -p "$T/big"
