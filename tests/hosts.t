@@ -40,6 +40,15 @@ launched() {
 	cmp -s "$T/$1/checkpoint.safetensors" "$T/one/checkpoint.safetensors"
 	ok $? "${2%%:*}: the weights of the one-host run, bit for bit"
 }
+# kill_at STEP NAME PATTERN: kill -9 the newest process matching PATTERN once the server of
+# run NAME has logged STEP steps (at most 30 s)
+kill_at() {
+	_k=0
+	while [ "$(tail -n +2 "$T/$2/metrics.tsv" 2>/dev/null | wc -l)" -lt "$1" ] && [ $_k -lt 1500 ]; do
+		sleep 0.02; _k=$((_k + 1))
+	done
+	pkill -KILL -n -f "$3"
+}
 # ours: the pids of every process of this run (their command lines name our $T)
 # (not this shell, nor the harness's sshd listeners, whose configuration files are under $T)
 ours() { pgrep -f -- "$T/" | grep -vxF "$(printf '%s\n' $$ $HOSTS_SSHD)" | tr '\n' ' '; }
@@ -138,8 +147,7 @@ stage reconstruct h2 mae-reconstruct -q
 stage loss h2 mae-loss -q --loss-only -o /dev/null
 server h3 mae-optimize -q --timeout 60 $LONG -d $T/s2r
 EOF
-( n=0; while [ "$(tail -n +2 "$T/s2r/metrics.tsv" 2>/dev/null | wc -l)" -lt 20 ] && [ $n -lt 1500 ]; do sleep 0.02; n=$((n + 1)); done
-  pkill -KILL -f "^mae-reconstruct -i @tcp://$(host_addr 2):5651" ) & killer=$!
+kill_at 20 s2r "^mae-reconstruct -i @tcp://$(host_addr 2):5651" & killer=$!
 timeout 180 "$LAUNCH" --max-restarts 1 "$T/s2r.place" 2> "$T/s2r.err"
 ok $? "--max-restarts 1: mae-reconstruct killed on host 2 at step 20, the run ends well"
 wait $killer   # (not a bare wait: the hosts' sshd are children of this shell)
@@ -161,8 +169,7 @@ stage reconstruct h3 mae-reconstruct -q
 stage loss h3 mae-loss -q --loss-only -o /dev/null
 server h3 mae-optimize -q --timeout 60 $LONG -d $T/s1r
 EOF
-( n=0; while [ "$(tail -n +2 "$T/s1r/metrics.tsv" 2>/dev/null | wc -l)" -lt 20 ] && [ $n -lt 1500 ]; do sleep 0.02; n=$((n + 1)); done
-  pkill -KILL -n -f "^mae-mask -o >tcp://$(host_addr 3):5661" ) & killer=$!
+kill_at 20 s1r "^mae-mask -o >tcp://$(host_addr 3):5661" & killer=$!
 MAE_PEER_GRACE=2 timeout 180 "$LAUNCH" --max-restarts 1 "$T/s1r.place" 2> "$T/s1r.err"
 ok $? "--max-restarts 1: a mask stage killed at step 20 of a fanned-in run, the run ends well"
 wait $killer
