@@ -32,6 +32,32 @@ placement() {
 	EOF
 	cat >> "$T/$1.place"
 }
+# fanned_in NAME PORT IMAGES LOSS SERVER-OPTIONS: decoding on hosts 1 and 2 (every other
+# batch each), the model, its loss (written to LOSS) and its server on host 3
+fanned_in() {
+	placement "$1" "$2" <<-EOF
+	stage decode h1,h2 mae-decode -q -n $3 -b 32 -s 3 --batch-shard {copy}/{copies} fashion-mnist:train
+	stage patchify h1,h2 mae-patchify -p 7
+	stage mask h1,h2 mae-mask -s 3 random
+	stage encode h3 mae-encode -q --ordered
+	stage reconstruct h3 mae-reconstruct -q
+	stage loss h3 mae-loss -q --loss-only -o $4
+	server h3 mae-optimize -q --timeout 60 $5 -d $T/$1
+	EOF
+}
+# cut_model NAME PORT IMAGES LOSS SERVER-OPTIONS: data and encoder on host 1, decoder and
+# loss on host 2, the server on host 3
+cut_model() {
+	placement "$1" "$2" <<-EOF
+	stage decode h1 mae-decode -q -n $3 -b 32 -s 3 fashion-mnist:train
+	stage patchify h1 mae-patchify -p 7
+	stage mask h1 mae-mask -s 3 random
+	stage encode h1 mae-encode -q
+	stage reconstruct h2 mae-reconstruct -q
+	stage loss h2 mae-loss -q --loss-only -o $4
+	server h3 mae-optimize -q --timeout 60 $5 -d $T/$1
+	EOF
+}
 # launched NAME WHAT: run placement NAME to its end; it must end well, with the weights of the
 # one-host run, bit for bit
 launched() {
@@ -54,15 +80,7 @@ kill_at() {
 ours() { pgrep -f -- "$T/" | grep -vxF "$(printf '%s\n' $$ $HOSTS_SSHD)" | tr '\n' ' '; }
 
 # 1. decoding on hosts 1 and 2 (every other batch each), the model and its server on host 3
-placement s1 5610 <<EOF
-stage decode h1,h2 mae-decode -q -n 384 -b 32 -s 3 --batch-shard {copy}/{copies} fashion-mnist:train
-stage patchify h1,h2 mae-patchify -p 7
-stage mask h1,h2 mae-mask -s 3 random
-stage encode h3 mae-encode -q --ordered
-stage reconstruct h3 mae-reconstruct -q
-stage loss h3 mae-loss -q --loss-only -o $T/s1.loss
-server h3 mae-optimize -q --timeout 60 $TRAIN -d $T/s1
-EOF
+fanned_in s1 5610 384 "$T/s1.loss" "$TRAIN"
 launched s1 "shape 1: decode on hosts 1 and 2, model on host 3, over ssh"
 is "$(cut -f3 "$T/s1/metrics.tsv")" "$(cut -f3 "$T/one/metrics.tsv")" "shape 1: the same loss at every step"
 "$LAUNCH" -n "$T/s1.place" > "$T/s1.plan"
@@ -75,15 +93,7 @@ is "$(cat "$T/s1.stray")" "" "shape 1: every line of stderr is labelled with its
 
 # 2. the model cut between hosts: encoder on host 1, decoder and loss on host 2, server on 3;
 # the gradient of the latent goes back from host 2 to host 1 over TCP
-placement s2 5620 <<EOF
-stage decode h1 mae-decode -q -n 384 -b 32 -s 3 fashion-mnist:train
-stage patchify h1 mae-patchify -p 7
-stage mask h1 mae-mask -s 3 random
-stage encode h1 mae-encode -q
-stage reconstruct h2 mae-reconstruct -q
-stage loss h2 mae-loss -q --loss-only -o $T/s2.loss
-server h3 mae-optimize -q --timeout 60 $TRAIN -d $T/s2
-EOF
+cut_model s2 5620 384 "$T/s2.loss" "$TRAIN"
 launched s2 "shape 2: encoder on host 1, decoder on host 2, server on host 3"
 like "$("$LAUNCH" -n "$T/s2.place" | grep 'h1 decode')" "mae-encode .*--ps tcp://$(host_addr 3):5620 --grad @tcp://$(host_addr 1):5622" \
 	"shape 2: the encoder takes its gradient on host 1's address"
@@ -138,15 +148,7 @@ LONG="-s 5 -m $M --steps 60 --warmup 2 --lr 1e-3"
 mkdir -p "$T/long"
 mae-decode -q -n 1920 -b 32 -s 3 fashion-mnist:train | mae-patchify -p 7 | mae-mask -s 3 random |
 	mae-train -q $LONG -d "$T/long" > /dev/null
-placement s2r 5650 <<EOF
-stage decode h1 mae-decode -q -n 1920 -b 32 -s 3 fashion-mnist:train
-stage patchify h1 mae-patchify -p 7
-stage mask h1 mae-mask -s 3 random
-stage encode h1 mae-encode -q
-stage reconstruct h2 mae-reconstruct -q
-stage loss h2 mae-loss -q --loss-only -o /dev/null
-server h3 mae-optimize -q --timeout 60 $LONG -d $T/s2r
-EOF
+cut_model s2r 5650 1920 /dev/null "$LONG"
 kill_at 20 s2r "^mae-reconstruct -i @tcp://$(host_addr 2):5651" & killer=$!
 timeout 180 "$LAUNCH" --max-restarts 1 "$T/s2r.place" 2> "$T/s2r.err"
 ok $? "--max-restarts 1: mae-reconstruct killed on host 2 at step 20, the run ends well"
@@ -160,15 +162,7 @@ is "$(tail -n +2 "$T/s2r/metrics.tsv" | cut -f1 | paste -sd' ')" "$(seq 1 60 | p
 # merge on host 3), one of the two mae-mask killed at step 20 (by then its batches may all be
 # in the sockets' buffers: the run then trains to the end before it stops, and the restart
 # finds the last step saved); the restart begins both decoders at the saved step, bit for bit
-placement s1r 5660 <<EOF
-stage decode h1,h2 mae-decode -q -n 1920 -b 32 -s 3 --batch-shard {copy}/{copies} fashion-mnist:train
-stage patchify h1,h2 mae-patchify -p 7
-stage mask h1,h2 mae-mask -s 3 random
-stage encode h3 mae-encode -q --ordered
-stage reconstruct h3 mae-reconstruct -q
-stage loss h3 mae-loss -q --loss-only -o /dev/null
-server h3 mae-optimize -q --timeout 60 $LONG -d $T/s1r
-EOF
+fanned_in s1r 5660 1920 /dev/null "$LONG"
 kill_at 20 s1r "^mae-mask -o >tcp://$(host_addr 3):5661" & killer=$!
 MAE_PEER_GRACE=2 timeout 180 "$LAUNCH" --max-restarts 1 "$T/s1r.place" 2> "$T/s1r.err"
 ok $? "--max-restarts 1: a mask stage killed at step 20 of a fanned-in run, the run ends well"
