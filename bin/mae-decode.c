@@ -16,7 +16,7 @@
 #include <string.h>
 
 static const char usage[] =
-	"usage: mae-decode [-q] [-g | -c] [-b N] [-e N] [-s SEED] [-n N] [-k] [-j N] [-o ENDPOINT]\n"
+	"usage: mae-decode [-qv] [-g | -c] [-b N] [-e N] [-s SEED] [-n N] [-k] [-j N] [-o ENDPOINT]\n"
 	"                  [--train | --eval | --crop rrc|center|resize|none] [--size N | WxH]\n"
 	"                  [--shuffle | --no-shuffle] [--shard I/N | --batch-shard I/N] [--last drop|pad|partial]\n"
 	"                  [--scale LO,HI] [--ratio LO,HI] [--flip P] [--crop-pct F] [--exact | --dct-gap G]\n"

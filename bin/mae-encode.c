@@ -9,7 +9,7 @@
 #include <string.h>
 
 static const char usage[] =
-	"usage: mae-encode [-q] (-w CHECKPOINT [-M key=value,...] | --ps ENDPOINT [--replica R]\n"
+	"usage: mae-encode [-qv] (-w CHECKPOINT [-M key=value,...] | --ps ENDPOINT [--replica R]\n"
 	"                  [--grad @ENDPOINT] [--grad-timeout SEC]) [-a] [-F cls|mean] [--no-latent]\n"
 	"                  [--block N] [-i in] [-o out]\n"
 	"  -a            also write 'attn' (cls-to-patch attention of the last block)\n"

@@ -9,7 +9,7 @@
 #include <string.h>
 
 static const char usage[] =
-	"usage: mae-inspect [-q] [-m] [-c] [-H] [-i endpoint] [-o file] [--merge N]\n"
+	"usage: mae-inspect [-qv] [-m] [-c] [-H] [-i endpoint] [-o file] [--merge N]\n"
 	"  -m  also print each batch's meta map      -c  checksums only (no statistics)\n"
 	"  -H  print the header and stop (e.g. to learn a stream's record count)\n";
 

@@ -10,7 +10,7 @@
 #include <string.h>
 
 static const char usage[] =
-	"usage: mae-knn [-q] [--plain] [-z] [--pca K] [-f name] [-k k[,k...]] [-T temperature] [-o file]\n"
+	"usage: mae-knn [-qv] [--plain] [-z] [--pca K] [-f name] [-k k[,k...]] [-T temperature] [-o file]\n"
 	"               -t train-endpoint [-i test-endpoint] [--merge N]\n"
 	"  -t  stream of the train features (required)   -i  test stream (default stdin)\n"
 	"  -f  feature tensor (default feature; any numeric [B,...], e.g. image)\n"

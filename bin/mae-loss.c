@@ -9,7 +9,7 @@
 #include <string.h>
 
 static const char usage[] =
-	"usage: mae-loss [-q] [-m MODEL] [--loss normpix|mse|l1|freq] [--loss-only] [--no-grad]\n"
+	"usage: mae-loss [-qv] [-m MODEL] [--loss normpix|mse|l1|freq] [--loss-only] [--no-grad]\n"
 	"                [-i in] [-o out]\n"
 	"  -m MODEL      the model configuration (default: the one the stream's header names)\n"
 	"  --loss-only   write only loss, seq, index and label (not the tensors it read)\n"

@@ -16,7 +16,7 @@
 #include <string.h>
 
 static const char usage[] =
-	"usage: mae-mask [-q] [-s seed] [-i in] [-o out] [-r ratio] [--grid GHxGW] STRATEGY [options]\n"
+	"usage: mae-mask [-qv] [-s seed] [-i in] [-o out] [-r ratio] [--grid GHxGW] STRATEGY [options]\n"
 	"  random     [-r 0.75]\n"
 	"  block      [--variant simmim|beit] [-r 0.6 | 75/196] [--cell S] [--min-area 16]\n"
 	"             [--max-area A] [--aspect 0.3]\n"

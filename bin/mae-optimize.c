@@ -10,7 +10,7 @@
 #include <stdio.h>
 
 static const char usage[] =
-	"usage: mae-optimize [-q] [-s seed] --ps @ENDPOINT [--replicas R] [--timeout SEC]\n"
+	"usage: mae-optimize [-qv] [-s seed] --ps @ENDPOINT [--replicas R] [--timeout SEC]\n"
 	MAE_RUN_USAGE
 	"  --replicas R  average the gradients of R replicas of the model stages per step\n"
 	"  --step-of DIR print the step the state saved in DIR has reached, and exit\n"

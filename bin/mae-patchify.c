@@ -10,7 +10,7 @@
 #include <string.h>
 
 static const char usage[] =
-	"usage: mae-patchify [-q] [-p SIZE] [--mean M[,M,M]] [--std S[,S,S]] [--no-norm] [--keep]\n"
+	"usage: mae-patchify [-qv] [-p SIZE] [--mean M[,M,M]] [--std S[,S,S]] [--no-norm] [--keep]\n"
 	"                    [-i ENDPOINT] [-o ENDPOINT]\n"
 	"       mae-patchify --inverse [-t TENSOR] [--to NAME] [--keep] [-p SIZE] [--mean ...] [--std ...]\n"
 	"  -p patch size (default 16 for images of 112 pixels or more, else 4)\n"

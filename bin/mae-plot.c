@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 static const char usage[] =
-	"usage: mae-plot [-q] [-x column] [-y column]... [--log] [--smooth N] [-W width] [-H height]\n"
+	"usage: mae-plot [-qv] [-x column] [-y column]... [--log] [--smooth N] [-W width] [-H height]\n"
 	"                [-t title] [--xlabel text] [--ylabel text] [-o file.png] [file]\n"
 	"  -x  column on the x axis (default: the first)   -y  column to draw (default: all others)\n"
 	"  --log  logarithmic y axis   --smooth N  centered moving average over N rows, over the raw curve\n"

@@ -24,7 +24,7 @@ int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		MAE_COMMON_LONG, {"train", 1, 0, 't'}, {"feature", 1, 0, 'f'}, {"epochs", 1, 0, 'e'},
-		{"batch", 1, 0, 'b'}, {"lr", 1, 0, 'l'}, {"verbose", 0, 0, 'v'}, {"momentum", 1, 0, OPT_MOMENTUM},
+		{"batch", 1, 0, 'b'}, {"lr", 1, 0, 'l'}, {"momentum", 1, 0, OPT_MOMENTUM},
 		{"wd", 1, 0, OPT_WD}, {0, 0, 0, 0}};
 	mae_common c;
 	mae_probe_opts po;
@@ -34,7 +34,7 @@ int main(int argc, char **argv)
 	mae_common_init(&c);
 	mae_probe_opts_init(&po);
 	c.out = NULL;
-	while ((opt = getopt_long(argc, argv, MAE_COMMON_SHORT "t:f:e:b:l:v", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, MAE_COMMON_SHORT "t:f:e:b:l:", longopts, NULL)) != -1) {
 		if (mae_common_opt(&c, opt, optarg, usage))
 			continue;
 		switch (opt) {
@@ -43,7 +43,6 @@ int main(int argc, char **argv)
 		case 'e': po.epochs = (int)mae_parse_int(optarg, 1, 100000, "-e epochs"); break;
 		case 'b': po.batch = (int)mae_parse_int(optarg, 1, 1 << 20, "-b batch"); break;
 		case 'l': po.lr = mae_parse_double(optarg, 0, 1e6, "-l learning rate"); break;
-		case 'v': po.verbose = 1; break;
 		case OPT_MOMENTUM: po.momentum = mae_parse_double(optarg, 0, 0.9999, "--momentum"); break;
 		case OPT_WD: po.wd = mae_parse_double(optarg, 0, 1e3, "--wd"); break;
 		default: mae_usage_error(usage, "unknown option");
@@ -54,6 +53,7 @@ int main(int argc, char **argv)
 	if (!train_ep)
 		mae_usage_error(usage, "no train stream (-t)");
 	po.seed = c.seed;
+	po.verbose = mae_verbose;
 	FILE *out = stdout;
 	if (c.out && strcmp(c.out, "-") && !(out = fopen(c.out, "w")))
 		mae_die(MAE_EXIT_DATA, "%s:", c.out);

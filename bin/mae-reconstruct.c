@@ -8,7 +8,7 @@
 #include <string.h>
 
 static const char usage[] =
-	"usage: mae-reconstruct [-q] (-w CHECKPOINT [-M key=value,...] | --ps ENDPOINT [--replica R]\n"
+	"usage: mae-reconstruct [-qv] (-w CHECKPOINT [-M key=value,...] | --ps ENDPOINT [--replica R]\n"
 	"                       [--grad @ENDPOINT] [--grad-timeout SEC]) [--keep-latent] [-i in] [-o out]\n";
 
 enum { O_KEEP = MAE_OPT_FIRST_PROGRAM };

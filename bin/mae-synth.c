@@ -11,7 +11,7 @@
 #include <string.h>
 
 static const char usage[] =
-	"usage: mae-synth [-q] [-s seed] [-n batches] [-o endpoint] [-m key=value]... -t spec...\n"
+	"usage: mae-synth [-qv] [-s seed] [-n batches] [-o endpoint] [-m key=value]... -t spec...\n"
 	"  -t name:DTYPE:d0,d1,...[:fill]  a tensor in every batch; fill is zeros, ones, iota,\n"
 	"                                  rand (uniform [0,1)), randn, or randint:K ([0,K))\n"
 	"  -m key=value                    header meta entry (integer, number or string)\n"

@@ -9,7 +9,7 @@
 #include <string.h>
 
 static const char usage[] =
-	"usage: mae-tap [-q] [-e N] [-i endpoint] [-o endpoint] TAP\n"
+	"usage: mae-tap [-qv] [-e N] [-i endpoint] [-o endpoint] TAP\n"
 	"  TAP  a file, or a ZeroMQ address such as @tcp://*:5600 (a PUB socket)\n"
 	"  -e N copy every N-th batch only (the header and the end-of-stream always)\n";
 

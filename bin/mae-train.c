@@ -12,7 +12,7 @@
 #include <string.h>
 
 static const char usage[] =
-	"usage: mae-train [-q] [-s seed] [-i in] [-o out]\n"
+	"usage: mae-train [-qv] [-s seed] [-i in] [-o out]\n"
 	MAE_RUN_USAGE
 	"  writes one record per batch with its loss (and index, label) to the output\n";
 

@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 static const char usage[] =
-	"usage: mae-view [-q] [-n N] [-r RECORD] [--every K] [--cols K] [--scale K] [--gap PX]\n"
+	"usage: mae-view [-qv] [-n N] [-r RECORD] [--every K] [--cols K] [--scale K] [--gap PX]\n"
 	"                [--norm-pix] [--drain] [-f png|jpeg] [-Q QUALITY] [-i ENDPOINT] [-o PICTURE]\n"
 	"  -n samples to show (8)   -r first batch record to use (1)\n"
 	"  --every K  one picture per K-th record; PICTURE holds %d for the record number\n"

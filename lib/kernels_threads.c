@@ -114,18 +114,6 @@ static void *worker(void *arg)
 	return NULL;
 }
 
-/* OpenBLAS 0.3.21 takes some virtualised Xeons for a Prescott and then runs SSE3 kernels at a
- * third of the speed. The core is chosen when the library loads, before main, so all we can do
- * is say so (once, as information: -q silences it). */
-static void check_blas_core(void)
-{
-	const char *core = openblas_get_corename(), *best;
-	if (!core || strcmp(core, "Prescott") || getenv("OPENBLAS_CORETYPE") || !(best = mae_blas_best_core()))
-		return;
-	mae_info("OpenBLAS chose its Prescott (SSE3) kernels on this AVX2 CPU; "
-	         "OPENBLAS_CORETYPE=%s makes the model about 3x faster", best);
-}
-
 void mae_threads_init(int n)
 {
 	if (pool.n)
@@ -153,7 +141,6 @@ void mae_threads_init(int n)
 	/* OpenBLAS runs single-threaded inside our tasks; its own pthread workers would otherwise
 	 * busy-wait between calls on the cores our pool needs (see kernels.c, linear_forward) */
 	openblas_set_num_threads(1);
-	check_blas_core();
 }
 
 int mae_threads(void)

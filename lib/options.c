@@ -23,6 +23,7 @@ int mae_common_opt(mae_common *c, int opt, const char *arg, const char *usage)
 	case 'i': c->in = arg; return 1;
 	case 'o': c->out = arg; return 1;
 	case 'q': mae_quiet = 1; return 1;
+	case 'v': mae_verbose = 1; mae_blas_report(); return 1;
 	case 's':
 		c->seed = (uint64_t)mae_parse_int(arg, 0, INT64_MAX, "-s seed");
 		c->seed_set = 1;

@@ -13,6 +13,7 @@
 
 const char *mae_prog = "mae";
 int mae_quiet = 0;
+int mae_verbose = 0;
 
 void mae_setprog(const char *argv0)
 {

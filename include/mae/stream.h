@@ -86,13 +86,13 @@ typedef struct mae_common {
 } mae_common;
 
 void mae_common_init(mae_common *c);
-/* getopt_long entries: -i -o -q -s -h and --merge --ordered --fanout --hwm. Use MAE_COMMON_SHORT in the
+/* getopt_long entries: -i -o -q -v -s -h and --merge --ordered --fanout --hwm. Use MAE_COMMON_SHORT in the
  * short option string and MAE_COMMON_LONG in the long table; pass each option to
  * mae_common_opt, which returns 1 when it handled it (and for -h prints usage, exits 0). */
-#define MAE_COMMON_SHORT "i:o:qs:h"
+#define MAE_COMMON_SHORT "i:o:qvs:h"
 enum { MAE_OPT_MERGE = 0x1000, MAE_OPT_FANOUT, MAE_OPT_HWM, MAE_OPT_ORDERED, MAE_OPT_FIRST_PROGRAM = 0x1100 };
 #define MAE_COMMON_LONG \
-	{"input", 1, 0, 'i'}, {"output", 1, 0, 'o'}, {"quiet", 0, 0, 'q'}, {"seed", 1, 0, 's'}, \
+	{"input", 1, 0, 'i'}, {"output", 1, 0, 'o'}, {"quiet", 0, 0, 'q'}, {"verbose", 0, 0, 'v'}, {"seed", 1, 0, 's'}, \
 	{"help", 0, 0, 'h'}, {"merge", 1, 0, MAE_OPT_MERGE}, {"fanout", 1, 0, MAE_OPT_FANOUT}, \
 	{"hwm", 1, 0, MAE_OPT_HWM}, {"ordered", 0, 0, MAE_OPT_ORDERED}
 int mae_common_opt(mae_common *c, int opt, const char *arg, const char *usage);

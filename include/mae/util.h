@@ -14,16 +14,22 @@ enum { MAE_EXIT_OK = 0, MAE_EXIT_USAGE = 1, MAE_EXIT_DATA = 2 };
 
 extern const char *mae_prog;   /* program name used as message prefix */
 extern int mae_quiet;          /* -q: no progress or informational messages */
+extern int mae_verbose;        /* -v: say more (which kernels run, per-epoch figures) */
 
 /* Set the message prefix, the allocator policy (heap only, never trimmed) and OpenBLAS's
  * kernels (mae_blas_core). Every program calls it first. */
 void mae_setprog(const char *argv0);
-/* If OpenBLAS fell back to its generic core on a CPU with AVX2/AVX-512, re-execute the
- * program with OPENBLAS_CORETYPE set to the best core the CPU runs (see blascore.c). */
+/* If OpenBLAS's own choice of kernels ranks below the best core the CPU's flags allow, re-execute
+ * the program with OPENBLAS_CORETYPE set to that core; a value the user set is kept unless
+ * MAE_BLAS_CORE=best; MAE_BLAS_CORE=keep turns this off (see blascore.c). */
 void mae_blas_core(void);
-/* The best OpenBLAS core this CPU runs, from its flags: "SkylakeX" (AVX-512 F/BW/VL/DQ/CD),
- * "Haswell" (AVX2 and FMA), or NULL. */
+/* The best OpenBLAS core this CPU runs, from its flags: "Cooperlake" (AVX-512 with BF16),
+ * "SkylakeX" (AVX-512 F/BW/VL/DQ/CD), "Haswell" (AVX2 and FMA), "Sandybridge" (AVX), or NULL. */
 const char *mae_blas_best_core(void);
+/* The rank of an OpenBLAS core's sgemm (0 SSE .. 4 Cooperlake); -1 for a name not known. */
+int mae_blas_core_rank(const char *core);
+/* -v: say once on stderr which kernels OpenBLAS runs and why. */
+void mae_blas_report(void);
 noreturn void mae_die(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void mae_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void mae_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));   /* silenced by -q */
