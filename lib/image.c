@@ -1,5 +1,6 @@
-/* image.c: JPEG (TurboJPEG) and PNG (libpng) decode and encode, PIL-exact bicubic resampling,
- * channel conversion, crop views and flips. See include/mae/image.h. */
+/* image.c: JPEG (TurboJPEG; libjpeg for the files it refuses, jpeg_fallback.c) and PNG (libpng)
+ * decode and encode, PIL-exact bicubic resampling, channel conversion, crop views and flips.
+ * See include/mae/image.h. */
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
@@ -14,6 +15,7 @@
 #include <turbojpeg.h>
 #include "mae/image.h"
 #include "mae/util.h"
+#include "jpeg_fallback.h"
 
 /* ------------------------------------------------------------------------------------------
  * Buffers */
@@ -230,8 +232,18 @@ int mae_image_info(const void *buf, size_t n, mae_imginfo *info, char *err, size
 		tjhandle tj = decoder();
 		if (!tj)
 			return mae_fail(err, errn, "cannot initialize TurboJPEG");
-		if (tjDecompressHeader3(tj, buf, n, &w, &h, &ss, &cs) < 0)
-			return mae_fail(err, errn, "JPEG: %s", tjGetErrorStr2(tj));
+		if (tjDecompressHeader3(tj, buf, n, &w, &h, &ss, &cs) < 0) {
+			/* TurboJPEG knows only its own sampling kinds; libjpeg reads any valid header.
+			 * subsamp stays -1, and decode_jpeg then decodes with libjpeg too. When
+			 * libjpeg fails as well, the file is bad: TurboJPEG's message says why. */
+			int c;
+			if (mae_jpeg_fallback_info(buf, n, &w, &h, &c, NULL, 0) < 0)
+				return mae_fail(err, errn, "JPEG: %s", tjGetErrorStr2(tj));
+			if (w <= 0 || h <= 0)
+				return mae_fail(err, errn, "JPEG: bad size %dx%d", w, h);
+			info->w = w, info->h = h, info->c = c;
+			return 0;
+		}
 		if (w <= 0 || h <= 0)
 			return mae_fail(err, errn, "JPEG: bad size %dx%d", w, h);
 		info->w = w, info->h = h, info->subsamp = ss;
@@ -296,14 +308,20 @@ static int decode_jpeg(const void *buf, size_t n, int c, int min_w, int min_h, m
 	int pf = cmyk ? TJPF_CMYK : c == 1 ? TJPF_GRAY : TJPF_RGB;
 	/* Default flags: accurate integer IDCT and fancy upsampling, as PIL's decoder. Like PIL,
 	 * a file that ends early is an error and a recoverable oddity ("extraneous bytes before
-	 * marker") is not: libjpeg has then decoded the whole image. */
-	if (tjDecompress2(tj, buf, n, img->px, w, 0, h, pf, TJFLAG_LIMITSCANS) < 0) {
+	 * marker") is not: libjpeg has then decoded the whole image. A file whose sampling
+	 * TurboJPEG's header call did not know (subsamp -1) is decoded through libjpeg's API with
+	 * the same settings (jpeg_fallback.c). */
+	int rc = 0;
+	if (info.subsamp < 0)
+		rc = mae_jpeg_fallback_decode(buf, n, num, den, img, err, errn);
+	else if (tjDecompress2(tj, buf, n, img->px, w, 0, h, pf, TJFLAG_LIMITSCANS) < 0) {
 		const char *m = tjGetErrorStr2(tj);
-		if (tjGetErrorCode(tj) != TJERR_WARNING || strstr(m, "Premature end")) {
-			mae_fail(err, errn, "JPEG: %s", m);
-			mae_image_free(img);
-			return -1;
-		}
+		if (tjGetErrorCode(tj) != TJERR_WARNING || strstr(m, "Premature end"))
+			rc = mae_fail(err, errn, "JPEG: %s", m);
+	}
+	if (rc < 0) {
+		mae_image_free(img);
+		return -1;
 	}
 	if (cmyk) {
 		/* Adobe CMYK JPEGs store inverted ink: R = C*K/255 on the stored values. */
