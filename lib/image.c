@@ -193,6 +193,16 @@ static tjhandle decoder(void)
 	return tj_dec;
 }
 
+/* TurboJPEG 2.1's header call, when libjpeg stops it with an error, leaves its decompressor
+ * inside that header (no jpeg_abort_decompress): the next file's header on the thread then
+ * reads as 0x0 or "two SOI markers". The thread starts again from a new one. */
+static void decoder_reset(void)
+{
+	if (tj_dec)
+		tjDestroy(tj_dec);
+	tj_dec = NULL;
+}
+
 /* PNG from memory: read callback and error handling through longjmp. */
 struct pngsrc { const unsigned char *p; size_t n, off; char *err; size_t errn; };
 
@@ -236,9 +246,12 @@ int mae_image_info(const void *buf, size_t n, mae_imginfo *info, char *err, size
 			/* TurboJPEG knows only its own sampling kinds; libjpeg reads any valid header.
 			 * subsamp stays -1, and decode_jpeg then decodes with libjpeg too. When
 			 * libjpeg fails as well, the file is bad: TurboJPEG's message says why. */
+			char m[256];
 			int c;
+			snprintf(m, sizeof m, "%s", tjGetErrorStr2(tj));
+			decoder_reset();
 			if (mae_jpeg_fallback_info(buf, n, &w, &h, &c, NULL, 0) < 0)
-				return mae_fail(err, errn, "JPEG: %s", tjGetErrorStr2(tj));
+				return mae_fail(err, errn, "JPEG: %s", m);
 			if (w <= 0 || h <= 0)
 				return mae_fail(err, errn, "JPEG: bad size %dx%d", w, h);
 			info->w = w, info->h = h, info->c = c;
