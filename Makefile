@@ -30,7 +30,7 @@ PKG_LIBS  := $(shell pkg-config --libs libzmq 2>/dev/null || echo -lzmq) \
 INCLUDES   = -Iinclude -I/usr/include/x86_64-linux-gnu/openblas-pthread $(PKG_CFLAGS)
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror=implicit-function-declaration -fno-math-errno -g $(OPT) $(SAN) -pthread \
              $(INCLUDES) $(CFLAGS)
-LDLIBS_ALL = $(PKG_LIBS) -lopenblas -lturbojpeg -lz -lm -lpthread $(LDLIBS)
+LDLIBS_ALL = $(PKG_LIBS) -lopenblas -lturbojpeg -ljpeg -lz -lm -lpthread $(LDLIBS)
 
 LIBSRC  := $(sort $(wildcard lib/*.c))
 LIBOBJ  := $(LIBSRC:%.c=$(B)/obj/%.o)

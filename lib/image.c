@@ -1,5 +1,6 @@
-/* image.c: JPEG (TurboJPEG) and PNG (libpng) decode and encode, PIL-exact bicubic resampling,
- * channel conversion, crop views and flips. See include/mae/image.h. */
+/* image.c: JPEG (TurboJPEG; libjpeg for the files it refuses, jpeg_fallback.c) and PNG (libpng)
+ * decode and encode, PIL-exact bicubic resampling, channel conversion, crop views and flips.
+ * See include/mae/image.h. */
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
@@ -14,6 +15,7 @@
 #include <turbojpeg.h>
 #include "mae/image.h"
 #include "mae/util.h"
+#include "jpeg_fallback.h"
 
 /* ------------------------------------------------------------------------------------------
  * Buffers */
@@ -191,6 +193,16 @@ static tjhandle decoder(void)
 	return tj_dec;
 }
 
+/* TurboJPEG 2.1's header call, when libjpeg stops it with an error, leaves its decompressor
+ * inside that header (no jpeg_abort_decompress): the next file's header on the thread then
+ * reads as 0x0 or "two SOI markers". The thread starts again from a new one. */
+static void decoder_reset(void)
+{
+	if (tj_dec)
+		tjDestroy(tj_dec);
+	tj_dec = NULL;
+}
+
 /* PNG from memory: read callback and error handling through longjmp. */
 struct pngsrc { const unsigned char *p; size_t n, off; char *err; size_t errn; };
 
@@ -230,8 +242,21 @@ int mae_image_info(const void *buf, size_t n, mae_imginfo *info, char *err, size
 		tjhandle tj = decoder();
 		if (!tj)
 			return mae_fail(err, errn, "cannot initialize TurboJPEG");
-		if (tjDecompressHeader3(tj, buf, n, &w, &h, &ss, &cs) < 0)
-			return mae_fail(err, errn, "JPEG: %s", tjGetErrorStr2(tj));
+		if (tjDecompressHeader3(tj, buf, n, &w, &h, &ss, &cs) < 0) {
+			/* TurboJPEG knows only its own sampling kinds; libjpeg reads any valid header.
+			 * subsamp stays -1, and decode_jpeg then decodes with libjpeg too. When
+			 * libjpeg fails as well, the file is bad: TurboJPEG's message says why. */
+			char m[256];
+			int c;
+			snprintf(m, sizeof m, "%s", tjGetErrorStr2(tj));
+			decoder_reset();
+			if (mae_jpeg_fallback_info(buf, n, &w, &h, &c, NULL, 0) < 0)
+				return mae_fail(err, errn, "JPEG: %s", m);
+			if (w <= 0 || h <= 0)
+				return mae_fail(err, errn, "JPEG: bad size %dx%d", w, h);
+			info->w = w, info->h = h, info->c = c;
+			return 0;
+		}
 		if (w <= 0 || h <= 0)
 			return mae_fail(err, errn, "JPEG: bad size %dx%d", w, h);
 		info->w = w, info->h = h, info->subsamp = ss;
@@ -296,14 +321,20 @@ static int decode_jpeg(const void *buf, size_t n, int c, int min_w, int min_h, m
 	int pf = cmyk ? TJPF_CMYK : c == 1 ? TJPF_GRAY : TJPF_RGB;
 	/* Default flags: accurate integer IDCT and fancy upsampling, as PIL's decoder. Like PIL,
 	 * a file that ends early is an error and a recoverable oddity ("extraneous bytes before
-	 * marker") is not: libjpeg has then decoded the whole image. */
-	if (tjDecompress2(tj, buf, n, img->px, w, 0, h, pf, TJFLAG_LIMITSCANS) < 0) {
+	 * marker") is not: libjpeg has then decoded the whole image. A file whose sampling
+	 * TurboJPEG's header call did not know (subsamp -1) is decoded through libjpeg's API with
+	 * the same settings (jpeg_fallback.c). */
+	int rc = 0;
+	if (info.subsamp < 0)
+		rc = mae_jpeg_fallback_decode(buf, n, num, den, img, err, errn);
+	else if (tjDecompress2(tj, buf, n, img->px, w, 0, h, pf, TJFLAG_LIMITSCANS) < 0) {
 		const char *m = tjGetErrorStr2(tj);
-		if (tjGetErrorCode(tj) != TJERR_WARNING || strstr(m, "Premature end")) {
-			mae_fail(err, errn, "JPEG: %s", m);
-			mae_image_free(img);
-			return -1;
-		}
+		if (tjGetErrorCode(tj) != TJERR_WARNING || strstr(m, "Premature end"))
+			rc = mae_fail(err, errn, "JPEG: %s", m);
+	}
+	if (rc < 0) {
+		mae_image_free(img);
+		return -1;
 	}
 	if (cmyk) {
 		/* Adobe CMYK JPEGs store inverted ink: R = C*K/255 on the stored values. */

@@ -3,7 +3,8 @@
 # 4:2:2, 4:4:4, grey and very large JPEGs, and PNGs of every colour type. Full-size decodes and
 # the evaluation transform (--exact) must equal PIL (python3-pil); DCT-shrunk decodes stay
 # close to it. Class folders, lists and globs give the right labels; a corrupt or truncated
-# JPEG is exit status 2 with a clear message, or skipped and counted with -k.
+# JPEG is exit status 2 with a clear message, or skipped and counted with -k, and does not spoil
+# the next file.
 . "$(dirname "$0")/lib.sh"
 CV=/usr/share/doc/opencv-doc/examples/data
 PROG444=$CV/Blender_Suzanne1.jpg                        # progressive 4:4:4, 640x480
@@ -182,6 +183,21 @@ print(r[-1]['type'], r[-1]['skipped'], tensor(r[1]['tensors']['index']).tolist()
 PY
 )
 is "$res" "eos 2 [0, 3]" "-k: the end-of-stream record counts 2 skipped; the good files pass"
+# a JPEG cut inside its header does not spoil the next one decoded by the same thread
+# (TurboJPEG 2.1 leaves its decompressor in the header it could not read)
+mkdir -p "$T/hdr"
+head -c 300 "$B420" > "$T/hdr/1.jpg"; ln -s "$B420" "$T/hdr/2.jpg"; ln -s "$B444" "$T/hdr/3.jpg"
+mae-decode --eval -k -j 1 -b 8 "$T/hdr" > "$T/hdr.mae" 2> "$T/hdr.err"
+is "$(grep -c skipped "$T/hdr.err")" 2 "a JPEG cut inside its header: the one file skipped (and the count)"
+like "$(cat "$T/hdr.err")" "1.jpg: JPEG: Invalid JPEG file structure: missing SOS marker \\(skipped\\)" \
+	"a JPEG cut inside its header: says what is missing"
+res=$($PY - "$T" <<'PY'
+import sys; sys.path.insert(0, sys.argv[1]); from rd import *
+r = records(sys.argv[1] + '/hdr.mae')
+print(r[-1]['skipped'], tensor(r[1]['tensors']['index']).tolist())
+PY
+)
+is "$res" "1 [1, 2]" "the two files after it on the same thread decode"
 msg=$(mae-decode -q "$T/nonexistent" 2>&1 >/dev/null); rc=$?
 is "$rc" 2 "a missing source: exit status 2"
 like "$msg" "nonexistent: No such file" "a missing source: says so"

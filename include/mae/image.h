@@ -37,7 +37,8 @@ enum mae_imgfmt { MAE_IMG_UNKNOWN, MAE_IMG_JPEG, MAE_IMG_PNG };
 typedef struct mae_imginfo {
 	enum mae_imgfmt fmt;
 	int w, h, c;          /* full size; c: channels in the file (1 grey, 3 colour, 4 CMYK) */
-	int subsamp;          /* JPEG chroma subsampling (TJSAMP_*), -1 otherwise */
+	int subsamp;          /* JPEG chroma subsampling (TJSAMP_*), -1 otherwise (also for JPEGs
+	                         whose sampling TurboJPEG does not know: libjpeg decodes those) */
 } mae_imginfo;
 
 enum mae_imgfmt mae_image_sniff(const void *buf, size_t n);
