@@ -39,12 +39,17 @@ static int peak(int n)
 		if (r > 0 && g > best)
 			best = g;
 	}
-	printf("impl=sgemm n=%d gflops=%.1f\n", n, best);
+	printf("impl=sgemm n=%d gflops=%.1f core=%s\n", n, best, openblas_get_corename());
 	return 0;
 }
 
 int main(int argc, char **argv)
 {
+	mae_setprog(argv[0]);   /* OpenBLAS's kernels chosen as maepipe's programs choose them */
+	if (argc == 2 && !strcmp(argv[1], "--core")) {
+		printf("%s\n", openblas_get_corename());
+		return 0;
+	}
 	if (argc >= 2 && !strcmp(argv[1], "--peak"))
 		return peak(argc > 2 ? atoi(argv[2]) : 2048);
 	if (argc == 3 && !strcmp(argv[1], "--config")) {
@@ -125,7 +130,8 @@ int main(int argc, char **argv)
 	double dt = (mae_now() - t0) / steps;
 	struct rusage ru;
 	getrusage(RUSAGE_SELF, &ru);
-	printf("impl=maepipe spec=%s batch=%d img_s=%.2f gflops=%.1f step_ms=%.1f peak_rss_mb=%.0f loss=%.4f\n",
-	       spec, B, B / dt, mae_model_step_flops(m, B) / dt / 1e9, dt * 1e3, ru.ru_maxrss / 1024.0, loss);
+	printf("impl=maepipe spec=%s batch=%d img_s=%.2f gflops=%.1f step_ms=%.1f peak_rss_mb=%.0f loss=%.4f core=%s\n",
+	       spec, B, B / dt, mae_model_step_flops(m, B) / dt / 1e9, dt * 1e3, ru.ru_maxrss / 1024.0, loss,
+	       openblas_get_corename());
 	return 0;
 }

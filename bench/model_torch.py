@@ -3,8 +3,9 @@
 usage: model_torch.py CONFIG_FILE BATCH STEPS WARMUP
 CONFIG_FILE holds key=value lines (bench/model_step --config SPEC). The model is the parity
 reference (tests/ref/mae_ref.py), so both sides run the same maths. Prints one line:
-  impl=torch batch=... img_s=... step_ms=... peak_rss_mb=... loss=... threads=...
+  impl=torch batch=... img_s=... step_ms=... peak_rss_mb=... loss=... threads=... core=...
 """
+import ctypes
 import os
 import resource
 import sys
@@ -51,9 +52,22 @@ def main():
         loss = step()
     dt = (time.perf_counter() - t0) / steps
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-    print("impl=torch batch=%d img_s=%.2f step_ms=%.1f peak_rss_mb=%.0f loss=%.4f threads=%d"
-          % (B, B / dt, dt * 1e3, rss, loss, torch.get_num_threads()))
+    print("impl=torch batch=%d img_s=%.2f step_ms=%.1f peak_rss_mb=%.0f loss=%.4f threads=%d core=%s"
+          % (B, B / dt, dt * 1e3, rss, loss, torch.get_num_threads(), blas_core()))
+
+
+def blas_core():
+    """The OpenBLAS core of the library torch has loaded (dlopen of a loaded soname returns it)."""
+    try:
+        lib = ctypes.CDLL("libopenblas.so.0")
+        lib.openblas_get_corename.restype = ctypes.c_char_p
+        return lib.openblas_get_corename().decode()
+    except (OSError, AttributeError):
+        return "unknown"
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:] == ["--core"]:
+        print(blas_core())
+    else:
+        main()
