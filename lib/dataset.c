@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include "mae/dataset.h"
@@ -67,8 +66,7 @@ static int class_id(mae_dataset *ds, const char *name)
 static int is_image_name(const char *name)
 {
 	const char *dot = strrchr(name, '.');
-	return dot && (!strcasecmp(dot, ".jpg") || !strcasecmp(dot, ".jpeg") ||
-	               !strcasecmp(dot, ".png"));
+	return dot && mae_image_ext(dot + 1);
 }
 
 static int cmpstr(const void *a, const void *b)

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
+#include "mae/image.h"
 #include "mae/tar.h"
 #include "mae/util.h"
 
@@ -317,11 +318,6 @@ static int split_name(const char *name, size_t *keylen, const char **ext)
 	return 1;
 }
 
-static int is_image_ext(const char *ext)
-{
-	return !strcasecmp(ext, "jpg") || !strcasecmp(ext, "jpeg") || !strcasecmp(ext, "png");
-}
-
 /* The readable form of a member's bytes for a message. */
 static void printable(char *out, size_t outn, const char *p, size_t n)
 {
@@ -397,7 +393,7 @@ static int take_member(indexer *x, const char *name, char type, int64_t at, int6
 	size_t keylen = 0;
 	const char *ext = NULL;
 	int keyed = regular && split_name(name, &keylen, &ext);
-	int image = keyed && is_image_ext(ext), cls = keyed && !strcasecmp(ext, "cls");
+	int image = keyed && mae_image_ext(ext), cls = keyed && !strcasecmp(ext, "cls");
 	char what[64];
 	snprintf(what, sizeof what, "member '%.40s%s'", name, strlen(name) > 40 ? "..." : "");
 	int64_t data = x->r.pos;
