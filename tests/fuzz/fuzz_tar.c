@@ -8,15 +8,12 @@
 #include <unistd.h>
 
 #include "mae/tar.h"
+#include "fuzz_file.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
 {
 	char path[256];
-	const char *dir = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
-	snprintf(path, sizeof path, "%s/fuzz-tar-%d.tar", dir, (int)getpid());
-	FILE *f = fopen(path, "wb");
-	if (!f || fwrite(d, 1, n, f) != n || fclose(f) != 0)
-		abort();
+	fuzz_file(path, sizeof path, "shard.tar", d, n);
 	mae_tar_spool *spool = NULL;   /* made for a gzip'd input, gone with it */
 	mae_tar t;
 	char err[512] = "";
