@@ -81,7 +81,7 @@ main: all
 bench: all
 	MAE_BUILD=$(abspath $(B)) sh bench/run.sh
 
-# Coverage-guided fuzzing of the readers (record, safetensors, IDX, JPEG/PNG) under ASan and UBSan.
+# Coverage-guided fuzzing of the readers (record, safetensors, IDX, tar shards, JPEG/PNG) under ASan and UBSan.
 fuzz: all
 	MAE_BUILD=$(abspath $(B)) FUZZ_INCLUDES="$(INCLUDES)" FUZZ_LIBS="$(LDLIBS_ALL)" sh tests/fuzz/run.sh
 

@@ -1,6 +1,6 @@
-/* mae-decode: JPEG/PNG folders, file lists, globs and IDX files to a stream of `image`, `label`,
- * `index` batches; MAE's random-resized-crop and flip, center crop, seeded shuffle, epochs,
- * shards. See mae-decode(1). */
+/* mae-decode: JPEG/PNG folders, file lists, globs, IDX files and webdataset tar shards to a
+ * stream of `image`, `label`, `index` batches; MAE's random-resized-crop and flip, center crop,
+ * seeded shuffle, epochs, shards. See mae-decode(1). */
 #include "mae/dataset.h"
 #include "mae/image.h"
 #include "mae/progress.h"
@@ -22,10 +22,14 @@ static const char usage[] =
 	"                  [--scale LO,HI] [--ratio LO,HI] [--flip P] [--crop-pct F] [--exact | --dct-gap G]\n"
 	"                  [--start-batch N] SOURCE...\n"
 	"  SOURCE  a folder (a sub-folder per class), an image, a glob, @LIST, an IDX file,\n"
-	"          or fashion-mnist[:train|:test]\n"
+	"          fashion-mnist[:train|:test], or a webdataset shard: NAME.tar, .tar.gz or .tgz\n"
+	"          (KEY.jpg|.jpeg|.png with the label in KEY.cls); braces name several:\n"
+	"          'shards-{000000..000009}.tar', '{a,b}.tar'\n"
 	"  -g/-c grey/RGB output   -b batch size (32)   -e epochs (1)   -n use the first N samples\n"
 	"  -k skip unreadable images (counted in the end-of-stream record)   -j decode threads (1)\n"
 	"  --start-batch N  begin with batch N of the stream (to resume a run)\n"
+	"  --shard I/N  slots I, I+N, ... of each epoch; with tar shards: the samples of tar\n"
+	"          shards I, I+N, ... (counted from 0 over the SOURCEs)\n"
 	"  --batch-shard I/N  only batches I, I+N, ... of the whole stream (merge with --merge N --ordered)\n";
 
 enum { OPT_TRAIN = MAE_OPT_FIRST_PROGRAM, OPT_EVAL, OPT_CROP, OPT_SIZE, OPT_SHUFFLE,
@@ -97,7 +101,7 @@ static int load_sample(const mae_dataset *ds, const mae_augment *aug, uint64_t s
 	const mae_sample *s = &ds->s[pos];
 	mae_rng r;
 	mae_rng_seed(&r, seed, (uint64_t)epoch, (uint64_t)pos, "decode");
-	if (!s->path) {
+	if (!s->path && s->tar < 0) {
 		const mae_idx *x = &ds->idx[s->idx];
 		mae_image im = { (int)x->dims[2], (int)x->dims[1], x->ndim == 4 ? (int)x->dims[3] : 1, 0,
 		                 NULL, NULL };
@@ -107,15 +111,16 @@ static int load_sample(const mae_dataset *ds, const mae_augment *aug, uint64_t s
 	}
 	void *buf;
 	size_t n;
-	char e[200];
-	if (mae_image_readfile(s->path, (size_t)1 << 30, &buf, &n, e, sizeof e) < 0) {
-		snprintf(err, errn, "%s: %s", s->path, e);
-		return -1;
+	char e[200], name[300];
+	int rc = mae_dataset_read(ds, pos, (size_t)1 << 30, &buf, &n, e, sizeof e);
+	if (!rc) {
+		rc = mae_augment_file(aug, buf, n, &r, out, e, sizeof e);
+		free(buf);
 	}
-	int rc = mae_augment_file(aug, buf, n, &r, out, e, sizeof e);
-	free(buf);
-	if (rc < 0)
-		snprintf(err, errn, "%s: %s", s->path, e);
+	if (rc < 0) {
+		mae_dataset_name(ds, pos, name, sizeof name);
+		snprintf(err, errn, "%s: %s", name, e);
+	}
 	return rc;
 }
 
@@ -253,6 +258,7 @@ int main(int argc, char **argv)
 	mae_dataset ds;
 	char err[512];
 	mae_dataset_init(&ds);
+	ds.shard = (int)shard, ds.nshards = (int)nshards;   /* the gzip'd tar shards to inflate */
 	for (int i = optind; i < argc; i++)
 		if (mae_dataset_add(&ds, argv[i], err, sizeof err) < 0)
 			mae_die(MAE_EXIT_DATA, "%s", err);
@@ -275,13 +281,20 @@ int main(int argc, char **argv)
 		if (idx_only)
 			W = nat_w, H = nat_h;
 		else if (crop == MAE_CROP_NONE) {
-			/* native: the size of the first image */
+			/* native: the size of the first image this process can read (with --shard, the
+			 * gzip'd tar shards of other workers are not inflated here) */
 			mae_imginfo info;
 			void *buf;
 			size_t n;
-			if (mae_image_readfile(ds.s[0].path, (size_t)1 << 30, &buf, &n, err, sizeof err) < 0 ||
-			    mae_image_info(buf, n, &info, err, sizeof err) < 0)
-				mae_die(MAE_EXIT_DATA, "%s: %s", ds.s[0].path, err);
+			int64_t i = 0;
+			while (i < ds.n - 1 && !mae_dataset_readable(&ds, i))
+				i++;
+			if (mae_dataset_read(&ds, i, (size_t)1 << 30, &buf, &n, err, sizeof err) < 0 ||
+			    mae_image_info(buf, n, &info, err, sizeof err) < 0) {
+				char name[300];
+				mae_dataset_name(&ds, i, name, sizeof name);
+				mae_die(MAE_EXIT_DATA, "%s: %s", name, err);
+			}
 			free(buf);
 			W = info.w, H = info.h;
 		} else
@@ -310,7 +323,7 @@ int main(int argc, char **argv)
 	aug.dct_gap = dct_gap;
 
 	/* Batches per epoch for this shard */
-	int64_t m = mae_shard_size(ds.n, (int)shard, (int)nshards);
+	int64_t m = mae_dataset_shard_size(&ds, (int)shard, (int)nshards);
 	int64_t per_epoch = last == LAST_DROP ? m / B : (m + B - 1) / B;
 	int64_t count = per_epoch * epochs;
 	if (start > count)
@@ -397,7 +410,7 @@ int main(int argc, char **argv)
 	jb.rc = mae_calloc((size_t)B, sizeof *jb.rc);
 	jb.err = mae_calloc((size_t)B, sizeof *jb.err);
 	for (int64_t e = e0; e < epochs; e++) {
-		mae_dataset_order(ds.n, shuffle, c.seed, e, (int)shard, (int)nshards, pos);
+		mae_dataset_shard_order(&ds, shuffle, c.seed, e, (int)shard, (int)nshards, pos);
 		int64_t nb = e == e0 ? k0 / B : 0, emitted = 0;
 		for (int64_t k = e == e0 ? k0 : 0; k < m;) {
 			if (last == LAST_DROP && nb == per_epoch)

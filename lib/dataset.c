@@ -1,5 +1,5 @@
-/* dataset.c: sources of samples (class folders, files, globs, lists, IDX), their order per
- * epoch (seeded shuffle) and shards. See include/mae/dataset.h. */
+/* dataset.c: sources of samples (class folders, files, globs, lists, IDX, tar shards and their
+ * brace patterns), their order per epoch (seeded shuffle) and shards. See include/mae/dataset.h. */
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include "mae/dataset.h"
@@ -35,7 +34,14 @@ static mae_sample *push(mae_dataset *ds)
 	mae_sample *s = &ds->s[ds->n++];
 	memset(s, 0, sizeof *s);
 	s->label = -1;
+	s->tar = -1;
 	return s;
+}
+
+/* A sample decoded from JPEG or PNG bytes: a file or a tar member. */
+static int encoded(const mae_sample *s)
+{
+	return s->path || s->tar >= 0;
 }
 
 static void add_file(mae_dataset *ds, const char *path, int label, int cls)
@@ -60,8 +66,7 @@ static int class_id(mae_dataset *ds, const char *name)
 static int is_image_name(const char *name)
 {
 	const char *dot = strrchr(name, '.');
-	return dot && (!strcasecmp(dot, ".jpg") || !strcasecmp(dot, ".jpeg") ||
-	               !strcasecmp(dot, ".png"));
+	return dot && mae_image_ext(dot + 1);
 }
 
 static int cmpstr(const void *a, const void *b)
@@ -320,6 +325,28 @@ static int add_idx(mae_dataset *ds, const char *path, int fmnist, char *err, siz
 	return 0;
 }
 
+/* A webdataset shard: its samples in key order. A worker of several (ds->nshards) inflates
+ * only the gzip'd shards it reads, but indexes them all to number the samples. */
+static int add_tar(mae_dataset *ds, const char *path, char *err, size_t errn)
+{
+	int k = ds->ntar;
+	int mine = ds->nshards <= 1 || k % ds->nshards == ds->shard;
+	mae_tar t;
+	char e[400];
+	if (mae_tar_open(&t, path, mine ? &ds->spool : NULL, e, sizeof e) < 0)
+		return mae_fail(err, errn, "%s: %s", path, e);
+	ds->tar = mae_realloc(ds->tar, sizeof *ds->tar * (size_t)(k + 1));
+	ds->tar[ds->ntar++] = t;
+	for (int64_t i = 0; i < t.n; i++) {
+		mae_sample *s = push(ds);
+		s->tar = k;
+		s->pos = i;
+		s->label = t.e[i].label;
+		ds->files++;
+	}
+	return 0;
+}
+
 static int sniff_idx(const char *path)
 {
 	FILE *f = fopen(path, "rb");
@@ -349,6 +376,21 @@ int mae_dataset_add(mae_dataset *ds, const char *src, char *err, size_t errn)
 		return add_list(ds, src + 1, err, errn);
 	struct stat st;
 	if (stat(src, &st)) {
+		if (strpbrk(src, "{}")) {
+			char **v;
+			char e[256];
+			int64_t n = mae_brace_expand(src, &v, e, sizeof e);
+			if (n < 0)
+				return mae_fail(err, errn, "%s: bad brace pattern: %s", src, e);
+			int rc = 0;
+			for (int64_t i = 0; i < n; i++) {
+				if (!rc)
+					rc = mae_dataset_add(ds, v[i], err, errn);
+				free(v[i]);
+			}
+			free(v);
+			return rc;
+		}
 		if (strpbrk(src, "*?[")) {
 			glob_t g;
 			int r = glob(src, 0, NULL, &g);
@@ -366,6 +408,8 @@ int mae_dataset_add(mae_dataset *ds, const char *src, char *err, size_t errn)
 	}
 	if (S_ISDIR(st.st_mode))
 		return add_folder(ds, src, err, errn);
+	if (mae_tar_name(src))
+		return add_tar(ds, src, err, errn);
 	if (sniff_idx(src))
 		return add_idx(ds, src, strstr(src, "fashion-mnist") != NULL, err, errn);
 	add_file(ds, src, -1, 0);
@@ -405,7 +449,7 @@ void mae_dataset_limit(mae_dataset *ds, int64_t n)
 	if (n < 0 || n >= ds->n)
 		return;
 	for (int64_t i = n; i < ds->n; i++) {
-		if (ds->s[i].path)
+		if (encoded(&ds->s[i]))
 			ds->files--;
 		free(ds->s[i].path);
 	}
@@ -423,7 +467,37 @@ void mae_dataset_free(mae_dataset *ds)
 	for (int i = 0; i < ds->nidx; i++)
 		mae_idx_free(&ds->idx[i]);
 	free(ds->idx);
+	for (int i = 0; i < ds->ntar; i++)
+		mae_tar_free(&ds->tar[i]);
+	free(ds->tar);
+	mae_tar_spool_free(ds->spool);
 	memset(ds, 0, sizeof *ds);
+}
+
+int mae_dataset_read(const mae_dataset *ds, int64_t i, size_t limit, void **buf, size_t *n,
+                     char *err, size_t errn)
+{
+	const mae_sample *s = &ds->s[i];
+	if (s->tar >= 0)
+		return mae_tar_read(&ds->tar[s->tar], s->pos, limit, buf, n, err, errn);
+	return mae_image_readfile(s->path, limit, buf, n, err, errn);
+}
+
+void mae_dataset_name(const mae_dataset *ds, int64_t i, char *out, size_t n)
+{
+	const mae_sample *s = &ds->s[i];
+	if (s->tar >= 0)
+		snprintf(out, n, "%s: %s", ds->tar[s->tar].path, ds->tar[s->tar].e[s->pos].name);
+	else if (s->path)
+		snprintf(out, n, "%s", s->path);
+	else
+		snprintf(out, n, "IDX sample %lld", (long long)s->pos);
+}
+
+int mae_dataset_readable(const mae_dataset *ds, int64_t i)
+{
+	const mae_sample *s = &ds->s[i];
+	return s->tar >= 0 ? mae_tar_readable(&ds->tar[s->tar]) : s->path != NULL;
 }
 
 int64_t mae_shard_size(int64_t n, int shard, int nshards)
@@ -449,5 +523,38 @@ int64_t mae_dataset_order(int64_t n, int shuffle, uint64_t seed, int64_t epoch, 
 	for (int64_t k = 0; k < m; k++)
 		pos[k] = perm[shard + k * nshards];
 	free(perm);
+	return m;
+}
+
+/* With tar shards, the worker a sample belongs to, whatever the epoch. */
+static int owner(const mae_dataset *ds, int64_t p, int nshards)
+{
+	int t = ds->s[p].tar;
+	return (int)((t >= 0 ? t : p) % nshards);
+}
+
+int64_t mae_dataset_shard_size(const mae_dataset *ds, int shard, int nshards)
+{
+	if (!ds->ntar)
+		return mae_shard_size(ds->n, shard, nshards);
+	int64_t m = 0;
+	for (int64_t p = 0; p < ds->n; p++)
+		m += owner(ds, p, nshards) == shard;
+	return m;
+}
+
+int64_t mae_dataset_shard_order(const mae_dataset *ds, int shuffle, uint64_t seed, int64_t epoch,
+                                int shard, int nshards, int64_t *pos)
+{
+	if (!ds->ntar || nshards == 1)
+		return mae_dataset_order(ds->n, shuffle, seed, epoch, shard, nshards, pos);
+	/* the single run's order, then the samples of this worker in it */
+	int64_t *all = mae_realloc(NULL, sizeof *all * (size_t)(ds->n ? ds->n : 1));
+	mae_dataset_order(ds->n, shuffle, seed, epoch, 0, 1, all);
+	int64_t m = 0;
+	for (int64_t k = 0; k < ds->n; k++)
+		if (owner(ds, all[k], nshards) == shard)
+			pos[m++] = all[k];
+	free(all);
 	return m;
 }

@@ -100,6 +100,11 @@ void mae_image_upscale(const mae_image *src, int k, mae_image *dst)
 	}
 }
 
+int mae_image_ext(const char *ext)
+{
+	return !strcasecmp(ext, "jpg") || !strcasecmp(ext, "jpeg") || !strcasecmp(ext, "png");
+}
+
 int mae_image_readfile(const char *path, size_t limit, void **buf, size_t *n, char *err, size_t errn)
 {
 	FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;

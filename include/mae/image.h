@@ -89,5 +89,8 @@ int mae_image_save(const mae_image *img, const char *path, const char *fmt, int 
 
 /* Read a whole file into a malloc'ed buffer (max bytes: limit). 0, or -1 with err. */
 int mae_image_readfile(const char *path, size_t limit, void **buf, size_t *n, char *err, size_t errn);
+/* Whether a name's extension (without the dot) is one the data sets read as an image:
+ * jpg, jpeg or png, any case. */
+int mae_image_ext(const char *ext);
 
 #endif

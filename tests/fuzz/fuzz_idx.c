@@ -6,15 +6,12 @@
 #include <unistd.h>
 
 #include "mae/dataset.h"
+#include "fuzz_file.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
 {
 	char path[256];
-	const char *dir = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
-	snprintf(path, sizeof path, "%s/fuzz-idx-%d-images-idx3-ubyte", dir, (int)getpid());
-	FILE *f = fopen(path, "wb");
-	if (!f || fwrite(d, 1, n, f) != n || fclose(f) != 0)
-		abort();
+	fuzz_file(path, sizeof path, "idx-images-idx3-ubyte", d, n);
 	mae_idx x;
 	char err[512] = "";
 	if (mae_idx_load(path, &x, err, sizeof err) == 0) {

@@ -8,6 +8,7 @@
 #
 # Targets: record (the stream's record decoder), safetensors (checkpoint reader and loader),
 # idx (IDX files, gzip'd or plain), image (JPEG and PNG decoding and the crop after it),
+# tar (webdataset shards, plain or gzip'd: the header indexer and the reads after it),
 # ps (the parameter server's message handler: a refused message changes nothing).
 # Needs clang and its fuzzer runtime: apt-get install clang libclang-rt-14-dev. The include
 # and link flags are the Makefile's (FUZZ_INCLUDES, FUZZ_LIBS), so run it by make fuzz.
@@ -18,7 +19,7 @@ cd "$ROOT"   # FUZZ_INCLUDES names include/ from here
 B=${MAE_BUILD:-$ROOT/build}
 F=$B/fuzz
 SECS=${FUZZ_SECONDS:-60}
-TARGETS=${FUZZ_TARGETS:-record safetensors idx image ps}
+TARGETS=${FUZZ_TARGETS:-record safetensors idx image tar ps}
 CLANG=${CLANG:-clang}
 command -v "$CLANG" >/dev/null || { echo "fuzz: needs clang (apt-get install clang libclang-rt-14-dev)" >&2; exit 1; }
 [ -f "$B/libmae.a" ] || { echo "fuzz: build first (make)" >&2; exit 1; }

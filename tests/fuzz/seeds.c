@@ -1,5 +1,6 @@
 /* seeds: the fuzz targets' starting inputs, made by libmae itself: seeds DIR writes
- * DIR/record/, DIR/safetensors/, DIR/idx/, DIR/image/ and DIR/ps/, each with a few valid files. */
+ * DIR/record/, DIR/safetensors/, DIR/idx/, DIR/image/, DIR/tar/ and DIR/ps/, each with a few
+ * valid files. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,6 +108,75 @@ static void images(void)
 	mae_image_free(&im);
 }
 
+/* A tar member: a ustar header (checksum included) and its data padded to 512 bytes. */
+static unsigned char *tar_buf;
+static size_t tar_len;
+
+static void tar_member(const char *name, char type, const void *data, size_t n)
+{
+	size_t pad = (n + 511) / 512 * 512;
+	tar_buf = realloc(tar_buf, tar_len + 512 + pad);
+	unsigned char *h = tar_buf + tar_len;
+	memset(h, 0, 512 + pad);
+	snprintf((char *)h, 100, "%s", name);
+	snprintf((char *)h + 100, 8, "%07o", 0644);
+	snprintf((char *)h + 124, 12, "%011o", (unsigned)n);
+	snprintf((char *)h + 136, 12, "%011o", 0);
+	h[156] = (unsigned char)type;
+	memcpy(h + 257, "ustar", 6);
+	memcpy(h + 263, "00", 2);
+	memset(h + 148, ' ', 8);
+	unsigned sum = 0;
+	for (int i = 0; i < 512; i++)
+		sum += h[i];
+	snprintf((char *)h + 148, 8, "%06o", sum);
+	memcpy(h + 512, data, n);
+	tar_len += 512 + pad;
+}
+
+/* Shards: two samples (a JPEG with a label, a PNG without), a GNU long name, a pax path, a
+ * directory and a part that is ignored, then the end blocks; the same gzip'd. */
+static void tars(void)
+{
+	mae_image im;
+	char err[256];
+	void *jpg, *png;
+	size_t nj, np;
+	if (mae_image_alloc(&im, 8, 6, 3))
+		mae_die(MAE_EXIT_DATA, "image");
+	for (size_t i = 0; i < 8 * 6 * 3; i++)
+		im.px[i] = (uint8_t)(i * 5);
+	if (mae_jpeg_encode(&im, 90, &jpg, &nj, err, sizeof err) || mae_png_encode(&im, &png, &np, err, sizeof err))
+		mae_die(MAE_EXIT_DATA, "%s", err);
+	mae_image_free(&im);
+	static const char longname[] = "train/a-name-longer-than-the-hundred-bytes-of-a-ustar-header-"
+	                               "so-that-it-takes-a-gnu-long-name-member-before-it/0002.png";
+	char pax[64];   /* a record's length counts its own digits */
+	if (snprintf(pax, sizeof pax, "%d path=train/pax/0003.jpg\n", 27) != 27)
+		mae_die(MAE_EXIT_DATA, "seeds: pax record length");
+	tar_member("./train", '5', "", 0);
+	tar_member("./train/0001.jpg", '0', jpg, nj);
+	tar_member("./train/0001.cls", '0', "7\n", 2);
+	tar_member("./train/0001.json", '0', "{}", 2);
+	tar_member("././@LongLink", 'L', longname, sizeof longname);
+	tar_member("train/trimmed", '0', png, np);
+	tar_member("PaxHeaders/0003", 'x', pax, 27);
+	tar_member("train/0003-short", '0', jpg, nj);
+	tar_member("train/pax/0003.cls", '0', "2", 1);
+	tar_len += 1024;
+	tar_buf = realloc(tar_buf, tar_len);
+	memset(tar_buf + tar_len - 1024, 0, 1024);
+	put("tar", "plain.tar", tar_buf, tar_len);
+	char path[1024];
+	snprintf(path, sizeof path, "%s/tar/gz.tar.gz", dir);
+	gzFile g = gzopen(path, "wb");
+	if (!g || gzwrite(g, tar_buf, (unsigned)tar_len) != (int)tar_len || gzclose(g) != Z_OK)
+		mae_die(MAE_EXIT_DATA, "%s: cannot write", path);
+	free(tar_buf);
+	free(jpg);
+	free(png);
+}
+
 /* fuzz_ps's input: messages of [peer][length, 2 bytes LE][body] */
 static unsigned char *ps_buf;
 static size_t ps_len;
@@ -176,6 +246,7 @@ int main(int argc, char **argv)
 	checkpoints();
 	idx();
 	images();
+	tars();
 	ps();
 	return 0;
 }
