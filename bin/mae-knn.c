@@ -74,7 +74,7 @@ int main(int argc, char **argv)
 
 	ko.seed = c.seed;
 	mae_featset train, test;
-	mae_featset_read_pair(&train, &test, train_ep, &c, name);
+	mae_featset_read_pair(&train, &test, 1, &name, train_ep, &c);
 	for (int j = 0; j < nk; j++)
 		if (ks[j] > train.n)
 			mae_die(MAE_EXIT_USAGE, "-k %d: the train stream has only %lld samples", ks[j], (long long)train.n);
