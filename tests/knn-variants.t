@@ -1,7 +1,8 @@
 #!/bin/sh
 # mae-knn answering several tensors (-f a,b,c) and variants (-V none,z,w) from one read of
 # each stream: every line equals, value for value, the run of that tensor alone with that
-# variant's options, whatever the order asked; bad -V lists are usage errors.
+# variant's options, whatever the order asked; bad -V lists are usage errors; and
+# eval-knn.sh, now one mae-knn, prints the lines of one run per tensor and variant.
 . "$(dirname "$0")/lib.sh"
 $PY -c 'import numpy, msgpack' 2>/dev/null || skip_all "python3 numpy/msgpack missing"
 
@@ -81,4 +82,40 @@ done
 err=$(mae-knn -q -f a,nope -V none,z -t "$T/train.mae" -i "$T/test.mae" 2>&1); rc=$?
 is $rc 2 "-f a,nope: a missing tensor is bad data"
 like "$err" "train: record 1: no tensor 'nope'" "  and is named"
+
+# eval-knn.sh: one mae-knn from one read of each file; its lines are those of one run per
+# tensor and variant on the same features (what it printed before)
+FM=/usr/share/datasets/fashion-mnist
+if [ -r $FM/t10k-images-idx3-ubyte.gz ]; then
+	P=$TDIR/../pipelines
+	timeout 300 sh "$P/pretrain.sh" -o "$T/run" --model micro-28 --epochs 1 --batch 64 \
+		--decode "--shuffle -n 256" > /dev/null 2> "$T/train.err"
+	ok $? "a checkpoint of a few steps"
+	ck=$T/run/checkpoint.safetensors
+	timeout 300 sh "$P/eval-knn.sh" -w "$ck" -o "$T/eval" --tokens -z --whiten 16 -k 5,20 --decode "-n 1000" \
+		> "$T/eval.out" 2> "$T/eval.err"
+	ok $? "eval-knn.sh --tokens -z --whiten 16 runs"
+	is "$(cut -d' ' -f1,2 "$T/eval.out" | tr '\n' ' ')" "features k=5 features k=20 features-z k=5 features-z k=20 \
+features-w k=5 features-w k=20 tokens k=5 tokens k=20 tokens-z k=5 tokens-z k=20 tokens-w k=5 tokens-w k=20 \
+raw-pixels k=5 raw-pixels k=20 raw-pixels-z k=5 raw-pixels-z k=20 raw-pixels-w k=5 raw-pixels-w k=20 " \
+		"  the lines it always printed, in their order"
+	is "$(cat "$T/eval/knn.txt")" "$(cat "$T/eval.out")" "  and the same in DIR/knn.txt"
+	is "$(grep -c 'train and 1000 test samples' "$T/eval.err")" 3 "  from one mae-knn: three tensors"
+	patch=$(head -c 65536 "$ck" | tr ',' '\n' | sed -n 's/^"patch":"\([0-9]*\)"$/\1/p' | head -1)
+	for s in train test; do
+		mae-decode -q -b 500 -n 1000 fashion-mnist:$s | mae-patchify -q -p "$patch" | mae-encode -q -w "$ck" -F mean \
+			> "$T/$s-feat.mae"
+	done
+	want=$(for tv in feature:features latent:tokens patches:raw-pixels; do
+		for o in "" -z "-z --pca 16"; do
+			case $o in "") l= ;; -z) l=-z ;; *) l=-w ;; esac
+			# shellcheck disable=SC2086
+			mae-knn -q $o -f "${tv%%:*}" -k 5,20 -t "$T/train-feat.mae" -i "$T/test-feat.mae" | sed "s/^/${tv#*:}$l /"
+		done
+	done)
+	is "$(cat "$T/eval.out")" "$want" "  each line the value of one mae-knn run per tensor and variant"
+	echo "$want" | sed 's/^/# /'
+else
+	echo "# skipping eval-knn.sh: dataset-fashion-mnist is not installed"
+fi
 finish
