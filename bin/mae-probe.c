@@ -59,7 +59,7 @@ int main(int argc, char **argv)
 		mae_die(MAE_EXIT_DATA, "%s:", c.out);
 
 	mae_featset train, test;
-	mae_featset_read_pair(&train, &test, train_ep, &c, name);
+	mae_featset_read_pair(&train, &test, 1, &name, train_ep, &c);
 	int nclass = train.nclass > test.nclass ? train.nclass : test.nclass;
 	mae_info("%lld train and %lld test samples of %lld features, %d classes", (long long)train.n,
 	         (long long)test.n, (long long)train.d, nclass);

@@ -123,8 +123,8 @@ void mae_featset_add(mae_featset *fs, mae_record *rec, const char *name, const c
 	fs->n += b;
 }
 
-void mae_featset_read(mae_featset *fs, const char *endpoint, const mae_common *c, const char *name,
-                      const char *what)
+void mae_featset_read(mae_featset *fs, int nf, const char *const *names, const char *endpoint,
+                      const mae_common *c, const char *what)
 {
 	mae_common def;
 	mae_record rec = {0};
@@ -132,20 +132,21 @@ void mae_featset_read(mae_featset *fs, const char *endpoint, const mae_common *c
 		mae_common_init(&def);
 		c = &def;
 	}
-	memset(fs, 0, sizeof *fs);
+	memset(fs, 0, (size_t)nf * sizeof *fs);
 	mae_reader *in = mae_reader_open(endpoint, c);
 	mae_read_header(in, &rec);
 	mae_progress pr;
 	mae_progress_start(&pr, "samples", -1);
 	while (mae_read(in, &rec)) {
-		int64_t n0 = fs->n;
-		mae_featset_add(fs, &rec, name, what);
-		mae_progress_add(&pr, fs->n - n0);
+		int64_t n0 = fs[0].n;
+		for (int t = 0; t < nf; t++)
+			mae_featset_add(&fs[t], &rec, names[t], what);
+		mae_progress_add(&pr, fs[0].n - n0);
 	}
 	mae_progress_end(&pr);
 	mae_rec_free(&rec);
 	mae_reader_close(in);
-	if (fs->n == 0)
+	if (fs[0].n == 0)
 		mae_die(MAE_EXIT_DATA, "%s: %s: the stream has no samples", what, endpoint);
 }
 
@@ -298,53 +299,13 @@ static int max_k(const int *ks, int nk)
 	return kmax;
 }
 
-/* Both sets replaced by their projection on the train set's first k principal components,
- * whitened. */
-static void whiten(mae_featset *train, mae_featset *test, int64_t k, uint64_t seed)
-{
-	char err[128];
-	mae_pca p;
-	if (k > train->d)
-		mae_die(MAE_EXIT_USAGE, "--pca %lld: the features have only %lld values", (long long)k, (long long)train->d);
-	mae_info("PCA: the first %lld of %lld components, whitened", (long long)k, (long long)train->d);
-	if (mae_pca_fit(&p, train->x, train->n, train->d, k, seed, err, sizeof err))
-		mae_die(MAE_EXIT_DATA, "%s", err);
-	mae_featset *sets[2] = {train, test};
-	for (int s = 0; s < 2; s++) {
-		float *y = mae_malloc((size_t)sets[s]->n * (size_t)k * sizeof *y);
-		mae_pca_apply(&p, sets[s]->x, sets[s]->n, y);
-		free(sets[s]->x);
-		sets[s]->x = y;
-		sets[s]->d = k;
-		sets[s]->cap = sets[s]->n;
-	}
-	mae_pca_free(&p);
-}
-
-void mae_knn_classify(mae_featset *train, mae_featset *test, const int *ks, int nk, int nclass,
-                      const mae_knn_opts *o, int32_t *pred)
+/* The similarities and votes of one variant on sets already standardized as it asks (and
+ * whitened): normalized in place first, unless plain. */
+static void classify(mae_featset *train, mae_featset *test, const int *ks, int nk, int nclass,
+                     const mae_knn_opts *o, int32_t *pred)
 {
 	int64_t n = train->n, d = train->d, m = test->n;
 	int kmax = max_k(ks, nk);
-	if (test->d != d)
-		mae_die(MAE_EXIT_DATA, "train features have %lld values per sample, test features %lld", (long long)d,
-		        (long long)test->d);
-	if (kmax > n)
-		mae_die(MAE_EXIT_USAGE, "k=%d is more than the %lld train samples", kmax, (long long)n);
-	if (nclass < train->nclass)
-		nclass = train->nclass;
-	if (o->standardize) {   /* the train set's statistics, applied to both sets */
-		float *mean = mae_malloc((size_t)d * sizeof *mean), *istd = mae_malloc((size_t)d * sizeof *istd);
-		mae_standardize_fit(train->x, n, d, 1e-6, mean, istd);
-		mae_standardize_apply(train->x, n, d, mean, istd);
-		mae_standardize_apply(test->x, m, d, mean, istd);
-		free(mean);
-		free(istd);
-	}
-	if (o->pca > 0) {
-		whiten(train, test, o->pca, o->seed);
-		d = o->pca;
-	}
 	float *tnorm = NULL;
 	if (!o->plain) {
 		mae_l2_normalize(train->x, n, d);
@@ -394,6 +355,102 @@ void mae_knn_classify(mae_featset *train, mae_featset *test, const int *ks, int 
 	free(tnorm);
 }
 
+/* The variant o on the projections of both sets on the train set's first o->pca principal
+ * components, whitened; the sets themselves are only read, so that other variants can use them
+ * after. */
+static void whitened(const mae_featset *train, const mae_featset *test, const int *ks, int nk, int nclass,
+                     const mae_knn_opts *o, int32_t *pred)
+{
+	char err[128];
+	mae_pca p;
+	int64_t k = o->pca;
+	if (k > train->d)
+		mae_die(MAE_EXIT_USAGE, "--pca %lld: the features have only %lld values", (long long)k, (long long)train->d);
+	mae_info("PCA: the first %lld of %lld components, whitened", (long long)k, (long long)train->d);
+	if (mae_pca_fit(&p, train->x, train->n, train->d, k, o->seed, err, sizeof err))
+		mae_die(MAE_EXIT_DATA, "%s", err);
+	mae_featset wtrain = *train, wtest = *test;   /* the labels are shared */
+	mae_featset *sets[2] = {&wtrain, &wtest};
+	for (int s = 0; s < 2; s++) {
+		sets[s]->x = mae_malloc((size_t)sets[s]->n * (size_t)k * sizeof(float));
+		mae_pca_apply(&p, s ? test->x : train->x, sets[s]->n, sets[s]->x);
+		sets[s]->d = k;
+		sets[s]->cap = sets[s]->n;
+	}
+	mae_pca_free(&p);
+	classify(&wtrain, &wtest, ks, nk, nclass, o, pred);
+	free(wtrain.x);
+	free(wtest.x);
+}
+
+void mae_knn_classify(mae_featset *train, mae_featset *test, const int *ks, int nk, int nclass,
+                      const mae_knn_opts *o, int32_t *pred)
+{
+	mae_knn_classify_many(train, test, ks, nk, nclass, o, 1, pred);
+}
+
+/* A whitening only reads its input; the other variants normalize theirs in place. So the order
+ * that needs the fewest copies: whitenings of the features as they are; the standardization
+ * (once), its whitenings, the standardized variant; the features as they are last. The
+ * standardized sets are then a copy only when the features as they are are still to come.
+ * (Standardizing rows on the fly into the PCA would save that copy, but OpenBLAS rounds a
+ * product cut into blocks of rows differently from the whole one, and the answers would no
+ * longer be those of one variant a call.) */
+void mae_knn_classify_many(mae_featset *train, mae_featset *test, const int *ks, int nk, int nclass,
+                           const mae_knn_opts *o, int no, int32_t *pred)
+{
+	int64_t n = train->n, d = train->d, m = test->n, per = (int64_t)nk * m;
+	int kmax = max_k(ks, nk), as_is = -1, z = -1, any_z = 0;
+	if (test->d != d)
+		mae_die(MAE_EXIT_DATA, "train features have %lld values per sample, test features %lld", (long long)d,
+		        (long long)test->d);
+	if (kmax > n)
+		mae_die(MAE_EXIT_USAGE, "k=%d is more than the %lld train samples", kmax, (long long)n);
+	if (nclass < train->nclass)
+		nclass = train->nclass;
+	for (int v = 0; v < no; v++) {
+		for (int u = 0; u < v; u++)
+			if (!o[u].standardize == !o[v].standardize && o[u].pca == o[v].pca)
+				mae_die(MAE_EXIT_USAGE, "k-NN variants %d and %d are the same", u + 1, v + 1);
+		if (!o[v].standardize && o[v].pca == 0)
+			as_is = v;
+		else if (o[v].standardize && o[v].pca == 0)
+			z = v;
+		any_z |= o[v].standardize;
+	}
+	for (int v = 0; v < no; v++)
+		if (!o[v].standardize && o[v].pca > 0)
+			whitened(train, test, ks, nk, nclass, &o[v], pred + v * per);
+	if (any_z) {   /* the train set's statistics, applied to both sets, once for every variant */
+		mae_featset ztrain = *train, ztest = *test;
+		float *mean = mae_malloc((size_t)d * sizeof *mean), *istd = mae_malloc((size_t)d * sizeof *istd);
+		mae_standardize_fit(train->x, n, d, 1e-6, mean, istd);
+		if (as_is >= 0) {   /* the features as they are come last: standardize a copy */
+			ztrain.x = mae_malloc((size_t)n * (size_t)d * sizeof(float));
+			ztest.x = mae_malloc((size_t)m * (size_t)d * sizeof(float));
+			memcpy(ztrain.x, train->x, (size_t)n * (size_t)d * sizeof(float));
+			memcpy(ztest.x, test->x, (size_t)m * (size_t)d * sizeof(float));
+			ztrain.cap = n;
+			ztest.cap = m;
+		}
+		mae_standardize_apply(ztrain.x, n, d, mean, istd);
+		mae_standardize_apply(ztest.x, m, d, mean, istd);
+		free(mean);
+		free(istd);
+		for (int v = 0; v < no; v++)
+			if (o[v].standardize && o[v].pca > 0)
+				whitened(&ztrain, &ztest, ks, nk, nclass, &o[v], pred + v * per);
+		if (z >= 0)
+			classify(&ztrain, &ztest, ks, nk, nclass, &o[z], pred + z * per);
+		if (as_is >= 0) {
+			free(ztrain.x);
+			free(ztest.x);
+		}
+	}
+	if (as_is >= 0)
+		classify(train, test, ks, nk, nclass, &o[as_is], pred + as_is * per);
+}
+
 /* ---- the reference: double precision, full sort ---- */
 
 typedef struct { double v; int32_t i; } scored;
@@ -440,14 +497,15 @@ void mae_knn_classify_ref(const mae_featset *train, const mae_featset *test, con
 	free(score);
 }
 
-void mae_featset_read_pair(mae_featset *train, mae_featset *test, const char *train_ep,
-                           const mae_common *c, const char *name)
+void mae_featset_read_pair(mae_featset *train, mae_featset *test, int nf, const char *const *names,
+                           const char *train_ep, const mae_common *c)
 {
 	mae_common tc = *c;
 	tc.merge = 1;   /* --merge is about the test input */
-	mae_featset_read(train, train_ep, &tc, name, "train");
-	mae_featset_read(test, c->in, c, name, "test");
-	if (train->d != test->d)
-		mae_die(MAE_EXIT_DATA, "tensor '%s': train samples have %lld values, test samples %lld", name,
-		        (long long)train->d, (long long)test->d);
+	mae_featset_read(train, nf, names, train_ep, &tc, "train");
+	mae_featset_read(test, nf, names, c->in, c, "test");
+	for (int t = 0; t < nf; t++)
+		if (train[t].d != test[t].d)
+			mae_die(MAE_EXIT_DATA, "tensor '%s': train samples have %lld values, test samples %lld", names[t],
+			        (long long)train[t].d, (long long)test[t].d);
 }

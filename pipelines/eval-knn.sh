@@ -4,7 +4,8 @@
 #
 #   decode train | patchify | mae-encode -w CKPT -F POOL --no-latent  > train features
 #   decode test  | patchify | mae-encode -w CKPT -F POOL --no-latent  > test features
-#   mae-knn -t train-features -i test-features
+#   mae-knn -f feature,patches -V none[,z][,w] -t train-features -i test-features
+# One mae-knn answers every tensor and variant asked for, from one read of each file.
 #
 # usage: pipelines/eval-knn.sh -w CHECKPOINT [-o DIR] [-k 20] [-p mean|cls]
 #        [--train SRC] [--test SRC] [--decode "OPTIONS"] [--no-raw] [--tokens] [-z] [--whiten K]
@@ -57,18 +58,15 @@ features() {   # SRC FILE
 say "features of $train and $test ($pool pooling)"
 features "$train" "$RUNDIR/train.mae"
 features "$test" "$RUNDIR/test.mae"
-knn1() {   # LABEL TENSOR [MAE-KNN OPTIONS]: one line of results
-	label=$1 tensor=$2
-	shift 2
-	mae-knn "$@" -k "$k" -f "$tensor" -t "$RUNDIR/train.mae" -i "$RUNDIR/test.mae" | sed "s/^/$label /" |
-		tee -a "$out/knn.txt"
-}
-knn() {   # LABEL TENSOR: the plain line, then the standardized and whitened ones asked for
-	knn1 "$1" "$2"
-	[ $z = 0 ] || knn1 "$1-z" "$2" -z
-	[ "$white" = 0 ] || knn1 "$1-w" "$2" -z --pca "$white"
-}
-: > "$out/knn.txt"
-knn features feature
-[ $tok = 0 ] || knn tokens latent
-[ $raw = 0 ] || knn raw-pixels patches
+# one mae-knn answers every tensor and variant; its lines are labelled by tensor (feature,
+# latent, patches) and variant (-z, -w), renamed here as before (features, tokens, raw-pixels).
+# It writes a file, not a pipe, so that its failure stops the script with its status.
+tensors=feature variants=none pca=
+[ $tok = 0 ] || tensors=$tensors,latent
+[ $raw = 0 ] || tensors=$tensors,patches
+[ $z = 0 ] || variants=$variants,z
+[ "$white" = 0 ] || { variants=$variants,w; pca="--pca $white"; }
+# shellcheck disable=SC2086
+mae-knn -k "$k" -f "$tensors" -V "$variants" $pca -t "$RUNDIR/train.mae" -i "$RUNDIR/test.mae" -o "$RUNDIR/knn.txt"
+sed -e 's/^feature\([ -]\)/features\1/' -e 's/^latent\([ -]\)/tokens\1/' -e 's/^patches\([ -]\)/raw-pixels\1/' \
+	"$RUNDIR/knn.txt" | tee "$out/knn.txt"

@@ -1,7 +1,7 @@
 /* test_knn: top-k selection (ties, k = n, k = 1), L2 normalization, dtype conversion,
- * weighted and plain k-NN against the brute-force reference on clustered random data, the
- * standardization, the whitening PCA (both of its paths), and mae-plot's table reader and
- * moving average. */
+ * weighted and plain k-NN against the brute-force reference on clustered random data, several
+ * variants in one call against one call each, the standardization, the whitening PCA (both of
+ * its paths), and mae-plot's table reader and moving average. */
 #include "mae/knn.h"
 #include "mae/pca.h"
 #include "mae/plot.h"
@@ -168,6 +168,64 @@ static void test_knn(int plain)
 	free(again);
 	free(fast);
 	free(ref);
+	mae_featset_free(&tr);
+	mae_featset_free(&te);
+}
+
+static void copy_set(mae_featset *dst, const mae_featset *src)
+{
+	*dst = *src;
+	dst->x = malloc((size_t)(src->n * src->d) * sizeof(float));
+	dst->y = malloc((size_t)src->n * sizeof(int32_t));
+	memcpy(dst->x, src->x, (size_t)(src->n * src->d) * sizeof(float));
+	memcpy(dst->y, src->y, (size_t)src->n * sizeof(int32_t));
+}
+
+/* several variants of one pair of sets (what mae-knn -V asks) give, variant by variant, the
+ * predictions of one call each on a fresh copy, whatever the order they are asked in, though
+ * they share the standardization and answer the features as they are last, in place */
+static void test_many(int plain)
+{
+	enum { C = 5, D = 20, NTRAIN = 900, NTEST = 300, NV = 4 };
+	mae_rng r;
+	mae_rng_seed(&r, 13, (uint64_t)plain, 0, "test_many");
+	float centres[C * D];
+	for (int i = 0; i < C * D; i++)
+		centres[i] = (float)mae_rng_normal(&r);
+	mae_featset tr, te;
+	make_set(&tr, &r, centres, C, NTRAIN, D, 1.0f);
+	make_set(&te, &r, centres, C, NTEST, D, 1.0f);
+	for (int64_t i = 0; i < (NTRAIN + NTEST) * (int64_t)D; i++) {   /* uneven scales and offsets */
+		int j = (int)(i % D);
+		float *x = i < NTRAIN * (int64_t)D ? &tr.x[i] : &te.x[i - NTRAIN * (int64_t)D];
+		*x = *x * (j < 3 ? 30.0f : 1.0f) + (j >= 3 && j < 6 ? 20.0f : 0.0f);
+	}
+	int ks[2] = {1, 20};
+	mae_knn_opts base = {.plain = plain, .T = 0.07f, .seed = 3}, o[NV] = {base, base, base, base};
+	o[0].standardize = 1, o[0].pca = 6;   /* w, before the others: it must leave them their input */
+	o[2].standardize = 1;                 /* z */
+	o[3].pca = 8;                         /* whitened, not standardized */
+	int32_t *many = malloc(NV * 2 * NTEST * sizeof *many), *one = malloc(2 * NTEST * sizeof *one);
+	mae_featset a, b;
+	copy_set(&a, &tr);
+	copy_set(&b, &te);
+	mae_knn_classify_many(&a, &b, ks, 2, C, o, NV, many);
+	mae_featset_free(&a);
+	mae_featset_free(&b);
+	int same = 1, differ = 0;
+	for (int v = 0; v < NV; v++) {
+		copy_set(&a, &tr);
+		copy_set(&b, &te);
+		mae_knn_classify(&a, &b, ks, 2, C, &o[v], one);
+		same &= !memcmp(one, many + v * 2 * NTEST, 2 * NTEST * sizeof *one);
+		differ += v > 0 && memcmp(many, many + v * 2 * NTEST, 2 * NTEST * sizeof *one);
+		mae_featset_free(&a);
+		mae_featset_free(&b);
+	}
+	ok(same, "%s: 4 variants in one call, each the predictions of its own call", plain ? "plain" : "weighted");
+	ok(differ == NV - 1, "%s: and the variants differ from one another", plain ? "plain" : "weighted");
+	free(many);
+	free(one);
 	mae_featset_free(&tr);
 	mae_featset_free(&te);
 }
@@ -364,6 +422,8 @@ int main(void)
 	test_weights();
 	test_knn(0);
 	test_knn(1);
+	test_many(0);
+	test_many(1);
 	test_standardize();
 	test_pca(2000, 40);
 	test_pca(2000, MAE_PCA_DIRECT + 76);
