@@ -131,17 +131,25 @@ static void make_set(mae_featset *fs, mae_rng *r, const float *centres, int c, i
 	}
 }
 
+/* a train and a test set around the same C random centres in D dimensions */
+static void clustered_sets(mae_featset *tr, mae_featset *te, mae_rng *r, int C, int D, int ntrain, int ntest,
+                           float spread)
+{
+	float *centres = malloc((size_t)C * D * sizeof *centres);
+	for (int i = 0; i < C * D; i++)
+		centres[i] = (float)mae_rng_normal(r);
+	make_set(tr, r, centres, C, ntrain, D, spread);
+	make_set(te, r, centres, C, ntest, D, spread);
+	free(centres);
+}
+
 static void test_knn(int plain)
 {
 	enum { C = 7, D = 24, NTRAIN = 1500, NTEST = 400 };
 	mae_rng r;
 	mae_rng_seed(&r, 11, (uint64_t)plain, 0, "test_knn");
-	float centres[C * D];
-	for (int i = 0; i < C * D; i++)
-		centres[i] = (float)mae_rng_normal(&r);
 	mae_featset tr, te;
-	make_set(&tr, &r, centres, C, NTRAIN, D, 0.9f);
-	make_set(&te, &r, centres, C, NTEST, D, 0.9f);
+	clustered_sets(&tr, &te, &r, C, D, NTRAIN, NTEST, 0.9f);
 	int ks[5] = {1, 5, 20, 100, 200};
 	int32_t *fast = malloc(5 * NTEST * sizeof *fast), *ref = malloc(5 * NTEST * sizeof *ref);
 	mae_knn_opts o = {.plain = plain, .T = 0.07f, .chunk = 37};   /* a chunk that does not divide NTEST */
@@ -189,12 +197,8 @@ static void test_many(int plain)
 	enum { C = 5, D = 20, NTRAIN = 900, NTEST = 300, NV = 4 };
 	mae_rng r;
 	mae_rng_seed(&r, 13, (uint64_t)plain, 0, "test_many");
-	float centres[C * D];
-	for (int i = 0; i < C * D; i++)
-		centres[i] = (float)mae_rng_normal(&r);
 	mae_featset tr, te;
-	make_set(&tr, &r, centres, C, NTRAIN, D, 1.0f);
-	make_set(&te, &r, centres, C, NTEST, D, 1.0f);
+	clustered_sets(&tr, &te, &r, C, D, NTRAIN, NTEST, 1.0f);
 	for (int64_t i = 0; i < (NTRAIN + NTEST) * (int64_t)D; i++) {   /* uneven scales and offsets */
 		int j = (int)(i % D);
 		float *x = i < NTRAIN * (int64_t)D ? &tr.x[i] : &te.x[i - NTRAIN * (int64_t)D];
