@@ -432,32 +432,17 @@ int mae_st_commit(char *err, size_t errn)
 /* ---------------------------------------------------------------------------------------
  * Model checkpoints */
 
-#define NCFG 21
+#define NCFG (3 + MAE_CONFIG_NFIELDS)
 static int config_meta(const mae_config *c, char kv[NCFG * 2][64])
 {
-	int n = 0;
-#define KV(k, ...) (snprintf(kv[2 * n], 64, "%s", k), snprintf(kv[2 * n + 1], 64, __VA_ARGS__), n++)
+	char key[MAE_CONFIG_NFIELDS][16], val[MAE_CONFIG_NFIELDS][32];
+	int nf = mae_config_fields(c, key, val), n = 0;
+#define KV(k, ...) (snprintf(kv[2 * n], 64, "%.63s", k), snprintf(kv[2 * n + 1], 64, __VA_ARGS__), n++)
 	KV("format", "maepipe");
 	KV("format_version", "1");
 	KV("model", "%s", c->name);
-	KV("mode", "%s", mae_mode_name(c->mode));
-	KV("loss", "%s", mae_loss_name(c->loss));
-	KV("img_h", "%d", c->img_h);
-	KV("img_w", "%d", c->img_w);
-	KV("channels", "%d", c->channels);
-	KV("patch", "%d", c->patch);
-	KV("dim", "%d", c->dim);
-	KV("depth", "%d", c->depth);
-	KV("heads", "%d", c->heads);
-	KV("dec_dim", "%d", c->dec_dim);
-	KV("dec_depth", "%d", c->dec_depth);
-	KV("dec_heads", "%d", c->dec_heads);
-	KV("mlp_ratio", "%d", c->mlp_ratio);
-	KV("pos", "%d", c->pos);
-	KV("window", "%d", c->window);
-	KV("nwindows", "%d", c->nwindows);
-	KV("mask_ratio", "%.9g", (double)c->mask_ratio);
-	KV("ln_eps", "%.9g", (double)c->ln_eps);
+	for (int i = 0; i < nf; i++)
+		KV(key[i], "%.63s", val[i]);
 #undef KV
 	return n;
 }
@@ -510,21 +495,19 @@ int mae_checkpoint_config(const mae_st_file *f, const char *spec_override, mae_c
 	const char *model = mae_st_meta(f, "model");
 	if (!model || mae_config_preset(c, model) != 0)
 		mae_config_preset(c, "vit-base");   /* every field is set from the metadata below */
-	static const char *keys[] = { "mode", "loss", "img_h", "img_w", "channels", "patch", "dim", "depth",
-		                          "heads", "dec_dim", "dec_depth", "dec_heads", "mlp_ratio", "pos",
-		                          "window", "nwindows", "mask_ratio" };
-	for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
-		const char *v = mae_st_meta(f, keys[i]);
+	/* every field of the list; ln_eps is optional (files before it was recorded) */
+	char key[MAE_CONFIG_NFIELDS][16], val[MAE_CONFIG_NFIELDS][32];
+	int nf = mae_config_fields(c, key, val);
+	for (int i = 0; i < nf; i++) {
+		const char *v = mae_st_meta(f, key[i]);
+		if (!v && !strcmp(key[i], "ln_eps"))
+			continue;
 		if (!v)
-			return fail(err, errn, "metadata lacks '%s'", keys[i]);
+			return fail(err, errn, "metadata lacks '%s'", key[i]);
 		char e2[200];
-		if (mae_config_set(c, keys[i], v, e2, sizeof e2) != 0)
+		if (mae_config_set(c, key[i], v, e2, sizeof e2) != 0)
 			return fail(err, errn, "metadata: %s", e2);
 	}
-	const char *eps = mae_st_meta(f, "ln_eps");   /* optional: files before it was recorded */
-	char e3[200];
-	if (eps && mae_config_set(c, "ln_eps", eps, e3, sizeof e3) != 0)
-		return fail(err, errn, "metadata: %s", e3);
 	if (spec_override && *spec_override) {
 		snprintf(spec, sizeof spec, "%s", spec_override);
 		char *save = NULL;

@@ -84,24 +84,40 @@ static int parse_int(const char *s, int lo, int hi, int *out)
 	return 0;
 }
 
+/* The integer settings, their place and range: read by mae_config_set, listed by mae_config_fields */
+static const struct { const char *key; size_t off; int lo, hi; } ints[] = {
+	{ "img_h", offsetof(mae_config, img_h), 1, 16384 },
+	{ "img_w", offsetof(mae_config, img_w), 1, 16384 },
+	{ "channels", offsetof(mae_config, channels), 1, 64 },
+	{ "patch", offsetof(mae_config, patch), 1, 1024 },
+	{ "dim", offsetof(mae_config, dim), 1, 65536 },
+	{ "depth", offsetof(mae_config, depth), 1, 1024 },
+	{ "heads", offsetof(mae_config, heads), 1, 1024 },
+	{ "dec_dim", offsetof(mae_config, dec_dim), 1, 65536 },
+	{ "dec_depth", offsetof(mae_config, dec_depth), 1, 1024 },
+	{ "dec_heads", offsetof(mae_config, dec_heads), 1, 1024 },
+	{ "mlp_ratio", offsetof(mae_config, mlp_ratio), 1, 64 },
+	{ "pos", offsetof(mae_config, pos), 0, 1 },
+	{ "window", offsetof(mae_config, window), 1, 1024 },
+	{ "nwindows", offsetof(mae_config, nwindows), 1, 1024 },
+};
+
+int mae_config_fields(const mae_config *c, char key[MAE_CONFIG_NFIELDS][16], char val[MAE_CONFIG_NFIELDS][32])
+{
+	int n = 0;
+#define FIELD(k, ...) (snprintf(key[n], 16, "%s", k), snprintf(val[n], 32, __VA_ARGS__), n++)
+	FIELD("mode", "%s", mae_mode_name(c->mode));
+	FIELD("loss", "%s", mae_loss_name(c->loss));
+	for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++)
+		FIELD(ints[i].key, "%d", *(const int *)((const char *)c + ints[i].off));
+	FIELD("mask_ratio", "%.9g", (double)c->mask_ratio);
+	FIELD("ln_eps", "%.9g", (double)c->ln_eps);
+#undef FIELD
+	return n;
+}
+
 int mae_config_set(mae_config *c, const char *key, const char *val, char *err, size_t n)
 {
-	static const struct { const char *key; size_t off; int lo, hi; } ints[] = {
-		{ "img_h", offsetof(mae_config, img_h), 1, 16384 },
-		{ "img_w", offsetof(mae_config, img_w), 1, 16384 },
-		{ "channels", offsetof(mae_config, channels), 1, 64 },
-		{ "patch", offsetof(mae_config, patch), 1, 1024 },
-		{ "dim", offsetof(mae_config, dim), 1, 65536 },
-		{ "depth", offsetof(mae_config, depth), 1, 1024 },
-		{ "heads", offsetof(mae_config, heads), 1, 1024 },
-		{ "dec_dim", offsetof(mae_config, dec_dim), 1, 65536 },
-		{ "dec_depth", offsetof(mae_config, dec_depth), 1, 1024 },
-		{ "dec_heads", offsetof(mae_config, dec_heads), 1, 1024 },
-		{ "mlp_ratio", offsetof(mae_config, mlp_ratio), 1, 64 },
-		{ "pos", offsetof(mae_config, pos), 0, 1 },
-		{ "window", offsetof(mae_config, window), 1, 1024 },
-		{ "nwindows", offsetof(mae_config, nwindows), 1, 1024 },
-	};
 	if (!strcmp(key, "mode") || !strcmp(key, "loss")) {
 		const char **names = key[0] == 'm' ? mode_names : loss_names;
 		for (int i = 0; i < 4; i++)

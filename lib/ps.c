@@ -47,11 +47,11 @@ static void group_range(const mae_model *m, int g, size_t *off, size_t *cnt)
 
 void mae_config_spec(const mae_config *c, char *buf, size_t n)
 {
-	snprintf(buf, n, "%s,mode=%s,loss=%s,img_h=%d,img_w=%d,channels=%d,patch=%d,dim=%d,depth=%d,"
-	         "heads=%d,dec_dim=%d,dec_depth=%d,dec_heads=%d,mlp_ratio=%d,pos=%d,window=%d,nwindows=%d,"
-	         "mask_ratio=%.9g", c->name, mae_mode_name(c->mode), mae_loss_name(c->loss), c->img_h, c->img_w,
-	         c->channels, c->patch, c->dim, c->depth, c->heads, c->dec_dim, c->dec_depth, c->dec_heads,
-	         c->mlp_ratio, c->pos, c->window, c->nwindows, (double)c->mask_ratio);
+	char key[MAE_CONFIG_NFIELDS][16], val[MAE_CONFIG_NFIELDS][32];
+	int nf = mae_config_fields(c, key, val);
+	size_t at = (size_t)snprintf(buf, n, "%s", c->name);
+	for (int i = 0; i < nf && at < n; i++)
+		at += (size_t)snprintf(buf + at, n - at, ",%s=%s", key[i], val[i]);
 }
 
 /* Send a record as one message, after an optional routing-id frame. Returns -1 if the

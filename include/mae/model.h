@@ -54,6 +54,11 @@ int mae_config_set(mae_config *c, const char *key, const char *val, char *err, s
 /* "preset[,key=value...]", e.g. "vit-tiny,mode=lomar,dec_depth=4". Sets the mode's default
  * loss and position embedding unless given. Returns 0, or -1 with a message. */
 int mae_config_parse(mae_config *c, const char *spec, char *err, size_t n);
+/* Every setting of c as (key, value) text that mae_config_set reads back exactly, in one fixed
+ * order: mode, loss, the integers, mask_ratio, ln_eps. The one list of the fields that the spec
+ * (mae_config_spec), a checkpoint's metadata and its reader share. Returns the count. */
+enum { MAE_CONFIG_NFIELDS = 18 };
+int mae_config_fields(const mae_config *c, char key[MAE_CONFIG_NFIELDS][16], char val[MAE_CONFIG_NFIELDS][32]);
 /* Consistency (divisibility, ranges). Returns 0, or -1 with a message. */
 int mae_config_check(const mae_config *c, char *err, size_t n);
 const char *mae_mode_name(int mode);

@@ -14,6 +14,7 @@
 #include "mae/checkpoint.h"
 #include "mae/model.h"
 #include "mae/optim.h"
+#include "mae/train.h"
 
 
 /* a safetensors image from a header text and n data bytes */
@@ -84,6 +85,62 @@ static void fuzz_reader(const char *dir)
 	mae_st_free(&f);
 }
 
+/* Every field of a configuration survives the trips a run makes: its spec (what the parameter
+ * server hands the stages that join it) parsed again, and a checkpoint's metadata read back.
+ * The fields are compared as mae_config_fields lists them, so a field the list grows is checked. */
+static int same_fields(const mae_config *a, const mae_config *b, char *which, size_t n)
+{
+	char ka[MAE_CONFIG_NFIELDS][16], va[MAE_CONFIG_NFIELDS][32], kb[MAE_CONFIG_NFIELDS][16], vb[MAE_CONFIG_NFIELDS][32];
+	int na = mae_config_fields(a, ka, va), nb = mae_config_fields(b, kb, vb);
+	for (int i = 0; i < na && i < nb; i++)
+		if (strcmp(ka[i], kb[i]) || strcmp(va[i], vb[i])) {
+			snprintf(which, n, "%s=%s against %s=%s", ka[i], va[i], kb[i], vb[i]);
+			return 0;
+		}
+	snprintf(which, n, "%d fields", na);
+	return na == nb && na == MAE_CONFIG_NFIELDS;
+}
+
+static void test_config_round_trips(const char *dir)
+{
+	static const char *specs[] = {
+		"micro-28", "micro-28,ln_eps=1e-5,mask_ratio=0.6", "micro-28,mode=lomar,window=3,nwindows=5",
+		"micro-28,mode=simmim,loss=mse,pos=0", "micro-28,mode=mfm,img=56,patch=14,mlp_ratio=2",
+		"tiny-28", "small-28", "vit-tiny", "vit-base,ln_eps=1e-5,dec_depth=4",
+	};
+	char err[300], spec[1024], which[200], path[256];
+	snprintf(path, sizeof path, "%s/cfg.safetensors", dir);
+	for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {
+		mae_config c, back;
+		if (mae_config_parse(&c, specs[i], err, sizeof err) != 0) {
+			ok(0, "%s: %s", specs[i], err);
+			continue;
+		}
+		mae_config_spec(&c, spec, sizeof spec);
+		ok(mae_config_parse(&back, spec, err, sizeof err) == 0 && same_fields(&c, &back, which, sizeof which),
+		   "%s: its spec parses to the same configuration (%s)", specs[i], which);
+		if (strncmp(specs[i], "micro-28", 8))
+			continue;   /* checkpoints of the small model only */
+		mae_model *m = mae_model_new(&c, err, sizeof err);
+		mae_st_file f;
+		int saved = m && mae_checkpoint_save(m, path, NULL, 0, err, sizeof err) == 0 &&
+		            mae_st_read(&f, path, err, sizeof err) == 0;
+		ok(saved && mae_checkpoint_config(&f, NULL, &back, err, sizeof err) == 0 &&
+		   same_fields(&c, &back, which, sizeof which), "%s: a checkpoint's metadata reads back the same (%s)",
+		   specs[i], which);
+		if (saved)
+			mae_st_free(&f);
+		mae_model_free(m);
+	}
+	mae_config c, back;
+	mae_config_parse(&c, "micro-28,ln_eps=1e-5", err, sizeof err);
+	mae_config_spec(&c, spec, sizeof spec);
+	mae_config_parse(&back, spec, err, sizeof err);
+	ok(strstr(spec, ",ln_eps=") && back.ln_eps == c.ln_eps && c.ln_eps != 1e-6f,
+	   "ln_eps reaches the stages that build from the spec: %s", spec);
+	unlink(path);
+}
+
 int main(void)
 {
 	char dir[] = "/tmp/mae-ckpt-XXXXXX", path[256], opath[256], err[300];
@@ -93,6 +150,7 @@ int main(void)
 	}
 	snprintf(path, sizeof path, "%s/m.safetensors", dir);
 	snprintf(opath, sizeof opath, "%s/m.optim.safetensors", dir);
+	test_config_round_trips(dir);
 
 	mae_config c;
 	mae_config_parse(&c, "micro-28,mode=lomar,dim=36,heads=3", err, sizeof err);
