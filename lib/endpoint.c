@@ -174,7 +174,7 @@ double mae_peer_grace(void)
 
 /* Peer tracking through the socket monitor (record_internal.h): handshakes up, disconnects
  * down. */
-void monitor_open(monitor *m, void *sock, const char *name)
+void mae_monitor_open(monitor *m, void *sock, const char *name)
 {
 	char addr[64];
 	snprintf(addr, sizeof addr, "inproc://mae-monitor-%p", sock);
@@ -201,7 +201,7 @@ static void *open_socket(const ep_spec *e, const char *name, int hwm, monitor *m
 	if (e->socktype == ZMQ_SUB)
 		zmq_setsockopt(s, ZMQ_SUBSCRIBE, "", 0);
 	if (mon)
-		monitor_open(mon, s, name);
+		mae_monitor_open(mon, s, name);
 	mae_zsecure(s, e->addr, e->bind, name);
 	int rc = e->bind ? zmq_bind(s, e->addr) : zmq_connect(s, e->addr);
 	if (rc != 0)
@@ -217,7 +217,7 @@ static void close_socket(void *s)
 }
 
 /* Process monitor events, waiting up to timeout_ms for the first (0: don't wait). */
-void monitor_poll(monitor *m, long timeout_ms)
+void mae_monitor_poll(monitor *m, long timeout_ms)
 {
 	zmq_pollitem_t it = {m->pair, 0, ZMQ_POLLIN, 0};
 	while (zmq_poll(&it, 1, timeout_ms) > 0) {
@@ -246,7 +246,7 @@ void monitor_poll(monitor *m, long timeout_ms)
 	}
 }
 
-void monitor_close(monitor *m, void *sock)
+void mae_monitor_close(monitor *m, void *sock)
 {
 	if (!m->pair)
 		return;
@@ -436,7 +436,7 @@ static int frame_fd(mae_reader *r)
 			goto cut;
 		unsigned char t = (unsigned char)r->rec[at];
 		pending--;
-		if (mp_type(t, &h))
+		if (mae_mp_type(t, &h))
 			mae_die(MAE_EXIT_DATA, "%s: record %lld: not MessagePack (byte 0x%02x at offset %zu)",
 			        r->name, (long long)r->number, t, at);
 		if (h.lenbytes) {
@@ -490,7 +490,7 @@ static int next_raw(mae_reader *r, const void **buf, size_t *n)
 			mae_die(MAE_EXIT_DATA, "%s: receive: %s", r->name, zmq_strerror(errno));
 		/* Nothing pending: have all producers gone away without their EOS? Another one may
 		 * still connect (a merge of producers that come and go), so allow a grace period. */
-		monitor_poll(&r->mon, 0);
+		mae_monitor_poll(&r->mon, 0);
 		if (r->mon.ever > 0 && r->mon.peers == 0 && mae_now() - r->mon.empty_since > r->grace) {
 			if (r->sub) {
 				mae_warn("%s: publisher left without an end-of-stream record", r->name);
@@ -650,7 +650,7 @@ int mae_read(mae_reader *r, mae_record *rec)
 			mae_val_copy(&r->eosf, &rec->fields);
 			if (r->eos >= r->merge && r->kind == EP_ZMQ) {
 				/* leave now: our disconnect tells the producers their EOS has arrived */
-				monitor_close(&r->mon, r->sock);
+				mae_monitor_close(&r->mon, r->sock);
 				close_socket(r->sock);
 				r->sock = NULL;
 			}
@@ -666,7 +666,7 @@ void mae_reader_close(mae_reader *r)
 	if (r->msg_live)
 		zmq_msg_close(&r->msg);
 	if (r->sock) {
-		monitor_close(&r->mon, r->sock);
+		mae_monitor_close(&r->mon, r->sock);
 		close_socket(r->sock);
 	}
 	if (r->close_fd)
@@ -795,11 +795,11 @@ static void free_msg(void *data, void *hint)
 
 /* Send a gathered record as one message with a single copy (ZeroMQ frees it, maybe on its I/O
  * thread). Returns 1 when sent, 0 when flags has ZMQ_DONTWAIT and the socket would block. */
-int zmq_send_gathered(void *sock, const mae_gather *g, int flags, const char *name)
+int mae_zmq_send_gathered(void *sock, const mae_gather *g, int flags, const char *name)
 {
 	zmq_msg_t m;
 	void *buf = mae_malloc(g->total);
-	gather_copy(g, buf);
+	mae_gather_copy(g, buf);
 	zmq_msg_init_data(&m, buf, g->total, free_msg, NULL);
 	for (;;) {
 		if (zmq_msg_send(&m, sock, flags) >= 0)
@@ -822,7 +822,7 @@ static void wait_for_reader(mae_writer *w)
 	for (;;) {
 		if (zmq_poll(&it, 1, 100) > 0 && (it.revents & ZMQ_POLLOUT))
 			return;
-		monitor_poll(&w->mon, 0);
+		mae_monitor_poll(&w->mon, 0);
 		if (w->mon.ever > 0 && w->mon.peers == 0 && mae_now() - w->mon.empty_since > w->grace)
 			mae_die(MAE_EXIT_DATA, "%s: every reader disconnected after %lld records and none came "
 			        "back in %g s (did a stage die, or a host drop off the network?)", w->name,
@@ -839,7 +839,7 @@ static void send_gathered(mae_writer *w)
 	}
 	if (w->socktype == ZMQ_PUSH)
 		wait_for_reader(w);
-	zmq_send_gathered(w->sock, &w->g, w->socktype == ZMQ_PUB ? ZMQ_DONTWAIT : 0, w->name);
+	mae_zmq_send_gathered(w->sock, &w->g, w->socktype == ZMQ_PUB ? ZMQ_DONTWAIT : 0, w->name);
 }
 
 /* PUB: keep the header; before a batch, send it again if a second has passed. */
@@ -851,7 +851,7 @@ static void pub_header(mae_writer *w, enum mae_rtype type)
 		free(w->hdr);
 		w->hdrn = w->g.total;
 		w->hdr = mae_malloc(w->hdrn);
-		gather_copy(&w->g, w->hdr);
+		mae_gather_copy(&w->g, w->hdr);
 		w->hdr_sent = mae_now();
 	} else if (type == MAE_REC_BATCH && w->hdr && mae_now() - w->hdr_sent > 1.0) {
 		zmq_msg_t m;
@@ -871,7 +871,7 @@ static void emit(mae_writer *w, enum mae_rtype type)
 	int copies = 1;
 	if (w->kind == EP_ZMQ && w->socktype == ZMQ_PUSH && w->fanout > 1 && !w->started) {
 		while (w->mon.peers < w->fanout)
-			monitor_poll(&w->mon, 100);
+			mae_monitor_poll(&w->mon, 100);
 		if (type == MAE_REC_HEADER)
 			copies = w->fanout;
 	}
@@ -892,13 +892,13 @@ void mae_write_raw(mae_writer *w, const void *buf, size_t n, enum mae_rtype type
 		w->eos_rawn = n;
 		return;
 	}
-	gather_ref(&w->g, buf, n);
+	mae_gather_ref(&w->g, buf, n);
 	emit(w, type);
 }
 
 void mae_write(mae_writer *w, mae_record *rec)
 {
-	gather_record(&w->g, rec);
+	mae_gather_record(&w->g, rec);
 	emit(w, rec->type);
 }
 
@@ -914,39 +914,39 @@ int mae_writer_close(mae_writer *w, int64_t skipped)
 		for (size_t i = 0; i < w->eosx.m.n; i++)
 			mae_val_copy(mae_map_put(&eos.fields, w->eosx.m.kv[i].key), &w->eosx.m.kv[i].val);
 	if (w->eos_raw)   /* an upstream EOS forwarded byte for byte */
-		gather_ref(&w->g, w->eos_raw, w->eos_rawn);
+		mae_gather_ref(&w->g, w->eos_raw, w->eos_rawn);
 	else
-		gather_record(&w->g, &eos);
+		mae_gather_record(&w->g, &eos);
 	if (w->kind == EP_FD) {
 		write_fd(w);
 		if (w->close_fd && close(w->fd) != 0)
 			mae_die(MAE_EXIT_DATA, "%s: close:", w->name);
 	} else if (w->socktype == ZMQ_PUB) {
-		zmq_send_gathered(w->sock, &w->g, ZMQ_DONTWAIT, w->name);
+		mae_zmq_send_gathered(w->sock, &w->g, ZMQ_DONTWAIT, w->name);
 		int linger = 200;   /* best effort for a tap; never worth stalling shutdown */
 		zmq_setsockopt(w->sock, ZMQ_LINGER, &linger, sizeof linger);
 		close_socket(w->sock);
 	} else {
 		send_gathered(w);
-		monitor_poll(&w->mon, 0);
+		mae_monitor_poll(&w->mon, 0);
 		/* Every reader disconnects once it has its last EOS. With several workers an EOS may
 		 * land behind another EOS in one worker's queue, so keep sending copies while any
 		 * worker is still connected. A single reader gets exactly one. */
 		while (w->mon.ever == 0 || w->mon.peers > 0) {   /* the send implies a peer; its event may lag */
-			monitor_poll(&w->mon, 100);
+			mae_monitor_poll(&w->mon, 100);
 			if (w->fanout > 1 && w->mon.peers > 0) {
 				zmq_pollitem_t it = {w->sock, 0, ZMQ_POLLOUT, 0};
 				if (zmq_poll(&it, 1, 0) > 0)
-					zmq_send_gathered(w->sock, &w->g, ZMQ_DONTWAIT, w->name);
+					mae_zmq_send_gathered(w->sock, &w->g, ZMQ_DONTWAIT, w->name);
 			}
 		}
-		monitor_close(&w->mon, w->sock);
+		mae_monitor_close(&w->mon, w->sock);
 		close_socket(w->sock);
 	}
 	mae_rec_free(&eos);
 	free(w->eos_raw);
 	free(w->hdr);
-	gather_free(&w->g);
+	mae_gather_free(&w->g);
 	mae_val_free(&w->eosx);
 	free(w->name);
 	free(w);

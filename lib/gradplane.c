@@ -212,8 +212,8 @@ void mae_grad_send(const char *addr, mae_record *grad)
 		peers[npeers++].sock = s;
 	}
 	static mae_gather g;   /* one gradient at a time; its buffers are reused */
-	gather_record(&g, grad);
-	zmq_send_gathered(s, &g, 0, addr);
+	mae_gather_record(&g, grad);
+	mae_zmq_send_gathered(s, &g, 0, addr);
 }
 
 void mae_grad_close_all(void)

@@ -15,7 +15,7 @@
 /* ---------------------------------------------------------------------------------------
  * Linear (https://pytorch.org/docs/stable/generated/torch.nn.Linear.html) */
 
-void linear_forward_naive(float *out, const float *inp, const float *w, const float *bias,
+void mae_linear_forward_naive(float *out, const float *inp, const float *w, const float *bias,
                           int R, int C, int OC)
 {
 	for (int r = 0; r < R; r++)
@@ -115,14 +115,14 @@ static void linear_forward_job(lin_job *J)
 	mae_parallel_for(J->nt, lin_fwd_task, J);
 }
 
-void linear_forward(float *out, const float *inp, const float *w, const float *bias,
+void mae_linear_forward(float *out, const float *inp, const float *w, const float *bias,
                     int R, int C, int OC)
 {
 	lin_job J = { .out = out, .inp = inp, .w = w, .bias = bias, .R = R, .C = C, .OC = OC };
 	linear_forward_job(&J);
 }
 
-void linear_forward_residual(float *out, const float *inp, const float *w, const float *bias,
+void mae_linear_forward_residual(float *out, const float *inp, const float *w, const float *bias,
                              const float *resid, int R, int C, int OC)
 {
 	lin_job J = { .out = out, .inp = inp, .w = w, .bias = bias, .resid = resid, .R = R, .C = C,
@@ -130,7 +130,7 @@ void linear_forward_residual(float *out, const float *inp, const float *w, const
 	linear_forward_job(&J);
 }
 
-void linear_forward_gelu(float *pre, float *out, const float *inp, const float *w,
+void mae_linear_forward_gelu(float *pre, float *out, const float *inp, const float *w,
                          const float *bias, int R, int C, int OC)
 {
 	lin_job J = { .out = pre, .gelu_out = out, .inp = inp, .w = w, .bias = bias, .R = R, .C = C,
@@ -138,7 +138,7 @@ void linear_forward_gelu(float *pre, float *out, const float *inp, const float *
 	linear_forward_job(&J);
 }
 
-void linear_backward_naive(float *dinp, float *dw, float *dbias, const float *dout,
+void mae_linear_backward_naive(float *dinp, float *dw, float *dbias, const float *dout,
                            const float *inp, const float *w, int R, int C, int OC)
 {
 	for (int r = 0; r < R; r++)
@@ -261,7 +261,7 @@ static void linear_backward_beta(float *dinp, float *dw, float *dbias, const flo
 	linear_backward_job(&J);
 }
 
-void linear_backward_gelu(float *dinp, float *dw, float *dbias, const float *dout,
+void mae_linear_backward_gelu(float *dinp, float *dw, float *dbias, const float *dout,
                           const float *inp, const float *w, const float *pre, const float *deriv,
                           int R, int C, int OC)
 {
@@ -270,13 +270,13 @@ void linear_backward_gelu(float *dinp, float *dw, float *dbias, const float *dou
 	linear_backward_job(&J);
 }
 
-void linear_backward(float *dinp, float *dw, float *dbias, const float *dout,
+void mae_linear_backward(float *dinp, float *dw, float *dbias, const float *dout,
                      const float *inp, const float *w, int R, int C, int OC)
 {
 	linear_backward_beta(dinp, dw, dbias, dout, inp, w, R, C, OC, 1.0f);
 }
 
-void linear_backward_set(float *dinp, float *dw, float *dbias, const float *dout,
+void mae_linear_backward_set(float *dinp, float *dw, float *dbias, const float *dout,
                          const float *inp, const float *w, int R, int C, int OC)
 {
 	linear_backward_beta(dinp, dw, dbias, dout, inp, w, R, C, OC, 0.0f);
@@ -333,7 +333,7 @@ static int ln_threads(int R, int C)
 	return (long)R * C > 32768 ? 2 * mae_threads() : 1;
 }
 
-void layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
+void mae_layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
                        const float *w, const float *b, int R, int C, float eps)
 {
 	ln_job J = { .out = out, .mean = mean, .rstd = rstd, .inp = inp, .w = w, .b = b, .R = R, .C = C,
@@ -341,7 +341,7 @@ void layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
 	mae_parallel_for(J.nt, ln_fwd_task, &J);
 }
 
-void layernorm_recompute(float *out, const float *inp, const float *mean, const float *rstd,
+void mae_layernorm_recompute(float *out, const float *inp, const float *mean, const float *rstd,
                          const float *w, const float *b, int R, int C)
 {
 	ln_job J = { .out = out, .inp = inp, .cmean = mean, .crstd = rstd, .w = w, .b = b, .R = R, .C = C,
@@ -429,7 +429,7 @@ static void ln_bwd_task(void *ctx, int i, int tid)
 	            (int)((long)J->R * i / nt), (int)((long)J->R * (i + 1) / nt), C);
 }
 
-void layernorm_backward_rows(float *dinp, const float *dres, float *part, const float *dout,
+void mae_layernorm_backward_rows(float *dinp, const float *dres, float *part, const float *dout,
                              const float *inp, const float *w, const float *mean,
                              const float *rstd, int R, int C)
 {
@@ -438,7 +438,7 @@ void layernorm_backward_rows(float *dinp, const float *dres, float *part, const 
 
 #define LN_MAX_TASKS 64
 
-void layernorm_backward(float *dinp, float *dw, float *db, const float *dout,
+void mae_layernorm_backward(float *dinp, float *dw, float *db, const float *dout,
                         const float *inp, const float *w, const float *mean,
                         const float *rstd, int R, int C)
 {
@@ -559,19 +559,19 @@ static int ew_threads(size_t n)
 	return n > 65536 ? 2 * mae_threads() : 1;
 }
 
-void gelu_forward(float *out, const float *inp, size_t n)
+void mae_gelu_forward(float *out, const float *inp, size_t n)
 {
 	ew_job J = { .out = out, .a = inp, .n = n, .nt = ew_threads(n) };
 	mae_parallel_for(J.nt, gelu_fwd_task, &J);
 }
 
-void gelu_backward(float *dinp, const float *inp, const float *dout, size_t n)
+void mae_gelu_backward(float *dinp, const float *inp, const float *dout, size_t n)
 {
 	ew_job J = { .out = dinp, .a = inp, .b = dout, .n = n, .nt = ew_threads(n) };
 	mae_parallel_for(J.nt, gelu_bwd_task, &J);
 }
 
-void gelu_forward_deriv(float *out, float *deriv, const float *inp, size_t n)
+void mae_gelu_forward_deriv(float *out, float *deriv, const float *inp, size_t n)
 {
 	ew_job J = { .out = out, .out2 = deriv, .a = inp, .n = n, .nt = ew_threads(n) };
 	mae_parallel_for(J.nt, gelu_deriv_task, &J);
@@ -586,13 +586,13 @@ static void add_task(void *ctx, int i, int tid)
 		J->out[k] = J->a[k] + J->b[k];
 }
 
-void residual_forward(float *out, const float *a, const float *b, size_t n)
+void mae_residual_forward(float *out, const float *a, const float *b, size_t n)
 {
 	ew_job J = { .out = out, .a = a, .b = b, .n = n, .nt = ew_threads(n) };
 	mae_parallel_for(J.nt, add_task, &J);
 }
 
-void residual_backward(float *da, float *db, const float *dout, size_t n)
+void mae_residual_backward(float *da, float *db, const float *dout, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		da[i] += dout[i];
@@ -615,14 +615,14 @@ static void permute_conv_weight(float *wperm, const float *w, int p, int c, int 
 					    w[(size_t)d * P + ch * p * p + a * p + b];
 }
 
-void patch_embed_forward(float *out, float *wperm, const float *patches, const float *w,
+void mae_patch_embed_forward(float *out, float *wperm, const float *patches, const float *w,
                          const float *bias, int R, int p, int c, int D)
 {
 	permute_conv_weight(wperm, w, p, c, D);
-	linear_forward(out, patches, wperm, bias, R, p * p * c, D);
+	mae_linear_forward(out, patches, wperm, bias, R, p * p * c, D);
 }
 
-void patch_embed_forward_naive(float *out, const float *patches, const float *w,
+void mae_patch_embed_forward_naive(float *out, const float *patches, const float *w,
                                const float *bias, int R, int p, int c, int D)
 {
 	/* the convolution as written: output d of patch r sums w[d,ch,a,b] * pixel(a,b,ch) */
@@ -639,12 +639,12 @@ void patch_embed_forward_naive(float *out, const float *patches, const float *w,
 		}
 }
 
-void patch_embed_backward(float *dw, float *dbias, float *dwperm, const float *dout,
+void mae_patch_embed_backward(float *dw, float *dbias, float *dwperm, const float *dout,
                           const float *patches, int R, int p, int c, int D)
 {
 	int P = p * p * c;
 	memset(dwperm, 0, (size_t)D * P * sizeof(float));
-	linear_backward(NULL, dwperm, dbias, dout, patches, NULL, R, P, D);
+	mae_linear_backward(NULL, dwperm, dbias, dout, patches, NULL, R, P, D);
 	for (int d = 0; d < D; d++)
 		for (int ch = 0; ch < c; ch++)
 			for (int a = 0; a < p; a++)
@@ -656,7 +656,7 @@ void patch_embed_backward(float *dw, float *dbias, float *dwperm, const float *d
 /* ---------------------------------------------------------------------------------------
  * 2-D sin-cos position embedding (facebookresearch/mae util/pos_embed.py) */
 
-void pos_embed_sincos(float *out, int D, int gh, int gw, int cls)
+void mae_pos_embed_sincos(float *out, int D, int gh, int gw, int cls)
 {
 	int Q = D / 4;
 	if (cls)
@@ -679,7 +679,7 @@ void pos_embed_sincos(float *out, int D, int gh, int gw, int cls)
 /* ---------------------------------------------------------------------------------------
  * Token plumbing */
 
-void prepend_cls_forward(float *out, const float *x, const float *cls, int S, int T, int C)
+void mae_prepend_cls_forward(float *out, const float *x, const float *cls, int S, int T, int C)
 {
 	for (int s = 0; s < S; s++) {
 		float *o = out + (size_t)s * (T + 1) * C;
@@ -688,7 +688,7 @@ void prepend_cls_forward(float *out, const float *x, const float *cls, int S, in
 	}
 }
 
-void prepend_cls_backward(float *dx, float *dcls, const float *dout, int S, int T, int C)
+void mae_prepend_cls_backward(float *dx, float *dcls, const float *dout, int S, int T, int C)
 {
 	for (int s = 0; s < S; s++) {
 		const float *d = dout + (size_t)s * (T + 1) * C;
@@ -702,7 +702,7 @@ void prepend_cls_backward(float *dx, float *dcls, const float *dout, int S, int 
 	}
 }
 
-void gather_rows_forward(float *out, const float *x, const int *idx, int S, int T, int Tin, int C)
+void mae_gather_rows_forward(float *out, const float *x, const int *idx, int S, int T, int Tin, int C)
 {
 	for (int s = 0; s < S; s++)
 		for (int t = 0; t < T; t++)
@@ -710,7 +710,7 @@ void gather_rows_forward(float *out, const float *x, const int *idx, int S, int 
 			       x + ((size_t)s * Tin + idx[(size_t)s * T + t]) * C, (size_t)C * sizeof(float));
 }
 
-void gather_rows_backward(float *dx, const float *dout, const int *idx, int S, int T, int Tin, int C)
+void mae_gather_rows_backward(float *dx, const float *dout, const int *idx, int S, int T, int Tin, int C)
 {
 	for (int s = 0; s < S; s++)
 		for (int t = 0; t < T; t++) {
@@ -721,14 +721,14 @@ void gather_rows_backward(float *dx, const float *dout, const int *idx, int S, i
 		}
 }
 
-void mask_tokens_forward(float *out, const float *x, const uint8_t *mask, const float *token,
+void mae_mask_tokens_forward(float *out, const float *x, const uint8_t *mask, const float *token,
                          int R, int C)
 {
 	for (int r = 0; r < R; r++)
 		memcpy(out + (size_t)r * C, mask[r] ? token : x + (size_t)r * C, (size_t)C * sizeof(float));
 }
 
-void mask_tokens_backward(float *dx, float *dtoken, const float *dout, const uint8_t *mask,
+void mae_mask_tokens_backward(float *dx, float *dtoken, const float *dout, const uint8_t *mask,
                           int R, int C)
 {
 	for (int r = 0; r < R; r++) {
@@ -740,7 +740,7 @@ void mask_tokens_backward(float *dx, float *dtoken, const float *dout, const uin
 	}
 }
 
-void unshuffle_forward(float *out, const float *x, const float *token, const uint8_t *mask,
+void mae_unshuffle_forward(float *out, const float *x, const float *token, const uint8_t *mask,
                        int S, int N, int Nk, int C)
 {
 	for (int s = 0; s < S; s++) {
@@ -757,7 +757,7 @@ void unshuffle_forward(float *out, const float *x, const float *token, const uin
 	}
 }
 
-void unshuffle_backward(float *dx, float *dtoken, const float *dout, const uint8_t *mask,
+void mae_unshuffle_backward(float *dx, float *dtoken, const float *dout, const uint8_t *mask,
                         int S, int N, int Nk, int C)
 {
 	for (int s = 0; s < S; s++) {
@@ -777,7 +777,7 @@ void unshuffle_backward(float *dx, float *dtoken, const float *dout, const uint8
 	}
 }
 
-void add_pos_forward(float *x, const float *pos, int S, int T, int C)
+void mae_add_pos_forward(float *x, const float *pos, int S, int T, int C)
 {
 	for (int s = 0; s < S; s++) {
 		float *xs = x + (size_t)s * T * C;

@@ -22,9 +22,9 @@ static size_t scratch_per_thread(int T, int NB)
 	return 2 * (size_t)T * T + (size_t)T * NB + mae_softmax_scratch(T, T);
 }
 
-#define RPE_GROUPS 16   /* see attention_backward */
+#define RPE_GROUPS 16   /* see mae_attention_backward */
 
-size_t attention_scratch_floats(int T, int C, int NH, int NB)
+size_t mae_attention_scratch_floats(int T, int C, int NH, int NB)
 {
 	return scratch_per_thread(T, NB) * (size_t)mae_threads() + (size_t)RPE_GROUPS * (C / NH) * NB;
 }
@@ -77,7 +77,7 @@ static void probabilities(float *a, float *qr, float *sm, const float *q, const 
 }
 
 /* One head's output O = P V into its columns of out (S, T, C); the forward and the backward's
- * repeat of it (attention_backward's out) both call this, so the two agree bit for bit */
+ * repeat of it (mae_attention_backward's out) both call this, so the two agree bit for bit */
 static void head_output(float *out, const float *a, const float *v, int s, int h, int T, int C, int HS)
 {
 	sgemm_rows(CblasNoTrans, T, HS, T, 1.0f, a, T, v, 3 * C, 0.0f, out + (size_t)s * T * C + h * HS, C);
@@ -97,7 +97,7 @@ static void attn_forward_task(void *ctx, int task, int tid)
 	head_output(J->out, a, q + 2 * C, s, h, T, C, HS);
 }
 
-void attention_forward(float *out, float *att_cls, float *probs, float *scratch, const float *qkv,
+void mae_attention_forward(float *out, float *att_cls, float *probs, float *scratch, const float *qkv,
                        const float *rpe, const int *bucket, int S, int T, int C, int NH, int NB)
 {
 	attn_job J = { .out = out, .att_cls = att_cls, .probs = probs, .scratch = scratch, .qkv = qkv, .rpe = rpe,
@@ -173,7 +173,7 @@ static void attn_backward_group(void *ctx, int g, int tid)
 		attn_backward_one(J, t, tid, part);
 }
 
-void attention_backward(float *dqkv, float *out, float *drpe, float *scratch, const float *dout,
+void mae_attention_backward(float *dqkv, float *out, float *drpe, float *scratch, const float *dout,
                         const float *qkv, const float *probs, const float *rpe, const int *bucket,
                         int S, int T, int C, int NH, int NB)
 {
@@ -196,7 +196,7 @@ void attention_backward(float *dqkv, float *out, float *drpe, float *scratch, co
 /* ---------------------------------------------------------------------------------------
  * Naive references: the same math as plain loops over one (sequence, head) at a time */
 
-void attention_forward_naive(float *out, float *att, const float *qkv, const float *rpe,
+void mae_attention_forward_naive(float *out, float *att, const float *qkv, const float *rpe,
                              const int *bucket, int S, int T, int C, int NH, int NB)
 {
 	int HS = C / NH;
@@ -230,7 +230,7 @@ void attention_forward_naive(float *out, float *att, const float *qkv, const flo
 		}
 }
 
-void attention_backward_naive(float *dqkv, float *drpe, const float *dout, const float *qkv,
+void mae_attention_backward_naive(float *dqkv, float *drpe, const float *dout, const float *qkv,
                               const float *att, const float *rpe, const int *bucket,
                               int S, int T, int C, int NH, int NB)
 {
@@ -284,7 +284,7 @@ void attention_backward_naive(float *dqkv, float *drpe, const float *dout, const
 /* ---------------------------------------------------------------------------------------
  * iRPE buckets (Wu et al. 2021, as configured by LoMaR: ratio 1.9, product, skip 1) */
 
-int irpe_piecewise_index(int d)
+int mae_irpe_piecewise_index(int d)
 {
 	const float alpha = 1.9f, beta = 3.8f, gamma = 15.2f;
 	int ad = d < 0 ? -d : d;
@@ -300,7 +300,7 @@ int irpe_piecewise_index(int d)
 	return d < 0 ? -v : v;
 }
 
-int irpe_buckets(int *bucket, int K, int skip)
+int mae_irpe_buckets(int *bucket, int K, int skip)
 {
 	const int beta_int = 3, S = 2 * beta_int + 1, NB = S * S;
 	int T = skip + K * K;
@@ -312,7 +312,7 @@ int irpe_buckets(int *bucket, int K, int skip)
 			} else {
 				int pi = i - skip, pj = j - skip;
 				int dr = pi / K - pj / K, dc = pi % K - pj % K;
-				b = (irpe_piecewise_index(dr) + beta_int) * S + irpe_piecewise_index(dc) + beta_int;
+				b = (mae_irpe_piecewise_index(dr) + beta_int) * S + mae_irpe_piecewise_index(dc) + beta_int;
 			}
 			bucket[(size_t)i * T + j] = b;
 		}

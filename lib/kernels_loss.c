@@ -11,7 +11,7 @@
 #include "mae/kernels.h"
 #include "mae/util.h"
 
-void norm_pix_target(float *out, const float *x, int R, int P, float eps)
+void mae_norm_pix_target(float *out, const float *x, int R, int P, float eps)
 {
 	for (int r = 0; r < R; r++) {
 		const float *v = x + (size_t)r * P;
@@ -37,7 +37,7 @@ static double mask_count(const uint8_t *mask, int R)
 	return n;
 }
 
-float mse_masked_forward(const float *pred, const float *target, const uint8_t *mask, int R, int P)
+float mae_mse_masked_forward(const float *pred, const float *target, const uint8_t *mask, int R, int P)
 {
 	double total = 0.0, n = mask_count(mask, R);
 	if (n == 0.0)
@@ -55,7 +55,7 @@ float mse_masked_forward(const float *pred, const float *target, const uint8_t *
 	return (float)(total / n);
 }
 
-void mse_masked_backward(float *dpred, const float *pred, const float *target,
+void mae_mse_masked_backward(float *dpred, const float *pred, const float *target,
                          const uint8_t *mask, int R, int P, float dloss)
 {
 	double n = mask_count(mask, R);
@@ -72,7 +72,7 @@ void mse_masked_backward(float *dpred, const float *pred, const float *target,
 	}
 }
 
-float l1_masked_forward(const float *pred, const float *target, const uint8_t *mask,
+float mae_l1_masked_forward(const float *pred, const float *target, const uint8_t *mask,
                         int R, int P, int c)
 {
 	double total = 0.0, n = mask_count(mask, R);
@@ -86,7 +86,7 @@ float l1_masked_forward(const float *pred, const float *target, const uint8_t *m
 	return (float)(total / (n * (P / c) + 1e-5) / c);
 }
 
-void l1_masked_backward(float *dpred, const float *pred, const float *target,
+void mae_l1_masked_backward(float *dpred, const float *pred, const float *target,
                         const uint8_t *mask, int R, int P, int c, float dloss)
 {
 	double n = mask_count(mask, R);
@@ -119,7 +119,7 @@ static void dft_matrices(float *cm, float *sm, int n)
 		}
 }
 
-void freq_loss_init(freq_loss_ws *ws, int H, int W, int p, int c)
+void mae_freq_loss_init(freq_loss_ws *ws, int H, int W, int p, int c)
 {
 	memset(ws, 0, sizeof *ws);
 	ws->H = H, ws->W = W, ws->p = p, ws->c = c;
@@ -136,7 +136,7 @@ void freq_loss_init(freq_loss_ws *ws, int H, int W, int p, int c)
 	dft_matrices(ws->cw, ws->sw, W);
 }
 
-void freq_loss_free(freq_loss_ws *ws)
+void mae_freq_loss_free(freq_loss_ws *ws)
 {
 	free(ws->ch), free(ws->sh), free(ws->cw), free(ws->sw), free(ws->img), free(ws->dimg);
 	memset(ws, 0, sizeof *ws);
@@ -179,7 +179,7 @@ static double fmask_total(const uint8_t *fmask, int B, int H, int W)
 	return n;
 }
 
-float freq_loss_forward(freq_loss_ws *ws, const float *pred, const float *target,
+float mae_freq_loss_forward(freq_loss_ws *ws, const float *pred, const float *target,
                         const uint8_t *fmask, int B)
 {
 	int H = ws->H, W = ws->W;
@@ -199,7 +199,7 @@ float freq_loss_forward(freq_loss_ws *ws, const float *pred, const float *target
 	return (float)(total / n);
 }
 
-void freq_loss_backward(freq_loss_ws *ws, float *dpred, const float *pred, const float *target,
+void mae_freq_loss_backward(freq_loss_ws *ws, float *dpred, const float *pred, const float *target,
                         const uint8_t *fmask, int B, float dloss)
 {
 	int H = ws->H, W = ws->W, p = ws->p, c = ws->c, gw = W / p, gh = H / p, P = p * p * c;

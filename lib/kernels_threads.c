@@ -139,7 +139,7 @@ void mae_threads_init(int n)
 	}
 	pool.n = n;
 	/* OpenBLAS runs single-threaded inside our tasks; its own pthread workers would otherwise
-	 * busy-wait between calls on the cores our pool needs (see kernels.c, linear_forward) */
+	 * busy-wait between calls on the cores our pool needs (see kernels.c, mae_linear_forward) */
 	openblas_set_num_threads(1);
 }
 

@@ -382,9 +382,9 @@ mae_model *mae_model_new(const mae_config *c, char *err, size_t n)
 	layout L2 = { .m = m, .base = m->grads, .fbase = NULL, .record = 0 };
 	do_layout(&L2, &m->g);
 	if (m->pos)
-		pos_embed_sincos(m->pos, c->dim, m->gh, m->gw, 1);
+		mae_pos_embed_sincos(m->pos, c->dim, m->gh, m->gw, 1);
 	if (m->dec_pos)
-		pos_embed_sincos(m->dec_pos, c->dec_dim, m->gh, m->gw, 1);
+		mae_pos_embed_sincos(m->dec_pos, c->dec_dim, m->gh, m->gw, 1);
 	return m;
 }
 
@@ -393,12 +393,12 @@ void mae_model_free(mae_model *m)
 	if (!m)
 		return;
 	free(m->params), free(m->grads), free(m->fixed), free(m->tensors);
-	stack_free(&m->ea), stack_free(&m->da);
+	mae_stack_free(&m->ea), mae_stack_free(&m->da);
 	free(m->idx), free(m->tmask), free(m->xp), free(m->emb), free(m->wperm), free(m->dwperm);
 	free(m->dec_y), free(m->pred_full), free(m->pred), free(m->dpred), free(m->dlatent);
 	free(m->target), free(m->lmask);
 	if (m->freq) {
-		freq_loss_free(m->freq);
+		mae_freq_loss_free(m->freq);
 		free(m->freq);
 	}
 	free(m);
@@ -476,9 +476,9 @@ void mae_model_init(mae_model *m, uint64_t seed)
 	}
 	xavier(&r, m->w.pred_w, P, Dh, 1);
 	if (m->pos)
-		pos_embed_sincos(m->pos, D, m->gh, m->gw, 1);
+		mae_pos_embed_sincos(m->pos, D, m->gh, m->gw, 1);
 	if (m->dec_pos)
-		pos_embed_sincos(m->dec_pos, c->dec_dim, m->gh, m->gw, 1);
+		mae_pos_embed_sincos(m->dec_pos, c->dec_dim, m->gh, m->gw, 1);
 }
 
 /* ---------------------------------------------------------------------------------------

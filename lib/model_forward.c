@@ -152,9 +152,9 @@ int mae_encoder_forward(mae_model *m, const mae_batch *b)
 				memcpy(m->xp + ((size_t)s * ntok + t) * P,
 				       b->patches + ((size_t)(s / spi) * N + m->idx[(size_t)s * ntok + t]) * P,
 				       (size_t)P * sizeof(float));
-	patch_embed_forward(m->emb, m->wperm, encoder_patches(m, b), m->w.patch_w, m->w.patch_b,
+	mae_patch_embed_forward(m->emb, m->wperm, encoder_patches(m, b), m->w.patch_w, m->w.patch_b,
 	                    S * ntok, c->patch, c->channels, D);
-	stack_ensure(&m->ea, S, T, D, c->heads, c->depth, c->mlp_ratio, m->NB, c->window, m->gelu_keep_mb, m->attn_keep_mb, m->chunk_rows);
+	mae_stack_ensure(&m->ea, S, T, D, c->heads, c->depth, c->mlp_ratio, m->NB, c->window, m->gelu_keep_mb, m->attn_keep_mb, m->chunk_rows);
 	/* x0[s] = [cls + pos0, (hidden ? mask_token : embedding) + pos[1 + patch id]...] */
 	for (int s = 0; s < S; s++) {
 		float *row = m->ea.x0 + (size_t)s * T * D;
@@ -173,7 +173,7 @@ int mae_encoder_forward(mae_model *m, const mae_batch *b)
 			}
 		}
 	}
-	stack_forward(&m->ea, &m->w.enc, D, c->heads, c->depth, c->mlp_ratio, m->NB, c->ln_eps);
+	mae_stack_forward(&m->ea, &m->w.enc, D, c->heads, c->depth, c->mlp_ratio, m->NB, c->ln_eps);
 	return 0;
 }
 
@@ -181,7 +181,7 @@ int mae_encoder_backward(mae_model *m, const float *dlatent, const mae_batch *b)
 {
 	const mae_config *c = &m->cfg;
 	int S = m->S_enc, ntok = m->ntok, T = 1 + ntok, D = c->dim;
-	stack_backward(&m->ea, &m->w.enc, &m->g.enc, dlatent, D, c->heads, c->depth, c->mlp_ratio, m->NB);
+	mae_stack_backward(&m->ea, &m->w.enc, &m->g.enc, dlatent, D, c->heads, c->depth, c->mlp_ratio, m->NB);
 	const float *dx = m->ea.dx;
 	/* the embedding gradient goes where the embeddings were (they are not needed any more) */
 	float *demb = m->emb;
@@ -201,7 +201,7 @@ int mae_encoder_backward(mae_model *m, const float *dlatent, const mae_batch *b)
 			}
 		}
 	}
-	patch_embed_backward(m->g.patch_w, m->g.patch_b, m->dwperm, demb, encoder_patches(m, b),
+	mae_patch_embed_backward(m->g.patch_w, m->g.patch_b, m->dwperm, demb, encoder_patches(m, b),
 	                     S * ntok, c->patch, c->channels, D);
 	return 0;
 }
@@ -218,15 +218,15 @@ int mae_decoder_forward(mae_model *m, const float *latent, const mae_batch *b)
 	if (c->mode == MAE_MODE_MAE) {
 		int Dd = c->dec_dim, Nk = m->ntok;
 		grow(m, &m->dec_y, BUF_DECY, (size_t)B * (1 + Nk) * Dd * sizeof(float));
-		linear_forward(m->dec_y, latent, m->w.dec_embed_w, m->w.dec_embed_b, B * (1 + Nk), D, Dd);
-		stack_ensure(&m->da, B, 1 + N, Dd, c->dec_heads, c->dec_depth, c->mlp_ratio, 0, 0, m->gelu_keep_mb, m->attn_keep_mb, m->chunk_rows);
-		unshuffle_forward(m->da.x0, m->dec_y, m->w.dec_mask, b->mask, B, N, Nk, Dd);
-		add_pos_forward(m->da.x0, m->dec_pos, B, 1 + N, Dd);
-		stack_forward(&m->da, &m->w.dec, Dd, c->dec_heads, c->dec_depth, c->mlp_ratio, 0, c->ln_eps);
+		mae_linear_forward(m->dec_y, latent, m->w.dec_embed_w, m->w.dec_embed_b, B * (1 + Nk), D, Dd);
+		mae_stack_ensure(&m->da, B, 1 + N, Dd, c->dec_heads, c->dec_depth, c->mlp_ratio, 0, 0, m->gelu_keep_mb, m->attn_keep_mb, m->chunk_rows);
+		mae_unshuffle_forward(m->da.x0, m->dec_y, m->w.dec_mask, b->mask, B, N, Nk, Dd);
+		mae_add_pos_forward(m->da.x0, m->dec_pos, B, 1 + N, Dd);
+		mae_stack_forward(&m->da, &m->w.dec, Dd, c->dec_heads, c->dec_depth, c->mlp_ratio, 0, c->ln_eps);
 		head_in = m->da.out, rows = B * (1 + N), Dh = Dd, T = 1 + N;
 	}
 	grow(m, &m->pred_full, BUF_FULL, (size_t)rows * P * sizeof(float));
-	linear_forward(m->pred_full, head_in, m->w.pred_w, m->w.pred_b, rows, Dh, P);
+	mae_linear_forward(m->pred_full, head_in, m->w.pred_w, m->w.pred_b, rows, Dh, P);
 	/* drop the cls rows */
 	int S = rows / T;
 	for (int s = 0; s < S; s++)
@@ -252,17 +252,17 @@ int mae_decoder_backward(mae_model *m, const float *dpred, const mae_batch *b)
 	size_t nlat = (size_t)m->S_enc * m->T_enc * D;
 	memset(m->dlatent, 0, nlat * sizeof(float));
 	if (c->mode != MAE_MODE_MAE) {
-		linear_backward(m->dlatent, m->g.pred_w, m->g.pred_b, dfull, m->latent_in, m->w.pred_w, rows, D, P);
+		mae_linear_backward(m->dlatent, m->g.pred_w, m->g.pred_b, dfull, m->latent_in, m->w.pred_w, rows, D, P);
 		return 0;
 	}
 	int Dd = c->dec_dim, Nk = m->ntok;
 	memset(m->da.dout, 0, (size_t)rows * Dd * sizeof(float));
-	linear_backward(m->da.dout, m->g.pred_w, m->g.pred_b, dfull, m->da.out, m->w.pred_w, rows, Dh, P);
-	stack_backward(&m->da, &m->w.dec, &m->g.dec, m->da.dout, Dd, c->dec_heads, c->dec_depth, c->mlp_ratio, 0);
+	mae_linear_backward(m->da.dout, m->g.pred_w, m->g.pred_b, dfull, m->da.out, m->w.pred_w, rows, Dh, P);
+	mae_stack_backward(&m->da, &m->w.dec, &m->g.dec, m->da.dout, Dd, c->dec_heads, c->dec_depth, c->mlp_ratio, 0);
 	float *dy = m->dec_y;     /* decoder_embed's output gradient, in its output's buffer */
 	memset(dy, 0, (size_t)B * (1 + Nk) * Dd * sizeof(float));
-	unshuffle_backward(dy, m->g.dec_mask, m->da.dx, b->mask, B, N, Nk, Dd);
-	linear_backward(m->dlatent, m->g.dec_embed_w, m->g.dec_embed_b, dy, m->latent_in, m->w.dec_embed_w,
+	mae_unshuffle_backward(dy, m->g.dec_mask, m->da.dx, b->mask, B, N, Nk, Dd);
+	mae_linear_backward(m->dlatent, m->g.dec_embed_w, m->g.dec_embed_b, dy, m->latent_in, m->w.dec_embed_w,
 	                B * (1 + Nk), D, Dd);
 	return 0;
 }
@@ -290,7 +290,7 @@ static int loss_setup(mae_model *m, const mae_batch *b)
 		memset(m->lmask, 1, (size_t)R);   /* no patch mask (MFM with a pixel loss): every patch */
 	}
 	if (c->loss == MAE_LOSS_NORMPIX) {
-		norm_pix_target(m->target, src, R, P, 1e-6f);
+		mae_norm_pix_target(m->target, src, R, P, 1e-6f);
 		src = m->target;
 	}
 	m->tgt = src;
@@ -299,7 +299,7 @@ static int loss_setup(mae_model *m, const mae_batch *b)
 			return fail(m, "the frequency loss needs an 'fmask' tensor");
 		if (!m->freq) {
 			m->freq = mae_calloc(1, sizeof(freq_loss_ws));
-			freq_loss_init(m->freq, c->img_h, c->img_w, c->patch, c->channels);
+			mae_freq_loss_init(m->freq, c->img_h, c->img_w, c->patch, c->channels);
 		}
 	}
 	return 0;
@@ -314,13 +314,13 @@ int mae_loss_forward(mae_model *m, const float *pred, const mae_batch *b, float 
 	switch (c->loss) {
 	case MAE_LOSS_NORMPIX:
 	case MAE_LOSS_MSE:
-		*loss = mse_masked_forward(pred, m->tgt, m->lmask, R, P);
+		*loss = mae_mse_masked_forward(pred, m->tgt, m->lmask, R, P);
 		break;
 	case MAE_LOSS_L1:
-		*loss = l1_masked_forward(pred, m->tgt, m->lmask, R, P, c->channels);
+		*loss = mae_l1_masked_forward(pred, m->tgt, m->lmask, R, P, c->channels);
 		break;
 	default:
-		*loss = freq_loss_forward(m->freq, pred, m->tgt, b->fmask, m->B);
+		*loss = mae_freq_loss_forward(m->freq, pred, m->tgt, b->fmask, m->B);
 	}
 	m->loss = *loss;
 	return 0;
@@ -334,13 +334,13 @@ int mae_loss_backward(mae_model *m, const float *pred, const mae_batch *b)
 	switch (c->loss) {
 	case MAE_LOSS_NORMPIX:
 	case MAE_LOSS_MSE:
-		mse_masked_backward(m->dpred, pred, m->tgt, m->lmask, R, P, 1.0f);
+		mae_mse_masked_backward(m->dpred, pred, m->tgt, m->lmask, R, P, 1.0f);
 		break;
 	case MAE_LOSS_L1:
-		l1_masked_backward(m->dpred, pred, m->tgt, m->lmask, R, P, c->channels, 1.0f);
+		mae_l1_masked_backward(m->dpred, pred, m->tgt, m->lmask, R, P, c->channels, 1.0f);
 		break;
 	default:
-		freq_loss_backward(m->freq, m->dpred, pred, m->tgt, b->fmask, m->B, 1.0f);
+		mae_freq_loss_backward(m->freq, m->dpred, pred, m->tgt, b->fmask, m->B, 1.0f);
 	}
 	return 0;
 }
@@ -381,7 +381,7 @@ int mae_encoder_readout(mae_model *m, int block)
 	if (block == c->depth)
 		return 0;
 	size_t R = (size_t)m->S_enc * m->T_enc;
-	layernorm_forward(m->ea.out, m->ea.lnf_mean, m->ea.lnf_rstd, m->ea.res2 + (block - 1) * R * c->dim,
+	mae_layernorm_forward(m->ea.out, m->ea.lnf_mean, m->ea.lnf_rstd, m->ea.res2 + (block - 1) * R * c->dim,
 	                  m->w.enc.norm_w, m->w.enc.norm_b, (int)R, c->dim, c->ln_eps);
 	return 0;
 }

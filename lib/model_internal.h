@@ -12,14 +12,14 @@
 
 /* Size a stack's activations for S sequences of T tokens (grows, never shrinks). K: iRPE
  * window side when NB > 0. GELU outputs are kept when they fit in gelu_keep_mb. */
-void stack_ensure(mae_stack_a *a, int S, int T, int C, int NH, int L, int mlp, int NB, int K,
+void mae_stack_ensure(mae_stack_a *a, int S, int T, int C, int NH, int L, int mlp, int NB, int K,
                   int gelu_keep_mb, int attn_keep_mb, int chunk_rows);
-void stack_free(mae_stack_a *a);
-/* a->x0 (S*T, C) in, a->out out; S and T from the last stack_ensure. */
-void stack_forward(mae_stack_a *a, const mae_stack_w *w, int C, int NH, int L, int mlp, int NB,
+void mae_stack_free(mae_stack_a *a);
+/* a->x0 (S*T, C) in, a->out out; S and T from the last mae_stack_ensure. */
+void mae_stack_forward(mae_stack_a *a, const mae_stack_w *w, int C, int NH, int L, int mlp, int NB,
                    float eps);
 /* dout (S*T, C): gradient of a->out; leaves the gradient of a->x0 in a->dx. */
-void stack_backward(mae_stack_a *a, const mae_stack_w *w, mae_stack_w *g, const float *dout,
+void mae_stack_backward(mae_stack_a *a, const mae_stack_w *w, mae_stack_w *g, const float *dout,
                     int C, int NH, int L, int mlp, int NB);
 
 #endif

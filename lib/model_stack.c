@@ -34,7 +34,7 @@ static int chunk_seqs(int S, int T, int rows)
 	return cs < 1 ? 1 : cs > S ? S : cs;
 }
 
-void stack_ensure(mae_stack_a *a, int S, int T, int C, int NH, int L, int mlp, int NB, int K,
+void mae_stack_ensure(mae_stack_a *a, int S, int T, int C, int NH, int L, int mlp, int NB, int K,
                   int gelu_keep_mb, int attn_keep_mb, int chunk_rows)
 {
 	a->chunk_rows = chunk_rows > 0 ? chunk_rows : STACK_CHUNK_ROWS;
@@ -54,7 +54,7 @@ void stack_ensure(mae_stack_a *a, int S, int T, int C, int NH, int L, int mlp, i
 		return;
 	free(a->arena);
 	size_t cap = R;
-	size_t ws = attention_scratch_floats(T, C, NH, NB);
+	size_t ws = mae_attention_scratch_floats(T, C, NH, NB);
 	size_t bufw = H4 > 3 * (size_t)C ? H4 : 3 * (size_t)C;   /* bufB also holds dqkv */
 	size_t sizes[] = {
 		cap * C,                         /* x0 */
@@ -107,11 +107,11 @@ void stack_ensure(mae_stack_a *a, int S, int T, int C, int NH, int L, int mlp, i
 	if (NB) {
 		free(a->bucket);
 		a->bucket = mae_malloc((size_t)T * T * sizeof(int));
-		irpe_buckets(a->bucket, K, 1);
+		mae_irpe_buckets(a->bucket, K, 1);
 	}
 }
 
-void stack_free(mae_stack_a *a)
+void mae_stack_free(mae_stack_a *a)
 {
 	free(a->arena);
 	free(a->bucket);
@@ -216,13 +216,13 @@ static void chunk_forward(const void *job, int share, int s, int n)
 	int T = a->T, C = J->C, H4 = C * J->mlp, R = n * T;
 	for (int l = 0; l < J->L; l++) {
 		view v = layer_view(a, J->w, NULL, l, s, n, (size_t)(s - J->s0) * T, C, J->NH, J->mlp, J->NB);
-		layernorm_forward(v.ln, v.m1, v.r1, v.xin, v.ln1w, v.ln1b, R, C, J->eps);
-		linear_forward(v.qkv, v.ln, v.qkvw, v.qkvb, R, C, 3 * C);
-		attention_forward(v.atty, v.cls, v.probs, a->att_ws, v.qkv, v.rpe, a->bucket, n, T, C, J->NH, J->NB);
-		linear_forward_residual(v.res1, v.atty, v.projw, v.projb, v.xin, R, C, C);
-		layernorm_forward(v.ln, v.m2, v.r2, v.res1, v.ln2w, v.ln2b, R, C, J->eps);
-		linear_forward_gelu(v.fch, v.fchg, v.ln, v.fc1w, v.fc1b, R, C, H4);
-		linear_forward_residual(v.res2, v.fchg, v.fc2w, v.fc2b, v.res1, R, H4, C);
+		mae_layernorm_forward(v.ln, v.m1, v.r1, v.xin, v.ln1w, v.ln1b, R, C, J->eps);
+		mae_linear_forward(v.qkv, v.ln, v.qkvw, v.qkvb, R, C, 3 * C);
+		mae_attention_forward(v.atty, v.cls, v.probs, a->att_ws, v.qkv, v.rpe, a->bucket, n, T, C, J->NH, J->NB);
+		mae_linear_forward_residual(v.res1, v.atty, v.projw, v.projb, v.xin, R, C, C);
+		mae_layernorm_forward(v.ln, v.m2, v.r2, v.res1, v.ln2w, v.ln2b, R, C, J->eps);
+		mae_linear_forward_gelu(v.fch, v.fchg, v.ln, v.fc1w, v.fc1b, R, C, H4);
+		mae_linear_forward_residual(v.res2, v.fchg, v.fc2w, v.fc2b, v.res1, R, H4, C);
 	}
 }
 
@@ -232,7 +232,7 @@ static void chunk_forward(const void *job, int share, int s, int n)
  * a job per kernel (695 a tiny-28 step) the main thread spent 2-9% of the step waiting for
  * the worker at the end of jobs and the worker 8-11% waiting for the next. The results are
  * those of the per-kernel order, bit for bit (rows are independent). */
-void stack_forward(mae_stack_a *a, const mae_stack_w *w, int C, int NH, int L, int mlp, int NB,
+void mae_stack_forward(mae_stack_a *a, const mae_stack_w *w, int C, int NH, int L, int mlp, int NB,
                    float eps)
 {
 	int S = a->S, T = a->T, cs = chunk_seqs(S, T, a->chunk_rows);
@@ -243,7 +243,7 @@ void stack_forward(mae_stack_a *a, const mae_stack_w *w, int C, int NH, int L, i
 	}
 	size_t R = (size_t)S * T;
 	const float *x = L ? a->res2 + (size_t)(L - 1) * R * C : a->x0;
-	layernorm_forward(a->out, a->lnf_mean, a->lnf_rstd, x, w->norm_w, w->norm_b, (int)R, C, eps);
+	mae_layernorm_forward(a->out, a->lnf_mean, a->lnf_rstd, x, w->norm_w, w->norm_b, (int)R, C, eps);
 }
 
 /* The backward's row-local parts, sequences [s, s + n) of the chunk at s0 in layer l, on one
@@ -279,11 +279,11 @@ static void chunk_backward_rows(const void *job, int share, int s, int n)
 		 * bufC); bufB its gradient, then (in place) fc1's output gradient; dln = d(LN2 output) */
 		float *dh = a->bufB + c0 * H4, *deriv = a->fchg ? NULL : a->bufC + c0 * H4;
 		if (deriv)
-			gelu_forward_deriv(v.fchg, deriv, v.fch, (size_t)R * H4);
-		linear_backward_gelu(dh, NULL, NULL, dx, v.fchg, v.fc2w, v.fch, deriv, R, H4, C);
-		layernorm_recompute(v.ln, v.res1, v.m2, v.r2, v.ln2w, v.ln2b, R, C);
-		linear_backward_set(v.dln, NULL, NULL, dh, v.ln, v.fc1w, R, C, H4);
-		layernorm_backward_rows(v.dres, dx, part, v.dln, v.res1, v.ln2w, v.m2, v.r2, R, C);
+			mae_gelu_forward_deriv(v.fchg, deriv, v.fch, (size_t)R * H4);
+		mae_linear_backward_gelu(dh, NULL, NULL, dx, v.fchg, v.fc2w, v.fch, deriv, R, H4, C);
+		mae_layernorm_recompute(v.ln, v.res1, v.m2, v.r2, v.ln2w, v.ln2b, R, C);
+		mae_linear_backward_set(v.dln, NULL, NULL, dh, v.ln, v.fc1w, R, C, H4);
+		mae_layernorm_backward_rows(v.dres, dx, part, v.dln, v.res1, v.ln2w, v.m2, v.r2, R, C);
 		return;
 	}
 	/* attention branch: dres holds d(res1); bufA = d(atty), bufB = d(qkv), dln = d(LN1 output),
@@ -291,13 +291,13 @@ static void chunk_backward_rows(const void *job, int share, int s, int n)
 	 * weight gradient */
 	float *datty = a->bufA + c0 * C, *dqkv = a->bufB + c0 * 3 * C;
 	if (J->part == BWD_ATTN || J->part == BWD_PROJ)
-		linear_backward_set(datty, NULL, NULL, v.dres, v.atty, v.projw, R, C, C);
+		mae_linear_backward_set(datty, NULL, NULL, v.dres, v.atty, v.projw, R, C, C);
 	if (J->part == BWD_ATTN)
-		attention_backward(dqkv, v.atty, NULL, a->att_ws, datty, v.qkv, v.probs, NULL, NULL, n, T, C, J->NH, 0);
+		mae_attention_backward(dqkv, v.atty, NULL, a->att_ws, datty, v.qkv, v.probs, NULL, NULL, n, T, C, J->NH, 0);
 	if (J->part == BWD_ATTN || J->part == BWD_QKV) {
-		layernorm_recompute(v.ln, v.xin, v.m1, v.r1, v.ln1w, v.ln1b, R, C);
-		linear_backward_set(v.dln, NULL, NULL, dqkv, v.ln, v.qkvw, R, C, 3 * C);
-		layernorm_backward_rows(dx, v.dres, part, v.dln, v.xin, v.ln1w, v.m1, v.r1, R, C);
+		mae_layernorm_recompute(v.ln, v.xin, v.m1, v.r1, v.ln1w, v.ln1b, R, C);
+		mae_linear_backward_set(v.dln, NULL, NULL, dqkv, v.ln, v.qkvw, R, C, 3 * C);
+		mae_layernorm_backward_rows(dx, v.dres, part, v.dln, v.xin, v.ln1w, v.m1, v.r1, R, C);
 	}
 }
 
@@ -320,16 +320,16 @@ static int chunk_backward(bwd_job *J, int part)
 /* As the forward, the row-local kernels run as one job a thread: 6 jobs a layer and chunk
  * instead of 11. With iRPE the attention stays one job over all the chunk's heads, because
  * its dR partial sums go by fixed groups of (sequence, head) tasks. Same bits as kernel by
- * kernel, but for the LayerNorm dw, db sums, which go by share, not by layernorm_backward's
+ * kernel, but for the LayerNorm dw, db sums, which go by share, not by mae_layernorm_backward's
  * split of the rows: every product sees the same rows, the weight gradients the same splits. */
-void stack_backward(mae_stack_a *a, const mae_stack_w *w, mae_stack_w *g, const float *dout,
+void mae_stack_backward(mae_stack_a *a, const mae_stack_w *w, mae_stack_w *g, const float *dout,
                     int C, int NH, int L, int mlp, int NB)
 {
 	int S = a->S, T = a->T, cs = chunk_seqs(S, T, a->chunk_rows), H4 = C * mlp;
 	size_t Rall = (size_t)S * T;
 	const float *xlast = L ? a->res2 + (size_t)(L - 1) * Rall * C : a->x0;
 	memset(a->dx, 0, Rall * C * sizeof(float));
-	layernorm_backward(a->dx, g->norm_w, g->norm_b, dout, xlast, w->norm_w, a->lnf_mean, a->lnf_rstd,
+	mae_layernorm_backward(a->dx, g->norm_w, g->norm_b, dout, xlast, w->norm_w, a->lnf_mean, a->lnf_rstd,
 	                   (int)Rall, C);
 	for (int l = L - 1; l >= 0; l--)
 		for (int s0 = 0; s0 < S; s0 += cs) {
@@ -340,17 +340,17 @@ void stack_backward(mae_stack_a *a, const mae_stack_w *w, mae_stack_w *g, const 
 			              .mlp = mlp, .NB = NB };
 			shares = chunk_backward(&J, BWD_MLP);
 			ln_part_add(a, shares, v.gln2w, v.gln2b, C);
-			linear_backward(NULL, v.gfc2w, v.gfc2b, dx, v.fchg, v.fc2w, R, H4, C);
-			linear_backward(NULL, v.gfc1w, v.gfc1b, a->bufB, v.ln, v.fc1w, R, C, H4);
+			mae_linear_backward(NULL, v.gfc2w, v.gfc2b, dx, v.fchg, v.fc2w, R, H4, C);
+			mae_linear_backward(NULL, v.gfc1w, v.gfc1b, a->bufB, v.ln, v.fc1w, R, C, H4);
 			if (NB) {
 				chunk_backward(&J, BWD_PROJ);
-				attention_backward(a->bufB, v.atty, v.grpe, a->att_ws, a->bufA, v.qkv, v.probs, v.rpe, a->bucket,
+				mae_attention_backward(a->bufB, v.atty, v.grpe, a->att_ws, a->bufA, v.qkv, v.probs, v.rpe, a->bucket,
 				                   v.n, T, C, NH, NB);
 				shares = chunk_backward(&J, BWD_QKV);
 			} else
 				shares = chunk_backward(&J, BWD_ATTN);
 			ln_part_add(a, shares, v.gln1w, v.gln1b, C);
-			linear_backward(NULL, v.gprojw, v.gprojb, v.dres, v.atty, v.projw, R, C, C);
-			linear_backward(NULL, v.gqkvw, v.gqkvb, a->bufB, v.ln, v.qkvw, R, C, 3 * C);
+			mae_linear_backward(NULL, v.gprojw, v.gprojb, v.dres, v.atty, v.projw, R, C, C);
+			mae_linear_backward(NULL, v.gqkvw, v.gqkvb, a->bufB, v.ln, v.qkvw, R, C, 3 * C);
 		}
 }

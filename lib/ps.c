@@ -72,8 +72,8 @@ static int send_record(void *sock, const zmq_msg_t *id, mae_record *r)
 			mae_die(MAE_EXIT_DATA, "parameter plane: send: %s", zmq_strerror(e));
 		}
 	}
-	gather_record(&g, r);
-	zmq_send_gathered(sock, &g, 0, "parameter plane");
+	mae_gather_record(&g, r);
+	mae_zmq_send_gathered(sock, &g, 0, "parameter plane");
 	return 0;
 }
 
@@ -115,7 +115,7 @@ struct mae_ps {
 
 void mae_ps_check(mae_ps *ps, const char *what)
 {
-	monitor_poll(&ps->mon, 0);
+	mae_monitor_poll(&ps->mon, 0);
 	if (ps->mon.ever && ps->mon.peers == 0 && mae_now() - ps->mon.empty_since > mae_peer_grace())
 		mae_die(MAE_EXIT_DATA, "parameter server %s: gone while waiting for %s (it died, hung or its "
 		        "host dropped off the network), and not back in %g s", ps->endpoint, what,
@@ -182,7 +182,7 @@ mae_ps *mae_ps_join(const char *endpoint, const char *group, int replica, double
 	int rn = snprintf(rid, sizeof rid, "%s/%d/%ld/%llx", group, replica, (long)getpid(),
 	                  (unsigned long long)(mae_now() * 1e6));
 	zmq_setsockopt(ps->sock, ZMQ_ROUTING_ID, rid, (size_t)rn);
-	monitor_open(&ps->mon, ps->sock, endpoint);
+	mae_monitor_open(&ps->mon, ps->sock, endpoint);
 	mae_zsecure(ps->sock, addr, 0, endpoint);
 	if (zmq_connect(ps->sock, addr) != 0)
 		mae_die(MAE_EXIT_DATA, "--ps %s: cannot connect: %s", endpoint, zmq_strerror(errno));
@@ -240,7 +240,7 @@ void mae_ps_leave(mae_ps *ps)
 	mae_map_set_int(&ps->rec.fields, "replica", ps->replica);
 	send_record(ps->sock, NULL, &ps->rec);
 	zmq_msg_close(&ps->msg);
-	monitor_close(&ps->mon, ps->sock);
+	mae_monitor_close(&ps->mon, ps->sock);
 	zmq_close(ps->sock);   /* linger delivers the bye */
 	mae_rec_free(&ps->rec);
 	free(ps);
@@ -302,9 +302,9 @@ static void stop_members(server *s, const char *why)
 	static mae_gather g;
 	new_msg(&s->rec, "error");
 	mae_map_set_str(&s->rec.fields, "message", why);
-	gather_record(&g, &s->rec);
+	mae_gather_record(&g, &s->rec);
 	void *buf = mae_malloc(g.total);
-	gather_copy(&g, buf);
+	mae_gather_copy(&g, buf);
 	for (int i = 0; i < s->nmem; i++) {
 		if (s->mem[i].left)
 			continue;
@@ -489,7 +489,7 @@ mae_ps_server *mae_ps_server_open(mae_model *m, mae_optim *o, const mae_ps_serve
 	/* a stage that reconnects under its routing id takes it over (the old connection may not
 	 * be known dead yet) */
 	zmq_setsockopt(s->sock, ZMQ_ROUTER_HANDOVER, &one, sizeof one);
-	monitor_open(&s->mon, s->sock, opt->endpoint);
+	mae_monitor_open(&s->mon, s->sock, opt->endpoint);
 	mae_zsecure(s->sock, addr, 1, opt->endpoint);
 	if (zmq_bind(s->sock, addr) != 0)
 		mae_die(MAE_EXIT_DATA, "--ps %s: cannot bind: %s", opt->endpoint, zmq_strerror(errno));
@@ -524,7 +524,7 @@ void mae_ps_server_close(mae_ps_server *s)
 		fclose(s->metrics);
 	for (int i = 0; i < s->nmem; i++)
 		zmq_msg_close(&s->mem[i].id);
-	monitor_close(&s->mon, s->sock);
+	mae_monitor_close(&s->mon, s->sock);
 	zmq_close(s->sock);
 	mae_zctx_release();
 	mae_rec_free(&s->rec);
@@ -554,7 +554,7 @@ int mae_ps_serve(mae_model *m, mae_optim *o, const mae_ps_server_opts *opt)
 			 * (it died, or the heartbeat dropped it: hung, or its host cut off). Each stage
 			 * has one connection here. The others would wait for ever for the step it owes,
 			 * so save the last whole step, tell them, and stop. */
-			monitor_poll(&s->mon, 0);
+			mae_monitor_poll(&s->mon, 0);
 			if (!(active && s->mon.ever && s->mon.peers < active))
 				short_since = 0;
 			else if (short_since == 0)
@@ -570,7 +570,7 @@ int mae_ps_serve(mae_model *m, mae_optim *o, const mae_ps_server_opts *opt)
 					         (long long)o->step);
 				save(s);
 				stop_members(s, why);
-				monitor_close(&s->mon, s->sock);
+				mae_monitor_close(&s->mon, s->sock);
 				zmq_close(s->sock);   /* its linger sends the message before we go */
 				mae_zctx_release();
 				mae_die(MAE_EXIT_DATA, "%s; saved the state", why);

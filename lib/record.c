@@ -459,7 +459,7 @@ static int decode_tensor(const char *name, const msgpack_object *o, mae_tensor *
  * n, and no array or map may declare more elements than bytes remain (each takes at least
  * one). msgpack-c allocates a container's slots from its declared count before reading them,
  * so without this a 10-byte record claiming 2^32 elements asks for 64 GB. */
-int mp_type(unsigned char t, mp_head *h)
+int mae_mp_type(unsigned char t, mp_head *h)
 {
 	memset(h, 0, sizeof *h);
 	if (t <= 0x7f || t >= 0xe0 || t == 0xc0 || t == 0xc2 || t == 0xc3)
@@ -505,7 +505,7 @@ static int precheck(const unsigned char *p, size_t n, derr *e)
 		mp_head h;
 		if (pos >= n)
 			return fail(e, "record is cut short");
-		if (mp_type(p[pos++], &h))
+		if (mae_mp_type(p[pos++], &h))
 			return fail(e, "not MessagePack (byte 0x%02x at offset %zu)", p[pos - 1], pos - 1);
 		pending--;
 		if ((size_t)h.lenbytes > n - pos)
@@ -648,14 +648,14 @@ out:
 
 #define REF_MIN 4096
 
-void gather_reset(mae_gather *g)
+void mae_gather_reset(mae_gather *g)
 {
 	g->len = 0;
 	g->nseg = 0;
 	g->total = 0;
 }
 
-void gather_free(mae_gather *g)
+void mae_gather_free(mae_gather *g)
 {
 	free(g->buf);
 	free(g->seg);
@@ -734,12 +734,12 @@ static const char *type_name(enum mae_rtype t)
 	return t == MAE_REC_HEADER ? "header" : t == MAE_REC_EOS ? "eos" : "batch";
 }
 
-void gather_record(mae_gather *g, const mae_record *rec)
+void mae_gather_record(mae_gather *g, const mae_record *rec)
 {
 	msgpack_packer pk;
 	size_t nf = rec->fields.type == MAE_V_MAP ? rec->fields.m.n : 0;
 	int with_tensors = rec->type == MAE_REC_BATCH;
-	gather_reset(g);
+	mae_gather_reset(g);
 	msgpack_packer_init(&pk, g, gather_write);
 	msgpack_pack_map(&pk, 1 + nf + (size_t)with_tensors);
 	pack_str(&pk, "type");
@@ -770,14 +770,14 @@ void gather_record(mae_gather *g, const mae_record *rec)
 	}
 }
 
-void gather_ref(mae_gather *g, const void *buf, size_t n)
+void mae_gather_ref(mae_gather *g, const void *buf, size_t n)
 {
-	gather_reset(g);
+	mae_gather_reset(g);
 	add_seg(g, buf, 0, n);
 	g->total = n;
 }
 
-void gather_copy(const mae_gather *g, void *dst)
+void mae_gather_copy(const mae_gather *g, void *dst)
 {
 	char *d = dst;
 	for (int i = 0; i < g->nseg; i++) {
@@ -790,10 +790,10 @@ void gather_copy(const mae_gather *g, void *dst)
 size_t mae_encode_record(const mae_record *rec, void **buf)
 {
 	mae_gather g = {0};
-	gather_record(&g, rec);
+	mae_gather_record(&g, rec);
 	*buf = mae_malloc(g.total);
-	gather_copy(&g, *buf);
+	mae_gather_copy(&g, *buf);
 	size_t n = g.total;
-	gather_free(&g);
+	mae_gather_free(&g);
 	return n;
 }

@@ -14,14 +14,14 @@ typedef struct mae_gather {
 	size_t total;              /* bytes of the whole encoded record */
 } mae_gather;
 
-void gather_reset(mae_gather *g);
-void gather_free(mae_gather *g);
-void gather_record(mae_gather *g, const mae_record *rec);
-void gather_copy(const mae_gather *g, void *dst);
+void mae_gather_reset(mae_gather *g);
+void mae_gather_free(mae_gather *g);
+void mae_gather_record(mae_gather *g, const mae_record *rec);
+void mae_gather_copy(const mae_gather *g, void *dst);
 /* A record already encoded: one segment referring to buf[0..n). */
-void gather_ref(mae_gather *g, const void *buf, size_t n);
+void mae_gather_ref(mae_gather *g, const void *buf, size_t n);
 /* Send a gathered record as one ZeroMQ message (endpoint.c); 0 if ZMQ_DONTWAIT would block. */
-int zmq_send_gathered(void *sock, const mae_gather *g, int flags, const char *name);
+int mae_zmq_send_gathered(void *sock, const mae_gather *g, int flags, const char *name);
 
 /* What a MessagePack type byte announces: `lenbytes` bytes of big-endian length follow it;
  * then `body` bytes of payload plus, per `per_len`, the length itself as payload (str, bin,
@@ -33,7 +33,7 @@ typedef struct {
 	int lenbytes, per_len;
 	uint64_t body, children;
 } mp_head;
-int mp_type(unsigned char t, mp_head *h);
+int mae_mp_type(unsigned char t, mp_head *h);
 
 /* The process's ZeroMQ context (endpoint.c), counted: the last release terminates it. */
 void *mae_zctx_acquire(void);
@@ -58,8 +58,8 @@ typedef struct {
 	int unmet;            /* connections whose handshake failed, their disconnect still to come */
 	double empty_since;   /* when peers last fell to 0 (0: not empty) */
 } monitor;
-void monitor_open(monitor *m, void *sock, const char *name);
-void monitor_poll(monitor *m, long timeout_ms);   /* process events, waiting up to timeout */
-void monitor_close(monitor *m, void *sock);
+void mae_monitor_open(monitor *m, void *sock, const char *name);
+void mae_monitor_poll(monitor *m, long timeout_ms);   /* process events, waiting up to timeout */
+void mae_monitor_close(monitor *m, void *sock);
 
 #endif

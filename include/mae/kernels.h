@@ -41,18 +41,18 @@ int mae_in_task(void);
 
 /* ---------------------------------------------------------------------------------------
  * Linear: out = inp W^T + bias, W stored (OC, C) as PyTorch's nn.Linear. */
-void linear_forward(float *out,          /* (R, OC) */
+void mae_linear_forward(float *out,          /* (R, OC) */
                     const float *inp,    /* (R, C) */
                     const float *w,      /* (OC, C) */
                     const float *bias,   /* (OC) or NULL */
                     int R, int C, int OC);
-void linear_forward_naive(float *out, const float *inp, const float *w, const float *bias,
+void mae_linear_forward_naive(float *out, const float *inp, const float *w, const float *bias,
                           int R, int C, int OC);
 /* out = resid + inp W^T + bias in one pass (the transformer's residual branches). */
-void linear_forward_residual(float *out, const float *inp, const float *w, const float *bias,
+void mae_linear_forward_residual(float *out, const float *inp, const float *w, const float *bias,
                              const float *resid,  /* (R, OC) */
                              int R, int C, int OC);
-void linear_backward(float *dinp,        /* (R, C) or NULL: += dout W */
+void mae_linear_backward(float *dinp,        /* (R, C) or NULL: += dout W */
                      float *dw,          /* (OC, C) or NULL: += dout^T inp */
                      float *dbias,       /* (OC) or NULL: += column sums of dout */
                      const float *dout,  /* (R, OC) */
@@ -60,25 +60,25 @@ void linear_backward(float *dinp,        /* (R, C) or NULL: += dout W */
                      const float *w,     /* (OC, C) */
                      int R, int C, int OC);
 /* The same, except dinp is overwritten (=), not accumulated: saves zeroing a scratch buffer. */
-void linear_backward_set(float *dinp, float *dw, float *dbias, const float *dout,
+void mae_linear_backward_set(float *dinp, float *dw, float *dbias, const float *dout,
                          const float *inp, const float *w, int R, int C, int OC);
-void linear_backward_naive(float *dinp, float *dw, float *dbias, const float *dout,
+void mae_linear_backward_naive(float *dinp, float *dw, float *dbias, const float *dout,
                            const float *inp, const float *w, int R, int C, int OC);
 /* The MLP's two ends with GELU fused in, applied by each task to its rows while they are
  * still in cache (one pass over the activations fewer each way):
  * forward pre = inp W^T + bias, out = GELU(pre); backward (fc2 with GELU's grad folded in)
- * dinp = (dout W) * GELU'(pre), or * deriv when deriv (from gelu_forward_deriv) is given;
- * dw and dbias accumulate as in linear_backward. */
-void linear_forward_gelu(float *pre, float *out, const float *inp, const float *w,
+ * dinp = (dout W) * GELU'(pre), or * deriv when deriv (from mae_gelu_forward_deriv) is given;
+ * dw and dbias accumulate as in mae_linear_backward. */
+void mae_linear_forward_gelu(float *pre, float *out, const float *inp, const float *w,
                          const float *bias, int R, int C, int OC);
-void linear_backward_gelu(float *dinp, float *dw, float *dbias, const float *dout,
+void mae_linear_backward_gelu(float *dinp, float *dw, float *dbias, const float *dout,
                           const float *inp, const float *w, const float *pre, const float *deriv,
                           int R, int C, int OC);
 
 /* ---------------------------------------------------------------------------------------
  * LayerNorm over the last dimension, biased variance, eps as given (MAE: 1e-6).
  * Mirrors torch.nn.LayerNorm. mean and rstd are saved for the backward pass. */
-void layernorm_forward(float *out,       /* (R, C) */
+void mae_layernorm_forward(float *out,       /* (R, C) */
                        float *mean,      /* (R) */
                        float *rstd,      /* (R) */
                        const float *inp, /* (R, C) */
@@ -86,9 +86,9 @@ void layernorm_forward(float *out,       /* (R, C) */
                        const float *b,   /* (C) */
                        int R, int C, float eps);
 /* out = LN(inp) again from the saved statistics (backward recomputes instead of storing). */
-void layernorm_recompute(float *out, const float *inp, const float *mean, const float *rstd,
+void mae_layernorm_recompute(float *out, const float *inp, const float *mean, const float *rstd,
                          const float *w, const float *b, int R, int C);
-void layernorm_backward(float *dinp,     /* (R, C) += */
+void mae_layernorm_backward(float *dinp,     /* (R, C) += */
                         float *dw,       /* (C) += */
                         float *db,       /* (C) += */
                         const float *dout, const float *inp, const float *w,
@@ -96,7 +96,7 @@ void layernorm_backward(float *dinp,     /* (R, C) += */
 /* The same on the calling thread alone, for a caller that runs its own rows on each thread:
  * dinp = dres + d(inp) (dres may be dinp), and the rows' dw and db sums, in row order, into
  * part (2 C floats: dw, then db; overwritten), for the caller to add up in an order of its own. */
-void layernorm_backward_rows(float *dinp,       /* (R, C) = */
+void mae_layernorm_backward_rows(float *dinp,       /* (R, C) = */
                              const float *dres, /* (R, C) */
                              float *part,       /* (2, C) = */
                              const float *dout, const float *inp, const float *w,
@@ -104,15 +104,15 @@ void layernorm_backward_rows(float *dinp,       /* (R, C) = */
 
 /* ---------------------------------------------------------------------------------------
  * GELU, exact erf form (torch.nn.GELU default): x * Phi(x). */
-void gelu_forward(float *out, const float *inp, size_t n);
-void gelu_backward(float *dinp, const float *inp, const float *dout, size_t n);   /* += */
+void mae_gelu_forward(float *out, const float *inp, size_t n);
+void mae_gelu_backward(float *dinp, const float *inp, const float *dout, size_t n);   /* += */
 /* out = GELU(inp) and deriv = GELU'(inp) in one pass (one exp per element), for a backward
- * that recomputes the activation and then multiplies by deriv (linear_backward_gelu). */
-void gelu_forward_deriv(float *out, float *deriv, const float *inp, size_t n);
+ * that recomputes the activation and then multiplies by deriv (mae_linear_backward_gelu). */
+void mae_gelu_forward_deriv(float *out, float *deriv, const float *inp, size_t n);
 
 /* Residual: out = a + b; backward adds dout to both. */
-void residual_forward(float *out, const float *a, const float *b, size_t n);
-void residual_backward(float *da, float *db, const float *dout, size_t n);
+void mae_residual_forward(float *out, const float *a, const float *b, size_t n);
+void mae_residual_backward(float *da, float *db, const float *dout, size_t n);
 
 /* ---------------------------------------------------------------------------------------
  * Multi-head self-attention core (after the qkv linear, before the proj linear), as timm's
@@ -121,10 +121,10 @@ void residual_backward(float *da, float *db, const float *dout, size_t n);
  * Optional iRPE (LoMaR, METHODS 2.2): contextual on keys, product method, shared over heads:
  *   logits[h,i,j] = scale q_i.k_j + q_i . rpe[:, bucket[i,j]]      (q unscaled in the RPE term)
  * rpe is NULL for plain attention. Work is split over S*NH (sequence, head) tasks on the pool. */
-void attention_forward(float *out,        /* (S, T, C) heads concatenated */
+void mae_attention_forward(float *out,        /* (S, T, C) heads concatenated */
                        float *att_cls,    /* (S, NH, T) the cls row of the probabilities, or NULL */
                        float *probs,      /* (S, NH, T, T) all the probabilities, or NULL */
-                       float *scratch,    /* attention_scratch_floats(T, C, NH, NB) */
+                       float *scratch,    /* mae_attention_scratch_floats(T, C, NH, NB) */
                        const float *qkv,  /* (S, T, 3C) */
                        const float *rpe,  /* (HS, NB) or NULL */
                        const int *bucket, /* (T, T) bucket ids in [0, NB), or NULL */
@@ -135,43 +135,43 @@ void attention_forward(float *out,        /* (S, T, C) heads concatenated */
  * caller zeroing a (S, T, 3C) buffer per layer; drpe accumulates. If out is not NULL, the
  * forward's output is written there again, bit for bit (one more T x T x HS product a head),
  * for a caller that did not keep it. */
-void attention_backward(float *dqkv,        /* (S, T, 3C) = */
+void mae_attention_backward(float *dqkv,        /* (S, T, 3C) = */
                         float *out,         /* (S, T, C) = the forward's output, or NULL */
                         float *drpe,        /* (HS, NB) += (or NULL when rpe is NULL) */
-                        float *scratch,     /* attention_scratch_floats(T, C, NH, NB) */
+                        float *scratch,     /* mae_attention_scratch_floats(T, C, NH, NB) */
                         const float *dout,  /* (S, T, C) */
                         const float *qkv,
                         const float *probs, /* (S, NH, T, T) from the forward, or NULL */
                         const float *rpe, const int *bucket,
                         int S, int T, int C, int NH, int NB);
-size_t attention_scratch_floats(int T, int C, int NH, int NB);   /* for all threads together */
+size_t mae_attention_scratch_floats(int T, int C, int NH, int NB);   /* for all threads together */
 /* Naive twins; these keep the full probabilities att (S, NH, T, T) for the tests. */
-void attention_forward_naive(float *out, float *att, const float *qkv, const float *rpe,
+void mae_attention_forward_naive(float *out, float *att, const float *qkv, const float *rpe,
                              const int *bucket, int S, int T, int C, int NH, int NB);
-void attention_backward_naive(float *dqkv, float *drpe, const float *dout, const float *qkv,
+void mae_attention_backward_naive(float *dqkv, float *drpe, const float *dout, const float *qkv,
                               const float *att, const float *rpe, const int *bucket,
                               int S, int T, int C, int NH, int NB);
 
 /* iRPE bucket table for a K x K window with `skip` leading tokens (the cls): product method,
  * alpha 1.9, beta 3.8, gamma 15.2, so 7*7 = 49 buckets plus one (id 49) for every pair with
  * the cls token. Returns NB (50 with skip, 49 without). bucket: (T, T), T = skip + K*K. */
-int irpe_buckets(int *bucket, int K, int skip);
-int irpe_piecewise_index(int d);       /* the piecewise index of a signed offset */
+int mae_irpe_buckets(int *bucket, int K, int skip);
+int mae_irpe_piecewise_index(int d);       /* the piecewise index of a signed offset */
 
 /* ---------------------------------------------------------------------------------------
  * Patch embedding, MAE's Conv2d(c, D, kernel p, stride p) applied to patchified input.
  * The conv weight is (D, c, p, p), i.e. each output reads its patch in (c, a, b) order, while
  * patches arrive in (a, b, c) order (METHODS 1.2). wperm is scratch for the weight permuted to
  * (D, a, b, c), so the product is one GEMM over the patches as they are. */
-void patch_embed_forward(float *out,            /* (R, D) */
+void mae_patch_embed_forward(float *out,            /* (R, D) */
                          float *wperm,          /* (D, P) scratch */
                          const float *patches,  /* (R, P), P = p*p*c in (a,b,c) order */
                          const float *w,        /* (D, c, p, p) */
                          const float *bias,     /* (D) */
                          int R, int p, int c, int D);
-void patch_embed_forward_naive(float *out, const float *patches, const float *w,
+void mae_patch_embed_forward_naive(float *out, const float *patches, const float *w,
                                const float *bias, int R, int p, int c, int D);
-void patch_embed_backward(float *dw,            /* (D, c, p, p) += */
+void mae_patch_embed_backward(float *dw,            /* (D, c, p, p) += */
                           float *dbias,         /* (D) += */
                           float *dwperm,        /* (D, P) scratch */
                           const float *dout,    /* (R, D) */
@@ -182,47 +182,47 @@ void patch_embed_backward(float *dw,            /* (D, c, p, p) += */
  * gh x gw grid: for token l = i*gw + j, with Q = D/4 and omega_k = 10000^(-k/Q),
  *   [0,Q) sin(j omega)  [Q,2Q) cos(j omega)  [2Q,3Q) sin(i omega)  [3Q,4Q) cos(i omega)
  * (the first half encodes the COLUMN). With cls, row 0 is zeros. D must be divisible by 4. */
-void pos_embed_sincos(float *out,   /* (cls + gh*gw, D) */
+void mae_pos_embed_sincos(float *out,   /* (cls + gh*gw, D) */
                       int D, int gh, int gw, int cls);
 
 /* ---------------------------------------------------------------------------------------
  * Token plumbing. Tokens are rows of width C. */
 /* out[s, 0] = cls + cls_pos; out[s, 1+t] = x[s, t] (+ pos[1+idx] when pos): builds [cls, x]. */
-void prepend_cls_forward(float *out,        /* (S, 1+T, C) */
+void mae_prepend_cls_forward(float *out,        /* (S, 1+T, C) */
                          const float *x,    /* (S, T, C) */
                          const float *cls,  /* (C) */
                          int S, int T, int C);
-void prepend_cls_backward(float *dx,        /* (S, T, C) += (or NULL) */
+void mae_prepend_cls_backward(float *dx,        /* (S, T, C) += (or NULL) */
                           float *dcls,      /* (C) += */
                           const float *dout, int S, int T, int C);
 /* out[s, t] = x[s, idx[s, t]]: gather rows (visible tokens, window tokens). */
-void gather_rows_forward(float *out,        /* (S, T, C) */
+void mae_gather_rows_forward(float *out,        /* (S, T, C) */
                          const float *x,    /* (S, Tin, C) */
                          const int *idx,    /* (S, T) in [0, Tin) */
                          int S, int T, int Tin, int C);
-void gather_rows_backward(float *dx,        /* (S, Tin, C) += */
+void mae_gather_rows_backward(float *dx,        /* (S, Tin, C) += */
                           const float *dout, const int *idx, int S, int T, int Tin, int C);
 /* Replace the rows where mask is 1 by the mask token: out = x*(1-m) + token*m. */
-void mask_tokens_forward(float *out,        /* (R, C) */
+void mae_mask_tokens_forward(float *out,        /* (R, C) */
                          const float *x,    /* (R, C) */
                          const uint8_t *mask, /* (R) 1 = hidden */
                          const float *token,  /* (C) */
                          int R, int C);
-void mask_tokens_backward(float *dx,        /* (R, C) += or NULL */
+void mae_mask_tokens_backward(float *dx,        /* (R, C) += or NULL */
                           float *dtoken,    /* (C) += */
                           const float *dout, const uint8_t *mask, int R, int C);
 /* MAE decoder input: out[s, 0] = x[s, 0] (cls); out[s, 1+l] = x[s, 1+k] when l is the k-th
  * visible patch (ascending), else the mask token. vis: (S, Nk) visible ids, ascending. */
-void unshuffle_forward(float *out,          /* (S, 1+N, C) */
+void mae_unshuffle_forward(float *out,          /* (S, 1+N, C) */
                        const float *x,      /* (S, 1+Nk, C) */
                        const float *token,  /* (C) */
                        const uint8_t *mask, /* (S, N) */
                        int S, int N, int Nk, int C);
-void unshuffle_backward(float *dx,          /* (S, 1+Nk, C) += */
+void mae_unshuffle_backward(float *dx,          /* (S, 1+Nk, C) += */
                         float *dtoken,      /* (C) += */
                         const float *dout, const uint8_t *mask, int S, int N, int Nk, int C);
 /* out[s, t] += pos[t] for every sequence (fixed embedding: no gradient). */
-void add_pos_forward(float *x,              /* (S, T, C) in place */
+void mae_add_pos_forward(float *x,              /* (S, T, C) in place */
                      const float *pos,      /* (T, C) */
                      int S, int T, int C);
 
@@ -231,42 +231,42 @@ void add_pos_forward(float *x,              /* (S, T, C) in place */
  * dloss. Rows with mask 0 (visible patches) contribute nothing.
  *
  * Norm-pix target (MAE --norm_pix_loss): per patch, (x - mean) / sqrt(var_unbiased + eps). */
-void norm_pix_target(float *out,            /* (R, P) */
+void mae_norm_pix_target(float *out,            /* (R, P) */
                      const float *x,        /* (R, P) */
                      int R, int P, float eps);
 /* MSE: e[r] = mean_P (pred - target)^2; loss = sum_r e[r] m[r] / sum_r m[r] (0 if no m). */
-float mse_masked_forward(const float *pred, /* (R, P) */
+float mae_mse_masked_forward(const float *pred, /* (R, P) */
                          const float *target, /* (R, P) */
                          const uint8_t *mask, /* (R) */
                          int R, int P);
-void mse_masked_backward(float *dpred,      /* (R, P) += */
+void mae_mse_masked_backward(float *dpred,      /* (R, P) += */
                          const float *pred, const float *target, const uint8_t *mask,
                          int R, int P, float dloss);
 /* SimMIM L1 on masked pixels: sum |pred - target| m / (sum_pixels m + 1e-5) / c, where a
  * masked patch counts p*p pixels (P = p*p*c values). */
-float l1_masked_forward(const float *pred, const float *target, const uint8_t *mask,
+float mae_l1_masked_forward(const float *pred, const float *target, const uint8_t *mask,
                         int R, int P, int c);
-void l1_masked_backward(float *dpred, const float *pred, const float *target,
+void mae_l1_masked_backward(float *dpred, const float *pred, const float *target,
                         const uint8_t *mask, int R, int P, int c, float dloss);
 
 /* MFM frequency loss (METHODS 5.2): with the orthonormal 2-D DFT F of each channel of the
  * unpatchified difference d = pred - target,
  *   loss = sum_{b,c,u,v} fm[b,u,v] sqrt(Re^2 + Im^2 + 1e-12) / (c * sum_{b,u,v} fm[b,u,v])
- * The DFTs are matrix products (cos and sin matrices, built once by freq_loss_init). */
+ * The DFTs are matrix products (cos and sin matrices, built once by mae_freq_loss_init). */
 typedef struct freq_loss_ws {
 	int H, W, p, c;
 	float *ch, *sh, *cw, *sw;  /* (H,H), (H,H), (W,W), (W,W): cos/sin DFT matrices / sqrt(n) */
 	float *img, *t1, *t2, *re, *im, *gre, *gim;  /* (H, W) work planes */
 	float *dimg;               /* (c, H, W) */
 } freq_loss_ws;
-void freq_loss_init(freq_loss_ws *ws, int H, int W, int p, int c);   /* allocates once */
-void freq_loss_free(freq_loss_ws *ws);
-float freq_loss_forward(freq_loss_ws *ws,
+void mae_freq_loss_init(freq_loss_ws *ws, int H, int W, int p, int c);   /* allocates once */
+void mae_freq_loss_free(freq_loss_ws *ws);
+float mae_freq_loss_forward(freq_loss_ws *ws,
                         const float *pred,    /* (B, N, P) */
                         const float *target,  /* (B, N, P) */
                         const uint8_t *fmask, /* (B, H, W) 1 = removed frequency */
                         int B);
-void freq_loss_backward(freq_loss_ws *ws, float *dpred,   /* (B, N, P) += */
+void mae_freq_loss_backward(freq_loss_ws *ws, float *dpred,   /* (B, N, P) += */
                         const float *pred, const float *target, const uint8_t *fmask,
                         int B, float dloss);
 

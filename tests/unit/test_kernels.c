@@ -82,7 +82,7 @@ typedef struct { int R, C, OC; float *out, *inp, *w, *b, *r; } lin_t;
 static double lin_loss(void *c)
 {
 	lin_t *t = c;
-	linear_forward(t->out, t->inp, t->w, t->b, t->R, t->C, t->OC);
+	mae_linear_forward(t->out, t->inp, t->w, t->b, t->R, t->C, t->OC);
 	return dotd(t->out, t->r, (size_t)t->R * t->OC);
 }
 static void test_linear(void)
@@ -91,34 +91,34 @@ static void test_linear(void)
 	size_t ni = t.R * t.C, nw = t.OC * t.C, no = t.R * t.OC;
 	t.inp = rnd(ni, 1), t.w = rnd(nw, 1), t.b = rnd(t.OC, 1), t.r = rnd(no, 1), t.out = zeros(no);
 	float *o2 = zeros(no);
-	linear_forward(t.out, t.inp, t.w, t.b, t.R, t.C, t.OC);
-	linear_forward_naive(o2, t.inp, t.w, t.b, t.R, t.C, t.OC);
-	ok(maxrel(t.out, o2, no) < 1e-6, "linear_forward matches naive (rel %.2g)", maxrel(t.out, o2, no));
+	mae_linear_forward(t.out, t.inp, t.w, t.b, t.R, t.C, t.OC);
+	mae_linear_forward_naive(o2, t.inp, t.w, t.b, t.R, t.C, t.OC);
+	ok(maxrel(t.out, o2, no) < 1e-6, "mae_linear_forward matches naive (rel %.2g)", maxrel(t.out, o2, no));
 	float *di = zeros(ni), *dw = zeros(nw), *db = zeros(t.OC);
 	float *di2 = zeros(ni), *dw2 = zeros(nw), *db2 = zeros(t.OC);
-	linear_backward(di, dw, db, t.r, t.inp, t.w, t.R, t.C, t.OC);
-	linear_backward_naive(di2, dw2, db2, t.r, t.inp, t.w, t.R, t.C, t.OC);
+	mae_linear_backward(di, dw, db, t.r, t.inp, t.w, t.R, t.C, t.OC);
+	mae_linear_backward_naive(di2, dw2, db2, t.r, t.inp, t.w, t.R, t.C, t.OC);
 	ok(maxrel(di, di2, ni) < 1e-6 && maxrel(dw, dw2, nw) < 1e-6 && maxrel(db, db2, t.OC) < 1e-6,
-	   "linear_backward matches naive");
+	   "mae_linear_backward matches naive");
 	double e1 = fd_err(lin_loss, &t, t.inp, ni, di, 1e-2f);
 	double e2 = fd_err(lin_loss, &t, t.w, nw, dw, 1e-2f);
 	double e3 = fd_err(lin_loss, &t, t.b, t.OC, db, 1e-2f);
-	ok(e1 < FD_TOL && e2 < FD_TOL && e3 < FD_TOL, "linear_backward vs finite differences (%.2g %.2g %.2g)", e1, e2, e3);
+	ok(e1 < FD_TOL && e2 < FD_TOL && e3 < FD_TOL, "mae_linear_backward vs finite differences (%.2g %.2g %.2g)", e1, e2, e3);
 	/* accumulation: a second backward doubles every gradient */
-	linear_backward(di, dw, db, t.r, t.inp, t.w, t.R, t.C, t.OC);
+	mae_linear_backward(di, dw, db, t.r, t.inp, t.w, t.R, t.C, t.OC);
 	for (size_t i = 0; i < ni; i++)
 		di2[i] *= 2;
-	ok(maxrel(di, di2, ni) < 1e-6, "linear_backward accumulates");
+	ok(maxrel(di, di2, ni) < 1e-6, "mae_linear_backward accumulates");
 	/* the overwrite variant leaves dinp = dout W whatever was there; dw still accumulates */
 	float *di3 = rnd(ni, 5), *dw3 = zeros(nw), *di4 = zeros(ni);
-	linear_backward_set(di3, dw3, NULL, t.r, t.inp, t.w, t.R, t.C, t.OC);
-	linear_backward_naive(di4, NULL, NULL, t.r, t.inp, t.w, t.R, t.C, t.OC);
-	ok(maxrel(di3, di4, ni) < 1e-6 && maxrel(dw3, dw2, nw) < 1e-6, "linear_backward_set overwrites dinp");
+	mae_linear_backward_set(di3, dw3, NULL, t.r, t.inp, t.w, t.R, t.C, t.OC);
+	mae_linear_backward_naive(di4, NULL, NULL, t.r, t.inp, t.w, t.R, t.C, t.OC);
+	ok(maxrel(di3, di4, ni) < 1e-6 && maxrel(dw3, dw2, nw) < 1e-6, "mae_linear_backward_set overwrites dinp");
 	float *res = rnd(no, 1), *o3 = zeros(no);
-	linear_forward_residual(o3, t.inp, t.w, t.b, res, t.R, t.C, t.OC);
+	mae_linear_forward_residual(o3, t.inp, t.w, t.b, res, t.R, t.C, t.OC);
 	for (size_t i = 0; i < no; i++)
 		o2[i] += res[i];
-	ok(maxrel(o3, o2, no) < 1e-6, "linear_forward_residual adds the residual");
+	ok(maxrel(o3, o2, no) < 1e-6, "mae_linear_forward_residual adds the residual");
 }
 
 /* The dense layers' own product (AVX-512 or AVX2 builds): against double sums, over shapes with ragged
@@ -198,14 +198,14 @@ static void test_linear_split(void)
 		size_t ni = (size_t)R * C, nw = (size_t)OC * C, no = (size_t)R * OC;
 		float *inp = rnd(ni, 1), *w = rnd(nw, 0.3f), *b = rnd(OC, 1), *dout = rnd(no, 1);
 		float *out = zeros(no), *out2 = zeros(no);
-		linear_forward(out, inp, w, b, R, C, OC);
-		linear_forward_naive(out2, inp, w, b, R, C, OC);
+		mae_linear_forward(out, inp, w, b, R, C, OC);
+		mae_linear_forward_naive(out2, inp, w, b, R, C, OC);
 		float *di = zeros(ni), *dw = rnd(nw, 1), *db = rnd(OC, 1);
 		float *di2 = zeros(ni), *dw2 = zeros(nw), *db2 = zeros(OC);
 		memcpy(dw2, dw, nw * sizeof(float));
 		memcpy(db2, db, OC * sizeof(float));
-		linear_backward(di, dw, db, dout, inp, w, R, C, OC);
-		linear_backward_naive(di2, dw2, db2, dout, inp, w, R, C, OC);
+		mae_linear_backward(di, dw, db, dout, inp, w, R, C, OC);
+		mae_linear_backward_naive(di2, dw2, db2, dout, inp, w, R, C, OC);
 		ok(maxrel(out, out2, no) < 1e-5 && maxrel(di, di2, ni) < 1e-5 && maxrel(dw, dw2, nw) < 1e-5 &&
 		   maxrel(db, db2, OC) < 1e-5, "linear split over the pool, R %d C %d OC %d: forward, dinp, "
 		   "dw and dbias (accumulated) match naive (dw rel %.2g)", R, C, OC, maxrel(dw, dw2, nw));
@@ -229,13 +229,13 @@ static void nest_outer(void *ctx, int i, int tid)
 		t->tids[0] = tid;
 		mae_parallel_for(8, nest_inner, t);
 	} else
-		linear_forward(t->out, t->inp, t->w, t->b, 600, 96, 40);
+		mae_linear_forward(t->out, t->inp, t->w, t->b, 600, 96, 40);
 }
 static void test_nested_pool(void)
 {
 	nest_t t = { .inp = rnd(600 * 96, 1), .w = rnd(40 * 96, 0.3f), .b = rnd(40, 1), .out = zeros(600 * 40) };
 	float *out2 = zeros(600 * 40);
-	linear_forward(out2, t.inp, t.w, t.b, 600, 96, 40);
+	mae_linear_forward(out2, t.inp, t.w, t.b, 600, 96, 40);
 	mae_parallel_for(2, nest_outer, &t);
 	int once = 1;
 	for (int i = 0; i < 8; i++)
@@ -244,15 +244,15 @@ static void test_nested_pool(void)
 	ok(memcmp(t.out, out2, 600 * 40 * sizeof(float)) == 0, "a linear layer inside a task equals it split over the pool");
 }
 
-/* The MLP ends with GELU fused in (linear_forward_gelu, linear_backward_gelu), big enough to be
+/* The MLP ends with GELU fused in (mae_linear_forward_gelu, mae_linear_backward_gelu), big enough to be
  * split over the pool: equal to the separate kernels, and the backward against finite
  * differences of loss(h) = <dout, GELU(h) W^T + b>, whose gradient it returns. */
 typedef struct { int R, H, C; float *h, *g, *out, *w, *b, *dout; } mlp_t;
 static double mlp_loss(void *c)
 {
 	mlp_t *t = c;
-	gelu_forward(t->g, t->h, (size_t)t->R * t->H);
-	linear_forward(t->out, t->g, t->w, t->b, t->R, t->H, t->C);
+	mae_gelu_forward(t->g, t->h, (size_t)t->R * t->H);
+	mae_linear_forward(t->out, t->g, t->w, t->b, t->R, t->H, t->C);
 	return dotd(t->out, t->dout, (size_t)t->R * t->C);
 }
 static void test_linear_gelu(void)
@@ -261,28 +261,28 @@ static void test_linear_gelu(void)
 	float *x = rnd((size_t)R * C, 1), *w1 = rnd((size_t)H * C, 0.3f), *b1 = rnd(H, 0.3f);
 	float *pre = zeros((size_t)R * H), *g = zeros((size_t)R * H);
 	float *pre2 = zeros((size_t)R * H), *g2 = zeros((size_t)R * H);
-	linear_forward_gelu(pre, g, x, w1, b1, R, C, H);
-	linear_forward(pre2, x, w1, b1, R, C, H);
-	gelu_forward(g2, pre2, (size_t)R * H);
+	mae_linear_forward_gelu(pre, g, x, w1, b1, R, C, H);
+	mae_linear_forward(pre2, x, w1, b1, R, C, H);
+	mae_gelu_forward(g2, pre2, (size_t)R * H);
 	ok(maxrel(pre, pre2, (size_t)R * H) == 0 && maxrel(g, g2, (size_t)R * H) == 0,
-	   "linear_forward_gelu = linear_forward then gelu_forward");
+	   "mae_linear_forward_gelu = mae_linear_forward then mae_gelu_forward");
 	mlp_t t = { .R = R, .H = H, .C = C, .h = pre, .g = zeros((size_t)R * H), .out = zeros((size_t)R * C),
 	            .w = rnd((size_t)C * H, 0.3f), .b = rnd(C, 0.3f), .dout = rnd((size_t)R * C, 1) };
 	float *dh = rnd((size_t)R * H, 5), *dw = zeros((size_t)C * H), *db = zeros(C);
 	float *dh2 = zeros((size_t)R * H), *dw2 = zeros((size_t)C * H), *db2 = zeros(C);
-	linear_backward_gelu(dh, dw, db, t.dout, g, t.w, pre, NULL, R, H, C);
-	linear_backward_set(dh2, dw2, db2, t.dout, g, t.w, R, H, C);
+	mae_linear_backward_gelu(dh, dw, db, t.dout, g, t.w, pre, NULL, R, H, C);
+	mae_linear_backward_set(dh2, dw2, db2, t.dout, g, t.w, R, H, C);
 	float *dpre = zeros((size_t)R * H);
-	gelu_backward(dpre, pre, dh2, (size_t)R * H);
+	mae_gelu_backward(dpre, pre, dh2, (size_t)R * H);
 	ok(maxrel(dh, dpre, (size_t)R * H) < 1e-6 && maxrel(dw, dw2, (size_t)C * H) == 0 &&
-	   maxrel(db, db2, C) == 0, "linear_backward_gelu = linear_backward_set then gelu_backward");
+	   maxrel(db, db2, C) == 0, "mae_linear_backward_gelu = mae_linear_backward_set then mae_gelu_backward");
 	float *deriv = zeros((size_t)R * H), *dh3 = rnd((size_t)R * H, 5);
-	gelu_forward_deriv(g2, deriv, pre, (size_t)R * H);
+	mae_gelu_forward_deriv(g2, deriv, pre, (size_t)R * H);
 	memset(dw2, 0, (size_t)C * H * sizeof(float));
-	linear_backward_gelu(dh3, dw2, NULL, t.dout, g, t.w, pre, deriv, R, H, C);
-	ok(maxrel(dh3, dh, (size_t)R * H) < 1e-6, "linear_backward_gelu with a saved GELU' gives the same");
+	mae_linear_backward_gelu(dh3, dw2, NULL, t.dout, g, t.w, pre, deriv, R, H, C);
+	ok(maxrel(dh3, dh, (size_t)R * H) < 1e-6, "mae_linear_backward_gelu with a saved GELU' gives the same");
 	double e = fd_err(mlp_loss, &t, pre, 256, dh, 1e-2f);   /* the first 256 of h: enough, and fast */
-	ok(e < FD_TOL, "linear_backward_gelu vs finite differences (%.2g)", e);
+	ok(e < FD_TOL, "mae_linear_backward_gelu vs finite differences (%.2g)", e);
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -290,7 +290,7 @@ typedef struct { int R, C; float *out, *m, *s, *inp, *w, *b, *r; } ln_t;
 static double ln_loss(void *c)
 {
 	ln_t *t = c;
-	layernorm_forward(t->out, t->m, t->s, t->inp, t->w, t->b, t->R, t->C, 1e-6f);
+	mae_layernorm_forward(t->out, t->m, t->s, t->inp, t->w, t->b, t->R, t->C, 1e-6f);
 	return dotd(t->out, t->r, (size_t)t->R * t->C);
 }
 static void test_layernorm_c(int R, int C)
@@ -304,7 +304,7 @@ static void test_layernorm_c(int R, int C)
 	float *y = zeros(n), *one = keep(malloc(t.C * sizeof(float))), *zero = zeros(t.C);
 	for (int c = 0; c < t.C; c++)
 		one[c] = 1;
-	layernorm_recompute(y, t.inp, t.m, t.s, one, zero, t.R, t.C);
+	mae_layernorm_recompute(y, t.inp, t.m, t.s, one, zero, t.R, t.C);
 	double mu = 0, var = 0;
 	for (int c = 0; c < t.C; c++)
 		mu += y[c];
@@ -312,22 +312,22 @@ static void test_layernorm_c(int R, int C)
 		var += (y[c] - mu / t.C) * (y[c] - mu / t.C);
 	ok(fabs(mu / t.C) < 1e-6 && fabs(var / t.C - 1) < 1e-4, "layernorm normalises (mean %.2g var %.6f)", mu / t.C, var / t.C);
 	float *di = zeros(n), *dw = zeros(t.C), *db = zeros(t.C);
-	layernorm_backward(di, dw, db, t.r, t.inp, t.w, t.m, t.s, t.R, t.C);
+	mae_layernorm_backward(di, dw, db, t.r, t.inp, t.w, t.m, t.s, t.R, t.C);
 	double e1 = fd_err(ln_loss, &t, t.inp, n, di, 1e-2f);
 	double e2 = fd_err(ln_loss, &t, t.w, t.C, dw, 1e-2f);
 	double e3 = fd_err(ln_loss, &t, t.b, t.C, db, 1e-2f);
-	ok(e1 < FD_TOL && e2 < FD_TOL && e3 < FD_TOL, "layernorm_backward vs finite differences, C %d (%.2g %.2g %.2g)",
+	ok(e1 < FD_TOL && e2 < FD_TOL && e3 < FD_TOL, "mae_layernorm_backward vs finite differences, C %d (%.2g %.2g %.2g)",
 	   C, e1, e2, e3);
 	/* one thread's rows: dinp = dres + d(inp) apart or in place, the dw, db sums into part */
 	float *dres = rnd(n, 1), *want = zeros(n), *got = zeros(n), *part = zeros(2 * (size_t)t.C);
 	memcpy(want, dres, n * sizeof(float));
 	memset(dw, 0, t.C * sizeof(float)), memset(db, 0, t.C * sizeof(float));
-	layernorm_backward(want, dw, db, t.r, t.inp, t.w, t.m, t.s, t.R, t.C);
-	layernorm_backward_rows(got, dres, part, t.r, t.inp, t.w, t.m, t.s, t.R, t.C);
+	mae_layernorm_backward(want, dw, db, t.r, t.inp, t.w, t.m, t.s, t.R, t.C);
+	mae_layernorm_backward_rows(got, dres, part, t.r, t.inp, t.w, t.m, t.s, t.R, t.C);
 	double ea = maxrel(got, want, n), ew = maxrel(part, dw, t.C), eb = maxrel(part + t.C, db, t.C);
-	layernorm_backward_rows(dres, dres, part, t.r, t.inp, t.w, t.m, t.s, t.R, t.C);
+	mae_layernorm_backward_rows(dres, dres, part, t.r, t.inp, t.w, t.m, t.s, t.R, t.C);
 	ok(ea == 0 && maxrel(dres, want, n) == 0 && ew < 1e-6 && eb < 1e-6,
-	   "layernorm_backward_rows = layernorm_backward, C %d (dinp apart and in place; dw %.2g db %.2g)", C, ew, eb);
+	   "mae_layernorm_backward_rows = mae_layernorm_backward, C %d (dinp apart and in place; dw %.2g db %.2g)", C, ew, eb);
 }
 
 static void test_layernorm(void)
@@ -341,7 +341,7 @@ typedef struct { size_t n; float *out, *inp, *r; } gelu_t;
 static double gelu_loss(void *c)
 {
 	gelu_t *t = c;
-	gelu_forward(t->out, t->inp, t->n);
+	mae_gelu_forward(t->out, t->inp, t->n);
 	return dotd(t->out, t->r, t->n);
 }
 static void test_fast_math(void)
@@ -366,7 +366,7 @@ static void test_fast_math(void)
 	float *x = zeros(n), *g = zeros(n), *dg = zeros(n);
 	for (size_t i = 0; i < n; i++)
 		x[i] = -9.0f + 18.0f * (float)i / (float)(n - 1);
-	gelu_forward_deriv(g, dg, x, n);
+	mae_gelu_forward_deriv(g, dg, x, n);
 	double eg = 0, edg = 0;
 	for (size_t i = 0; i < n; i++) {
 		double xi = x[i], cdf = 0.5 * erfc(-xi / sqrt(2.0)), pdf = exp(-0.5 * xi * xi) / sqrt(2 * M_PI);
@@ -418,24 +418,24 @@ static void test_gelu(void)
 	gelu_t t = { .n = 64 };
 	t.inp = rnd(t.n, 3), t.r = rnd(t.n, 1), t.out = zeros(t.n);
 	float x[3] = { -1.0f, 0.5f, 2.0f }, y[3];
-	gelu_forward(y, x, 3);
+	mae_gelu_forward(y, x, 3);
 	/* 0.5 x (1 + erf(x / sqrt 2)), computed in double */
 	ok(fabs(y[0] - -0.15865525393145707) < 1e-6 && fabs(y[1] - 0.34573123063700656) < 1e-6 &&
 	   fabs(y[2] - 1.9544997361036416) < 1e-6, "gelu is the exact erf form");
 	float *di = zeros(t.n);
-	gelu_backward(di, t.inp, t.r, t.n);
+	mae_gelu_backward(di, t.inp, t.r, t.n);
 	double e = fd_err(gelu_loss, &t, t.inp, t.n, di, 1e-2f);
-	ok(e < FD_TOL, "gelu_backward vs finite differences (%.2g)", e);
+	ok(e < FD_TOL, "mae_gelu_backward vs finite differences (%.2g)", e);
 	float *o2 = zeros(t.n), *dv = zeros(t.n), *d2 = rnd(t.n, 1), *d3 = zeros(t.n);
-	gelu_forward_deriv(o2, dv, t.inp, t.n);
-	gelu_backward(d3, t.inp, d2, t.n);
+	mae_gelu_forward_deriv(o2, dv, t.inp, t.n);
+	mae_gelu_backward(d3, t.inp, d2, t.n);
 	for (size_t i = 0; i < t.n; i++)
 		d2[i] *= dv[i];
-	gelu_forward(t.out, t.inp, t.n);
-	ok(maxrel(o2, t.out, t.n) == 0 && maxrel(d2, d3, t.n) < 1e-6, "gelu_forward_deriv gives the forward and the backward's factor");
+	mae_gelu_forward(t.out, t.inp, t.n);
+	ok(maxrel(o2, t.out, t.n) == 0 && maxrel(d2, d3, t.n) < 1e-6, "mae_gelu_forward_deriv gives the forward and the backward's factor");
 	float a[4] = { 1, 2, 3, 4 }, b[4] = { 10, 20, 30, 40 }, o[4], da[4] = { 0 }, dbb[4] = { 0 };
-	residual_forward(o, a, b, 4);
-	residual_backward(da, dbb, a, 4);
+	mae_residual_forward(o, a, b, 4);
+	mae_residual_backward(da, dbb, a, 4);
 	ok(o[3] == 44 && da[2] == 3 && dbb[2] == 3, "residual forward/backward");
 }
 
@@ -444,7 +444,7 @@ typedef struct { int S, T, C, NH, NB; float *out, *cls, *ws, *qkv, *rpe, *r; int
 static double att_loss(void *c)
 {
 	att_t *t = c;
-	attention_forward(t->out, t->cls, NULL, t->ws, t->qkv, t->rpe, t->bucket, t->S, t->T, t->C, t->NH, t->NB);
+	mae_attention_forward(t->out, t->cls, NULL, t->ws, t->qkv, t->rpe, t->bucket, t->S, t->T, t->C, t->NH, t->NB);
 	return dotd(t->out, t->r, (size_t)t->S * t->T * t->C);
 }
 static void test_attention(int with_rpe)
@@ -453,37 +453,37 @@ static void test_attention(int with_rpe)
 	int K = 3;
 	if (with_rpe) {
 		t.bucket = keep(malloc(sizeof(int) * t.T * t.T));
-		t.NB = irpe_buckets(t.bucket, K, 1);
+		t.NB = mae_irpe_buckets(t.bucket, K, 1);
 	}
 	int HS = t.C / t.NH;
 	size_t nq = (size_t)t.S * t.T * 3 * t.C, no = (size_t)t.S * t.T * t.C, na = (size_t)t.S * t.NH * t.T * t.T;
 	t.qkv = rnd(nq, 1.5), t.r = rnd(no, 1), t.out = zeros(no), t.cls = zeros((size_t)t.S * t.NH * t.T);
 	t.rpe = with_rpe ? rnd((size_t)HS * t.NB, 0.5) : NULL;
-	t.ws = zeros(attention_scratch_floats(t.T, t.C, t.NH, t.NB));
+	t.ws = zeros(mae_attention_scratch_floats(t.T, t.C, t.NH, t.NB));
 	float *o2 = zeros(no), *a2 = zeros(na);
 	att_loss(&t);
-	attention_forward_naive(o2, a2, t.qkv, t.rpe, t.bucket, t.S, t.T, t.C, t.NH, t.NB);
+	mae_attention_forward_naive(o2, a2, t.qkv, t.rpe, t.bucket, t.S, t.T, t.C, t.NH, t.NB);
 	double ecls = 0;
 	for (int sh = 0; sh < t.S * t.NH; sh++)
 		for (int j = 0; j < t.T; j++)
 			ecls = fmax(ecls, fabs(t.cls[sh * t.T + j] - a2[(size_t)sh * t.T * t.T + j]));
 	ok(maxrel(t.out, o2, no) < 1e-5 && ecls < 1e-6,
-	   "attention_forward%s matches naive (rel %.2g), cls row saved", with_rpe ? " +iRPE" : "", maxrel(t.out, o2, no));
+	   "mae_attention_forward%s matches naive (rel %.2g), cls row saved", with_rpe ? " +iRPE" : "", maxrel(t.out, o2, no));
 	double rowsum = 0;
 	for (int j = 0; j < t.T; j++)
 		rowsum += t.cls[j];
 	ok(fabs(rowsum - 1) < 1e-5, "attention rows are probabilities (%.7f)", rowsum);
 	float *dq = zeros(nq), *dq2 = zeros(nq);
 	float *dr = with_rpe ? zeros((size_t)HS * t.NB) : NULL, *dr2 = with_rpe ? zeros((size_t)HS * t.NB) : NULL;
-	attention_backward(dq, NULL, dr, t.ws, t.r, t.qkv, NULL, t.rpe, t.bucket, t.S, t.T, t.C, t.NH, t.NB);
-	attention_backward_naive(dq2, dr2, t.r, t.qkv, a2, t.rpe, t.bucket, t.S, t.T, t.C, t.NH, t.NB);
+	mae_attention_backward(dq, NULL, dr, t.ws, t.r, t.qkv, NULL, t.rpe, t.bucket, t.S, t.T, t.C, t.NH, t.NB);
+	mae_attention_backward_naive(dq2, dr2, t.r, t.qkv, a2, t.rpe, t.bucket, t.S, t.T, t.C, t.NH, t.NB);
 	ok(maxrel(dq, dq2, nq) < 1e-5 && (!with_rpe || maxrel(dr, dr2, (size_t)HS * t.NB) < 1e-5),
-	   "attention_backward%s matches naive (rel %.2g)", with_rpe ? " +iRPE" : "", maxrel(dq, dq2, nq));
+	   "mae_attention_backward%s matches naive (rel %.2g)", with_rpe ? " +iRPE" : "", maxrel(dq, dq2, nq));
 	double e = fd_err(att_loss, &t, t.qkv, nq, dq, 1e-2f);
-	ok(e < FD_TOL, "attention_backward%s vs finite differences, dqkv (%.2g)", with_rpe ? " +iRPE" : "", e);
+	ok(e < FD_TOL, "mae_attention_backward%s vs finite differences, dqkv (%.2g)", with_rpe ? " +iRPE" : "", e);
 	if (with_rpe) {
 		double e2 = fd_err(att_loss, &t, t.rpe, (size_t)HS * t.NB, dr, 1e-2f);
-		ok(e2 < FD_TOL, "attention_backward +iRPE vs finite differences, drpe (%.2g)", e2);
+		ok(e2 < FD_TOL, "mae_attention_backward +iRPE vs finite differences, drpe (%.2g)", e2);
 	}
 }
 
@@ -494,26 +494,26 @@ static void test_attention_blas(void)
 {
 	int S = 2, C = 64, NH = 2, K = 8, HS = C / NH;
 	int *bucket = malloc(sizeof(int) * 65 * 65);
-	int NB = irpe_buckets(bucket, K, 1);
+	int NB = mae_irpe_buckets(bucket, K, 1);
 	int lens[3] = { 70, 65, 197 }, rpes[3] = { 0, 1, 0 };
 	for (int c = 0; c < 3; c++) {
 		int t = lens[c], rp = rpes[c];
 		size_t nq = (size_t)S * t * 3 * C, no = (size_t)S * t * C, na = (size_t)S * NH * t * t;
 		float *qkv = rnd(nq, 1.5), *r = rnd(no, 1), *rpe = rp ? rnd((size_t)HS * NB, 0.5) : NULL;
 		float *o1 = zeros(no), *o2 = zeros(no), *a2 = zeros(na), *cls = zeros((size_t)S * NH * t);
-		float *ws = zeros(attention_scratch_floats(t, C, NH, rp ? NB : 0));
+		float *ws = zeros(mae_attention_scratch_floats(t, C, NH, rp ? NB : 0));
 		float *d1 = zeros(nq), *d2 = zeros(nq), *o4 = zeros(no), *o5 = zeros(no);
 		float *g1 = rp ? zeros((size_t)HS * NB) : NULL, *g2 = rp ? zeros((size_t)HS * NB) : NULL;
-		attention_forward(o1, cls, NULL, ws, qkv, rpe, rp ? bucket : NULL, S, t, C, NH, rp ? NB : 0);
-		attention_forward_naive(o2, a2, qkv, rpe, rp ? bucket : NULL, S, t, C, NH, rp ? NB : 0);
-		attention_backward(d1, o4, g1, ws, r, qkv, NULL, rpe, rp ? bucket : NULL, S, t, C, NH, rp ? NB : 0);
-		attention_backward_naive(d2, g2, r, qkv, a2, rpe, rp ? bucket : NULL, S, t, C, NH, rp ? NB : 0);
+		mae_attention_forward(o1, cls, NULL, ws, qkv, rpe, rp ? bucket : NULL, S, t, C, NH, rp ? NB : 0);
+		mae_attention_forward_naive(o2, a2, qkv, rpe, rp ? bucket : NULL, S, t, C, NH, rp ? NB : 0);
+		mae_attention_backward(d1, o4, g1, ws, r, qkv, NULL, rpe, rp ? bucket : NULL, S, t, C, NH, rp ? NB : 0);
+		mae_attention_backward_naive(d2, g2, r, qkv, a2, rpe, rp ? bucket : NULL, S, t, C, NH, rp ? NB : 0);
 		ok(maxrel(o1, o2, no) < 1e-5 && maxrel(d1, d2, nq) < 1e-5 && (!rp || maxrel(g1, g2, (size_t)HS * NB) < 1e-5),
 		   "attention%s with T = %d (BLAS path) matches naive forward and backward", rp ? " +iRPE" : "", t);
 		/* probabilities kept by the forward: the same probabilities as naive, the same backward */
 		float *pk = zeros(na), *o3 = zeros(no), *d3 = zeros(nq), *g3 = rp ? zeros((size_t)HS * NB) : NULL;
-		attention_forward(o3, NULL, pk, ws, qkv, rpe, rp ? bucket : NULL, S, t, C, NH, rp ? NB : 0);
-		attention_backward(d3, o5, g3, ws, r, qkv, pk, rpe, rp ? bucket : NULL, S, t, C, NH, rp ? NB : 0);
+		mae_attention_forward(o3, NULL, pk, ws, qkv, rpe, rp ? bucket : NULL, S, t, C, NH, rp ? NB : 0);
+		mae_attention_backward(d3, o5, g3, ws, r, qkv, pk, rpe, rp ? bucket : NULL, S, t, C, NH, rp ? NB : 0);
 		/* bit for bit, drpe too: its partial sums go by fixed groups of heads, not by thread */
 		ok(maxrel(pk, a2, na) < 1e-5 && maxrel(o3, o1, no) == 0 && maxrel(d3, d1, nq) == 0 &&
 		   (!rp || maxrel(g3, g1, (size_t)HS * NB) == 0),
@@ -530,10 +530,10 @@ static void test_irpe(void)
 {
 	int want[7] = { 0, 1, 2, 2, 3, 3, 3 }, good = 1;
 	for (int d = 0; d < 7; d++)
-		good &= irpe_piecewise_index(d) == want[d] && irpe_piecewise_index(-d) == -want[d];
+		good &= mae_irpe_piecewise_index(d) == want[d] && mae_irpe_piecewise_index(-d) == -want[d];
 	ok(good, "iRPE piecewise index of 0..6 is 0 1 2 2 3 3 3 (odd in d)");
 	int K = 7, T = 1 + K * K, *b = malloc(sizeof(int) * T * T);
-	int NB = irpe_buckets(b, K, 1);
+	int NB = mae_irpe_buckets(b, K, 1);
 	/* token 1 = (0,0), token 1+48 = (6,6): offset (-6,-6) -> (-3+3)*7 + (-3+3) = 0;
 	 * reverse (6,6) -> 6*7+6 = 48; self -> 3*7+3 = 24; cls pairs -> 49 */
 	ok(NB == 50 && b[1 * T + 49] == 0 && b[49 * T + 1] == 48 && b[5 * T + 5] == 24 &&
@@ -546,7 +546,7 @@ typedef struct { int R, p, c, D; float *out, *wp, *x, *w, *b, *r; } pe_t;
 static double pe_loss(void *ctx)
 {
 	pe_t *t = ctx;
-	patch_embed_forward(t->out, t->wp, t->x, t->w, t->b, t->R, t->p, t->c, t->D);
+	mae_patch_embed_forward(t->out, t->wp, t->x, t->w, t->b, t->R, t->p, t->c, t->D);
 	return dotd(t->out, t->r, (size_t)t->R * t->D);
 }
 static void test_patch_embed(void)
@@ -557,26 +557,26 @@ static void test_patch_embed(void)
 	t.r = rnd((size_t)t.R * t.D, 1), t.out = zeros((size_t)t.R * t.D), t.wp = zeros((size_t)t.D * P);
 	float *o2 = zeros((size_t)t.R * t.D);
 	pe_loss(&t);
-	patch_embed_forward_naive(o2, t.x, t.w, t.b, t.R, t.p, t.c, t.D);
-	ok(maxrel(t.out, o2, (size_t)t.R * t.D) < 1e-6, "patch_embed_forward (conv (c,a,b) weight on (a,b,c) patches) matches naive");
+	mae_patch_embed_forward_naive(o2, t.x, t.w, t.b, t.R, t.p, t.c, t.D);
+	ok(maxrel(t.out, o2, (size_t)t.R * t.D) < 1e-6, "mae_patch_embed_forward (conv (c,a,b) weight on (a,b,c) patches) matches naive");
 	/* one hand-checked element: w[d=1, ch=2, a=1, b=0] pairs with patch value (1*2+0)*3+2 = 8 */
 	float *w1 = zeros((size_t)t.D * P), *x1 = zeros(P), *b0 = zeros(t.D), o1[5];
 	w1[1 * P + 2 * 4 + 1 * 2 + 0] = 1.0f;
 	x1[8] = 3.0f;
-	patch_embed_forward(o1, t.wp, x1, w1, b0, 1, t.p, t.c, t.D);
+	mae_patch_embed_forward(o1, t.wp, x1, w1, b0, 1, t.p, t.c, t.D);
 	ok(o1[1] == 3.0f && o1[0] == 0.0f, "patch_embed weight order is (c,a,b), patch order (a,b,c)");
 	float *dw = zeros((size_t)t.D * P), *db = zeros(t.D), *dwp = zeros((size_t)t.D * P);
-	patch_embed_backward(dw, db, dwp, t.r, t.x, t.R, t.p, t.c, t.D);
+	mae_patch_embed_backward(dw, db, dwp, t.r, t.x, t.R, t.p, t.c, t.D);
 	double e1 = fd_err(pe_loss, &t, t.w, (size_t)t.D * P, dw, 1e-2f);
 	double e2 = fd_err(pe_loss, &t, t.b, t.D, db, 1e-2f);
-	ok(e1 < FD_TOL && e2 < FD_TOL, "patch_embed_backward vs finite differences (%.2g %.2g)", e1, e2);
+	ok(e1 < FD_TOL && e2 < FD_TOL, "mae_patch_embed_backward vs finite differences (%.2g %.2g)", e1, e2);
 }
 
 static void test_pos_embed(void)
 {
 	/* D = 8, 3x3 grid: Q = 2, omega = (1, 1/100). Token l = i*3 + j + 1 (after cls). */
 	float e[10 * 8];
-	pos_embed_sincos(e, 8, 3, 3, 1);
+	mae_pos_embed_sincos(e, 8, 3, 3, 1);
 	const float *cls = e, *t5 = e + (1 + 1 * 3 + 2) * 8;   /* i = 1, j = 2 */
 	int good = 1;
 	for (int k = 0; k < 8; k++)
@@ -586,7 +586,7 @@ static void test_pos_embed(void)
 	good &= fabs(t5[2] - cos(2.0)) < 1e-7 && fabs(t5[3] - cos(0.02)) < 1e-7;
 	good &= fabs(t5[4] - sin(1.0)) < 1e-7 && fabs(t5[5] - sin(0.01)) < 1e-7;
 	good &= fabs(t5[6] - cos(1.0)) < 1e-7 && fabs(t5[7] - cos(0.01)) < 1e-7;
-	ok(good, "pos_embed_sincos: cls row zero, first half encodes the column");
+	ok(good, "mae_pos_embed_sincos: cls row zero, first half encodes the column");
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -594,7 +594,7 @@ typedef struct { int S, N, Nk, C; uint8_t *mask; float *out, *x, *tok, *r; } un_
 static double un_loss(void *ctx)
 {
 	un_t *t = ctx;
-	unshuffle_forward(t->out, t->x, t->tok, t->mask, t->S, t->N, t->Nk, t->C);
+	mae_unshuffle_forward(t->out, t->x, t->tok, t->mask, t->S, t->N, t->Nk, t->C);
 	return dotd(t->out, t->r, (size_t)t->S * (1 + t->N) * t->C);
 }
 static void test_tokens(void)
@@ -609,25 +609,25 @@ static void test_tokens(void)
 	ok(t.out[(1 + 1) * 3] == t.x[1 * 3] && t.out[(1 + 4) * 3] == t.x[2 * 3] && t.out[1 * 3] == t.tok[0] &&
 	   t.out[0] == t.x[0], "unshuffle puts visible tokens back in patch order, cls first");
 	float *dx = zeros(nx), *dt = zeros(t.C);
-	unshuffle_backward(dx, dt, t.r, t.mask, t.S, t.N, t.Nk, t.C);
+	mae_unshuffle_backward(dx, dt, t.r, t.mask, t.S, t.N, t.Nk, t.C);
 	double e1 = fd_err(un_loss, &t, t.x, nx, dx, 1e-2f), e2 = fd_err(un_loss, &t, t.tok, t.C, dt, 1e-2f);
-	ok(e1 < FD_TOL && e2 < FD_TOL, "unshuffle_backward vs finite differences (%.2g %.2g)", e1, e2);
+	ok(e1 < FD_TOL && e2 < FD_TOL, "mae_unshuffle_backward vs finite differences (%.2g %.2g)", e1, e2);
 
 	/* gather / prepend / mask tokens: backward is the adjoint of forward, <Ax, r> = <x, A^T r> */
 	int idx[4] = { 3, 1, 0, 2 };
 	float *x = rnd(2 * 4 * 3, 1), *g = zeros(2 * 2 * 3), *r = rnd(2 * 2 * 3, 1), *dxg = zeros(2 * 4 * 3);
-	gather_rows_forward(g, x, idx, 2, 2, 4, 3);
-	gather_rows_backward(dxg, r, idx, 2, 2, 4, 3);
+	mae_gather_rows_forward(g, x, idx, 2, 2, 4, 3);
+	mae_gather_rows_backward(dxg, r, idx, 2, 2, 4, 3);
 	ok(fabs(dotd(g, r, 12) - dotd(x, dxg, 24)) < 1e-5 && g[0] == x[9], "gather_rows backward is its adjoint");
 	float cls[3] = { 7, 8, 9 }, *pc = zeros(2 * 5 * 3), *rp = rnd(2 * 5 * 3, 1), *dxp = zeros(2 * 4 * 3), dc[3] = { 0 };
-	prepend_cls_forward(pc, x, cls, 2, 4, 3);
-	prepend_cls_backward(dxp, dc, rp, 2, 4, 3);
+	mae_prepend_cls_forward(pc, x, cls, 2, 4, 3);
+	mae_prepend_cls_backward(dxp, dc, rp, 2, 4, 3);
 	ok(fabs(dotd(pc, rp, 30) - (dotd(x, dxp, 24) + dotd(cls, dc, 3))) < 1e-4 && pc[15] == 7,
 	   "prepend_cls backward is its adjoint");
 	uint8_t m[8] = { 0, 1, 1, 0, 1, 0, 0, 0 };
 	float *mt = zeros(8 * 3), *rm = rnd(8 * 3, 1), *dxm = zeros(8 * 3), dtk[3] = { 0 };
-	mask_tokens_forward(mt, x, m, cls, 8, 3);
-	mask_tokens_backward(dxm, dtk, rm, m, 8, 3);
+	mae_mask_tokens_forward(mt, x, m, cls, 8, 3);
+	mae_mask_tokens_backward(dxm, dtk, rm, m, 8, 3);
 	ok(fabs(dotd(mt, rm, 24) - (dotd(x, dxm, 24) + dotd(cls, dtk, 3))) < 1e-4 && mt[3] == 7 && mt[0] == x[0],
 	   "mask_tokens backward is its adjoint");
 }
@@ -637,16 +637,16 @@ typedef struct { int R, P, c, kind; uint8_t *mask; float *pred, *tgt; } loss_t;
 static double loss_loss(void *ctx)
 {
 	loss_t *t = ctx;
-	return t->kind ? l1_masked_forward(t->pred, t->tgt, t->mask, t->R, t->P, t->c)
-	               : mse_masked_forward(t->pred, t->tgt, t->mask, t->R, t->P);
+	return t->kind ? mae_l1_masked_forward(t->pred, t->tgt, t->mask, t->R, t->P, t->c)
+	               : mae_mse_masked_forward(t->pred, t->tgt, t->mask, t->R, t->P);
 }
 static void test_losses(void)
 {
 	/* norm-pix: unbiased variance, eps inside the sqrt */
 	float x[4] = { 1, 2, 3, 4 }, y[4];
-	norm_pix_target(y, x, 1, 4, 1e-6f);
+	mae_norm_pix_target(y, x, 1, 4, 1e-6f);
 	double sd = sqrt(5.0 / 3.0 + 1e-6);
-	ok(fabs(y[0] - (-1.5 / sd)) < 1e-6 && fabs(y[3] - 1.5 / sd) < 1e-6, "norm_pix_target uses the unbiased variance");
+	ok(fabs(y[0] - (-1.5 / sd)) < 1e-6 && fabs(y[3] - 1.5 / sd) < 1e-6, "mae_norm_pix_target uses the unbiased variance");
 
 	loss_t t = { .R = 6, .P = 12, .c = 3 };
 	uint8_t mask[6] = { 1, 0, 1, 1, 0, 0 };
@@ -657,11 +657,11 @@ static void test_losses(void)
 		if (mask[r])
 			for (int i = 0; i < 12; i++)
 				want += pow(t.pred[r * 12 + i] - t.tgt[r * 12 + i], 2) / 12.0 / 3.0;
-	ok(fabs(loss_loss(&t) - want) < 1e-6, "mse_masked_forward averages hidden patches only");
+	ok(fabs(loss_loss(&t) - want) < 1e-6, "mae_mse_masked_forward averages hidden patches only");
 	float *g = zeros(72);
-	mse_masked_backward(g, t.pred, t.tgt, t.mask, t.R, t.P, 1.0f);
+	mae_mse_masked_backward(g, t.pred, t.tgt, t.mask, t.R, t.P, 1.0f);
 	double e = fd_err(loss_loss, &t, t.pred, 72, g, 1e-3f);
-	ok(e < FD_TOL && g[12] == 0.0f, "mse_masked_backward vs finite differences (%.2g), visible rows get 0", e);
+	ok(e < FD_TOL && g[12] == 0.0f, "mae_mse_masked_backward vs finite differences (%.2g), visible rows get 0", e);
 	t.kind = 1;
 	for (int i = 0; i < 72; i++)   /* keep |pred - target| away from the kink at 0 */
 		if (fabs(t.pred[i] - t.tgt[i]) < 0.05f)
@@ -672,24 +672,24 @@ static void test_losses(void)
 			for (int i = 0; i < 12; i++)
 				l1 += fabs(t.pred[r * 12 + i] - t.tgt[r * 12 + i]);
 	l1 = l1 / (3 * 4 + 1e-5) / 3;
-	ok(fabs(loss_loss(&t) - l1) < 1e-6, "l1_masked_forward is SimMIM's per-pixel L1 (%.6f)", l1);
+	ok(fabs(loss_loss(&t) - l1) < 1e-6, "mae_l1_masked_forward is SimMIM's per-pixel L1 (%.6f)", l1);
 	memset(g, 0, 72 * sizeof(float));
-	l1_masked_backward(g, t.pred, t.tgt, t.mask, t.R, t.P, t.c, 1.0f);
+	mae_l1_masked_backward(g, t.pred, t.tgt, t.mask, t.R, t.P, t.c, 1.0f);
 	e = fd_err(loss_loss, &t, t.pred, 72, g, 1e-3f);
-	ok(e < FD_TOL, "l1_masked_backward vs finite differences (%.2g)", e);
+	ok(e < FD_TOL, "mae_l1_masked_backward vs finite differences (%.2g)", e);
 }
 
 typedef struct { freq_loss_ws ws; int B; uint8_t *fm; float *pred, *tgt; } fq_t;
 static double fq_loss(void *ctx)
 {
 	fq_t *t = ctx;
-	return freq_loss_forward(&t->ws, t->pred, t->tgt, t->fm, t->B);
+	return mae_freq_loss_forward(&t->ws, t->pred, t->tgt, t->fm, t->B);
 }
 static void test_freq_loss(void)
 {
 	fq_t t = { .B = 2 };
 	int H = 6, W = 6, p = 2, c = 2, N = 9, P = 8;
-	freq_loss_init(&t.ws, H, W, p, c);
+	mae_freq_loss_init(&t.ws, H, W, p, c);
 	t.pred = rnd((size_t)t.B * N * P, 1), t.tgt = rnd((size_t)t.B * N * P, 1);
 	t.fm = keep(malloc((size_t)t.B * H * W));
 	for (int i = 0; i < t.B * H * W; i++)
@@ -715,12 +715,12 @@ static void test_freq_loss(void)
 				}
 	want /= cnt;
 	double got = fq_loss(&t);
-	ok(fabs(got - want) < 1e-5 * want, "freq_loss_forward matches a direct DFT (%.6f vs %.6f)", got, want);
+	ok(fabs(got - want) < 1e-5 * want, "mae_freq_loss_forward matches a direct DFT (%.6f vs %.6f)", got, want);
 	float *g = zeros((size_t)t.B * N * P);
-	freq_loss_backward(&t.ws, g, t.pred, t.tgt, t.fm, t.B, 1.0f);
+	mae_freq_loss_backward(&t.ws, g, t.pred, t.tgt, t.fm, t.B, 1.0f);
 	double e = fd_err(fq_loss, &t, t.pred, (size_t)t.B * N * P, g, 1e-3f);
-	ok(e < FD_TOL, "freq_loss_backward vs finite differences (%.2g)", e);
-	freq_loss_free(&t.ws);
+	ok(e < FD_TOL, "mae_freq_loss_backward vs finite differences (%.2g)", e);
+	mae_freq_loss_free(&t.ws);
 }
 
 int main(void)
