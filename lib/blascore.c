@@ -58,7 +58,7 @@ const char *mae_blas_best_core(void)
 
 /* How good a core's single-precision kernels are: -1 for a name we do not know (then we
  * leave OpenBLAS's choice alone). */
-int mae_blas_core_rank(const char *core)
+static int core_rank(const char *core)
 {
 	static const struct { const char *name; int rank; } ranks[] = {
 		{"Prescott", 0}, {"Core2", 0}, {"Penryn", 0}, {"Dunnington", 0}, {"Nehalem", 0},
@@ -72,6 +72,12 @@ int mae_blas_core_rank(const char *core)
 	return -1;
 }
 
+/* 1 if OpenBLAS's core now is a known one that ranks below the CPU's best */
+static int below_best(const char *now, const char *best)
+{
+	return best && core_rank(now) >= 0 && core_rank(now) < core_rank(best);
+}
+
 void mae_blas_core(void)
 {
 	static char *argv[256];
@@ -82,8 +88,7 @@ void mae_blas_core(void)
 	if (getenv("OPENBLAS_CORETYPE") && !(mode && !strcmp(mode, "best")))
 		return;   /* the user's choice */
 	const char *now = openblas_get_corename(), *best = mae_blas_best_core();
-	int have = mae_blas_core_rank(now);
-	if (!best || have < 0 || have >= mae_blas_core_rank(best))
+	if (!below_best(now, best))
 		return;
 	FILE *f = fopen("/proc/self/cmdline", "r");
 	if (!f)
@@ -118,7 +123,7 @@ void mae_blas_report(void)
 	if (was)
 		fprintf(stderr, "%s: OpenBLAS: %s kernels, the best this CPU runs, in place of %s\n",
 		        mae_prog, now, was);
-	else if (set && best && mae_blas_core_rank(now) >= 0 && mae_blas_core_rank(now) < mae_blas_core_rank(best))
+	else if (set && below_best(now, best))
 		fprintf(stderr, "%s: OpenBLAS: %s kernels, as OPENBLAS_CORETYPE=%s asks; this CPU runs %s's "
 		        "(MAE_BLAS_CORE=best takes them)\n", mae_prog, now, set, best);
 	else

@@ -26,8 +26,6 @@ void mae_blas_core(void);
 /* The best OpenBLAS core this CPU runs, from its flags: "Cooperlake" (AVX-512 with BF16),
  * "SkylakeX" (AVX-512 F/BW/VL/DQ/CD), "Haswell" (AVX2 and FMA), "Sandybridge" (AVX), or NULL. */
 const char *mae_blas_best_core(void);
-/* The rank of an OpenBLAS core's sgemm (0 SSE .. 4 Cooperlake); -1 for a name not known. */
-int mae_blas_core_rank(const char *core);
 /* -v: say once on stderr which kernels OpenBLAS runs and why. */
 void mae_blas_report(void);
 noreturn void mae_die(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
