@@ -69,18 +69,10 @@ launched() {
 # kill_at STEP NAME PATTERN: kill -9 the newest process matching PATTERN once the server of
 # run NAME has logged STEP steps (at most 30 s); writes "killed" or "not found ..." to $T/NAME.kill
 kill_at() {
-	# The micro model's steps take a few ms (13000 images a second), and a shell polling its
-	# metrics under make test's load can be held off the CPU for longer than 60 of them
-	# (which failed twice): the runs have 300 steps, and the poller runs at real-time
-	# priority (as root; where that is refused it runs as it is)
-	chrt -f -p 10 "$(sh -c 'echo $PPID')" 2> /dev/null || true
-	_k=0
-	while [ "$(tail -n +2 "$T/$2/metrics.tsv" 2>/dev/null | wc -l)" -lt "$1" ] && [ $_k -lt 1500 ]; do
-		sleep 0.02; _k=$((_k + 1))
-	done
+	wait_steps "$T/$2" "$1" 30   # (the runs have 300 steps: 60 went by unseen under load)
 	_k=0   # (a process restarting or still being exec'd over ssh is looked for again, up to 5 s)
 	until pkill -KILL -n -f "$3"; do
-		[ $_k -lt 50 ] || { echo "not found at step $(tail -n +2 "$T/$2/metrics.tsv" 2>/dev/null | wc -l)" > "$T/$2.kill"; return; }
+		[ $_k -lt 50 ] || { echo "not found at step $(steps_logged "$T/$2")" > "$T/$2.kill"; return; }
 		sleep 0.1; _k=$((_k + 1))
 	done
 	echo killed > "$T/$2.kill"

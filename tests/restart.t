@@ -12,13 +12,7 @@ run() {   # run OUT [options...]: a 128-step pretraining run, its own TMPDIR und
 }
 # kill_at OUT STEP PROGRAM: kill -9 OUT's PROGRAM once its server has logged STEP steps
 kill_at() {
-	# at real-time priority (as root), so that make test's load cannot hold the poller off
-	# the CPU while the run goes past STEP (as it did in tests/hosts.t)
-	chrt -f -p 10 "$(sh -c 'echo $PPID')" 2> /dev/null || true
-	n=0
-	while [ "$(tail -n +2 "$T/$1/metrics.tsv" 2>/dev/null | wc -l)" -lt "$2" ] && [ $n -lt 3000 ]; do
-		sleep 0.02; n=$((n + 1))
-	done
+	wait_steps "$T/$1" "$2" 60
 	pkill -KILL -f "^$3 .*$T/tmp.$1/"
 }
 steps() { cut -f1 "$T/$1/metrics.tsv" | tail -n +2 | paste -sd' '; }
@@ -76,8 +70,7 @@ ok $? "the weights of the run without faults, bit for bit"
 # 4b. a stage that hangs (SIGSTOP): the server drops it when its heartbeats stop, saves and
 # stops the run; pretrain.sh kills what is left of the pipeline (a stopped process ends no
 # pipeline) and restarts, bit for bit
-( n=0; while [ "$(tail -n +2 "$T/hung/metrics.tsv" 2>/dev/null | wc -l)" -lt 20 ] && [ $n -lt 3000 ]; do sleep 0.02; n=$((n + 1)); done
-  pkill -STOP -f "^mae-reconstruct .*$T/tmp.hung/" ) &
+( wait_steps "$T/hung" 20 60; pkill -STOP -f "^mae-reconstruct .*$T/tmp.hung/" ) &
 MAE_HEARTBEAT=0.5,2 run hung --max-restarts 1
 ok $? "mae-reconstruct stopped (SIGSTOP) at step 20, --max-restarts 1: the run ends with status 0"
 wait
