@@ -11,9 +11,9 @@
 # PyTorch runs as installed, tuned (OpenMP OpenBLAS by library path, jemalloc by LD_PRELOAD
 # never returning memory, one OpenMP thread per core: the issue's reference set-up) and, where
 # its OpenBLAS core is not maepipe's (a weaker one, as the environment or OpenBLAS chose it),
-# "best": tuned and given maepipe's OpenBLAS core too. Runs are interleaved and repeated; medians are reported, because the machine is shared
-# and single runs swing (here by 10-15%, for seconds to minutes at a time, the sgemm peak as
-# well): the speed ratio is the median of the repetitions' ratios, each of a maepipe run and the
+# "best": tuned and given maepipe's OpenBLAS core too. Runs are interleaved and repeated;
+# medians are reported, because the machine is shared and single runs swing (here by 10-15%,
+# for seconds to minutes at a time, the sgemm peak as well): the speed ratio is the median of the repetitions' ratios, each of a maepipe run and the
 # torch run right after it, which share the machine's state more often than runs far apart.
 # The ceiling: one large square sgemm on every thread (model_step --peak), measured in the
 # same run; a step is mostly sgemm on smaller shapes, so no implementation on this OpenBLAS
