@@ -9,7 +9,8 @@
 #   make deps       install the Debian packages the project and its tests need
 #   make install    programs into $(PREFIX)/bin, man pages into $(MANPREFIX)
 #
-# Sources are found by wildcard: lib/*.c is libmae, bin/mae-*.c are the programs (one file
+# Sources are found by wildcard: lib/*/*.c is libmae (one folder per concern, see mae(7)
+# LAYOUT), bin/mae-*.c are the programs (one file
 # each), tests/unit/*.c are C unit tests (each prints TAP), tests/*.t are shell tests.
 
 B         ?= build
@@ -27,12 +28,16 @@ PKG_LIBS  := $(shell pkg-config --libs libzmq 2>/dev/null || echo -lzmq) \
 
 # -fno-math-errno: nothing here reads errno after a math call, and with errno sqrtf cannot be
 # vectorised (AdamW's update loop stayed scalar); the results are the same IEEE operations.
-INCLUDES   = -Iinclude -I/usr/include/x86_64-linux-gnu/openblas-pthread $(PKG_CFLAGS)
+INCLUDES   = -Iinclude -Ilib -I/usr/include/x86_64-linux-gnu/openblas-pthread $(PKG_CFLAGS)
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror=implicit-function-declaration -fno-math-errno -g $(OPT) $(SAN) -pthread \
              $(INCLUDES) $(CFLAGS)
 LDLIBS_ALL = $(PKG_LIBS) -lopenblas -lturbojpeg -ljpeg -lz -lm -lpthread $(LDLIBS)
 
-LIBSRC  := $(sort $(wildcard lib/*.c))
+LIBSRC  := $(sort $(wildcard lib/*/*.c))
+# ar names an archive's members by their base names (and the fuzz build flattens its objects):
+# two lib/ files of one name would shadow each other
+LIBDUPS := $(shell printf '%s\n' $(notdir $(LIBSRC)) | sort | uniq -d)
+$(if $(LIBDUPS),$(error lib/: two sources share the name $(LIBDUPS); give each a distinct one))
 LIBOBJ  := $(LIBSRC:%.c=$(B)/obj/%.o)
 PROGS   := $(patsubst bin/%.c,$(B)/bin/%,$(sort $(wildcard bin/mae-*.c)))
 UNITS   := $(patsubst tests/unit/%.c,$(B)/tests/%,$(sort $(wildcard tests/unit/*.c)))

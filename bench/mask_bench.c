@@ -4,9 +4,9 @@
  *
  * usage: mask_bench GRID PATCH CHANNELS STEP_MS   (e.g. 14 16 3 320)
  * STEP_MS: time of one training step per image, to express masking as a fraction of it. */
-#include "mae/mask.h"
-#include "mae/rng.h"
-#include "mae/util.h"
+#include "mae/mask/mask.h"
+#include "mae/util/rng.h"
+#include "mae/util/util.h"
 
 #include <cblas.h>
 #include <math.h>

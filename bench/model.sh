@@ -40,7 +40,7 @@ cc -std=c11 -D_GNU_SOURCE -O3 -march=native -pthread -I"$ROOT/include" \
 STEP="$B/bench/model_step"
 
 # OpenBLAS's kernels. maepipe's programs replace a core weaker than the CPU runs by the best one
-# (lib/blascore.c, mae(7) MAE_BLAS_CORE); here MAE_BLAS_CORE=best (unless set otherwise) does it
+# (lib/kernels/blascore.c, mae(7) MAE_BLAS_CORE); here MAE_BLAS_CORE=best (unless set otherwise) does it
 # even where the environment sets OPENBLAS_CORETYPE, so that maepipe runs at its best. PyTorch
 # links the same OpenBLAS, so it runs as this environment gives it (torch, torch-tuned) and,
 # whenever that core is not maepipe's, tuned with maepipe's core as well (torch-best: PyTorch

@@ -15,11 +15,11 @@
 
 #include <cblas.h>
 
-#include "mae/kernels.h"
-#include "mae/model.h"
-#include "mae/optim.h"
-#include "mae/rng.h"
-#include "mae/util.h"
+#include "mae/kernels/kernels.h"
+#include "mae/model/model.h"
+#include "mae/train/optim.h"
+#include "mae/util/rng.h"
+#include "mae/util/util.h"
 
 /* The rate of one large square sgemm on every thread, best of 5 after a warm-up: what the
  * machine's vector units give OpenBLAS's best case. A training step is mostly sgemm on

@@ -1,12 +1,12 @@
 /* mae-decode: JPEG/PNG folders, file lists, globs, IDX files and webdataset tar shards to a
  * stream of `image`, `label`, `index` batches; MAE's random-resized-crop and flip, center crop,
  * seeded shuffle, epochs, shards. See mae-decode(1). */
-#include "mae/dataset.h"
-#include "mae/image.h"
-#include "mae/progress.h"
-#include "mae/rng.h"
-#include "mae/stream.h"
-#include "mae/util.h"
+#include "mae/data/dataset.h"
+#include "mae/data/image.h"
+#include "mae/util/progress.h"
+#include "mae/util/rng.h"
+#include "mae/stream/stream.h"
+#include "mae/util/util.h"
 
 #include <getopt.h>
 #include <pthread.h>

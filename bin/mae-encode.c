@@ -1,8 +1,8 @@
 /* mae-encode: the ViT encoder as a stage: patches (and mask) in, latent tokens out; frozen
  * (-w checkpoint) or trainable (--ps: weights from mae-optimize, gradients back along the
  * route). */
-#include "mae/stage.h"
-#include "mae/util.h"
+#include "mae/train/stage.h"
+#include "mae/util/util.h"
 
 #include <getopt.h>
 #include <stdio.h>

@@ -1,7 +1,7 @@
 /* mae-inspect: one line per record of a stream (names, dtypes, shapes, min/max/mean, checksum)
  * and a summary at the end. */
-#include "mae/stream.h"
-#include "mae/util.h"
+#include "mae/stream/stream.h"
+#include "mae/util/util.h"
 
 #include <getopt.h>
 #include <math.h>

@@ -1,6 +1,6 @@
 /* mae-keygen: the CURVE keys of a run whose stages talk over tcp:// (mae(7), SECURITY). */
-#include "mae/curve.h"
-#include "mae/util.h"
+#include "mae/stream/curve.h"
+#include "mae/util/util.h"
 
 #include <getopt.h>
 #include <stdio.h>

@@ -1,9 +1,9 @@
 /* mae-knn: k-nearest-neighbour accuracy of frozen features (DINO's weighted k-NN, or plain
  * L2 majority vote), train stream from -t, test stream from -i; several tensors (-f a,b) and
  * variants (-V none,z,w) from one read of each. */
-#include "mae/knn.h"
-#include "mae/stream.h"
-#include "mae/util.h"
+#include "mae/eval/knn.h"
+#include "mae/stream/stream.h"
+#include "mae/util/util.h"
 
 #include <getopt.h>
 #include <stdio.h>

@@ -1,8 +1,8 @@
 /* mae-loss: the reconstruction loss as a stage. Writes the per-batch loss and, when the record
  * came through trainable stages (it has a route), sends the gradient of the loss with respect to
  * the prediction back to the last of them. */
-#include "mae/stage.h"
-#include "mae/util.h"
+#include "mae/train/stage.h"
+#include "mae/util/util.h"
 
 #include <getopt.h>
 #include <stdio.h>

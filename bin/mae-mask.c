@@ -1,13 +1,13 @@
 /* mae-mask: add a `mask` (U8 [B,N], 1 = hidden) to every batch, with one of the masking
  * strategies of the MAE family (lib/mask*.c; mae-mask(1) documents each). Every mask is a
  * function of (seed, epoch, sample index) only, so N workers give the same stream as one. */
-#include "mae/kernels.h"
-#include "mae/mask.h"
-#include "mae/patchify.h"
-#include "mae/progress.h"
-#include "mae/rng.h"
-#include "mae/stream.h"
-#include "mae/util.h"
+#include "mae/kernels/kernels.h"
+#include "mae/mask/mask.h"
+#include "mae/data/patchify.h"
+#include "mae/util/progress.h"
+#include "mae/util/rng.h"
+#include "mae/stream/stream.h"
+#include "mae/util/util.h"
 
 #include <getopt.h>
 #include <math.h>

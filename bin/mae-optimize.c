@@ -1,10 +1,10 @@
 /* mae-optimize: the parameter server. Owns the model configuration, the master weights, the
  * optimiser (AdamW with MAE's decay groups, warm-up and cosine, clipping) and the checkpoints;
  * trainable stages started with --ps join it (see train.h). */
-#include "mae/checkpoint.h"
-#include "mae/run.h"
-#include "mae/train.h"
-#include "mae/util.h"
+#include "mae/train/checkpoint.h"
+#include "mae/train/run.h"
+#include "mae/train/train.h"
+#include "mae/util/util.h"
 
 #include <getopt.h>
 #include <stdio.h>

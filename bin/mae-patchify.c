@@ -1,8 +1,8 @@
 /* mae-patchify: `image` U8 [B,H,W,C] to normalized `patches` F32 [B,N,P] in MAE's (row, col,
  * channel) order, and with --inverse the exact way back. See mae-patchify(1). */
-#include "mae/patchify.h"
-#include "mae/stream.h"
-#include "mae/util.h"
+#include "mae/data/patchify.h"
+#include "mae/stream/stream.h"
+#include "mae/util/util.h"
 
 #include <getopt.h>
 #include <stdio.h>

@@ -1,8 +1,8 @@
 /* mae-plot: line plots of the columns of a metrics table (step loss lr ...) into a PNG. */
-#include "mae/image.h"
-#include "mae/plot.h"
-#include "mae/stream.h"
-#include "mae/util.h"
+#include "mae/data/image.h"
+#include "mae/plot/plot.h"
+#include "mae/stream/stream.h"
+#include "mae/util/util.h"
 
 #include <getopt.h>
 #include <math.h>

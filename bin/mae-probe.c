@@ -1,9 +1,9 @@
 /* mae-probe: linear-probe accuracy of frozen features: standardize with the train statistics,
  * train softmax regression by SGD on the -t stream, evaluate on the -i stream. */
-#include "mae/knn.h"
-#include "mae/probe.h"
-#include "mae/stream.h"
-#include "mae/util.h"
+#include "mae/eval/knn.h"
+#include "mae/eval/probe.h"
+#include "mae/stream/stream.h"
+#include "mae/util/util.h"
 
 #include <getopt.h>
 #include <stdio.h>

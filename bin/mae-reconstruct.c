@@ -1,7 +1,7 @@
 /* mae-reconstruct: the MAE decoder (or the linear head of LoMaR, SimMIM, MFM) as a stage:
  * latent in, predicted patches out; frozen (-w) or trainable (--ps). */
-#include "mae/stage.h"
-#include "mae/util.h"
+#include "mae/train/stage.h"
+#include "mae/util/util.h"
 
 #include <getopt.h>
 #include <stdio.h>

@@ -1,8 +1,8 @@
 /* mae-synth: generate a stream of synthetic tensors, for tests, benchmarks and for trying a
  * stage without real data (netpbm's generators play the same role). */
-#include "mae/rng.h"
-#include "mae/stream.h"
-#include "mae/util.h"
+#include "mae/util/rng.h"
+#include "mae/stream/stream.h"
+#include "mae/util/util.h"
 
 #include <getopt.h>
 #include <math.h>

@@ -1,8 +1,8 @@
 /* mae-tap: pass a stream through unchanged and copy its records to a file or a PUB socket.
  * A file tap gets every record; a PUB tap never blocks: a slow or absent subscriber loses
  * records, the main stream never waits for it. */
-#include "mae/stream.h"
-#include "mae/util.h"
+#include "mae/stream/stream.h"
+#include "mae/util/util.h"
 
 #include <getopt.h>
 #include <stdio.h>

@@ -2,10 +2,10 @@
  * step of libmae on a stream of masked patches. It trains exactly the model that the
  * multi-process pipeline (mae-encode | mae-reconstruct | mae-loss with mae-optimize) trains,
  * and is the reference the pipeline is tested and benchmarked against. */
-#include "mae/progress.h"
-#include "mae/run.h"
-#include "mae/stage.h"
-#include "mae/util.h"
+#include "mae/util/progress.h"
+#include "mae/train/run.h"
+#include "mae/train/stage.h"
+#include "mae/util/util.h"
 
 #include <getopt.h>
 #include <stdio.h>

@@ -2,10 +2,10 @@
  * with `pred`, MAE's figure: original | masked | reconstruction | reconstruction + visible.
  * LoMaR's predictions (per window token, with `windows`) are put back at their patches.
  * See mae-view(1). */
-#include "mae/image.h"
-#include "mae/patchify.h"
-#include "mae/stream.h"
-#include "mae/util.h"
+#include "mae/data/image.h"
+#include "mae/data/patchify.h"
+#include "mae/stream/stream.h"
+#include "mae/util/util.h"
 
 #include <getopt.h>
 #include <math.h>

@@ -1,5 +1,5 @@
 #!/bin/sh
-# OpenBLAS's kernels (lib/blascore.c, mae(7) MAE_BLAS_CORE): a core weaker than the CPU runs is
+# OpenBLAS's kernels (lib/kernels/blascore.c, mae(7) MAE_BLAS_CORE): a core weaker than the CPU runs is
 # replaced by the best one unless the user chose it; -v says once which kernels run and why;
 # the replaced core trains the same model to the same losses within float rounding.
 . "$(dirname "$0")/lib.sh"

@@ -1,6 +1,6 @@
 #!/bin/sh
 # JPEGs whose sampling TurboJPEG does not know: its header call fails ("Could not determine
-# subsampling type") and mae-decode reads them through libjpeg's API (lib/jpeg_fallback.c).
+# subsampling type") and mae-decode reads them through libjpeg's API (lib/data/jpeg_fallback.c).
 # cjpeg makes them from a real photo cut to 1001x757 (no MCU divides it), and TurboJPEG itself
 # (through ctypes) must refuse each one, so that it is the fallback that is tested; three files
 # it accepts are the controls. Full-size decodes, the --exact evaluation crop and the crops of

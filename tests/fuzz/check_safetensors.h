@@ -10,7 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "mae/checkpoint.h"
+#include "mae/train/checkpoint.h"
 
 enum { ST_REFUSED, ST_ACCEPTED, ST_LOADED, ST_BROKEN = -1 };
 

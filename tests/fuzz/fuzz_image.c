@@ -3,8 +3,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "mae/dataset.h"
-#include "mae/rng.h"
+#include "mae/data/dataset.h"
+#include "mae/util/rng.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
 {

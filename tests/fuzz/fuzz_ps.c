@@ -1,4 +1,4 @@
-/* fuzz_ps: libFuzzer target for the parameter server's message handler (lib/ps.c), fed
+/* fuzz_ps: libFuzzer target for the parameter server's message handler (lib/train/ps.c), fed
  * directly, without a network. An input is a sequence of messages, each a peer byte (peers
  * are told apart by it, as ZeroMQ's routing ids tell stages apart), a 2-byte little-endian
  * length and the message body. Whatever comes, the server must not crash, and a message it
@@ -9,10 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mae/model.h"
-#include "mae/optim.h"
-#include "mae/train.h"
-#include "mae/util.h"
+#include "mae/model/model.h"
+#include "mae/train/optim.h"
+#include "mae/train/train.h"
+#include "mae/util/util.h"
 #include "fuzz_ps.h"
 
 static mae_model *m;

@@ -3,7 +3,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "mae/stream.h"
+#include "mae/stream/stream.h"
 
 static mae_record rec;
 

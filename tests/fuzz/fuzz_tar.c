@@ -1,4 +1,4 @@
-/* fuzz_tar: libFuzzer target for the webdataset shard indexer (lib/tar.c), plain or gzip'd (the
+/* fuzz_tar: libFuzzer target for the webdataset shard indexer (lib/data/tar.c), plain or gzip'd (the
  * indexer tells them by the gzip magic). The indexer takes a path, so each input goes through a
  * file in /dev/shm (or TMPDIR); gzip'd inputs are inflated into a temporary file as mae-decode
  * does, one for each input. An index it accepts must hold: every image inside the tar, and readable in full. */
@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "mae/tar.h"
+#include "mae/data/tar.h"
 #include "fuzz_file.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)

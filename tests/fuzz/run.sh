@@ -28,7 +28,7 @@ CFLAGS="-std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=address,undefined -fno-sanitize
 
 # libmae instrumented for coverage (two compilers at a time: the machines have 2 cores)
 mkdir -p "$F/obj"
-ls "$ROOT"/lib/*.c | xargs -P2 -I{} sh -c \
+ls "$ROOT"/lib/*/*.c | xargs -P2 -I{} sh -c \
 	'o="$1/obj/$(basename "$2" .c).o"; [ "$o" -nt "$2" ] || $3 $4 -fsanitize=fuzzer-no-link -c -o "$o" "$2"' \
 	sh "$F" {} "$CLANG" "$CFLAGS"
 rm -f "$F/libmae-fuzz.a"

@@ -7,11 +7,11 @@
 #include <sys/stat.h>
 #include <zlib.h>
 
-#include "mae/checkpoint.h"
-#include "mae/model.h"
-#include "mae/image.h"
-#include "mae/stream.h"
-#include "mae/util.h"
+#include "mae/train/checkpoint.h"
+#include "mae/model/model.h"
+#include "mae/data/image.h"
+#include "mae/stream/stream.h"
+#include "mae/util/util.h"
 #include "fuzz_ps.h"
 
 static const char *dir;

@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mae/rng.h"
-#include "mae/util.h"
+#include "mae/util/rng.h"
+#include "mae/util/util.h"
 
 /* Edit m (len bytes, room for cap) 1 to 4 times; flips, sets and inserts land in its first
  * `span` bytes (the part worth mutating: a header, say), a cut anywhere. The new length. */

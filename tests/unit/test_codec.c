@@ -1,8 +1,8 @@
 /* test_codec: the record codec: round trips, pass-through of unknown fields, strict
  * validation of bad records, and a bounded fuzz of the decoder. */
-#include "mae/rng.h"
-#include "mae/stream.h"
-#include "mae/util.h"
+#include "mae/util/rng.h"
+#include "mae/stream/stream.h"
+#include "mae/util/util.h"
 #include "mutate.h"
 #include "tap.h"
 

@@ -8,10 +8,10 @@
 #include <string.h>
 #include <unistd.h>
 #include <zlib.h>
-#include "mae/dataset.h"
-#include "mae/image.h"
-#include "mae/patchify.h"
-#include "mae/rng.h"
+#include "mae/data/dataset.h"
+#include "mae/data/image.h"
+#include "mae/data/patchify.h"
+#include "mae/util/rng.h"
 
 #include "tap.h"
 

@@ -7,9 +7,9 @@
 #include <string.h>
 
 #include "tap.h"
-#include "mae/kernels.h"
-#include "../../lib/kernels_gemm.h"
-#include "../../lib/kernels_math.h"
+#include "mae/kernels/kernels.h"
+#include "../../lib/kernels/kernels_gemm.h"
+#include "../../lib/kernels/kernels_math.h"
 
 
 /* deterministic pseudo-random floats in [-1, 1) */

@@ -2,12 +2,12 @@
  * weighted and plain k-NN against the brute-force reference on clustered random data, several
  * variants in one call against one call each, the standardization, the whitening PCA (both of
  * its paths), and mae-plot's table reader and moving average. */
-#include "mae/knn.h"
-#include "mae/pca.h"
-#include "mae/plot.h"
-#include "mae/probe.h"
-#include "mae/rng.h"
-#include "mae/util.h"
+#include "mae/eval/knn.h"
+#include "mae/eval/pca.h"
+#include "mae/plot/plot.h"
+#include "mae/eval/probe.h"
+#include "mae/util/rng.h"
+#include "mae/util/util.h"
 #include "tap.h"
 
 #include <math.h>

@@ -1,8 +1,8 @@
 /* test_mask.c: the masking strategies of mask.h, each against a property a wrong
  * implementation would break (exact counts, geometry, ordering, spectra). Prints TAP. */
-#include "mae/mask.h"
-#include "mae/dft.h"
-#include "mae/rng.h"
+#include "mae/mask/mask.h"
+#include "mae/kernels/dft.h"
+#include "mae/util/rng.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -9,9 +9,9 @@
 #include <string.h>
 
 #include "tap.h"
-#include "mae/kernels.h"
-#include "mae/model.h"
-#include "mae/optim.h"
+#include "mae/kernels/kernels.h"
+#include "mae/model/model.h"
+#include "mae/train/optim.h"
 
 
 static unsigned long long rs = 0x9E3779B97F4A7C15ULL;

@@ -11,10 +11,10 @@
 #include "../fuzz/check_safetensors.h"
 #include "mutate.h"
 #include "tap.h"
-#include "mae/checkpoint.h"
-#include "mae/model.h"
-#include "mae/optim.h"
-#include "mae/train.h"
+#include "mae/train/checkpoint.h"
+#include "mae/model/model.h"
+#include "mae/train/optim.h"
+#include "mae/train/train.h"
 
 
 /* a safetensors image from a header text and n data bytes */

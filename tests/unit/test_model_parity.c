@@ -16,10 +16,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "mae/checkpoint.h"
-#include "mae/kernels.h"
-#include "mae/model.h"
-#include "mae/rng.h"
+#include "mae/train/checkpoint.h"
+#include "mae/kernels/kernels.h"
+#include "mae/model/model.h"
+#include "mae/util/rng.h"
 
 static int dump(const char *spec, uint64_t seed, int B, const char *dir, char *err, size_t errn)
 {

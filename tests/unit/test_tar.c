@@ -4,8 +4,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "mae/dataset.h"
-#include "mae/tar.h"
+#include "mae/data/dataset.h"
+#include "mae/data/tar.h"
 
 #include "tap.h"
 

@@ -1,0 +1,787 @@
+/* kernels.c: the dense layers of the ViT (linear, LayerNorm, GELU, residual), MAE's patch
+ * embedding and position embedding, and the token plumbing (cls, gather, mask tokens).
+ *
+ * Attention lives in kernels_attention.c, the losses in kernels_loss.c, the thread pool in
+ * kernels_threads.c. Conventions (outputs first, shape comments, backward accumulates) are
+ * described in include/mae/kernels/kernels.h. */
+#include <math.h>
+#include <string.h>
+#include <cblas.h>
+
+#include "mae/kernels/kernels.h"
+#include "kernels/kernels_gemm.h"
+#include "kernels/kernels_math.h"
+
+/* ---------------------------------------------------------------------------------------
+ * Linear (https://pytorch.org/docs/stable/generated/torch.nn.Linear.html) */
+
+void mae_linear_forward_naive(float *out, const float *inp, const float *w, const float *bias,
+                          int R, int C, int OC)
+{
+	for (int r = 0; r < R; r++)
+		for (int o = 0; o < OC; o++) {
+			float acc = bias ? bias[o] : 0.0f;
+			for (int c = 0; c < C; c++)
+				acc += inp[(size_t)r * C + c] * w[(size_t)o * C + c];
+			out[(size_t)r * OC + o] = acc;
+		}
+}
+
+/* Big products are split into one row block per pool thread, each a single-threaded product:
+ * mae_gemm (kernels_gemm.c) for y = x W^T and dx = dy W where the CPU has AVX-512 or AVX2,
+ * OpenBLAS for dW and elsewhere. OpenBLAS is held to one thread (mae_threads_init), so no BLAS thread ever
+ * spins waiting for work while ours compute, and the elementwise kernels share the same two
+ * cores cleanly. */
+typedef struct lin_job {
+	float *out, *dinp, *dw, *dbias;
+	const float *inp, *w, *bias, *dout, *resid;
+	float *gelu_out;          /* forward: also GELU(out) here, rows done by the same task */
+	const float *gelu_pre;    /* backward: dinp *= GELU'(gelu_pre) ... */
+	const float *dmul;        /* ... or dinp *= dmul (a saved GELU'), while the rows are hot */
+	int R, C, OC, nt;
+	float beta_dinp;          /* 1: dinp += ..., 0: dinp = ... */
+} lin_job;
+
+static void gelu_rows(float *out, const float *inp, size_t i0, size_t i1);
+static void gelu_grad_rows(float *d, const float *inp, size_t i0, size_t i1);
+static void mul_rows(float *d, const float *a, size_t i0, size_t i1);
+
+static int split_worth(int R, int C, int OC)
+{
+	return mae_threads() > 1 && !mae_in_task() && (double)R * C * OC > 2e5;
+}
+
+/* Chunks per job: two per thread when the rows allow, so a worker that wakes late (another
+ * process holds its core for a moment) still finds work instead of leaving it all to the
+ * caller; but each chunk is its own sgemm, which packs the whole weight matrix again, at
+ * about 32 / rows of the chunk's time (one copy per float against rows x 2 FLOPs per weight at
+ * 64 FLOPs a cycle). So no chunk under 1024 rows: at ViT-Tiny's 224 decoder (stack chunks of
+ * 2167 rows then) one chunk per thread cut OpenBLAS's packing copies from 11.2% to 8.8% of a
+ * step's samples (perf), with no more time waiting in the pool. */
+static int chunks(int rows)
+{
+	int nt = mae_threads(), k = 2 * nt;
+	while (k > nt && rows / k < 1024)
+		k--;
+	return k;
+}
+
+static void lin_fwd_task(void *ctx, int i, int tid)
+{
+	(void)tid;
+	lin_job *J = ctx;
+	int r0 = (int)((long)J->R * i / J->nt), r1 = (int)((long)J->R * (i + 1) / J->nt);
+	if (r1 <= r0)
+		return;
+	float beta = 0.0f;
+	size_t off = (size_t)r0 * J->OC;
+	float *out = J->out + off;
+	if (mae_gemm_available()) {
+		/* bias, residual and GELU in the product's epilogue, on each tile while it is hot */
+		gemm_epilogue e = { .bias = J->bias, .resid = J->resid ? J->resid + off : NULL,
+		                    .gelu_out = J->gelu_out ? J->gelu_out + off : NULL };
+		mae_gemm(r1 - r0, J->OC, J->C, J->inp + (size_t)r0 * J->C, J->C, 1, J->w, 1, J->C, out, J->OC, 0, &e);
+		return;
+	}
+	if (J->resid) {
+		/* residual and bias ride in as the GEMM's C operand (beta = 1): one pass, no temporary */
+		for (int r = r0; r < r1; r++) {
+			float *o = J->out + (size_t)r * J->OC;
+			const float *x = J->resid + (size_t)r * J->OC;
+			for (int k = 0; k < J->OC; k++)
+				o[k] = x[k] + (J->bias ? J->bias[k] : 0.0f);
+		}
+		beta = 1.0f;
+	} else if (J->bias) {
+		/* the bias rides in as the GEMM's C operand (beta = 1): one pass over out, not two */
+		for (int r = r0; r < r1; r++)
+			memcpy(J->out + (size_t)r * J->OC, J->bias, (size_t)J->OC * sizeof(float));
+		beta = 1.0f;
+	}
+	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, r1 - r0, J->OC, J->C,
+	            1.0f, J->inp + (size_t)r0 * J->C, J->C, J->w, J->C, beta, out, J->OC);
+	if (J->gelu_out)
+		gelu_rows(J->gelu_out, J->out, (size_t)r0 * J->OC, (size_t)r1 * J->OC);
+}
+
+static void linear_forward_job(lin_job *J)
+{
+	if (!split_worth(J->R, J->C, J->OC)) {
+		J->nt = 1;
+		lin_fwd_task(J, 0, 0);
+		return;
+	}
+	J->nt = chunks(J->R);
+	mae_parallel_for(J->nt, lin_fwd_task, J);
+}
+
+void mae_linear_forward(float *out, const float *inp, const float *w, const float *bias,
+                    int R, int C, int OC)
+{
+	lin_job J = { .out = out, .inp = inp, .w = w, .bias = bias, .R = R, .C = C, .OC = OC };
+	linear_forward_job(&J);
+}
+
+void mae_linear_forward_residual(float *out, const float *inp, const float *w, const float *bias,
+                             const float *resid, int R, int C, int OC)
+{
+	lin_job J = { .out = out, .inp = inp, .w = w, .bias = bias, .resid = resid, .R = R, .C = C,
+	              .OC = OC };
+	linear_forward_job(&J);
+}
+
+void mae_linear_forward_gelu(float *pre, float *out, const float *inp, const float *w,
+                         const float *bias, int R, int C, int OC)
+{
+	lin_job J = { .out = pre, .gelu_out = out, .inp = inp, .w = w, .bias = bias, .R = R, .C = C,
+	              .OC = OC };
+	linear_forward_job(&J);
+}
+
+void mae_linear_backward_naive(float *dinp, float *dw, float *dbias, const float *dout,
+                           const float *inp, const float *w, int R, int C, int OC)
+{
+	for (int r = 0; r < R; r++)
+		for (int o = 0; o < OC; o++) {
+			float d = dout[(size_t)r * OC + o];
+			for (int c = 0; c < C; c++) {
+				if (dinp)
+					dinp[(size_t)r * C + c] += d * w[(size_t)o * C + c];
+				if (dw)
+					dw[(size_t)o * C + c] += d * inp[(size_t)r * C + c];
+			}
+			if (dbias)
+				dbias[o] += d;
+		}
+}
+
+/* dbias[o] += sum over rows of dout[r][o], for o in [o0, o1), adding the rows in order. Column
+ * blocks of 64 sums stay in registers down all the rows: adding row by row into dbias instead
+ * stored the slice once a row, and those stores were most of the backward's own time. */
+static inline __attribute__((always_inline)) void bias_grad_cols(float *dbias, const float *dout, int R,
+                                                                  int OC, int o, int W)
+{
+	/* columns [o, o + W), W <= 64 a constant at each call: acc unrolls into registers */
+	float acc[64];
+	memcpy(acc, dbias + o, (size_t)W * sizeof(float));
+	for (int r = 0; r < R; r++)
+		for (int k = 0; k < W; k++)
+			acc[k] += dout[(size_t)r * OC + o + k];
+	memcpy(dbias + o, acc, (size_t)W * sizeof(float));
+}
+
+static void bias_grad(float *dbias, const float *dout, int R, int OC, int o0, int o1)
+{
+	int o = o0;
+	for (; o + 64 <= o1; o += 64)
+		bias_grad_cols(dbias, dout, R, OC, o, 64);
+	for (; o + 16 <= o1; o += 16)
+		bias_grad_cols(dbias, dout, R, OC, o, 16);
+	for (; o < o1; o++)
+		bias_grad_cols(dbias, dout, R, OC, o, 1);
+}
+
+/* dw[o0:o1, c0:c1] += dout[:, o0:o1]^T inp[:, c0:c1], on the product faster for the layer's
+ * width (mae_gemm_weight_gradients) */
+static void weight_grad_block(const lin_job *J, int o0, int o1, int c0, int c1)
+{
+	int R = J->R, C = J->C, OC = J->OC;
+	const float *dout = J->dout + o0, *inp = J->inp + c0;
+	float *dw = J->dw + (size_t)o0 * C + c0;
+	if (mae_gemm_weight_gradients(C, OC))
+		mae_gemm(o1 - o0, c1 - c0, R, dout, 1, OC, inp, C, 1, dw, C, 1, NULL);
+	else
+		cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, o1 - o0, c1 - c0, R,
+		            1.0f, dout, OC, inp, C, 1.0f, dw, C);
+}
+
+/* task i < nt: rows [r0, r1) of dinp; task nt + i: a slice of dw (rows or columns) and rows
+ * [o0, o1) of dbias */
+static void lin_bwd_task(void *ctx, int i, int tid)
+{
+	(void)tid;
+	lin_job *J = ctx;
+	int R = J->R, C = J->C, OC = J->OC, nt = J->nt;
+	if (i < nt) {
+		int r0 = (int)((long)R * i / nt), r1 = (int)((long)R * (i + 1) / nt);
+		if (!J->dinp || r1 <= r0)
+			return;
+		size_t off = (size_t)r0 * C;
+		if (mae_gemm_available()) {
+			gemm_epilogue e = { .dmul = J->dmul ? J->dmul + off : NULL,
+			                    .gelu_pre = J->gelu_pre ? J->gelu_pre + off : NULL };
+			mae_gemm(r1 - r0, C, OC, J->dout + (size_t)r0 * OC, OC, 1, J->w, C, 1, J->dinp + off, C,
+			         J->beta_dinp != 0.0f, &e);
+			return;
+		}
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, r1 - r0, C, OC,
+		            1.0f, J->dout + (size_t)r0 * OC, OC, J->w, C, J->beta_dinp, J->dinp + off, C);
+		if (J->gelu_pre)
+			gelu_grad_rows(J->dinp, J->gelu_pre, off, (size_t)r1 * C);
+		else if (J->dmul)
+			mul_rows(J->dinp, J->dmul, off, (size_t)r1 * C);
+		return;
+	}
+	i -= nt;
+	int o0 = (int)((long)OC * i / nt), o1 = (int)((long)OC * (i + 1) / nt);
+	if (J->dw) {
+		/* dw = dout^T inp has K = R, so OpenBLAS packs every operand panel it is given: the
+		 * task split decides which operand each task packs whole. Split the wider side, so
+		 * the one packed again by every task is the narrower (fc2: dout, OC = C/4). mae_gemm
+		 * packs only inp (as B) and reads dout^T where it lies; its sums run in k order
+		 * whatever the split, so the bits do not depend on the thread count. */
+		if (C > OC) {
+			int c0 = (int)((long)C * i / nt), c1 = (int)((long)C * (i + 1) / nt);
+			if (c1 > c0)
+				weight_grad_block(J, 0, OC, c0, c1);
+		} else if (o1 > o0)
+			weight_grad_block(J, o0, o1, 0, C);
+	}
+	if (J->dbias)
+		bias_grad(J->dbias, J->dout, R, OC, o0, o1);
+}
+
+static void linear_backward_job(lin_job *J)
+{
+	if (!split_worth(J->R, J->C, J->OC)) {
+		J->nt = 1;
+		lin_bwd_task(J, 0, 0);
+		lin_bwd_task(J, 1, 0);
+		return;
+	}
+	J->nt = chunks(J->R < J->OC ? J->R : J->OC);
+	mae_parallel_for(2 * J->nt, lin_bwd_task, J);
+}
+
+static void linear_backward_beta(float *dinp, float *dw, float *dbias, const float *dout,
+                                 const float *inp, const float *w, int R, int C, int OC, float beta)
+{
+	lin_job J = { .dinp = dinp, .dw = dw, .dbias = dbias, .dout = dout, .inp = inp, .w = w,
+	              .R = R, .C = C, .OC = OC, .beta_dinp = beta };
+	linear_backward_job(&J);
+}
+
+void mae_linear_backward_gelu(float *dinp, float *dw, float *dbias, const float *dout,
+                          const float *inp, const float *w, const float *pre, const float *deriv,
+                          int R, int C, int OC)
+{
+	lin_job J = { .dinp = dinp, .dw = dw, .dbias = dbias, .dout = dout, .inp = inp, .w = w,
+	              .gelu_pre = deriv ? NULL : pre, .dmul = deriv, .R = R, .C = C, .OC = OC };
+	linear_backward_job(&J);
+}
+
+void mae_linear_backward(float *dinp, float *dw, float *dbias, const float *dout,
+                     const float *inp, const float *w, int R, int C, int OC)
+{
+	linear_backward_beta(dinp, dw, dbias, dout, inp, w, R, C, OC, 1.0f);
+}
+
+void mae_linear_backward_set(float *dinp, float *dw, float *dbias, const float *dout,
+                         const float *inp, const float *w, int R, int C, int OC)
+{
+	linear_backward_beta(dinp, dw, dbias, dout, inp, w, R, C, OC, 0.0f);
+}
+
+/* ---------------------------------------------------------------------------------------
+ * LayerNorm (https://pytorch.org/docs/stable/generated/torch.nn.LayerNorm.html) */
+
+/* Row-parallel over the pool; the backward's dw/db are summed per task and then in task order. */
+typedef struct ln_job {
+	float *out, *mean, *rstd, *dinp, *dw, *db, *part;
+	const float *inp, *w, *b, *dout, *cmean, *crstd;
+	int R, C, nt;
+	float eps;
+} ln_job;
+
+static void ln_fwd_task(void *ctx, int i, int tid)
+{
+	(void)tid;
+	ln_job *J = ctx;
+	int r0, r1, C = J->C;
+	r0 = (int)((long)J->R * i / J->nt), r1 = (int)((long)J->R * (i + 1) / J->nt);
+	for (int r = r0; r < r1; r++) {
+		const float *x = J->inp + (size_t)r * C;
+		float *y = J->out + (size_t)r * C;
+		/* two passes (mean, then squared deviations): no cancellation for large means; the
+		 * sums in 16 lanes, as a single scalar chain they cost more than the normalisation */
+		float m = mae_vsum(x, C) / C;
+		float v = mae_vsqdev(x, m, C) / C;
+		float s = 1.0f / sqrtf(v + J->eps);
+		for (int c = 0; c < C; c++)
+			y[c] = (x[c] - m) * s * J->w[c] + J->b[c];
+		if (J->mean)
+			J->mean[r] = m, J->rstd[r] = s;
+	}
+}
+
+static void ln_recompute_task(void *ctx, int i, int tid)
+{
+	(void)tid;
+	ln_job *J = ctx;
+	int C = J->C, r0 = (int)((long)J->R * i / J->nt), r1 = (int)((long)J->R * (i + 1) / J->nt);
+	for (int r = r0; r < r1; r++) {
+		const float *x = J->inp + (size_t)r * C;
+		float *y = J->out + (size_t)r * C;
+		float m = J->cmean[r], s = J->crstd[r];
+		for (int c = 0; c < C; c++)
+			y[c] = (x[c] - m) * s * J->w[c] + J->b[c];
+	}
+}
+
+static int ln_threads(int R, int C)
+{
+	return (long)R * C > 32768 ? 2 * mae_threads() : 1;
+}
+
+void mae_layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
+                       const float *w, const float *b, int R, int C, float eps)
+{
+	ln_job J = { .out = out, .mean = mean, .rstd = rstd, .inp = inp, .w = w, .b = b, .R = R, .C = C,
+	             .eps = eps, .nt = ln_threads(R, C) };
+	mae_parallel_for(J.nt, ln_fwd_task, &J);
+}
+
+void mae_layernorm_recompute(float *out, const float *inp, const float *mean, const float *rstd,
+                         const float *w, const float *b, int R, int C)
+{
+	ln_job J = { .out = out, .inp = inp, .cmean = mean, .crstd = rstd, .w = w, .b = b, .R = R, .C = C,
+	             .nt = ln_threads(R, C) };
+	mae_parallel_for(J.nt, ln_recompute_task, &J);
+}
+
+/* The last pass of a row: dx, and the task's dw/db sums. Its own function with restrict
+ * pointers: inline in the row loop, GCC left it scalar ("no vectype"), which made the
+ * backward five times slower than the forward. */
+static void ln_bwd_row(float *restrict dx, float *restrict pdw, float *restrict pdb,
+                       const float *restrict dy, const float *restrict x, const float *restrict w,
+                       float m, float s, float gmean, float gxmean, int C)
+{
+	for (int c = 0; c < C; c++) {
+		float xhat = (x[c] - m) * s, g = dy[c] * w[c];
+		dx[c] += (g - gmean - xhat * gxmean) * s;
+		pdw[c] += dy[c] * xhat;
+		pdb[c] += dy[c];
+	}
+}
+
+/* Rows [r0, r1): dinp = dres + d(inp) (dres == dinp: accumulate in place), and the rows' dw/db
+ * sums, in row order, into pdw and pdb (overwritten). */
+static void ln_bwd_span(float *dinp, const float *dres, float *pdw, float *pdb, const float *dout,
+                        const float *inp, const float *w, const float *mean, const float *rstd,
+                        int r0, int r1, int C)
+{
+	memset(pdw, 0, (size_t)C * sizeof(float));
+	memset(pdb, 0, (size_t)C * sizeof(float));
+	for (int r = r0; r < r1; r++) {
+		const float *dy = dout + (size_t)r * C, *x = inp + (size_t)r * C;
+		float *dx = dinp + (size_t)r * C;
+		float m = mean[r], s = rstd[r];
+		if (dres != dinp)
+			memcpy(dx, dres + (size_t)r * C, (size_t)C * sizeof(float));
+		/* dx = (g - mean(g) - xhat mean(g xhat)) * rstd, with g = dy * w; the two means in
+		 * 16 lanes each (see mae_vsum) */
+		float ag[16] = { 0 }, agx[16] = { 0 };
+		int c = 0;
+#ifdef __AVX512F__
+		/* the loop below in registers: GCC vectorised it with permutes and spills, which left
+		 * this pass the larger part of the backward (same operations, unfused: same bits) */
+		__m512 vg = _mm512_setzero_ps(), vgx = _mm512_setzero_ps();
+		__m512 vm = _mm512_set1_ps(m), vs = _mm512_set1_ps(s);
+		for (; c + 16 <= C; c += 16) {
+			__m512 xhat = _mm512_mul_ps(_mm512_sub_ps(_mm512_loadu_ps(x + c), vm), vs);
+			__m512 g = _mm512_mul_ps(_mm512_loadu_ps(dy + c), _mm512_loadu_ps(w + c));
+			vg = _mm512_add_ps(vg, g);
+			vgx = _mm512_add_ps(vgx, _mm512_mul_ps(g, xhat));
+		}
+		_mm512_storeu_ps(ag, vg);
+		_mm512_storeu_ps(agx, vgx);
+#else
+		for (; c + 16 <= C; c += 16)
+			for (int k = 0; k < 16; k++) {
+				float xhat = (x[c + k] - m) * s, g = dy[c + k] * w[c + k];
+				ag[k] += g;
+				agx[k] += g * xhat;
+			}
+#endif
+		float gmean = 0.0f, gxmean = 0.0f;
+		for (; c < C; c++) {
+			float xhat = (x[c] - m) * s, g = dy[c] * w[c];
+			gmean += g;
+			gxmean += g * xhat;
+		}
+		for (int k = 0; k < 16; k++)
+			gmean += ag[k], gxmean += agx[k];
+		gmean /= C;
+		gxmean /= C;
+		ln_bwd_row(dx, pdw, pdb, dy, x, w, m, s, gmean, gxmean, C);
+	}
+}
+
+/* One pass per row block: dinp for its rows, and dw/db partial sums into the task's own slot of
+ * `part`, added up afterwards in task order (deterministic whatever thread ran which task). */
+static void ln_bwd_task(void *ctx, int i, int tid)
+{
+	(void)tid;
+	ln_job *J = ctx;
+	int C = J->C, nt = J->nt;
+	float *pdw = J->part + (size_t)i * 2 * C;
+	ln_bwd_span(J->dinp, J->dinp, pdw, pdw + C, J->dout, J->inp, J->w, J->cmean, J->crstd,
+	            (int)((long)J->R * i / nt), (int)((long)J->R * (i + 1) / nt), C);
+}
+
+void mae_layernorm_backward_rows(float *dinp, const float *dres, float *part, const float *dout,
+                             const float *inp, const float *w, const float *mean,
+                             const float *rstd, int R, int C)
+{
+	ln_bwd_span(dinp, dres, part, part + C, dout, inp, w, mean, rstd, 0, R, C);
+}
+
+#define LN_MAX_TASKS 64
+
+void mae_layernorm_backward(float *dinp, float *dw, float *db, const float *dout,
+                        const float *inp, const float *w, const float *mean,
+                        const float *rstd, int R, int C)
+{
+	int nt = ln_threads(R, C);
+	if (nt > LN_MAX_TASKS)
+		nt = LN_MAX_TASKS;
+	/* the partial sums live on this frame: 2 C floats per task, at most 64 tasks */
+	float part[(size_t)nt * 2 * (size_t)C];
+	ln_job J = { .dinp = dinp, .dout = dout, .inp = inp, .w = w, .cmean = mean, .crstd = rstd,
+	             .R = R, .C = C, .nt = nt, .part = part };
+	mae_parallel_for(nt, ln_bwd_task, &J);
+	for (int t = 0; t < nt; t++)
+		for (int c = 0; c < C; c++) {
+			dw[c] += part[(size_t)t * 2 * C + c];
+			db[c] += part[(size_t)t * 2 * C + C + c];
+		}
+}
+
+/* ---------------------------------------------------------------------------------------
+ * GELU, exact (https://pytorch.org/docs/stable/generated/torch.nn.GELU.html), and residual */
+
+typedef struct ew_job { float *out, *out2; const float *a, *b; size_t n; int nt; } ew_job;
+
+/* The four GELU loops in one: out = GELU(x) (forward); out *= GELU'(x) (the gradient in place);
+ * out = GELU(x) and out2 = GELU'(x) (the backward's recomputation); out += dout GELU'(x). The
+ * mode is a constant in each caller, so each gets its own loop; on AVX-512 and AVX2 the tail
+ * is one masked vector, so every element goes through the same arithmetic. */
+enum { GELU_FWD, GELU_GRAD, GELU_DERIV, GELU_BWD };
+
+static inline void gelu_span(int mode, float *out, float *out2, const float *inp, const float *dout,
+                             size_t i0, size_t i1)
+{
+#ifdef __AVX512F__
+	for (size_t k = i0; k < i1; k += 16) {
+		__mmask16 m = mae_mask16((long)(i1 - k));
+		__m512 x = _mm512_maskz_loadu_ps(m, inp + k), pdf, cdf = mae_phi16(x, &pdf);
+		__m512 g = _mm512_fmadd_ps(x, pdf, cdf);
+		if (mode == GELU_FWD || mode == GELU_DERIV)
+			_mm512_mask_storeu_ps(out + k, m, _mm512_mul_ps(x, cdf));
+		if (mode == GELU_DERIV)
+			_mm512_mask_storeu_ps(out2 + k, m, g);
+		if (mode == GELU_GRAD)
+			_mm512_mask_storeu_ps(out + k, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, out + k), g));
+		if (mode == GELU_BWD)
+			_mm512_mask_storeu_ps(out + k, m, _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, dout + k), g,
+			                                                  _mm512_maskz_loadu_ps(m, out + k)));
+	}
+#elif defined(__AVX2__) && defined(__FMA__)
+	/* the same on 8 lanes (the scalar loop below, vectorised by GCC with divisions and no
+	 * FMA, was a quarter of a tiny-28 step on a Zen 1) */
+	for (size_t k = i0; k < i1; k += 8) {
+		long n = (long)(i1 - k);
+		__m256 x = mae_load8(inp + k, n), pdf, cdf = mae_phi8(x, &pdf);
+		__m256 g = _mm256_fmadd_ps(x, pdf, cdf);
+		if (mode == GELU_FWD || mode == GELU_DERIV)
+			mae_store8(out + k, n, _mm256_mul_ps(x, cdf));
+		if (mode == GELU_DERIV)
+			mae_store8(out2 + k, n, g);
+		if (mode == GELU_GRAD)
+			mae_store8(out + k, n, _mm256_mul_ps(mae_load8(out + k, n), g));
+		if (mode == GELU_BWD)
+			mae_store8(out + k, n, _mm256_fmadd_ps(mae_load8(dout + k, n), g, mae_load8(out + k, n)));
+	}
+#else
+	for (size_t k = i0; k < i1; k++) {
+		float pdf, cdf = mae_phi(inp[k], &pdf), g = cdf + inp[k] * pdf;
+		if (mode == GELU_FWD || mode == GELU_DERIV)
+			out[k] = inp[k] * cdf;
+		if (mode == GELU_DERIV)
+			out2[k] = g;
+		if (mode == GELU_GRAD)
+			out[k] *= g;
+		if (mode == GELU_BWD)
+			out[k] += dout[k] * g;
+	}
+#endif
+}
+
+static void gelu_rows(float *out, const float *inp, size_t i0, size_t i1)
+{
+	gelu_span(GELU_FWD, out, NULL, inp, NULL, i0, i1);
+}
+
+static void gelu_grad_rows(float *d, const float *inp, size_t i0, size_t i1)
+{
+	gelu_span(GELU_GRAD, d, NULL, inp, NULL, i0, i1);
+}
+
+static void mul_rows(float *d, const float *a, size_t i0, size_t i1)
+{
+	for (size_t k = i0; k < i1; k++)
+		d[k] *= a[k];
+}
+
+static void gelu_fwd_task(void *ctx, int i, int tid)
+{
+	(void)tid;
+	ew_job *J = ctx;
+	gelu_rows(J->out, J->a, J->n * i / J->nt, J->n * (i + 1) / J->nt);
+}
+
+static void gelu_bwd_task(void *ctx, int i, int tid)
+{
+	(void)tid;
+	ew_job *J = ctx;
+	gelu_span(GELU_BWD, J->out, NULL, J->a, J->b, J->n * i / J->nt, J->n * (i + 1) / J->nt);
+}
+
+static void gelu_deriv_task(void *ctx, int i, int tid)
+{
+	(void)tid;
+	ew_job *J = ctx;
+	gelu_span(GELU_DERIV, J->out, J->out2, J->a, NULL, J->n * i / J->nt, J->n * (i + 1) / J->nt);
+}
+
+static int ew_threads(size_t n)
+{
+	return n > 65536 ? 2 * mae_threads() : 1;
+}
+
+void mae_gelu_forward(float *out, const float *inp, size_t n)
+{
+	ew_job J = { .out = out, .a = inp, .n = n, .nt = ew_threads(n) };
+	mae_parallel_for(J.nt, gelu_fwd_task, &J);
+}
+
+void mae_gelu_backward(float *dinp, const float *inp, const float *dout, size_t n)
+{
+	ew_job J = { .out = dinp, .a = inp, .b = dout, .n = n, .nt = ew_threads(n) };
+	mae_parallel_for(J.nt, gelu_bwd_task, &J);
+}
+
+void mae_gelu_forward_deriv(float *out, float *deriv, const float *inp, size_t n)
+{
+	ew_job J = { .out = out, .out2 = deriv, .a = inp, .n = n, .nt = ew_threads(n) };
+	mae_parallel_for(J.nt, gelu_deriv_task, &J);
+}
+
+static void add_task(void *ctx, int i, int tid)
+{
+	(void)tid;
+	ew_job *J = ctx;
+	size_t i0 = J->n * i / J->nt, i1 = J->n * (i + 1) / J->nt;
+	for (size_t k = i0; k < i1; k++)
+		J->out[k] = J->a[k] + J->b[k];
+}
+
+void mae_residual_forward(float *out, const float *a, const float *b, size_t n)
+{
+	ew_job J = { .out = out, .a = a, .b = b, .n = n, .nt = ew_threads(n) };
+	mae_parallel_for(J.nt, add_task, &J);
+}
+
+void mae_residual_backward(float *da, float *db, const float *dout, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		da[i] += dout[i];
+		db[i] += dout[i];
+	}
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Patch embedding: MAE's Conv2d with kernel = stride = p, on patchified input */
+
+/* wperm[d, (a*p + b)*c + ch] = w[d, ch, a, b]: the conv weight in the patches' (a,b,c) order */
+static void permute_conv_weight(float *wperm, const float *w, int p, int c, int D)
+{
+	int P = p * p * c;
+	for (int d = 0; d < D; d++)
+		for (int ch = 0; ch < c; ch++)
+			for (int a = 0; a < p; a++)
+				for (int b = 0; b < p; b++)
+					wperm[(size_t)d * P + (a * p + b) * c + ch] =
+					    w[(size_t)d * P + ch * p * p + a * p + b];
+}
+
+void mae_patch_embed_forward(float *out, float *wperm, const float *patches, const float *w,
+                         const float *bias, int R, int p, int c, int D)
+{
+	permute_conv_weight(wperm, w, p, c, D);
+	mae_linear_forward(out, patches, wperm, bias, R, p * p * c, D);
+}
+
+void mae_patch_embed_forward_naive(float *out, const float *patches, const float *w,
+                               const float *bias, int R, int p, int c, int D)
+{
+	/* the convolution as written: output d of patch r sums w[d,ch,a,b] * pixel(a,b,ch) */
+	int P = p * p * c;
+	for (int r = 0; r < R; r++)
+		for (int d = 0; d < D; d++) {
+			float acc = bias[d];
+			for (int ch = 0; ch < c; ch++)
+				for (int a = 0; a < p; a++)
+					for (int b = 0; b < p; b++)
+						acc += w[(size_t)d * P + ch * p * p + a * p + b] *
+						       patches[(size_t)r * P + (a * p + b) * c + ch];
+			out[(size_t)r * D + d] = acc;
+		}
+}
+
+void mae_patch_embed_backward(float *dw, float *dbias, float *dwperm, const float *dout,
+                          const float *patches, int R, int p, int c, int D)
+{
+	int P = p * p * c;
+	memset(dwperm, 0, (size_t)D * P * sizeof(float));
+	mae_linear_backward(NULL, dwperm, dbias, dout, patches, NULL, R, P, D);
+	for (int d = 0; d < D; d++)
+		for (int ch = 0; ch < c; ch++)
+			for (int a = 0; a < p; a++)
+				for (int b = 0; b < p; b++)
+					dw[(size_t)d * P + ch * p * p + a * p + b] +=
+					    dwperm[(size_t)d * P + (a * p + b) * c + ch];
+}
+
+/* ---------------------------------------------------------------------------------------
+ * 2-D sin-cos position embedding (facebookresearch/mae util/pos_embed.py) */
+
+void mae_pos_embed_sincos(float *out, int D, int gh, int gw, int cls)
+{
+	int Q = D / 4;
+	if (cls)
+		memset(out, 0, (size_t)D * sizeof(float));
+	float *e = out + (cls ? D : 0);
+	for (int i = 0; i < gh; i++)
+		for (int j = 0; j < gw; j++) {
+			float *row = e + ((size_t)i * gw + j) * D;
+			for (int k = 0; k < Q; k++) {
+				/* numpy computes this in float64 and the model casts to float32 */
+				double omega = 1.0 / pow(10000.0, (double)k / Q);
+				row[k] = (float)sin(j * omega);
+				row[Q + k] = (float)cos(j * omega);
+				row[2 * Q + k] = (float)sin(i * omega);
+				row[3 * Q + k] = (float)cos(i * omega);
+			}
+		}
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Token plumbing */
+
+void mae_prepend_cls_forward(float *out, const float *x, const float *cls, int S, int T, int C)
+{
+	for (int s = 0; s < S; s++) {
+		float *o = out + (size_t)s * (T + 1) * C;
+		memcpy(o, cls, (size_t)C * sizeof(float));
+		memcpy(o + C, x + (size_t)s * T * C, (size_t)T * C * sizeof(float));
+	}
+}
+
+void mae_prepend_cls_backward(float *dx, float *dcls, const float *dout, int S, int T, int C)
+{
+	for (int s = 0; s < S; s++) {
+		const float *d = dout + (size_t)s * (T + 1) * C;
+		for (int c = 0; c < C; c++)
+			dcls[c] += d[c];
+		if (dx) {
+			float *o = dx + (size_t)s * T * C;
+			for (size_t i = 0; i < (size_t)T * C; i++)
+				o[i] += d[C + i];
+		}
+	}
+}
+
+void mae_gather_rows_forward(float *out, const float *x, const int *idx, int S, int T, int Tin, int C)
+{
+	for (int s = 0; s < S; s++)
+		for (int t = 0; t < T; t++)
+			memcpy(out + ((size_t)s * T + t) * C,
+			       x + ((size_t)s * Tin + idx[(size_t)s * T + t]) * C, (size_t)C * sizeof(float));
+}
+
+void mae_gather_rows_backward(float *dx, const float *dout, const int *idx, int S, int T, int Tin, int C)
+{
+	for (int s = 0; s < S; s++)
+		for (int t = 0; t < T; t++) {
+			float *o = dx + ((size_t)s * Tin + idx[(size_t)s * T + t]) * C;
+			const float *d = dout + ((size_t)s * T + t) * C;
+			for (int c = 0; c < C; c++)
+				o[c] += d[c];
+		}
+}
+
+void mae_mask_tokens_forward(float *out, const float *x, const uint8_t *mask, const float *token,
+                         int R, int C)
+{
+	for (int r = 0; r < R; r++)
+		memcpy(out + (size_t)r * C, mask[r] ? token : x + (size_t)r * C, (size_t)C * sizeof(float));
+}
+
+void mae_mask_tokens_backward(float *dx, float *dtoken, const float *dout, const uint8_t *mask,
+                          int R, int C)
+{
+	for (int r = 0; r < R; r++) {
+		const float *d = dout + (size_t)r * C;
+		float *o = mask[r] ? dtoken : dx ? dx + (size_t)r * C : NULL;
+		if (o)
+			for (int c = 0; c < C; c++)
+				o[c] += d[c];
+	}
+}
+
+void mae_unshuffle_forward(float *out, const float *x, const float *token, const uint8_t *mask,
+                       int S, int N, int Nk, int C)
+{
+	for (int s = 0; s < S; s++) {
+		const float *xs = x + (size_t)s * (1 + Nk) * C;
+		float *o = out + (size_t)s * (1 + N) * C;
+		memcpy(o, xs, (size_t)C * sizeof(float));
+		int k = 0;
+		for (int l = 0; l < N; l++) {
+			const float *src = token;
+			if (!mask[(size_t)s * N + l] && k < Nk)
+				src = xs + (size_t)(1 + k++) * C;
+			memcpy(o + (size_t)(1 + l) * C, src, (size_t)C * sizeof(float));
+		}
+	}
+}
+
+void mae_unshuffle_backward(float *dx, float *dtoken, const float *dout, const uint8_t *mask,
+                        int S, int N, int Nk, int C)
+{
+	for (int s = 0; s < S; s++) {
+		float *dxs = dx + (size_t)s * (1 + Nk) * C;
+		const float *d = dout + (size_t)s * (1 + N) * C;
+		for (int c = 0; c < C; c++)
+			dxs[c] += d[c];
+		int k = 0;
+		for (int l = 0; l < N; l++) {
+			float *dst = dtoken;
+			if (!mask[(size_t)s * N + l] && k < Nk)
+				dst = dxs + (size_t)(1 + k++) * C;
+			const float *dl = d + (size_t)(1 + l) * C;
+			for (int c = 0; c < C; c++)
+				dst[c] += dl[c];
+		}
+	}
+}
+
+void mae_add_pos_forward(float *x, const float *pos, int S, int T, int C)
+{
+	for (int s = 0; s < S; s++) {
+		float *xs = x + (size_t)s * T * C;
+		for (size_t i = 0; i < (size_t)T * C; i++)
+			xs[i] += pos[i];
+	}
+}

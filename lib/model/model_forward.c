@@ -1,0 +1,405 @@
+/* model_forward.c: the model's stages, forward and backward, for every mode.
+ *
+ *   encoder  patches -> tokens (visible only, all with mask tokens, or windows) -> blocks -> LN
+ *   decoder  MAE: decoder_embed, mask tokens back in patch order, pos, blocks, LN, pred;
+ *            other modes: the linear head on the encoder's tokens
+ *   loss     norm-pix/plain MSE, L1 or frequency loss against the target
+ *
+ * Token order: MAE's encoder takes the visible patches in ascending patch order, not in the
+ * order of a random shuffle; the encoder is permutation-equivariant once positions are added,
+ * so the result equals the reference up to float summation order (METHODS 1.4). */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mae/kernels/kernels.h"
+#include "mae/model/model.h"
+#include "mae/util/util.h"
+#include "model/model_internal.h"
+
+enum { BUF_IDX, BUF_TMASK, BUF_XP, BUF_EMB, BUF_DLAT, BUF_PRED, BUF_DPRED, BUF_TARGET, BUF_LMASK,
+       BUF_DECY, BUF_FULL };
+
+static int fail(mae_model *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int fail(mae_model *m, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(m->err, sizeof m->err, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+/* grow *p to hold need bytes; contents are not kept */
+static void grow(mae_model *m, void *pp, int which, size_t need)
+{
+	void **p = pp;
+	if (*p && m->caps[which] >= need)
+		return;
+	free(*p);
+	*p = mae_alloc_aligned(need ? need : 64);
+	m->caps[which] = need;
+}
+
+/* Token bookkeeping shared by all stages: which patches each encoder sequence holds, which of
+ * them are hidden, and the buffers sized for this batch. */
+static int prepare(mae_model *m, const mae_batch *b)
+{
+	const mae_config *c = &m->cfg;
+	int B = b->B, N = m->N, P = m->P, D = c->dim;
+	if (B <= 0)
+		return fail(m, "empty batch");
+	int S = B, ntok = N, Npred = N, spi = 1;
+	if (c->mode != MAE_MODE_MFM && !b->mask)
+		return fail(m, "mode %s needs a 'mask' tensor", mae_mode_name(c->mode));
+	if (c->mode == MAE_MODE_MAE) {
+		int nk = 0;
+		for (int l = 0; l < N; l++)
+			nk += !b->mask[l];
+		for (int s = 1; s < B; s++) {
+			int k = 0;
+			for (int l = 0; l < N; l++)
+				k += !b->mask[(size_t)s * N + l];
+			if (k != nk)
+				return fail(m, "image %d has %d visible patches and image 0 has %d: MAE's encoder "
+				            "needs the same number in every image of a batch", s, k, nk);
+		}
+		ntok = nk;
+	} else if (c->mode == MAE_MODE_LOMAR) {
+		if (!b->windows)
+			return fail(m, "mode lomar needs a 'windows' tensor");
+		spi = c->nwindows;
+		S = B * spi;
+		ntok = c->window * c->window;
+		Npred = spi * ntok;
+	}
+	m->B = B, m->S_enc = S, m->ntok = ntok, m->T_enc = 1 + ntok, m->Npred = Npred;
+	m->Nk = ntok;
+	size_t ntk = (size_t)S * ntok;
+	grow(m, &m->idx, BUF_IDX, ntk * sizeof(int));
+	grow(m, &m->tmask, BUF_TMASK, ntk);
+	grow(m, &m->xp, BUF_XP, ntk * P * sizeof(float));
+	grow(m, &m->emb, BUF_EMB, ntk * D * sizeof(float));
+	grow(m, &m->dlatent, BUF_DLAT, (size_t)S * (1 + ntok) * D * sizeof(float));
+	size_t np = (size_t)B * Npred;
+	grow(m, &m->pred, BUF_PRED, np * P * sizeof(float));
+	grow(m, &m->dpred, BUF_DPRED, np * P * sizeof(float));
+	grow(m, &m->target, BUF_TARGET, np * P * sizeof(float));
+	grow(m, &m->lmask, BUF_LMASK, np);
+	if (!m->wperm) {
+		m->wperm = mae_alloc_aligned((size_t)D * P * sizeof(float));
+		m->dwperm = mae_alloc_aligned((size_t)D * P * sizeof(float));
+	}
+	switch (c->mode) {
+	case MAE_MODE_MAE:
+		for (int s = 0; s < B; s++) {
+			int k = 0;
+			for (int l = 0; l < N; l++)
+				if (!b->mask[(size_t)s * N + l])
+					m->idx[(size_t)s * ntok + k++] = l;
+		}
+		memset(m->tmask, 0, ntk);
+		break;
+	case MAE_MODE_SIMMIM:
+	case MAE_MODE_MFM:
+		for (int s = 0; s < B; s++)
+			for (int l = 0; l < N; l++) {
+				m->idx[(size_t)s * N + l] = l;
+				m->tmask[(size_t)s * N + l] = c->mode == MAE_MODE_SIMMIM && b->mask[(size_t)s * N + l];
+			}
+		break;
+	case MAE_MODE_LOMAR: {
+		int K = c->window;
+		for (int s = 0; s < S; s++) {
+			int img = s / spi, w = s % spi;
+			int top = b->windows[((size_t)img * spi + w) * 2], left = b->windows[((size_t)img * spi + w) * 2 + 1];
+			if (top < 0 || left < 0 || top + K > m->gh || left + K > m->gw)
+				return fail(m, "image %d window %d at (%d,%d): a %dx%d window does not fit the %dx%d grid",
+				            img, w, top, left, K, K, m->gh, m->gw);
+			for (int a = 0; a < K; a++)
+				for (int bb = 0; bb < K; bb++) {
+					int l = (top + a) * m->gw + left + bb;
+					size_t t = (size_t)s * ntok + a * K + bb;
+					m->idx[t] = l;
+					m->tmask[t] = b->mask[(size_t)img * N + l] != 0;
+				}
+		}
+		break;
+	}
+	}
+	return 0;
+}
+
+/* the encoder's input patches: gathered (MAE visible, LoMaR windows) or the batch as it is */
+static const float *encoder_patches(const mae_model *m, const mae_batch *b)
+{
+	return m->cfg.mode == MAE_MODE_MAE || m->cfg.mode == MAE_MODE_LOMAR ? m->xp : b->patches;
+}
+
+int mae_encoder_forward(mae_model *m, const mae_batch *b)
+{
+	const mae_config *c = &m->cfg;
+	if (prepare(m, b) != 0)
+		return -1;
+	if (!b->patches)
+		return fail(m, "the encoder needs 'patches'");
+	int S = m->S_enc, ntok = m->ntok, T = 1 + ntok, N = m->N, P = m->P, D = c->dim;
+	int spi = S / m->B;
+	if (c->mode == MAE_MODE_MAE || c->mode == MAE_MODE_LOMAR)
+		for (int s = 0; s < S; s++)
+			for (int t = 0; t < ntok; t++)
+				memcpy(m->xp + ((size_t)s * ntok + t) * P,
+				       b->patches + ((size_t)(s / spi) * N + m->idx[(size_t)s * ntok + t]) * P,
+				       (size_t)P * sizeof(float));
+	mae_patch_embed_forward(m->emb, m->wperm, encoder_patches(m, b), m->w.patch_w, m->w.patch_b,
+	                    S * ntok, c->patch, c->channels, D);
+	mae_stack_ensure(&m->ea, S, T, D, c->heads, c->depth, c->mlp_ratio, m->NB, c->window, m->gelu_keep_mb, m->attn_keep_mb, m->chunk_rows);
+	/* x0[s] = [cls + pos0, (hidden ? mask_token : embedding) + pos[1 + patch id]...] */
+	for (int s = 0; s < S; s++) {
+		float *row = m->ea.x0 + (size_t)s * T * D;
+		memcpy(row, m->w.cls, (size_t)D * sizeof(float));
+		if (m->pos)
+			for (int d = 0; d < D; d++)
+				row[d] += m->pos[d];
+		for (int t = 0; t < ntok; t++) {
+			size_t k = (size_t)s * ntok + t;
+			float *r = row + (size_t)(1 + t) * D;
+			memcpy(r, m->tmask[k] ? m->w.enc_mask : m->emb + k * D, (size_t)D * sizeof(float));
+			if (m->pos) {
+				const float *pp = m->pos + (size_t)(1 + m->idx[k]) * D;
+				for (int d = 0; d < D; d++)
+					r[d] += pp[d];
+			}
+		}
+	}
+	mae_stack_forward(&m->ea, &m->w.enc, D, c->heads, c->depth, c->mlp_ratio, m->NB, c->ln_eps);
+	return 0;
+}
+
+int mae_encoder_backward(mae_model *m, const float *dlatent, const mae_batch *b)
+{
+	const mae_config *c = &m->cfg;
+	int S = m->S_enc, ntok = m->ntok, T = 1 + ntok, D = c->dim;
+	mae_stack_backward(&m->ea, &m->w.enc, &m->g.enc, dlatent, D, c->heads, c->depth, c->mlp_ratio, m->NB);
+	const float *dx = m->ea.dx;
+	/* the embedding gradient goes where the embeddings were (they are not needed any more) */
+	float *demb = m->emb;
+	for (int s = 0; s < S; s++) {
+		const float *row = dx + (size_t)s * T * D;
+		for (int d = 0; d < D; d++)
+			m->g.cls[d] += row[d];
+		for (int t = 0; t < ntok; t++) {
+			size_t k = (size_t)s * ntok + t;
+			const float *r = row + (size_t)(1 + t) * D;
+			if (m->tmask[k]) {
+				for (int d = 0; d < D; d++)
+					m->g.enc_mask[d] += r[d];
+				memset(demb + k * D, 0, (size_t)D * sizeof(float));
+			} else {
+				memcpy(demb + k * D, r, (size_t)D * sizeof(float));
+			}
+		}
+	}
+	mae_patch_embed_backward(m->g.patch_w, m->g.patch_b, m->dwperm, demb, encoder_patches(m, b),
+	                     S * ntok, c->patch, c->channels, D);
+	return 0;
+}
+
+int mae_decoder_forward(mae_model *m, const float *latent, const mae_batch *b)
+{
+	const mae_config *c = &m->cfg;
+	if (prepare(m, b) != 0)
+		return -1;
+	int B = m->B, N = m->N, P = m->P, D = c->dim;
+	const float *head_in = latent;
+	int rows = m->S_enc * m->T_enc, Dh = D, T = m->T_enc;
+	m->latent_in = latent;
+	if (c->mode == MAE_MODE_MAE) {
+		int Dd = c->dec_dim, Nk = m->ntok;
+		grow(m, &m->dec_y, BUF_DECY, (size_t)B * (1 + Nk) * Dd * sizeof(float));
+		mae_linear_forward(m->dec_y, latent, m->w.dec_embed_w, m->w.dec_embed_b, B * (1 + Nk), D, Dd);
+		mae_stack_ensure(&m->da, B, 1 + N, Dd, c->dec_heads, c->dec_depth, c->mlp_ratio, 0, 0, m->gelu_keep_mb, m->attn_keep_mb, m->chunk_rows);
+		mae_unshuffle_forward(m->da.x0, m->dec_y, m->w.dec_mask, b->mask, B, N, Nk, Dd);
+		mae_add_pos_forward(m->da.x0, m->dec_pos, B, 1 + N, Dd);
+		mae_stack_forward(&m->da, &m->w.dec, Dd, c->dec_heads, c->dec_depth, c->mlp_ratio, 0, c->ln_eps);
+		head_in = m->da.out, rows = B * (1 + N), Dh = Dd, T = 1 + N;
+	}
+	grow(m, &m->pred_full, BUF_FULL, (size_t)rows * P * sizeof(float));
+	mae_linear_forward(m->pred_full, head_in, m->w.pred_w, m->w.pred_b, rows, Dh, P);
+	/* drop the cls rows */
+	int S = rows / T;
+	for (int s = 0; s < S; s++)
+		memcpy(m->pred + (size_t)s * (T - 1) * P, m->pred_full + ((size_t)s * T + 1) * P,
+		       (size_t)(T - 1) * P * sizeof(float));
+	return 0;
+}
+
+int mae_decoder_backward(mae_model *m, const float *dpred, const mae_batch *b)
+{
+	const mae_config *c = &m->cfg;
+	int B = m->B, N = m->N, P = m->P, D = c->dim;
+	int rows = m->S_enc * m->T_enc, T = m->T_enc, Dh = D;
+	if (c->mode == MAE_MODE_MAE)
+		rows = B * (1 + N), T = 1 + N, Dh = c->dec_dim;
+	/* the head's output gradient, cls rows 0, in the buffer of the head's output */
+	float *dfull = m->pred_full;
+	for (int s = 0; s < rows / T; s++) {
+		memset(dfull + (size_t)s * T * P, 0, (size_t)P * sizeof(float));
+		memcpy(dfull + ((size_t)s * T + 1) * P, dpred + (size_t)s * (T - 1) * P,
+		       (size_t)(T - 1) * P * sizeof(float));
+	}
+	size_t nlat = (size_t)m->S_enc * m->T_enc * D;
+	memset(m->dlatent, 0, nlat * sizeof(float));
+	if (c->mode != MAE_MODE_MAE) {
+		mae_linear_backward(m->dlatent, m->g.pred_w, m->g.pred_b, dfull, m->latent_in, m->w.pred_w, rows, D, P);
+		return 0;
+	}
+	int Dd = c->dec_dim, Nk = m->ntok;
+	memset(m->da.dout, 0, (size_t)rows * Dd * sizeof(float));
+	mae_linear_backward(m->da.dout, m->g.pred_w, m->g.pred_b, dfull, m->da.out, m->w.pred_w, rows, Dh, P);
+	mae_stack_backward(&m->da, &m->w.dec, &m->g.dec, m->da.dout, Dd, c->dec_heads, c->dec_depth, c->mlp_ratio, 0);
+	float *dy = m->dec_y;     /* decoder_embed's output gradient, in its output's buffer */
+	memset(dy, 0, (size_t)B * (1 + Nk) * Dd * sizeof(float));
+	mae_unshuffle_backward(dy, m->g.dec_mask, m->da.dx, b->mask, B, N, Nk, Dd);
+	mae_linear_backward(m->dlatent, m->g.dec_embed_w, m->g.dec_embed_b, dy, m->latent_in, m->w.dec_embed_w,
+	                B * (1 + Nk), D, Dd);
+	return 0;
+}
+
+/* the target rows and loss mask in prediction order */
+static int loss_setup(mae_model *m, const mae_batch *b)
+{
+	const mae_config *c = &m->cfg;
+	int B = m->B, N = m->N, P = m->P, R = B * m->Npred;
+	const float *src = b->target ? b->target : b->patches;
+	if (!src)
+		return fail(m, "the loss needs 'patches' (or 'target')");
+	if (c->mode == MAE_MODE_LOMAR) {
+		int spi = c->nwindows, ntok = m->ntok;
+		for (int s = 0; s < m->S_enc; s++)
+			for (int t = 0; t < ntok; t++) {
+				size_t k = (size_t)s * ntok + t;
+				memcpy(m->target + k * P, src + ((size_t)(s / spi) * N + m->idx[k]) * P, (size_t)P * sizeof(float));
+			}
+		memcpy(m->lmask, m->tmask, (size_t)R);
+		src = m->target;
+	} else if (b->mask) {
+		memcpy(m->lmask, b->mask, (size_t)R);
+	} else {
+		memset(m->lmask, 1, (size_t)R);   /* no patch mask (MFM with a pixel loss): every patch */
+	}
+	if (c->loss == MAE_LOSS_NORMPIX) {
+		mae_norm_pix_target(m->target, src, R, P, 1e-6f);
+		src = m->target;
+	}
+	m->tgt = src;
+	if (c->loss == MAE_LOSS_FREQ) {
+		if (!b->fmask)
+			return fail(m, "the frequency loss needs an 'fmask' tensor");
+		if (!m->freq) {
+			m->freq = mae_calloc(1, sizeof(freq_loss_ws));
+			mae_freq_loss_init(m->freq, c->img_h, c->img_w, c->patch, c->channels);
+		}
+	}
+	return 0;
+}
+
+int mae_loss_forward(mae_model *m, const float *pred, const mae_batch *b, float *loss)
+{
+	const mae_config *c = &m->cfg;
+	if (prepare(m, b) != 0 || loss_setup(m, b) != 0)
+		return -1;
+	int R = m->B * m->Npred, P = m->P;
+	switch (c->loss) {
+	case MAE_LOSS_NORMPIX:
+	case MAE_LOSS_MSE:
+		*loss = mae_mse_masked_forward(pred, m->tgt, m->lmask, R, P);
+		break;
+	case MAE_LOSS_L1:
+		*loss = mae_l1_masked_forward(pred, m->tgt, m->lmask, R, P, c->channels);
+		break;
+	default:
+		*loss = mae_freq_loss_forward(m->freq, pred, m->tgt, b->fmask, m->B);
+	}
+	m->loss = *loss;
+	return 0;
+}
+
+int mae_loss_backward(mae_model *m, const float *pred, const mae_batch *b)
+{
+	const mae_config *c = &m->cfg;
+	int R = m->B * m->Npred, P = m->P;
+	memset(m->dpred, 0, (size_t)R * P * sizeof(float));
+	switch (c->loss) {
+	case MAE_LOSS_NORMPIX:
+	case MAE_LOSS_MSE:
+		mae_mse_masked_backward(m->dpred, pred, m->tgt, m->lmask, R, P, 1.0f);
+		break;
+	case MAE_LOSS_L1:
+		mae_l1_masked_backward(m->dpred, pred, m->tgt, m->lmask, R, P, c->channels, 1.0f);
+		break;
+	default:
+		mae_freq_loss_backward(m->freq, m->dpred, pred, m->tgt, b->fmask, m->B, 1.0f);
+	}
+	return 0;
+}
+
+int mae_model_step(mae_model *m, const mae_batch *b, float *loss, int grads)
+{
+	if (mae_encoder_forward(m, b) || mae_decoder_forward(m, m->ea.out, b) ||
+	    mae_loss_forward(m, m->pred, b, loss))
+		return -1;
+	if (!grads)
+		return 0;
+	mae_loss_backward(m, m->pred, b);
+	mae_decoder_backward(m, m->dpred, b);
+	mae_encoder_backward(m, m->dlatent, b);
+	return 0;
+}
+
+void mae_model_cls_attention(const mae_model *m, float *attn)
+{
+	const mae_config *c = &m->cfg;
+	int S = m->S_enc, T = m->T_enc, NH = c->heads, N = m->N, spi = S / m->B;
+	memset(attn, 0, (size_t)m->B * N * sizeof(float));
+	const float *cls = m->ea.att_cls + (size_t)(c->depth - 1) * S * T * NH;
+	for (int s = 0; s < S; s++)
+		for (int t = 0; t < m->ntok; t++) {
+			double a = 0;
+			for (int h = 0; h < NH; h++)
+				a += cls[((size_t)s * NH + h) * T + 1 + t];   /* row 0 (cls), column 1+t */
+			attn[(size_t)(s / spi) * N + m->idx[(size_t)s * m->ntok + t]] = (float)(a / NH);
+		}
+}
+
+int mae_encoder_readout(mae_model *m, int block)
+{
+	const mae_config *c = &m->cfg;
+	if (block < 1 || block > c->depth)
+		return fail(m, "block %d: the encoder has blocks 1 to %d", block, c->depth);
+	if (block == c->depth)
+		return 0;
+	size_t R = (size_t)m->S_enc * m->T_enc;
+	mae_layernorm_forward(m->ea.out, m->ea.lnf_mean, m->ea.lnf_rstd, m->ea.res2 + (block - 1) * R * c->dim,
+	                  m->w.enc.norm_w, m->w.enc.norm_b, (int)R, c->dim, c->ln_eps);
+	return 0;
+}
+
+void mae_model_feature(const mae_model *m, float *feature, int pool)
+{
+	int S = m->S_enc, T = m->T_enc, D = m->cfg.dim, spi = S / m->B;
+	memset(feature, 0, (size_t)m->B * D * sizeof(float));
+	for (int s = 0; s < S; s++) {
+		float *f = feature + (size_t)(s / spi) * D;
+		const float *x = m->ea.out + (size_t)s * T * D;
+		if (!pool) {
+			for (int d = 0; d < D; d++)
+				f[d] += x[d] / spi;
+			continue;
+		}
+		for (int t = 1; t < T; t++)
+			for (int d = 0; d < D; d++)
+				f[d] += x[(size_t)t * D + d] / ((T - 1) * spi);
+	}
+}
