@@ -40,28 +40,23 @@ static size_t max_record(void)
 }
 
 /* ---------------------------------------------------------------------------------------- */
-/* Endpoint syntax */
-
-typedef struct {
-	int zmq;            /* 0: "-" or a file */
-	int bind;
-	int socktype;       /* ZMQ_PULL, ZMQ_SUB, ZMQ_PUSH, ZMQ_PUB */
-	const char *addr;   /* address without prefixes */
-} ep_spec;
+/* Endpoint syntax: the one parser of mae(7) ENDPOINTS, for the data plane's endpoints and the
+ * training planes' sockets alike */
 
 static int is_zmq_addr(const char *s)
 {
 	return !strncmp(s, "tcp://", 6) || !strncmp(s, "ipc://", 6) || !strncmp(s, "inproc://", 9);
 }
 
-static ep_spec parse_endpoint(const char *s, int input)
+mae_endpoint mae_endpoint_parse(const char *s, enum mae_endpoint_kind kind, int bind_by_default)
 {
-	ep_spec e = {0, 0, input ? ZMQ_PULL : ZMQ_PUSH, s};
+	mae_endpoint e = {0, bind_by_default, kind == MAE_EP_INPUT ? ZMQ_PULL : ZMQ_PUSH, s};
+	int status = kind == MAE_EP_ROUTE ? MAE_EXIT_DATA : MAE_EXIT_USAGE;   /* routes are data */
 	const char *p = s;
-	if (!strncmp(p, "sub:", 4) && input) {
+	if (!strncmp(p, "sub:", 4) && kind == MAE_EP_INPUT) {
 		e.socktype = ZMQ_SUB;
 		p += 4;
-	} else if (!strncmp(p, "pub:", 4) && !input) {
+	} else if (!strncmp(p, "pub:", 4) && kind == MAE_EP_OUTPUT) {
 		e.socktype = ZMQ_PUB;
 		p += 4;
 	}
@@ -69,15 +64,30 @@ static ep_spec parse_endpoint(const char *s, int input)
 		e.bind = *p == '@';
 		p++;
 		if (!is_zmq_addr(p))
-			mae_die(MAE_EXIT_USAGE, "%s: not a ZeroMQ address (tcp://, ipc:// or inproc://)", s);
+			mae_die(status, "%s: not a ZeroMQ address (tcp://, ipc:// or inproc://)", s);
+		if (e.bind && kind == MAE_EP_ROUTE)
+			mae_die(status, "%s: a gradient route names an address to connect to, not one to bind", s);
 		e.zmq = 1;
 	} else if (is_zmq_addr(p)) {
 		e.zmq = 1;
 	} else if (p != s) {
 		mae_die(MAE_EXIT_USAGE, "%s: a socket type prefix needs a ZeroMQ address", s);
+	} else if (kind == MAE_EP_PLANE || kind == MAE_EP_ROUTE) {
+		mae_die(status, "%s: not a ZeroMQ address (tcp://, ipc:// or inproc://, after an "
+		        "optional @ to bind or > to connect)", s);
 	}
+	if (!e.zmq)
+		e.bind = 0;
 	e.addr = p;
 	return e;
+}
+
+void mae_zattach(void *sock, const mae_endpoint *e, const char *name)
+{
+	mae_zsecure(sock, e->addr, e->bind, name);
+	int rc = e->bind ? zmq_bind(sock, e->addr) : zmq_connect(sock, e->addr);
+	if (rc != 0)
+		mae_die(MAE_EXIT_DATA, "%s: cannot %s: %s", name, e->bind ? "bind" : "connect", zmq_strerror(errno));
 }
 
 /* A larger pipe buffer (1 MiB, the unprivileged limit) quarters the number of context
@@ -191,7 +201,7 @@ void mae_monitor_open(monitor *m, void *sock, const char *name)
 
 /* The monitor is attached before bind/connect: a handshake that completed before anyone
  * listened would be lost, and a writer would then wait forever for its peer to leave. */
-static void *open_socket(const ep_spec *e, const char *name, int hwm, monitor *mon)
+static void *open_socket(const mae_endpoint *e, const char *name, int hwm, monitor *mon)
 {
 	void *s = mae_zsocket(e->socktype, 0, name);
 	if (e->socktype == ZMQ_PULL || e->socktype == ZMQ_SUB)
@@ -202,11 +212,7 @@ static void *open_socket(const ep_spec *e, const char *name, int hwm, monitor *m
 		zmq_setsockopt(s, ZMQ_SUBSCRIBE, "", 0);
 	if (mon)
 		mae_monitor_open(mon, s, name);
-	mae_zsecure(s, e->addr, e->bind, name);
-	int rc = e->bind ? zmq_bind(s, e->addr) : zmq_connect(s, e->addr);
-	if (rc != 0)
-		mae_die(MAE_EXIT_DATA, "%s: cannot %s: %s", name, e->bind ? "bind" : "connect",
-		        zmq_strerror(errno));
+	mae_zattach(s, e, name);
 	return s;
 }
 
@@ -293,7 +299,7 @@ struct mae_reader {
 
 mae_reader *mae_reader_open(const char *endpoint, const mae_common *c)
 {
-	ep_spec e = parse_endpoint(endpoint ? endpoint : "-", 1);
+	mae_endpoint e = mae_endpoint_parse(endpoint ? endpoint : "-", MAE_EP_INPUT, 0);
 	const char *name = !endpoint || !strcmp(endpoint, "-") ? "stdin" : endpoint;
 	/* an endpoint that cannot be opened ends the program: open it before allocating
 	 * anything, so that exit leaves nothing behind (LeakSanitizer counts what a dying frame
@@ -707,7 +713,7 @@ struct mae_writer {
 
 mae_writer *mae_writer_open(const char *endpoint, const mae_common *c)
 {
-	ep_spec e = parse_endpoint(endpoint ? endpoint : "-", 0);
+	mae_endpoint e = mae_endpoint_parse(endpoint ? endpoint : "-", MAE_EP_OUTPUT, 0);
 	const char *name = !endpoint || !strcmp(endpoint, "-") ? "stdout" : endpoint;
 	/* opened before anything is allocated, as in mae_reader_open */
 	int file = !e.zmq && strcmp(e.addr, "-"), fd = 1;
@@ -738,7 +744,7 @@ mae_writer *mae_writer_open(const char *endpoint, const mae_common *c)
 
 mae_writer *mae_writer_open_tap(const char *endpoint)
 {
-	ep_spec e = parse_endpoint(endpoint, 0);
+	mae_endpoint e = mae_endpoint_parse(endpoint, MAE_EP_OUTPUT, 0);
 	if (!e.zmq)
 		return mae_writer_open(endpoint, NULL);
 	mae_writer *w = mae_calloc(1, sizeof *w);
@@ -902,10 +908,9 @@ void mae_write(mae_writer *w, mae_record *rec)
 	emit(w, rec->type);
 }
 
-int mae_writer_close(mae_writer *w, int64_t skipped)
+void mae_writer_close(mae_writer *w, int64_t skipped)
 {
 	mae_record eos = {0};
-	int rc = 0;
 	eos.type = MAE_REC_EOS;
 	mae_map_set_int(&eos.fields, "count", w->count);
 	mae_map_set_int(&eos.fields, "skipped", skipped);
@@ -950,5 +955,4 @@ int mae_writer_close(mae_writer *w, int64_t skipped)
 	mae_val_free(&w->eosx);
 	free(w->name);
 	free(w);
-	return rc;
 }

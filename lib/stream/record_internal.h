@@ -1,4 +1,6 @@
-/* record_internal.h: the encoder's gather list, shared by record.c and endpoint.c only. */
+/* record_internal.h: what libmae's transports share and nobody else needs: the encoder's
+ * gather list, the ZeroMQ context and sockets, endpoint syntax and peer tracking (record.c,
+ * endpoint.c, curve.c, and the training planes' sockets in train/ps.c and train/gradplane.c). */
 #ifndef MAE_RECORD_INTERNAL_H
 #define MAE_RECORD_INTERNAL_H
 
@@ -45,6 +47,24 @@ void mae_zctx_release(void);
  * is disconnected and noticed. Dies with `name` if the socket cannot be made. Close it with
  * zmq_close and mae_zctx_release. */
 void *mae_zsocket(int type, int linger_ms, const char *name);
+/* An endpoint as written (mae(7) ENDPOINTS): [sub:|pub:][@|>]ADDRESS, @ to bind, > to
+ * connect. The one parser of that syntax, for the data plane's endpoints (input or output;
+ * "-" and file names are not sockets) and for the training planes' sockets (a ZeroMQ address,
+ * whose socket type the plane fixes; a route, one read from a record's `route`, must connect).
+ * A bare ZeroMQ address binds if bind_by_default. Dies on a prefix without a ZeroMQ address, a
+ * sub:/pub: where it has no meaning, or a plane endpoint that is no ZeroMQ address: status 1
+ * (usage), 2 for a route (bad data). */
+enum mae_endpoint_kind { MAE_EP_INPUT, MAE_EP_OUTPUT, MAE_EP_PLANE, MAE_EP_ROUTE };
+typedef struct mae_endpoint {
+	int zmq;            /* 0: "-" or a file */
+	int bind;
+	int socktype;       /* data endpoints: ZMQ_PULL, ZMQ_SUB, ZMQ_PUSH or ZMQ_PUB */
+	const char *addr;   /* the address without its prefixes (points into the string parsed) */
+} mae_endpoint;
+mae_endpoint mae_endpoint_parse(const char *s, enum mae_endpoint_kind kind, int bind_by_default);
+/* Secure (mae_zsecure) and then bind or connect sock as e says; dies naming `name`. Every
+ * maepipe socket is attached through it, after its options are set. */
+void mae_zattach(void *sock, const mae_endpoint *e, const char *name);
 /* CURVE on a tcp:// socket about to bind or connect to addr, when MAE_CURVE names a run's
  * keys (curve.c); nothing otherwise, and nothing for other transports. */
 void mae_zsecure(void *sock, const char *addr, int bind, const char *name);

@@ -82,9 +82,10 @@ mae_gradport *mae_gradport_open(const char *spec)
 		snprintf(bind, sizeof bind, "ipc://%s", g->path);
 		snprintf(g->addr, sizeof g->addr, "ipc://%s", g->path);
 	} else {
-		if (spec[0] != '@')
+		mae_endpoint e = mae_endpoint_parse(spec, MAE_EP_PLANE, 0);
+		if (!e.bind)
 			mae_die(MAE_EXIT_USAGE, "gradient port %s: must bind (@tcp://... or @ipc://...)", spec);
-		snprintf(bind, sizeof bind, "%s", spec + 1);
+		snprintf(bind, sizeof bind, "%s", e.addr);
 		/* the route names a connectable address: a wildcard host becomes our host name */
 		char host[256] = "localhost";
 		gethostname(host, sizeof host - 1);
@@ -97,9 +98,10 @@ mae_gradport *mae_gradport_open(const char *spec)
 	g->sock = mae_zsocket(ZMQ_PULL, 0, bind);
 	int hwm = 4;
 	zmq_setsockopt(g->sock, ZMQ_RCVHWM, &hwm, sizeof hwm);
-	mae_zsecure(g->sock, bind, 1, bind);
-	if (zmq_bind(g->sock, bind) != 0)
-		mae_die(MAE_EXIT_DATA, "gradient port %s: cannot bind: %s", bind, zmq_strerror(errno));
+	mae_endpoint e = {1, 1, ZMQ_PULL, bind};
+	char name[600];
+	snprintf(name, sizeof name, "gradient port %s", bind);
+	mae_zattach(g->sock, &e, name);
 	if (g->path[0])
 		remember_private_port(g->path);
 	zmq_msg_init(&g->msg);
@@ -204,10 +206,11 @@ void mae_grad_send(const char *addr, mae_record *grad)
 		if (npeers == (int)(sizeof peers / sizeof peers[0]))
 			mae_die(MAE_EXIT_DATA, "more than %d gradient destinations", npeers);
 		/* linger: the last gradient must reach its stage before we exit */
-		s = mae_zsocket(ZMQ_PUSH, 2000, addr);
-		mae_zsecure(s, addr, 0, addr);
-		if (zmq_connect(s, addr) != 0)
-			mae_die(MAE_EXIT_DATA, "gradient route %s: cannot connect: %s", addr, zmq_strerror(errno));
+		char name[600];
+		snprintf(name, sizeof name, "gradient route %s", addr);
+		mae_endpoint e = mae_endpoint_parse(addr, MAE_EP_ROUTE, 0);
+		s = mae_zsocket(ZMQ_PUSH, 2000, name);
+		mae_zattach(s, &e, name);
 		snprintf(peers[npeers].addr, sizeof peers[npeers].addr, "%s", addr);
 		peers[npeers++].sock = s;
 	}

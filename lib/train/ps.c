@@ -163,11 +163,11 @@ mae_ps *mae_ps_join(const char *endpoint, const char *group, int replica, double
 {
 	mae_ps *ps = mae_calloc(1, sizeof *ps);
 	char err[256];
-	const char *addr = endpoint[0] == '>' ? endpoint + 1 : endpoint;
-	if (endpoint[0] == '@')
+	mae_endpoint e = mae_endpoint_parse(endpoint, MAE_EP_PLANE, 0);
+	if (e.bind)
 		mae_die(MAE_EXIT_USAGE, "--ps %s: a stage connects to the parameter server; mae-optimize binds",
 		        endpoint);
-	snprintf(ps->endpoint, sizeof ps->endpoint, "%s", addr);
+	snprintf(ps->endpoint, sizeof ps->endpoint, "%s", e.addr);
 	ps->group = group_of(group);
 	if (ps->group < 0)
 		mae_die(MAE_EXIT_USAGE, "parameter group '%s': encoder or decoder", group);
@@ -183,9 +183,7 @@ mae_ps *mae_ps_join(const char *endpoint, const char *group, int replica, double
 	                  (unsigned long long)(mae_now() * 1e6));
 	zmq_setsockopt(ps->sock, ZMQ_ROUTING_ID, rid, (size_t)rn);
 	mae_monitor_open(&ps->mon, ps->sock, endpoint);
-	mae_zsecure(ps->sock, addr, 0, endpoint);
-	if (zmq_connect(ps->sock, addr) != 0)
-		mae_die(MAE_EXIT_DATA, "--ps %s: cannot connect: %s", endpoint, zmq_strerror(errno));
+	mae_zattach(ps->sock, &e, endpoint);
 	new_msg(&ps->rec, "hello");
 	mae_map_set_str(&ps->rec.fields, "group", group);
 	mae_map_set_int(&ps->rec.fields, "replica", replica);
@@ -482,7 +480,10 @@ mae_ps_server *mae_ps_server_open(mae_model *m, mae_optim *o, const mae_ps_serve
 	s->acc = mae_alloc_aligned(m->n_params * sizeof(float));
 	s->start = s->last_step_time = mae_now();
 	s->images_total = opt->images;
-	const char *addr = opt->endpoint[0] == '@' ? opt->endpoint + 1 : opt->endpoint;
+	mae_endpoint e = mae_endpoint_parse(opt->endpoint, MAE_EP_PLANE, 1);
+	if (!e.bind)
+		mae_die(MAE_EXIT_USAGE, "--ps %s: mae-optimize binds the parameter server's address (@ or "
+		        "no prefix); the stages connect to it", opt->endpoint);
 	s->sock = mae_zsocket(ZMQ_ROUTER, 2000, opt->endpoint);
 	int one = 1;
 	zmq_setsockopt(s->sock, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
@@ -490,9 +491,7 @@ mae_ps_server *mae_ps_server_open(mae_model *m, mae_optim *o, const mae_ps_serve
 	 * be known dead yet) */
 	zmq_setsockopt(s->sock, ZMQ_ROUTER_HANDOVER, &one, sizeof one);
 	mae_monitor_open(&s->mon, s->sock, opt->endpoint);
-	mae_zsecure(s->sock, addr, 1, opt->endpoint);
-	if (zmq_bind(s->sock, addr) != 0)
-		mae_die(MAE_EXIT_DATA, "--ps %s: cannot bind: %s", opt->endpoint, zmq_strerror(errno));
+	mae_zattach(s->sock, &e, opt->endpoint);
 	s->metrics = mae_run_metrics_open(opt->outdir, o->step == 0);
 	mae_progress_start(&s->prog, "steps", o->total > o->step ? o->total - o->step : -1);
 	return s;

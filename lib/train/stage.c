@@ -53,11 +53,13 @@ void mae_stage_trainable(mae_stage *s, const char *ps, const char *group, int re
 	mae_config cfg;
 	memset(s, 0, sizeof *s);
 	s->grad_timeout = grad_timeout;
+	/* the gradient port first: a wrong --grad is a usage error, said at once rather than after
+	 * the wait for the parameter server */
+	s->port = mae_gradport_open(grad_spec);
 	s->ps = mae_ps_join(ps, group, replica, grad_timeout, &cfg);
 	if (!(s->m = mae_model_new(&cfg, err, sizeof err)))
 		mae_die(MAE_EXIT_DATA, "model from the parameter server: %s", err);
 	s->step = mae_ps_weights(s->ps, s->m);
-	s->port = mae_gradport_open(grad_spec);
 }
 
 void mae_stage_config(mae_stage *s, const char *spec)
@@ -106,12 +108,10 @@ const char *mae_header_model(const mae_record *hdr)
 static void check_shape(const mae_record *r, const mae_tensor *t, int64_t d0, int64_t d1, int64_t d2,
                         const char *want)
 {
-	char got[160];
 	int64_t want_d[3] = {d0, d1, d2};
 	for (int i = 0; i < t->ndim && i < 3; i++)
 		if (want_d[i] >= 0 && t->shape[i] != want_d[i])
-			mae_die(MAE_EXIT_DATA, "record %lld: tensor '%s': expected %s %s, got %s", (long long)r->number,
-			        t->name, mae_dtype_name(t->dtype), want, mae_tensor_desc(t, got, sizeof got));
+			mae_rec_wrong_shape(r, t, want);
 }
 
 void mae_stage_batch(mae_stage *s, mae_record *r, mae_batch *b, int allow_no_mask)
