@@ -75,12 +75,14 @@ int main(int argc, char **argv)
 		float loss;
 		mae_stage_batch(&st, &rec, &b, 1);
 		mae_tensor *pt = mae_rec_need(&rec, "pred", MAE_F32, 3, "[B,N,P]");
-		if (mae_loss_forward(m, pt->data, &b, &loss))
+		if (mae_model_layout(m, &b))
 			mae_die(MAE_EXIT_DATA, "record %lld: %s", (long long)rec.number, m->err);
 		if (pt->shape[0] != b.B || pt->shape[1] != m->Npred || pt->shape[2] != m->P)
 			mae_die(MAE_EXIT_DATA, "record %lld: pred [%lld,%lld,%lld], expected [%d,%d,%d]",
 			        (long long)rec.number, (long long)pt->shape[0], (long long)pt->shape[1],
 			        (long long)pt->shape[2], b.B, m->Npred, m->P);
+		if (mae_loss_forward(m, pt->data, &b, &loss))
+			mae_die(MAE_EXIT_DATA, "record %lld: %s", (long long)rec.number, m->err);
 		sum += loss;
 		mae_val *route = mae_map_get(&rec.fields, "route");
 		if (!nograd && route && route->type == MAE_V_ARRAY && route->a.n > 0) {

@@ -47,16 +47,15 @@ int main(int argc, char **argv)
 	while (mae_read(in, &rec)) {
 		mae_stage_batch(&st, &rec, &b, 1);
 		mae_tensor *lt = mae_rec_need(&rec, "latent", MAE_F32, 3, "[S,T,D]");
-		if (lt->shape[2] != m->cfg.dim)
-			mae_die(MAE_EXIT_DATA, "record %lld: latent width %lld, the model's encoder has %d",
-			        (long long)rec.number, (long long)lt->shape[2], m->cfg.dim);
-		const float *latent = lt->data;
-		if (mae_decoder_forward(m, latent, &b))
+		if (mae_model_layout(m, &b))
 			mae_die(MAE_EXIT_DATA, "record %lld: %s", (long long)rec.number, m->err);
-		if (lt->shape[0] != m->S_enc || lt->shape[1] != m->T_enc)
-			mae_die(MAE_EXIT_DATA, "record %lld: latent [%lld,%lld,%lld] does not fit the mask (expected "
-			        "[%d,%d,%d])", (long long)rec.number, (long long)lt->shape[0], (long long)lt->shape[1],
-			        (long long)lt->shape[2], m->S_enc, m->T_enc, m->cfg.dim);
+		if (lt->shape[0] != m->S_enc || lt->shape[1] != m->T_enc || lt->shape[2] != m->cfg.dim)
+			mae_die(MAE_EXIT_DATA, "record %lld: latent [%lld,%lld,%lld] does not fit the mask and the "
+			        "model's encoder (expected [%d,%d,%d])", (long long)rec.number,
+			        (long long)lt->shape[0], (long long)lt->shape[1], (long long)lt->shape[2],
+			        m->S_enc, m->T_enc, m->cfg.dim);
+		if (mae_decoder_forward(m, lt->data, &b))
+			mae_die(MAE_EXIT_DATA, "record %lld: %s", (long long)rec.number, m->err);
 		int64_t ls[3] = {lt->shape[0], lt->shape[1], lt->shape[2]};
 		int64_t ps3[3] = {b.B, m->Npred, m->P};
 		mae_tensor *pt = mae_rec_add(&rec, "pred", MAE_F32, 3, ps3);

@@ -22,15 +22,6 @@ static const char usage[] =
 	"  --norm-pix  predictions are per-patch normalized: show them with each target patch's\n"
 	"              mean and standard deviation\n";
 
-
-/* Die with the reader's style of message for a tensor of the right dtype but the wrong shape. */
-static void wrong_shape(const mae_record *r, const mae_tensor *t, const char *want)
-{
-	char got[128];
-	mae_die(MAE_EXIT_DATA, "record %lld: tensor '%s': expected %s %s, got %s", (long long)r->number,
-	        t->name, mae_dtype_name(t->dtype), want, mae_tensor_desc(t, got, sizeof got));
-}
-
 enum { OPT_EVERY = MAE_OPT_FIRST_PROGRAM, OPT_COLS, OPT_SCALE, OPT_GAP, OPT_NORMPIX, OPT_DRAIN };
 
 typedef struct view {
@@ -139,20 +130,20 @@ static void collect(view *v, mae_record *rec)
 		snprintf(want, sizeof want, "[B,%d,%d,%d]", v->H, v->W, v->C);
 		img = mae_rec_need(rec, "image", MAE_U8, 4, want);
 		if (img->shape[1] != v->H || img->shape[2] != v->W || img->shape[3] != v->C)
-			wrong_shape(rec, img, want);
+			mae_rec_wrong_shape(rec, img, want);
 	}
 	snprintf(want, sizeof want, "[B,%d,%d]", v->N, v->P);
 	if (mae_rec_tensor(rec, "patches") && v->p) {
 		x = mae_rec_need(rec, "patches", MAE_F32, 3, want);
 		if (x->shape[1] != v->N || x->shape[2] != v->P)
-			wrong_shape(rec, x, want);
+			mae_rec_wrong_shape(rec, x, want);
 	}
 	if (v->panels == 4 && mae_rec_tensor(rec, "windows")) {
 		/* LoMaR: one prediction per window token */
 		win = mae_rec_need(rec, "windows", MAE_I32, 3, "[B,M,2]");
 		K = (int)mae_map_int(hmeta, "window_size", 0);
 		if (win->shape[2] != 2)
-			wrong_shape(rec, win, "[B,M,2]");
+			mae_rec_wrong_shape(rec, win, "[B,M,2]");
 		if (K <= 0)
 			mae_die(MAE_EXIT_DATA, "record %lld: 'windows' but no window_size in the header",
 			        (long long)rec->number);
@@ -160,17 +151,17 @@ static void collect(view *v, mae_record *rec)
 		pred = mae_rec_need(rec, "pred", MAE_F32, 3, want);
 		if (pred->shape[1] != win->shape[1] * K * K || pred->shape[2] != v->P ||
 		    pred->shape[0] != win->shape[0])
-			wrong_shape(rec, pred, want);
+			mae_rec_wrong_shape(rec, pred, want);
 	} else if (v->panels == 4) {
 		pred = mae_rec_need(rec, "pred", MAE_F32, 3, want);
 		if (pred->shape[1] != v->N || pred->shape[2] != v->P)
-			wrong_shape(rec, pred, want);
+			mae_rec_wrong_shape(rec, pred, want);
 	}
 	if (v->panels >= 2 && mae_rec_tensor(rec, "mask")) {
 		snprintf(want, sizeof want, "[B,%d]", v->N);
 		m = mae_rec_need(rec, "mask", MAE_U8, 2, want);
 		if (m->shape[1] != v->N)
-			wrong_shape(rec, m, want);
+			mae_rec_wrong_shape(rec, m, want);
 	}
 	int64_t B = img ? img->shape[0] : x ? x->shape[0] : pred->shape[0];
 	if ((x && x->shape[0] != B) || (m && m->shape[0] != B) || (pred && pred->shape[0] != B))

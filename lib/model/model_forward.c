@@ -42,15 +42,17 @@ static void grow(mae_model *m, void *pp, int which, size_t need)
 	m->caps[which] = need;
 }
 
-/* Token bookkeeping shared by all stages: which patches each encoder sequence holds, which of
- * them are hidden, and the buffers sized for this batch. */
-static int prepare(mae_model *m, const mae_batch *b)
+/* How a batch lays out as tokens: B, the encoder's sequences S_enc of T_enc tokens (ntok
+ * patches and the class token) and the Npred predictions per image, from the mask (MAE) or
+ * the windows (LoMaR). Counts only: a stage asks it to check its inputs' shapes before it
+ * hands them to a forward. */
+int mae_model_layout(mae_model *m, const mae_batch *b)
 {
 	const mae_config *c = &m->cfg;
-	int B = b->B, N = m->N, P = m->P, D = c->dim;
+	int B = b->B, N = m->N;
 	if (B <= 0)
 		return fail(m, "empty batch");
-	int S = B, ntok = N, Npred = N, spi = 1;
+	int S = B, ntok = N, Npred = N;
 	if (c->mode != MAE_MODE_MFM && !b->mask)
 		return fail(m, "mode %s needs a 'mask' tensor", mae_mode_name(c->mode));
 	if (c->mode == MAE_MODE_MAE) {
@@ -69,12 +71,24 @@ static int prepare(mae_model *m, const mae_batch *b)
 	} else if (c->mode == MAE_MODE_LOMAR) {
 		if (!b->windows)
 			return fail(m, "mode lomar needs a 'windows' tensor");
-		spi = c->nwindows;
-		S = B * spi;
+		S = B * c->nwindows;
 		ntok = c->window * c->window;
-		Npred = spi * ntok;
+		Npred = c->nwindows * ntok;
 	}
 	m->B = B, m->S_enc = S, m->ntok = ntok, m->T_enc = 1 + ntok, m->Npred = Npred;
+	return 0;
+}
+
+/* Token bookkeeping shared by all stages: which patches each encoder sequence holds, which of
+ * them are hidden, and the buffers sized for this batch. */
+static int prepare(mae_model *m, const mae_batch *b)
+{
+	if (mae_model_layout(m, b) != 0)
+		return -1;
+	const mae_config *c = &m->cfg;
+	int B = b->B, N = m->N, P = m->P, D = c->dim;
+	int S = m->S_enc, ntok = m->ntok, Npred = m->Npred;
+	int spi = c->mode == MAE_MODE_LOMAR ? c->nwindows : 1;
 	m->Nk = ntok;
 	size_t ntk = (size_t)S * ntok;
 	grow(m, &m->idx, BUF_IDX, ntk * sizeof(int));

@@ -166,17 +166,29 @@ void mae_tensor_own(mae_record *r, mae_tensor *t)
 	t->cap = cap;
 }
 
+/* The one message for a tensor that is not what a stage expects. */
+static noreturn void die_expected(const mae_record *r, const mae_tensor *t, enum mae_dtype dt,
+                                  const char *shape_hint)
+{
+	char got[160];
+	mae_die(MAE_EXIT_DATA, "record %lld: tensor '%s': expected %s %s, got %s", (long long)r->number,
+	        t->name, mae_dtype_name(dt), shape_hint ? shape_hint : "", mae_tensor_desc(t, got, sizeof got));
+}
+
+void mae_rec_wrong_shape(const mae_record *r, const mae_tensor *t, const char *want)
+{
+	die_expected(r, t, t->dtype, want);
+}
+
 mae_tensor *mae_rec_need(mae_record *r, const char *name, enum mae_dtype dt, int ndim,
                          const char *shape_hint)
 {
 	mae_tensor *t = mae_rec_tensor(r, name);
-	char got[160];
 	if (!t)
 		mae_die(MAE_EXIT_DATA, "record %lld: no tensor '%s' (expected %s %s)", (long long)r->number,
 		        name, mae_dtype_name(dt), shape_hint ? shape_hint : "");
 	if (t->dtype != dt || (ndim >= 0 && t->ndim != ndim))
-		mae_die(MAE_EXIT_DATA, "record %lld: tensor '%s': expected %s %s, got %s", (long long)r->number,
-		        name, mae_dtype_name(dt), shape_hint ? shape_hint : "", mae_tensor_desc(t, got, sizeof got));
+		die_expected(r, t, dt, shape_hint);
 	if ((uintptr_t)t->data % 64)
 		mae_tensor_own(r, t);
 	return t;

@@ -214,6 +214,11 @@ void mae_model_init(mae_model *m, uint64_t seed);
 const mae_param_info *mae_model_find(const mae_model *m, const char *name);
 void mae_model_zero_grad(mae_model *m);
 
+/* The batch's token layout only (m->B, S_enc, T_enc, ntok, Npred), from its mask or windows:
+ * what a stage checks the shapes of its inputs (latent, pred) against before it hands them to
+ * a stage below. Returns 0, or -1 with a message in m->err. The stages compute it themselves. */
+int mae_model_layout(mae_model *m, const mae_batch *b);
+
 /* Stages. Each returns 0, or -1 with a message in m->err (bad shapes, unequal visible counts,
  * windows out of range). */
 int mae_encoder_forward(mae_model *m, const mae_batch *b);

@@ -16,7 +16,7 @@
  *         ...
  *         mae_write(out, &rec);
  *     }
- *     mae_writer_close(out, mae_reader_skipped(in));   // writes EOS, flushes, checks errors
+ *     mae_writer_close(out, mae_reader_skipped(in));   // writes EOS, flushes; dies on errors
  *     mae_reader_close(in);
  *
  * Every reader failure (truncated stream, garbage, wrong dtype, bad sizes) ends the program
@@ -26,6 +26,7 @@
 
 #include <stdint.h>
 #include <stdio.h>
+#include <stdnoreturn.h>
 #include "mae/stream/tensor.h"
 #include "mae/stream/value.h"
 
@@ -60,6 +61,9 @@ mae_tensor *mae_rec_tensor(mae_record *r, const char *name);          /* NULL if
  * shape_hint is that "[B,N,P]" text (may be NULL). */
 mae_tensor *mae_rec_need(mae_record *r, const char *name, enum mae_dtype dt, int ndim,
                          const char *shape_hint);
+/* Die with mae_rec_need's message for a tensor of the right dtype and rank whose sizes are
+ * not `want` (the shape expected, e.g. "[B,14,14] (the model's grid)"). */
+noreturn void mae_rec_wrong_shape(const mae_record *r, const mae_tensor *t, const char *want);
 /* A new tensor (replacing any of that name) with owned, uninitialized, aligned storage. */
 mae_tensor *mae_rec_add(mae_record *r, const char *name, enum mae_dtype dt, int ndim,
                         const int64_t *shape);
@@ -119,8 +123,10 @@ mae_writer *mae_writer_open(const char *endpoint, const mae_common *c);
 /* A PUB writer for taps: never blocks; drops when a subscriber is slow. */
 mae_writer *mae_writer_open_tap(const char *endpoint);
 void mae_write(mae_writer *w, mae_record *rec);  /* header or batch; counts batches */
-/* Write the EOS record (count of batches written, skipped) and close. Returns 0 on success. */
-int mae_writer_close(mae_writer *w, int64_t skipped);
+/* Write the EOS record (count of batches written, skipped) and close. A failure to write or to
+ * close (a full disk, a reader gone) ends the program with status 2 and the endpoint's name,
+ * as every write does: when it returns, the stream is whole. */
+void mae_writer_close(mae_writer *w, int64_t skipped);
 int64_t mae_writer_count(const mae_writer *w);
 /* Write an encoded record as is. After an EOS record so written, mae_writer_close adds none. */
 void mae_write_raw(mae_writer *w, const void *buf, size_t n, enum mae_rtype type);
