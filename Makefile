@@ -41,6 +41,8 @@ $(if $(LIBDUPS),$(error lib/: two sources share the name $(LIBDUPS); give each a
 LIBOBJ  := $(LIBSRC:%.c=$(B)/obj/%.o)
 PROGS   := $(patsubst bin/%.c,$(B)/bin/%,$(sort $(wildcard bin/mae-*.c)))
 UNITS   := $(patsubst tests/unit/%.c,$(B)/tests/%,$(sort $(wildcard tests/unit/*.c)))
+# the unit tests' oracles: reference code written from the definitions, not part of libmae
+ORACLES := $(patsubst %.c,$(B)/obj/%.o,$(sort $(wildcard tests/oracle/*.c)))
 MAN1    := $(sort $(wildcard man/man1/*.1))
 MAN5    := $(sort $(wildcard man/man5/*.5))
 MAN7    := $(sort $(wildcard man/man7/*.7))
@@ -65,9 +67,9 @@ $(B)/bin/%: $(B)/obj/bin/%.o $(B)/libmae.a
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(B)/libmae.a $(LDLIBS_ALL)
 
-$(B)/tests/%: $(B)/obj/tests/unit/%.o $(B)/libmae.a
+$(B)/tests/%: $(B)/obj/tests/unit/%.o $(ORACLES) $(B)/libmae.a
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -o $@ $< $(B)/libmae.a $(LDLIBS_ALL)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(ORACLES) $(B)/libmae.a $(LDLIBS_ALL)
 
 units: $(UNITS)
 

@@ -206,19 +206,3 @@ void mae_dft2_project(mae_dft2 *d, int c, const float *x, const uint8_t *sel, fl
 	free(ru);
 }
 
-void mae_dft2_forward_naive(int h, int w, const float *x, double *re, double *im)
-{
-	for (int u = 0; u < h; u++)
-		for (int v = 0; v < w; v++) {
-			double sr = 0, si = 0;
-			for (int y = 0; y < h; y++)
-				for (int xx = 0; xx < w; xx++) {
-					double ph = -2.0 * M_PI * ((double)((long)u * y % h) / h +
-					                           (double)((long)v * xx % w) / w);
-					sr += x[y * w + xx] * cos(ph);
-					si += x[y * w + xx] * sin(ph);
-				}
-			re[u * w + v] = sr;
-			im[u * w + v] = si;
-		}
-}

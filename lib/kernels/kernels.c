@@ -15,18 +15,6 @@
 /* ---------------------------------------------------------------------------------------
  * Linear (https://pytorch.org/docs/stable/generated/torch.nn.Linear.html) */
 
-void mae_linear_forward_naive(float *out, const float *inp, const float *w, const float *bias,
-                          int R, int C, int OC)
-{
-	for (int r = 0; r < R; r++)
-		for (int o = 0; o < OC; o++) {
-			float acc = bias ? bias[o] : 0.0f;
-			for (int c = 0; c < C; c++)
-				acc += inp[(size_t)r * C + c] * w[(size_t)o * C + c];
-			out[(size_t)r * OC + o] = acc;
-		}
-}
-
 /* Big products are split into one row block per pool thread, each a single-threaded product:
  * mae_gemm (kernels_gemm.c) for y = x W^T and dx = dy W where the CPU has AVX-512 or AVX2,
  * OpenBLAS for dW and elsewhere. OpenBLAS is held to one thread (mae_threads_init), so no BLAS thread ever
@@ -136,23 +124,6 @@ void mae_linear_forward_gelu(float *pre, float *out, const float *inp, const flo
 	lin_job J = { .out = pre, .gelu_out = out, .inp = inp, .w = w, .bias = bias, .R = R, .C = C,
 	              .OC = OC };
 	linear_forward_job(&J);
-}
-
-void mae_linear_backward_naive(float *dinp, float *dw, float *dbias, const float *dout,
-                           const float *inp, const float *w, int R, int C, int OC)
-{
-	for (int r = 0; r < R; r++)
-		for (int o = 0; o < OC; o++) {
-			float d = dout[(size_t)r * OC + o];
-			for (int c = 0; c < C; c++) {
-				if (dinp)
-					dinp[(size_t)r * C + c] += d * w[(size_t)o * C + c];
-				if (dw)
-					dw[(size_t)o * C + c] += d * inp[(size_t)r * C + c];
-			}
-			if (dbias)
-				dbias[o] += d;
-		}
 }
 
 /* dbias[o] += sum over rows of dout[r][o], for o in [o0, o1), adding the rows in order. Column
@@ -577,29 +548,6 @@ void mae_gelu_forward_deriv(float *out, float *deriv, const float *inp, size_t n
 	mae_parallel_for(J.nt, gelu_deriv_task, &J);
 }
 
-static void add_task(void *ctx, int i, int tid)
-{
-	(void)tid;
-	ew_job *J = ctx;
-	size_t i0 = J->n * i / J->nt, i1 = J->n * (i + 1) / J->nt;
-	for (size_t k = i0; k < i1; k++)
-		J->out[k] = J->a[k] + J->b[k];
-}
-
-void mae_residual_forward(float *out, const float *a, const float *b, size_t n)
-{
-	ew_job J = { .out = out, .a = a, .b = b, .n = n, .nt = ew_threads(n) };
-	mae_parallel_for(J.nt, add_task, &J);
-}
-
-void mae_residual_backward(float *da, float *db, const float *dout, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		da[i] += dout[i];
-		db[i] += dout[i];
-	}
-}
-
 /* ---------------------------------------------------------------------------------------
  * Patch embedding: MAE's Conv2d with kernel = stride = p, on patchified input */
 
@@ -620,23 +568,6 @@ void mae_patch_embed_forward(float *out, float *wperm, const float *patches, con
 {
 	permute_conv_weight(wperm, w, p, c, D);
 	mae_linear_forward(out, patches, wperm, bias, R, p * p * c, D);
-}
-
-void mae_patch_embed_forward_naive(float *out, const float *patches, const float *w,
-                               const float *bias, int R, int p, int c, int D)
-{
-	/* the convolution as written: output d of patch r sums w[d,ch,a,b] * pixel(a,b,ch) */
-	int P = p * p * c;
-	for (int r = 0; r < R; r++)
-		for (int d = 0; d < D; d++) {
-			float acc = bias[d];
-			for (int ch = 0; ch < c; ch++)
-				for (int a = 0; a < p; a++)
-					for (int b = 0; b < p; b++)
-						acc += w[(size_t)d * P + ch * p * p + a * p + b] *
-						       patches[(size_t)r * P + (a * p + b) * c + ch];
-			out[(size_t)r * D + d] = acc;
-		}
 }
 
 void mae_patch_embed_backward(float *dw, float *dbias, float *dwperm, const float *dout,
@@ -678,67 +609,6 @@ void mae_pos_embed_sincos(float *out, int D, int gh, int gw, int cls)
 
 /* ---------------------------------------------------------------------------------------
  * Token plumbing */
-
-void mae_prepend_cls_forward(float *out, const float *x, const float *cls, int S, int T, int C)
-{
-	for (int s = 0; s < S; s++) {
-		float *o = out + (size_t)s * (T + 1) * C;
-		memcpy(o, cls, (size_t)C * sizeof(float));
-		memcpy(o + C, x + (size_t)s * T * C, (size_t)T * C * sizeof(float));
-	}
-}
-
-void mae_prepend_cls_backward(float *dx, float *dcls, const float *dout, int S, int T, int C)
-{
-	for (int s = 0; s < S; s++) {
-		const float *d = dout + (size_t)s * (T + 1) * C;
-		for (int c = 0; c < C; c++)
-			dcls[c] += d[c];
-		if (dx) {
-			float *o = dx + (size_t)s * T * C;
-			for (size_t i = 0; i < (size_t)T * C; i++)
-				o[i] += d[C + i];
-		}
-	}
-}
-
-void mae_gather_rows_forward(float *out, const float *x, const int *idx, int S, int T, int Tin, int C)
-{
-	for (int s = 0; s < S; s++)
-		for (int t = 0; t < T; t++)
-			memcpy(out + ((size_t)s * T + t) * C,
-			       x + ((size_t)s * Tin + idx[(size_t)s * T + t]) * C, (size_t)C * sizeof(float));
-}
-
-void mae_gather_rows_backward(float *dx, const float *dout, const int *idx, int S, int T, int Tin, int C)
-{
-	for (int s = 0; s < S; s++)
-		for (int t = 0; t < T; t++) {
-			float *o = dx + ((size_t)s * Tin + idx[(size_t)s * T + t]) * C;
-			const float *d = dout + ((size_t)s * T + t) * C;
-			for (int c = 0; c < C; c++)
-				o[c] += d[c];
-		}
-}
-
-void mae_mask_tokens_forward(float *out, const float *x, const uint8_t *mask, const float *token,
-                         int R, int C)
-{
-	for (int r = 0; r < R; r++)
-		memcpy(out + (size_t)r * C, mask[r] ? token : x + (size_t)r * C, (size_t)C * sizeof(float));
-}
-
-void mae_mask_tokens_backward(float *dx, float *dtoken, const float *dout, const uint8_t *mask,
-                          int R, int C)
-{
-	for (int r = 0; r < R; r++) {
-		const float *d = dout + (size_t)r * C;
-		float *o = mask[r] ? dtoken : dx ? dx + (size_t)r * C : NULL;
-		if (o)
-			for (int c = 0; c < C; c++)
-				o[c] += d[c];
-	}
-}
 
 void mae_unshuffle_forward(float *out, const float *x, const float *token, const uint8_t *mask,
                        int S, int N, int Nk, int C)

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../oracle/kernels_ref.h"
 #include "tap.h"
 
 static int popcount(const uint8_t *m, int n)

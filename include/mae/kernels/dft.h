@@ -33,7 +33,5 @@ void mae_dft2_inverse_real(mae_dft2 *d, int c, const float *re, const float *im,
  * O(C H W (H+W)). MFM's radius-16 disc at 224 touches 31 rows and 31 columns: ~15x less work.
  * x, y [C,H,W] (may not alias). */
 void mae_dft2_project(mae_dft2 *d, int c, const float *x, const uint8_t *sel, float *y);
-/* The same transforms computed naively in double, O((HW)^2): the reference for tests. */
-void mae_dft2_forward_naive(int h, int w, const float *x, double *re, double *im);
 
 #endif

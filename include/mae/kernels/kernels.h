@@ -16,8 +16,8 @@
  *   NB  relative-position buckets (iRPE)
  *   N   patches per image, P = p*p*c values per patch (MAE's (a,b,c) order)
  *
- * Each kernel with a fast path (BLAS, threads) has a *_naive twin: the plain loops, kept as the
- * reference the unit tests compare against. */
+ * Each kernel with a fast path (BLAS, threads) has a *_naive twin, the plain loops, beside the
+ * tests that compare against it (tests/oracle/kernels_ref.h), not here. */
 #ifndef MAE_KERNELS_H
 #define MAE_KERNELS_H
 
@@ -46,8 +46,6 @@ void mae_linear_forward(float *out,          /* (R, OC) */
                     const float *w,      /* (OC, C) */
                     const float *bias,   /* (OC) or NULL */
                     int R, int C, int OC);
-void mae_linear_forward_naive(float *out, const float *inp, const float *w, const float *bias,
-                          int R, int C, int OC);
 /* out = resid + inp W^T + bias in one pass (the transformer's residual branches). */
 void mae_linear_forward_residual(float *out, const float *inp, const float *w, const float *bias,
                              const float *resid,  /* (R, OC) */
@@ -62,8 +60,6 @@ void mae_linear_backward(float *dinp,        /* (R, C) or NULL: += dout W */
 /* The same, except dinp is overwritten (=), not accumulated: saves zeroing a scratch buffer. */
 void mae_linear_backward_set(float *dinp, float *dw, float *dbias, const float *dout,
                          const float *inp, const float *w, int R, int C, int OC);
-void mae_linear_backward_naive(float *dinp, float *dw, float *dbias, const float *dout,
-                           const float *inp, const float *w, int R, int C, int OC);
 /* The MLP's two ends with GELU fused in, applied by each task to its rows while they are
  * still in cache (one pass over the activations fewer each way):
  * forward pre = inp W^T + bias, out = GELU(pre); backward (fc2 with GELU's grad folded in)
@@ -110,10 +106,6 @@ void mae_gelu_backward(float *dinp, const float *inp, const float *dout, size_t 
  * that recomputes the activation and then multiplies by deriv (mae_linear_backward_gelu). */
 void mae_gelu_forward_deriv(float *out, float *deriv, const float *inp, size_t n);
 
-/* Residual: out = a + b; backward adds dout to both. */
-void mae_residual_forward(float *out, const float *a, const float *b, size_t n);
-void mae_residual_backward(float *da, float *db, const float *dout, size_t n);
-
 /* ---------------------------------------------------------------------------------------
  * Multi-head self-attention core (after the qkv linear, before the proj linear), as timm's
  * Attention: qkv row = [q | k | v], head h at columns [h*HS, (h+1)*HS) of each; scale HS^-0.5;
@@ -145,13 +137,6 @@ void mae_attention_backward(float *dqkv,        /* (S, T, 3C) = */
                         const float *rpe, const int *bucket,
                         int S, int T, int C, int NH, int NB);
 size_t mae_attention_scratch_floats(int T, int C, int NH, int NB);   /* for all threads together */
-/* Naive twins; these keep the full probabilities att (S, NH, T, T) for the tests. */
-void mae_attention_forward_naive(float *out, float *att, const float *qkv, const float *rpe,
-                             const int *bucket, int S, int T, int C, int NH, int NB);
-void mae_attention_backward_naive(float *dqkv, float *drpe, const float *dout, const float *qkv,
-                              const float *att, const float *rpe, const int *bucket,
-                              int S, int T, int C, int NH, int NB);
-
 /* iRPE bucket table for a K x K window with `skip` leading tokens (the cls): product method,
  * alpha 1.9, beta 3.8, gamma 15.2, so 7*7 = 49 buckets plus one (id 49) for every pair with
  * the cls token. Returns NB (50 with skip, 49 without). bucket: (T, T), T = skip + K*K. */
@@ -169,8 +154,6 @@ void mae_patch_embed_forward(float *out,            /* (R, D) */
                          const float *w,        /* (D, c, p, p) */
                          const float *bias,     /* (D) */
                          int R, int p, int c, int D);
-void mae_patch_embed_forward_naive(float *out, const float *patches, const float *w,
-                               const float *bias, int R, int p, int c, int D);
 void mae_patch_embed_backward(float *dw,            /* (D, c, p, p) += */
                           float *dbias,         /* (D) += */
                           float *dwperm,        /* (D, P) scratch */
@@ -187,30 +170,6 @@ void mae_pos_embed_sincos(float *out,   /* (cls + gh*gw, D) */
 
 /* ---------------------------------------------------------------------------------------
  * Token plumbing. Tokens are rows of width C. */
-/* out[s, 0] = cls + cls_pos; out[s, 1+t] = x[s, t] (+ pos[1+idx] when pos): builds [cls, x]. */
-void mae_prepend_cls_forward(float *out,        /* (S, 1+T, C) */
-                         const float *x,    /* (S, T, C) */
-                         const float *cls,  /* (C) */
-                         int S, int T, int C);
-void mae_prepend_cls_backward(float *dx,        /* (S, T, C) += (or NULL) */
-                          float *dcls,      /* (C) += */
-                          const float *dout, int S, int T, int C);
-/* out[s, t] = x[s, idx[s, t]]: gather rows (visible tokens, window tokens). */
-void mae_gather_rows_forward(float *out,        /* (S, T, C) */
-                         const float *x,    /* (S, Tin, C) */
-                         const int *idx,    /* (S, T) in [0, Tin) */
-                         int S, int T, int Tin, int C);
-void mae_gather_rows_backward(float *dx,        /* (S, Tin, C) += */
-                          const float *dout, const int *idx, int S, int T, int Tin, int C);
-/* Replace the rows where mask is 1 by the mask token: out = x*(1-m) + token*m. */
-void mae_mask_tokens_forward(float *out,        /* (R, C) */
-                         const float *x,    /* (R, C) */
-                         const uint8_t *mask, /* (R) 1 = hidden */
-                         const float *token,  /* (C) */
-                         int R, int C);
-void mae_mask_tokens_backward(float *dx,        /* (R, C) += or NULL */
-                          float *dtoken,    /* (C) += */
-                          const float *dout, const uint8_t *mask, int R, int C);
 /* MAE decoder input: out[s, 0] = x[s, 0] (cls); out[s, 1+l] = x[s, 1+k] when l is the k-th
  * visible patch (ascending), else the mask token. vis: (S, Nk) visible ids, ascending. */
 void mae_unshuffle_forward(float *out,          /* (S, 1+N, C) */
