@@ -3,22 +3,23 @@
 
 #include <string.h>
 
-extern const mae_masker mae_masker_random, mae_masker_block, mae_masker_grid, mae_masker_window,
-	mae_masker_noise, mae_masker_semantic, mae_masker_attention, mae_masker_tube,
-	mae_masker_frequency;
+/* One line per strategy, in the order of the usage text: X(NAME) for the mae_masker_NAME of
+ * lib/mask/masker_NAME.c. */
+#define MASKERS(X) \
+	X(random) \
+	X(block) \
+	X(grid) \
+	X(window) \
+	X(noise) \
+	X(semantic) \
+	X(attention) \
+	X(tube) \
+	X(frequency)
 
-const mae_masker *const mae_maskers[] = {
-	&mae_masker_random,
-	&mae_masker_block,
-	&mae_masker_grid,
-	&mae_masker_window,
-	&mae_masker_noise,
-	&mae_masker_semantic,
-	&mae_masker_attention,
-	&mae_masker_tube,
-	&mae_masker_frequency,
-	NULL
-};
+#define DECLARE(name) extern const mae_masker mae_masker_##name;
+#define ENTRY(name) &mae_masker_##name,
+MASKERS(DECLARE)
+const mae_masker *const mae_maskers[] = {MASKERS(ENTRY) NULL};
 
 const mae_masker *mae_masker_find(const char *name)
 {
