@@ -28,8 +28,3 @@ const mae_masker *mae_masker_find(const char *name)
 			return *m;
 	return NULL;
 }
-
-uint64_t mae_mask_sample_index(const mae_mask_batch *bv, int b)
-{
-	return bv->index ? (uint64_t)bv->index[b] : ((uint64_t)bv->seq << 32) | (uint64_t)b;
-}

@@ -112,4 +112,17 @@ typedef struct mae_masker {
 extern const mae_masker *const mae_maskers[];
 const mae_masker *mae_masker_find(const char *name);   /* NULL if unknown */
 
+/* What mae-mask does around a masker (lib/mask/masker.c). */
+/* The usage text: head, then every masker with its options and tensors (malloc'ed). */
+char *mae_maskers_usage(const char *head);
+/* One option's argument into a masker's state; a bad one is a usage error. */
+void mae_mask_opt_set(void *state, const mae_mask_opt *o, const char *arg, const char *usage);
+/* The header's grid, frames and patch_size into x (x->gh set: --grid), the masker's setup, and
+ * the provenance: the header's `mask` map {strategy, ratio, seed, then the masker's}. */
+void mae_mask_setup(const mae_masker *m, void *state, mae_mask_ctx *x, mae_record *hdr);
+/* One batch: its tensors checked, `mask` and the masker's writes added, the batch hook run,
+ * and the view filled for the sample function. */
+void mae_mask_batch_begin(const mae_masker *m, void *state, mae_mask_ctx *x, mae_record *rec,
+                          mae_mask_batch *bv);
+
 #endif
