@@ -67,3 +67,35 @@ void mae_unpatchify(uint8_t *img, const float *patches, int B, int H, int W, int
 			}
 	}
 }
+
+/* Pixel (a, b) channel c of patch (i, j) is value (a*p + b)*C + c of the patch, at
+ * ((i*p + a)*W + j*p + b)*C + c of the image: for each patch row a, p*C values in a row. */
+void mae_patches_to_float(float *img, const float *patches, int H, int W, int C, int p,
+                          const float *mean, const float *std)
+{
+	int gh = H / p, gw = W / p, P = p * p * C;
+	for (int i = 0; i < gh; i++)
+		for (int j = 0; j < gw; j++) {
+			const float *x = patches + ((size_t)i * gw + j) * P;
+			for (int a = 0; a < p; a++) {
+				float *row = img + ((size_t)(i * p + a) * W + (size_t)j * p) * C;
+				for (int k = 0; k < p * C; k++)
+					row[k] = x[a * p * C + k] * std[k % C] + mean[k % C];
+			}
+		}
+}
+
+void mae_float_to_patches(float *patches, const float *img, int H, int W, int C, int p,
+                          const float *mean, const float *std)
+{
+	int gh = H / p, gw = W / p, P = p * p * C;
+	for (int i = 0; i < gh; i++)
+		for (int j = 0; j < gw; j++) {
+			float *y = patches + ((size_t)i * gw + j) * P;
+			for (int a = 0; a < p; a++) {
+				const float *row = img + ((size_t)(i * p + a) * W + (size_t)j * p) * C;
+				for (int k = 0; k < p * C; k++)
+					y[a * p * C + k] = (row[k] - mean[k % C]) / std[k % C];
+			}
+		}
+}

@@ -1,4 +1,4 @@
-/* mask.c: counts, names, and the geometric masks: random (MAE), block (SimMIM, BEiT),
+/* mask.c: counts and the geometric masks: random (MAE), block (SimMIM, BEiT),
  * grid, window (LoMaR), tube (VideoMAE) and attention (AttMask). See mask.h.
  *
  * Every function is pure: its result depends only on its arguments and the generator's state,
@@ -10,23 +10,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-
-static const char *strategy_names[MAE_MASK_NSTRATEGY] = {
-	"random", "block", "grid", "window", "noise", "semantic", "attention", "tube", "frequency"
-};
-
-const char *mae_mask_strategy_name(enum mae_mask_strategy s)
-{
-	return (unsigned)s < MAE_MASK_NSTRATEGY ? strategy_names[s] : "?";
-}
-
-int mae_mask_strategy_parse(const char *s)
-{
-	for (int i = 0; i < MAE_MASK_NSTRATEGY; i++)
-		if (strcmp(s, strategy_names[i]) == 0)
-			return i;
-	return -1;
-}
 
 /* The 1e-9 guard: floor(196*(1-0.75)) is 49, but floor(10*(1-0.9)) would be 0 in doubles
  * (0.9999999999999998) where the user means 1. */

@@ -25,4 +25,12 @@ void mae_patchify(float *patches, const uint8_t *img, int B, int H, int W, int C
 void mae_unpatchify(uint8_t *img, const float *patches, int B, int H, int W, int C, int p,
                     const float *mean, const float *std);
 
+/* One sample's patches [N,P] as a float image [H,W,C] in pixel units, x*std[c] + mean[c] in
+ * float operations, not rounded (MFM's Fourier transform works on it); and the way back,
+ * (v - mean[c]) / std[c]. */
+void mae_patches_to_float(float *img, const float *patches, int H, int W, int C, int p,
+                          const float *mean, const float *std);
+void mae_float_to_patches(float *patches, const float *img, int H, int W, int C, int p,
+                          const float *mean, const float *std);
+
 #endif

@@ -9,19 +9,14 @@
  * memory is allocated and freed inside (a few kilobytes; masking is cheap next to a model step).
  *
  * Dimension letters: N patches (= gh*gw, or T*gh*gw for a clip), gh x gw the patch grid,
- * T temporal slices, P patch length, C channels, H x W pixels. */
+ * T temporal slices, P patch length, C channels, H x W pixels.
+ *
+ * mae-mask's strategies, each these functions behind one mae_masker, are in masker.h. */
 #ifndef MAE_MASK_H
 #define MAE_MASK_H
 
 #include <stdint.h>
 #include "mae/util/rng.h"
-
-enum mae_mask_strategy {
-	MAE_MASK_RANDOM, MAE_MASK_BLOCK, MAE_MASK_GRID, MAE_MASK_WINDOW, MAE_MASK_NOISE,
-	MAE_MASK_SEMANTIC, MAE_MASK_ATTENTION, MAE_MASK_TUBE, MAE_MASK_FREQUENCY, MAE_MASK_NSTRATEGY
-};
-const char *mae_mask_strategy_name(enum mae_mask_strategy s);
-int mae_mask_strategy_parse(const char *s);          /* -1 if unknown */
 
 /* Counts. Ratios are rounded as the reference code does, with a 1e-9 guard so that a ratio
  * written in decimal behaves as written (196*(1-0.75) = 49 even where float arithmetic gives
