@@ -9,8 +9,10 @@
 #        [--data SRC] [--epochs E] [--batch B] [--blr BLR] [--warmup-epochs W] [--seed S]
 #        [--patch P] [--decode "OPTIONS"] [--tap ENDPOINT] [--resume] [--max-restarts N]
 #        [--save-every N] [--stall-timeout SEC]
-#   --method  mae (random masking), colormae (green noise), lomar (windows, windowed encoder),
-#             simmim (blocks, mask token, L1), semmae (semantic parts), mfm (frequency)
+#   --method  a file of pipelines/methods/ (listed by -h): mae (random masking), colormae
+#             (green noise), lomar (windows, windowed encoder), simmim (blocks, mask token,
+#             L1), semmae (semantic parts), mfm (frequency). A method file sets the model's
+#             mode and, in default_mask, the mae-mask arguments; a new method is a new file
 #   --model   a preset with overrides, e.g. tiny-28 or vit-tiny,dec_depth=4 (mode set by --method)
 #   --mask    the mae-mask arguments, replacing the method's default
 #   --tap     also publish the masked stream on a PUB socket (watch: mae-view -i sub:...)
@@ -26,6 +28,7 @@
 # Writes OUT/checkpoint.safetensors, OUT/optim.safetensors, OUT/metrics.tsv, OUT/loss.mae.
 set -eu
 . "$(dirname "$0")/lib.sh"
+methods=$(dirname "$0")/methods
 out=out/pretrain method=mae model=small-28 mask= data=fashion-mnist:train epochs=10 batch=256
 blr=1.5e-4 warmup=1 seed=1 patch= decode="--shuffle --flip 0.5" tap= resume=0 max_restarts=0
 save_every=0 stall=600
@@ -52,33 +55,23 @@ while [ $# -gt 0 ]; do
 	    case $save_every in ''|*[!0-9]*) say "--save-every: a number of steps, not '$save_every'"; exit 1 ;; esac ;;
 	--stall-timeout) stall=$2; shift
 	    case $stall in ''|*[!0-9]*|0) say "--stall-timeout: a number of seconds, not '$stall'"; exit 1 ;; esac ;;
-	-h|--help) sed -n '2,31s/^# \{0,1\}//p' "$0"; exit 0 ;;
+	-h|--help) sed -n '2,33s/^# \{0,1\}//p' "$0"
+		echo "methods:"
+		for f in "$methods"/*; do (. "$f"; printf '  %-9s %s\n' "${f##*/}" "$about"); done
+		exit 0 ;;
 	*) say "unknown option $1"; exit 1 ;;
 	esac
 	shift
 done
-case $method in
-mae) mode=mae ;;
-colormae|semmae) mode=mae ;;
-lomar) mode=lomar ;;
-simmim) mode=simmim ;;
-mfm) mode=mfm ;;
-*) say "unknown method $method (mae, colormae, semmae, lomar, simmim, mfm)"; exit 1 ;;
-esac
+case $method in */*|.*|'') method_file= ;; *) method_file=$methods/$method ;; esac
+[ -n "$method_file" ] && [ -f "$method_file" ] ||
+	{ say "unknown method '$method' ($(ls "$methods" | paste -sd' ' | sed 's/ /, /g'))"; exit 1; }
+. "$method_file"   # mode, about, default_mask
 case $model in *mode=*) ;; *) model="$model,mode=$mode" ;; esac
 config=$(mae-optimize --show-config -m "$model") || exit 1
 field() { echo "$config" | tr ',' '\n' | sed -n "s/^$1=//p"; }
 [ -n "$patch" ] || patch=$(field patch)
-case $method in
-mae) dmask="random" ;;
-colormae) dmask="noise --color green" ;;
-semmae) dmask="semantic --epoch-total $epochs" ;;
-lomar) dmask="window --window $(field window) --windows $(field nwindows)" ;;
-simmim)   # SimMIM's 32-pixel cells are 2x2 patches of 16; on a grid 2 does not divide, 1x1
-	grid=$(($(field img_h) / patch)); cell=1; [ $((grid % 2)) = 0 ] && cell=2
-	dmask="block --cell $cell" ;;
-mfm) dmask="frequency" ;;
-esac
+dmask=$(default_mask)
 [ -n "$mask" ] || mask=$dmask
 mkdir -p "$out"
 

@@ -1,10 +1,12 @@
 #!/bin/sh
-# The pipeline scripts: every method of pretrain.sh is one flag away and trains (a minute
-# model on a few hundred Fashion-MNIST images), eval-knn.sh evaluates a checkpoint against
-# raw pixels, and a dead stage stops the run with status 2 instead of hanging.
+# The pipeline scripts: every method of pretrain.sh (a file of pipelines/methods/) is one flag
+# away and trains (a minute model on a few hundred Fashion-MNIST images), a new method is one
+# new file, eval-knn.sh evaluates a checkpoint against raw pixels, and a dead stage stops the
+# run with status 2 instead of hanging.
 . "$(dirname "$0")/lib.sh"
 P=$TDIR/../pipelines
-for m in mae colormae semmae lomar simmim mfm; do
+is "$(ls "$P/methods" | paste -sd' ' -)" "colormae lomar mae mfm semmae simmim" "the methods, one file each"
+for m in $(ls "$P/methods"); do
 	warm=1
 	[ $m = mae ] && warm=0.5
 	timeout 300 sh "$P/pretrain.sh" -o "$T/$m" --method $m --model micro-28 --epochs 2 --batch 64 \
@@ -14,6 +16,28 @@ for m in mae colormae semmae lomar simmim mfm; do
 	$PY -c "import sys, math; v=[float(l.split('\t')[2]) for l in open(sys.argv[1]).readlines()[1:]]; sys.exit(0 if all(math.isfinite(x) and x > 0 for x in v) else 1)" "$T/$m/metrics.tsv"
 	ok $? "$m: every loss finite and positive"
 done
+# each method's masker and model mode, as its file sets them
+strategies=
+for m in $(ls "$P/methods"); do
+	strategies="$strategies $m:$(sed -n 's/.*mask: \([a-z]*\).*/\1/p' "$T/$m.err"):$(sed -n 's/.*(micro-28,mode=\([a-z]*\)).*/\1/p' "$T/$m.err")"
+done
+is "$strategies" " colormae:noise:mae lomar:window:lomar mae:random:mae mfm:frequency:mfm semmae:semantic:mae simmim:block:simmim" \
+	"each method runs its masker and its model mode"
+# a new method: one file beside the others, nothing else changed
+cp -r "$P" "$T/pipelines"
+cat > "$T/pipelines/methods/gridmae" <<'EOF2'
+about="MAE's grid ablation: one patch of every 2x2 cell visible"
+mode=mae
+default_mask() { echo "grid --cell 2"; }
+EOF2
+timeout 300 sh "$T/pipelines/pretrain.sh" -o "$T/gridmae" --method gridmae --model micro-28 --epochs 1 --batch 64 \
+	--decode "-n 256" 2> "$T/gridmae.err"
+ok $? "a new method file (gridmae) trains through pretrain.sh"
+like "$(cat "$T/gridmae.err")" "gridmae \(micro-28,mode=mae\), mask: grid --cell 2" "  with its masker and mode"
+like "$(sh "$T/pipelines/pretrain.sh" -h)" "gridmae +MAE's grid ablation" "  and -h lists it"
+sh "$P/pretrain.sh" --method nosuch > /dev/null 2> "$T/nosuch.err"
+is "$?" 1 "an unknown method: status 1"
+like "$(cat "$T/nosuch.err")" "unknown method 'nosuch' \(colormae, lomar, mae, mfm, semmae, simmim\)" "  and the methods there are"
 # --warmup-epochs 0.5 of 8 batches: the rate climbs over 4 steps (MAE's per-iteration warm-up
 # from 0 at step 1) to blr * 64 / 256 = 3.75e-5 at step 5
 is "$(sed -n '4p;6p' "$T/mae/metrics.tsv" | cut -f4 | tr '\n' ' ')" "1.875e-05 3.75e-05 " \
