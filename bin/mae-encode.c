@@ -84,21 +84,13 @@ int main(int argc, char **argv)
 			int64_t fs[2] = {b.B, m->cfg.dim};
 			mae_model_feature(m, mae_rec_add(&rec, "feature", MAE_F32, 2, fs)->data, pool);
 		}
-		if (ps)
-			mae_route_append(&rec, mae_gradport_address(st.port));
-		mae_write(out, &rec);
-		if (ps) {
-			const float *dl = mae_stage_wait_grad(&st, &rec, &g, ls, 3, watch);
-			mae_model_zero_grad(m);
+		const float *dl = mae_stage_pass(&st, out, &rec, &g, ls, 3, watch);
+		if (dl) {
 			if (mae_encoder_backward(m, dl, &b))
 				mae_die(MAE_EXIT_DATA, "record %lld: backward: %s", (long long)rec.number, m->err);
 			mae_stage_update(&st, &g);
 		}
 	}
-	mae_writer_close(out, mae_reader_skipped(in));
-	mae_reader_close(in);
-	mae_rec_free(&rec);
-	mae_rec_free(&g);
-	mae_stage_close(&st);
+	mae_stage_finish(&st, in, out, &rec, &g);
 	return 0;
 }

@@ -110,10 +110,6 @@ int main(int argc, char **argv)
 	}
 	int64_t n = mae_reader_count(in);
 	mae_info("%lld batches, mean loss %.6f", (long long)n, n ? sum / (double)n : 0.0);
-	mae_writer_close(out, mae_reader_skipped(in));
-	mae_reader_close(in);
-	mae_rec_free(&rec);
-	mae_rec_free(&g);
-	mae_stage_close(&st);
+	mae_stage_finish(&st, in, out, &rec, &g);
 	return 0;
 }

@@ -62,22 +62,14 @@ int main(int argc, char **argv)
 		memcpy(pt->data, m->pred, mae_tensor_nbytes(pt));
 		if (!keep)
 			mae_rec_remove(&rec, "latent");   /* consumed; the storage lives until the next read */
-		if (ps)
-			mae_route_append(&rec, mae_gradport_address(st.port));
-		mae_write(out, &rec);
-		if (ps) {
-			const float *dp = mae_stage_wait_grad(&st, &rec, &g, ps3, 3, watch);
-			mae_model_zero_grad(m);
+		const float *dp = mae_stage_pass(&st, out, &rec, &g, ps3, 3, watch);
+		if (dp) {
 			if (mae_decoder_backward(m, dp, &b))
 				mae_die(MAE_EXIT_DATA, "record %lld: backward: %s", (long long)rec.number, m->err);
 			mae_stage_send_grad(&g, m->dlatent, ls, 3);   /* the encoder starts its backward now */
 			mae_stage_update(&st, &g);
 		}
 	}
-	mae_writer_close(out, mae_reader_skipped(in));
-	mae_reader_close(in);
-	mae_rec_free(&rec);
-	mae_rec_free(&g);
-	mae_stage_close(&st);
+	mae_stage_finish(&st, in, out, &rec, &g);
 	return 0;
 }

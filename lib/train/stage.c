@@ -181,6 +181,30 @@ void mae_stage_batch(mae_stage *s, mae_record *r, mae_batch *b, int allow_no_mas
 	}
 }
 
+const float *mae_stage_pass(mae_stage *s, mae_writer *out, mae_record *rec, mae_record *grad,
+                            const int64_t *shape, int ndim, int watch_fd)
+{
+	if (!s->ps) {
+		mae_write(out, rec);
+		return NULL;
+	}
+	mae_route_append(rec, mae_gradport_address(s->port));
+	mae_write(out, rec);
+	const float *g = mae_stage_wait_grad(s, rec, grad, shape, ndim, watch_fd);
+	mae_model_zero_grad(s->m);
+	return g;
+}
+
+void mae_stage_finish(mae_stage *s, mae_reader *in, mae_writer *out, mae_record *rec,
+                      mae_record *grad)
+{
+	mae_writer_close(out, mae_reader_skipped(in));
+	mae_reader_close(in);
+	mae_rec_free(rec);
+	mae_rec_free(grad);
+	mae_stage_close(s);
+}
+
 const float *mae_stage_wait_grad(mae_stage *s, mae_record *rec, mae_record *grad,
                                  const int64_t *shape, int ndim, int watch_fd)
 {

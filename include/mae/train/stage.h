@@ -60,6 +60,17 @@ const char *mae_header_model(const mae_record *hdr);   /* NULL if absent */
  * all-visible one when allow_no_mask (evaluation of a full image). Dies on a mismatch. */
 void mae_stage_batch(mae_stage *s, mae_record *r, mae_batch *b, int allow_no_mask);
 
+/* Hand the forward output of rec on. A trainable stage adds its gradient port to the record's
+ * route, writes it, waits for the gradient of that batch (tensor "grad" of `shape`, into
+ * grad) and zeroes the model's gradients for the backward: it returns that gradient. A frozen
+ * stage only writes the record, and gets NULL. */
+const float *mae_stage_pass(mae_stage *s, mae_writer *out, mae_record *rec, mae_record *grad,
+                            const int64_t *shape, int ndim, int watch_fd);
+/* The end of a stage's stream: the EOS (with the input's skipped count) written, the input,
+ * the records and the stage closed. */
+void mae_stage_finish(mae_stage *s, mae_reader *in, mae_writer *out, mae_record *rec,
+                      mae_record *grad);
+
 /* Trainable stages, after writing the forward output of `rec` (whose route got this stage's
  * port): wait for the gradient of that batch; returns it in grad (tensor "grad"). */
 const float *mae_stage_wait_grad(mae_stage *s, mae_record *rec, mae_record *grad,
