@@ -12,7 +12,8 @@
 #   --method  a file of pipelines/methods/ (listed by -h): mae (random masking), colormae
 #             (green noise), lomar (windows, windowed encoder), simmim (blocks, mask token,
 #             L1), semmae (semantic parts), mfm (frequency). A method file sets the model's
-#             mode and, in default_mask, the mae-mask arguments; a new method is a new file
+#             mode, in default_mask the mae-mask arguments, and in before_mask a stage of its
+#             own between mae-patchify and mae-mask if it has one; a new method is a new file
 #   --model   a preset with overrides, e.g. tiny-28 or vit-tiny,dec_depth=4 (mode set by --method)
 #   --mask    the mae-mask arguments, replacing the method's default
 #   --tap     also publish the masked stream on a PUB socket (watch: mae-view -i sub:...)
@@ -55,7 +56,7 @@ while [ $# -gt 0 ]; do
 	    case $save_every in ''|*[!0-9]*) say "--save-every: a number of steps, not '$save_every'"; exit 1 ;; esac ;;
 	--stall-timeout) stall=$2; shift
 	    case $stall in ''|*[!0-9]*|0) say "--stall-timeout: a number of seconds, not '$stall'"; exit 1 ;; esac ;;
-	-h|--help) sed -n '2,33s/^# \{0,1\}//p' "$0"
+	-h|--help) sed -n '2,34s/^# \{0,1\}//p' "$0"
 		echo "methods:"
 		for f in "$methods"/*; do (. "$f"; printf '  %-9s %s\n' "${f##*/}" "$about"); done
 		exit 0 ;;
@@ -66,7 +67,9 @@ done
 case $method in */*|.*|'') method_file= ;; *) method_file=$methods/$method ;; esac
 [ -n "$method_file" ] && [ -f "$method_file" ] ||
 	{ say "unknown method '$method' ($(ls "$methods" | paste -sd' ' | sed 's/ /, /g'))"; exit 1; }
-. "$method_file"   # mode, about, default_mask
+# a method's own stage between mae-patchify and mae-mask (a teacher, a target), if it has one
+before_mask() { cat; }
+. "$method_file"   # mode, about, default_mask, and before_mask where the method has a stage
 case $model in *mode=*) ;; *) model="$model,mode=$mode" ;; esac
 config=$(mae-optimize --show-config -m "$model") || exit 1
 field() { echo "$config" | tr ',' '\n' | sed -n "s/^$1=//p"; }
@@ -103,7 +106,7 @@ attempt() {
 	tapcmd=cat
 	[ -n "$tap" ] && tapcmd="mae-tap -q $tap"
 	# shellcheck disable=SC2086
-	if ! $src --start-batch "$start" | mae-patchify -q -p "$patch" | mae-mask -q -s "$seed" $mask | $tapcmd |
+	if ! $src --start-batch "$start" | mae-patchify -q -p "$patch" | before_mask | mae-mask -q -s "$seed" $mask | $tapcmd |
 		mae-encode -q --ps "ipc://$RUNDIR/ps" | mae-reconstruct -q --ps "ipc://$RUNDIR/ps" |
 		mae-loss -q --loss-only > "$out/loss.mae"; then
 		# every stage is gone: the server sees them leave, saves the state of its last whole
