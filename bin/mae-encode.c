@@ -10,21 +10,23 @@
 
 static const char usage[] =
 	"usage: mae-encode [-qv] (-w CHECKPOINT [-M key=value,...] | --ps ENDPOINT [--replica R]\n"
-	"                  [--grad @ENDPOINT] [--grad-timeout SEC]) [-a] [-F cls|mean] [--no-latent]\n"
-	"                  [--block N] [-i in] [-o out]\n"
+	"                  [--grad @ENDPOINT] [--grad-timeout SEC] | --ps ENDPOINT --teacher)\n"
+	"                  [-a] [-F cls|mean] [--no-latent] [--block N] [-i in] [-o out]\n"
+	"  --teacher     frozen, following the run's moving average of the encoder (mae-optimize\n"
+	"                --ema): batch i uses the average of step K*floor(i/K)\n"
 	"  -a            also write 'attn' (cls-to-patch attention of the last block)\n"
 	"  -F cls|mean   also write a pooled 'feature' (cls token or mean of patch tokens)\n"
 	"  --no-latent   leave 'latent' out (feature extraction)\n"
 	"  --block N     latent and feature from block N (1..depth, default the last) through the\n"
 	"                final LayerNorm (frozen only)\n";
 
-enum { O_NOLATENT = MAE_OPT_FIRST_PROGRAM, O_BLOCK };
+enum { O_NOLATENT = MAE_OPT_FIRST_PROGRAM, O_BLOCK, O_TEACHER };
 
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		MAE_COMMON_LONG, MAE_STAGE_LONG, {"attn", 0, 0, 'a'}, {"feature", 1, 0, 'F'}, {"no-latent", 0, 0, O_NOLATENT},
-		{"block", 1, 0, O_BLOCK}, {0, 0, 0, 0}};
+		{"block", 1, 0, O_BLOCK}, {"teacher", 0, 0, O_TEACHER}, {0, 0, 0, 0}};
 	mae_common c;
 	mae_stage_opts so;
 	int attn = 0, pool = -1, latent = 1, block = 0, opt;
@@ -43,16 +45,17 @@ int main(int argc, char **argv)
 			break;
 		case O_NOLATENT: latent = 0; break;
 		case O_BLOCK: block = (int)mae_parse_int(optarg, 1, 1 << 20, "--block"); break;
+		case O_TEACHER: so.teacher = 1; break;
 		default: mae_usage_error(usage, "unknown option");
 		}
 	}
 	if (optind != argc)
 		mae_usage_error(usage, "unexpected argument '%s'", argv[optind]);
-	if (so.ps && !latent)
+	if (so.ps && !so.teacher && !latent)
 		mae_usage_error(usage, "--no-latent: a trainable encoder must send its latent on");
-	if (so.ps && block)
+	if (so.ps && !so.teacher && block)
 		mae_usage_error(usage, "--block: a trainable encoder sends its last block on");
-	const char *ps = so.ps;
+	const char *ps = so.teacher ? NULL : so.ps;   /* trainable */
 	mae_stage st;
 	mae_stage_open(&st, &so, "encoder", usage);
 	mae_model *m = st.m;
@@ -67,6 +70,7 @@ int main(int argc, char **argv)
 	mae_stage_header(&st, in, out, &rec, argc, argv);
 	while (mae_read(in, &rec)) {
 		mae_stage_batch(&st, &rec, &b, !ps);
+		mae_stage_follow(&st, &rec);
 		if (mae_encoder_forward(m, &b))
 			mae_die(MAE_EXIT_DATA, "record %lld: %s", (long long)rec.number, m->err);
 		if (block && mae_encoder_readout(m, block))

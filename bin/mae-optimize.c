@@ -2,33 +2,41 @@
  * optimiser (AdamW with MAE's decay groups, warm-up and cosine, clipping) and the checkpoints;
  * trainable stages started with --ps join it (see train.h). */
 #include "mae/train/checkpoint.h"
+#include "mae/train/ema.h"
 #include "mae/train/run.h"
 #include "mae/train/train.h"
 #include "mae/util/util.h"
 
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 static const char usage[] =
 	"usage: mae-optimize [-qv] [-s seed] --ps @ENDPOINT [--replicas R] [--timeout SEC]\n"
 	MAE_RUN_USAGE
+	"  [--ema M [--ema-every K]]\n"
 	"  --replicas R  average the gradients of R replicas of the model stages per step\n"
+	"  --ema M       keep a moving average of the encoder (momentum M, e.g. 0.996) for teacher\n"
+	"                stages (mae-encode --teacher); K: their snapshot's period in steps (10)\n"
 	"  --step-of DIR print the step the state saved in DIR has reached, and exit\n"
 	"  --show-config print the full configuration of -m MODEL (key=value,...) and exit\n";
 
-enum { O_PS = MAE_OPT_FIRST_PROGRAM, O_REPLICAS, O_TIMEOUT, O_STEPOF, O_SHOWCFG };
+enum { O_PS = MAE_OPT_FIRST_PROGRAM, O_REPLICAS, O_TIMEOUT, O_STEPOF, O_SHOWCFG, O_EMA, O_EMAEVERY };
 
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		MAE_COMMON_LONG, MAE_RUN_LONG, {"ps", 1, 0, O_PS}, {"replicas", 1, 0, O_REPLICAS},
 		{"timeout", 1, 0, O_TIMEOUT}, {"step-of", 1, 0, O_STEPOF},
-		{"show-config", 0, 0, O_SHOWCFG}, {0, 0, 0, 0}};
+		{"show-config", 0, 0, O_SHOWCFG}, {"ema", 1, 0, O_EMA}, {"ema-every", 1, 0, O_EMAEVERY},
+		{0, 0, 0, 0}};
 	mae_common c;
 	mae_run_opts r;
 	mae_ps_server_opts so = {0};
 	char err[512], path[1024];
 	int opt, show = 0;
+	double momentum = -1;
+	long long every = -1;
 
 	mae_setprog(argv[0]);
 	mae_common_init(&c);
@@ -42,6 +50,8 @@ int main(int argc, char **argv)
 		case O_REPLICAS: r.replicas = (int)mae_parse_int(optarg, 1, 64, "--replicas"); break;
 		case O_TIMEOUT: so.timeout = mae_parse_double(optarg, 1, 1e7, "--timeout"); break;
 		case O_SHOWCFG: show = 1; break;
+		case O_EMA: momentum = mae_parse_double(optarg, 0, 0.999999, "--ema"); break;
+		case O_EMAEVERY: every = mae_parse_int(optarg, 1, 1000000, "--ema-every"); break;
 		case O_STEPOF: {
 			mae_st_file f;
 			snprintf(path, sizeof path, "%s/optim.safetensors", optarg);
@@ -78,7 +88,33 @@ int main(int argc, char **argv)
 	so.save_every = r.save_every;
 	so.images_per_epoch = r.images_per_epoch;
 	so.images = r.images;
+	/* the moving average: asked for, or part of the state a resumed run saved */
+	mae_ema ema;
+	mae_st_file ef;
+	snprintf(path, sizeof path, "%s/ema.safetensors", r.resume ? r.resume : "");
+	int saved = r.resume && mae_st_read(&ef, path, err, sizeof err) == 0;
+	if (saved) {
+		const char *mm = mae_st_meta(&ef, "momentum"), *ke = mae_st_meta(&ef, "every");
+		if (momentum < 0 && mm)
+			momentum = atof(mm);
+		if (every < 0 && ke)
+			every = atoll(ke);
+		mae_st_free(&ef);
+	}
+	if (every >= 0 && momentum < 0)
+		mae_usage_error(usage, "--ema-every: with --ema M");
+	if (momentum >= 0) {
+		mae_ema_init(&ema, momentum, every > 0 ? every : 10, m->params, m->n_enc, o.step);
+		if (saved && mae_ema_load(&ema, path, o.step, err, sizeof err))
+			mae_die(MAE_EXIT_DATA, "--resume: %s", err);
+		if (!saved && r.resume)
+			mae_warn("--resume %s: no moving average saved there; it starts again from the weights of "
+			         "step %lld", r.resume, (long long)o.step);
+		so.ema = &ema;
+	}
 	mae_ps_serve(m, &o, &so);
+	if (so.ema)
+		mae_ema_free(&ema);
 	mae_optim_free(&o);
 	mae_model_free(m);
 	return 0;

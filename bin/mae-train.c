@@ -62,7 +62,7 @@ int main(int argc, char **argv)
 		last = now;
 		mae_progress_add(&prog, 1);
 		if (r.save_every > 0 && o.step % r.save_every == 0)
-			mae_run_save(m, &o, r.outdir, images);
+			mae_run_save(m, &o, r.outdir, images, NULL);
 		for (int i = rec.ntensors - 1; i >= 0; i--)
 			if (strcmp(rec.tensors[i].name, "index") && strcmp(rec.tensors[i].name, "label"))
 				mae_rec_remove(&rec, rec.tensors[i].name);
@@ -70,7 +70,7 @@ int main(int argc, char **argv)
 		mae_write(out, &rec);
 	}
 	mae_progress_end(&prog);
-	mae_run_save(m, &o, r.outdir, images);
+	mae_run_save(m, &o, r.outdir, images, NULL);
 	if (metrics)
 		fclose(metrics);
 	mae_writer_close(out, mae_reader_skipped(in));

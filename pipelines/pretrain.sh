@@ -12,8 +12,9 @@
 #   --method  a file of pipelines/methods/ (listed by -h): mae (random masking), colormae
 #             (green noise), lomar (windows, windowed encoder), simmim (blocks, mask token,
 #             L1), semmae (semantic parts), mfm (frequency). A method file sets the model's
-#             mode, in default_mask the mae-mask arguments, and in before_mask a stage of its
-#             own between mae-patchify and mae-mask if it has one; a new method is a new file
+#             mode, in default_mask the mae-mask arguments, in before_mask a stage of its own
+#             between mae-patchify and mae-mask and in server_opts options of mae-optimize
+#             if it has them (attmask: its teacher); a new method is a new file
 #   --model   a preset with overrides, e.g. tiny-28 or vit-tiny,dec_depth=4 (mode set by --method)
 #   --mask    the mae-mask arguments, replacing the method's default
 #   --tap     also publish the masked stream on a PUB socket (watch: mae-view -i sub:...)
@@ -56,7 +57,7 @@ while [ $# -gt 0 ]; do
 	    case $save_every in ''|*[!0-9]*) say "--save-every: a number of steps, not '$save_every'"; exit 1 ;; esac ;;
 	--stall-timeout) stall=$2; shift
 	    case $stall in ''|*[!0-9]*|0) say "--stall-timeout: a number of seconds, not '$stall'"; exit 1 ;; esac ;;
-	-h|--help) sed -n '2,34s/^# \{0,1\}//p' "$0"
+	-h|--help) sed -n '2,35s/^# \{0,1\}//p' "$0"
 		echo "methods:"
 		for f in "$methods"/*; do (. "$f"; printf '  %-9s %s\n' "${f##*/}" "$about"); done
 		exit 0 ;;
@@ -67,9 +68,11 @@ done
 case $method in */*|.*|'') method_file= ;; *) method_file=$methods/$method ;; esac
 [ -n "$method_file" ] && [ -f "$method_file" ] ||
 	{ say "unknown method '$method' ($(ls "$methods" | paste -sd' ' | sed 's/ /, /g'))"; exit 1; }
-# a method's own stage between mae-patchify and mae-mask (a teacher, a target), if it has one
+# a method's own stage between mae-patchify and mae-mask (a teacher, a target), if it has one,
+# and the options of mae-optimize it needs (a teacher's moving average)
 before_mask() { cat; }
-. "$method_file"   # mode, about, default_mask, and before_mask where the method has a stage
+server_opts=
+. "$method_file"   # mode, about, default_mask; before_mask, server_opts where it has them
 case $model in *mode=*) ;; *) model="$model,mode=$mode" ;; esac
 config=$(mae-optimize --show-config -m "$model") || exit 1
 field() { echo "$config" | tr ',' '\n' | sed -n "s/^$1=//p"; }
@@ -93,7 +96,8 @@ attempt() {
 		mae-optimize -q --ps "@ipc://$RUNDIR/ps" --timeout "$stall" --resume "$out" &
 	else
 		say "$method ($model), mask: $mask; $epochs epochs of $per_epoch batches of $batch from $data"
-		mae-optimize --ps "@ipc://$RUNDIR/ps" --timeout "$stall" -s "$seed" -m "$model" --steps "$steps" \
+		# shellcheck disable=SC2086
+		mae-optimize --ps "@ipc://$RUNDIR/ps" --timeout "$stall" -s "$seed" -m "$model" --steps "$steps" $server_opts \
 			--warmup "$(awk -v w="$warmup" -v n="$per_epoch" 'BEGIN {printf "%d", w * n}')" --blr "$blr" --batch "$batch" --images-per-epoch "$images" \
 			-d "$out" --save-every "$save_every" &
 	fi

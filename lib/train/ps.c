@@ -4,15 +4,20 @@
  *
  *   client -> server   {op: hello, group, replica}
  *                      {op: grad, group, replica, step, loss, images, tensors: {grad: F32 [n]}}
+ *                      {op: pull, group: teacher, replica, batch}
  *                      {op: bye, group, replica}
- *   server -> client   {op: welcome, config, step, offset, count, tensors: {params: F32 [n]}}
- *                      {op: weights, step, tensors: {params: F32 [n]}}
+ *   server -> client   {op: welcome, config, step, offset, count, [every,] tensors: {params: F32 [n]}}
+ *                      {op: weights, step, [snapshot_step,] tensors: {params: F32 [n]}}
  *                      {op: error, message}
  *
  * A step is complete when every group has R gradients for it; the server averages them,
  * clips, schedules and applies AdamW with exactly the functions of the in-process step
- * (mae_train_step), then answers every waiting member with its group's new weights. */
+ * (mae_train_step), then answers every waiting member with its group's new weights.
+ * The teacher group (a run with a moving average, ema.h) sends no gradients and is no part of
+ * a step: a teacher pulls the snapshot of the average its batch uses, answered at once or when
+ * the step of that snapshot is reached. */
 #include "mae/train/checkpoint.h"
+#include "mae/train/ema.h"
 #include "mae/util/progress.h"
 #include "mae/train/run.h"
 #include "mae/train/train.h"
@@ -28,12 +33,13 @@
 #include <unistd.h>
 #include <zmq.h>
 
-enum { G_ENCODER, G_DECODER, NGROUPS };
-static const char *group_names[NGROUPS] = {"encoder", "decoder"};
+/* the groups that train (each owes a gradient every step), then the teacher */
+enum { G_ENCODER, G_DECODER, NGROUPS, G_TEACHER = NGROUPS };
+static const char *group_names[NGROUPS + 1] = {"encoder", "decoder", "teacher"};
 
 static int group_of(const char *name)
 {
-	for (int g = 0; g < NGROUPS; g++)
+	for (int g = 0; g <= G_TEACHER; g++)
 		if (name && !strcmp(name, group_names[g]))
 			return g;
 	return -1;
@@ -41,8 +47,8 @@ static int group_of(const char *name)
 
 static void group_range(const mae_model *m, int g, size_t *off, size_t *cnt)
 {
-	*off = g == G_ENCODER ? 0 : m->n_enc;
-	*cnt = g == G_ENCODER ? m->n_enc : m->n_params - m->n_enc;
+	*off = g == G_DECODER ? m->n_enc : 0;
+	*cnt = g == G_DECODER ? m->n_params - m->n_enc : m->n_enc;   /* a teacher's: the encoder */
 }
 
 void mae_config_spec(const mae_config *c, char *buf, size_t n)
@@ -108,6 +114,7 @@ struct mae_ps {
 	double timeout;
 	size_t off, cnt;
 	int64_t step;
+	int64_t every, snapshot;   /* a teacher: the server's K, and the snapshot's step it holds */
 	zmq_msg_t msg;
 	mae_record rec;
 	monitor mon;          /* the connection to the server: a server that is gone is noticed */
@@ -170,7 +177,7 @@ mae_ps *mae_ps_join(const char *endpoint, const char *group, int replica, double
 	snprintf(ps->endpoint, sizeof ps->endpoint, "%s", e.addr);
 	ps->group = group_of(group);
 	if (ps->group < 0)
-		mae_die(MAE_EXIT_USAGE, "parameter group '%s': encoder or decoder", group);
+		mae_die(MAE_EXIT_USAGE, "parameter group '%s': encoder, decoder or teacher", group);
 	ps->replica = replica;
 	ps->timeout = timeout;
 	zmq_msg_init(&ps->msg);
@@ -196,7 +203,31 @@ mae_ps *mae_ps_join(const char *endpoint, const char *group, int replica, double
 	ps->step = mae_map_int(&ps->rec.fields, "step", 0);
 	ps->off = (size_t)mae_map_int(&ps->rec.fields, "offset", 0);
 	ps->cnt = (size_t)mae_map_int(&ps->rec.fields, "count", 0);
+	ps->every = mae_map_int(&ps->rec.fields, "every", 0);
+	ps->snapshot = -1;
 	return ps;
+}
+
+int64_t mae_ps_pull(mae_ps *ps, mae_model *m, int64_t batch)
+{
+	if (ps->group != G_TEACHER)
+		mae_die(MAE_EXIT_USAGE, "only a teacher pulls the moving average");
+	int64_t want = batch / ps->every * ps->every;
+	if (want == ps->snapshot)
+		return want;
+	new_msg(&ps->rec, "pull");
+	mae_map_set_str(&ps->rec.fields, "group", group_names[ps->group]);
+	mae_map_set_int(&ps->rec.fields, "replica", ps->replica);
+	mae_map_set_int(&ps->rec.fields, "batch", batch);
+	send_record(ps->sock, NULL, &ps->rec);
+	client_recv(ps, "the moving average");
+	if (strcmp(mae_map_str(&ps->rec.fields, "op", ""), "weights") ||
+	    mae_map_int(&ps->rec.fields, "snapshot_step", -1) != want)
+		mae_die(MAE_EXIT_DATA, "parameter server %s: expected the moving average of step %lld",
+		        ps->endpoint, (long long)want);
+	memcpy(m->params, params_of(ps), ps->cnt * sizeof(float));
+	ps->snapshot = want;
+	return want;
 }
 
 int64_t mae_ps_weights(mae_ps *ps, mae_model *m)
@@ -253,6 +284,7 @@ typedef struct member {
 	int group, replica;
 	int left;
 	int waiting;          /* sent its gradient for the current step */
+	int64_t pull;         /* a teacher waiting for the snapshot of this step; -1: none */
 } member;
 
 struct mae_ps_server {
@@ -273,6 +305,7 @@ struct mae_ps_server {
 	FILE *metrics;
 	mae_progress prog;
 	mae_record rec;
+	mae_ema *ema;         /* the encoder's moving average, or NULL */
 };
 typedef struct mae_ps_server server;
 
@@ -326,7 +359,14 @@ static void send_weights(server *s, member *mb, const char *op)
 		mae_map_set_int(&s->rec.fields, "offset", (int64_t)off);
 		mae_map_set_int(&s->rec.fields, "count", (int64_t)cnt);
 	}
-	tensor_view(&s->rec, "params", s->m->params + off, cnt);
+	float *params = s->m->params + off;
+	if (mb->group == G_TEACHER) {   /* the snapshot (a welcome: the average as it is) */
+		mae_map_set_int(&s->rec.fields, "every", s->ema->every);
+		int snap = strcmp(op, "welcome") != 0;
+		mae_map_set_int(&s->rec.fields, "snapshot_step", snap ? s->ema->snap_step : -1);
+		params = snap ? s->ema->snap : s->ema->avg;
+	}
+	tensor_view(&s->rec, "params", params, cnt);
 	if (send_record(s->sock, &mb->id, &s->rec) != 0)
 		mae_warn("%s replica %d is gone: the weights of step %lld cannot reach it", group_names[mb->group],
 		         mb->replica, (long long)s->o->step);
@@ -335,7 +375,7 @@ static void send_weights(server *s, member *mb, const char *op)
 
 static void save(server *s)
 {
-	mae_run_save(s->m, s->o, s->opt->outdir, s->images_total);
+	mae_run_save(s->m, s->o, s->opt->outdir, s->images_total, s->ema);
 }
 
 static void finish_step(server *s)
@@ -347,6 +387,8 @@ static void finish_step(server *s)
 	double lr = mae_optim_lr(s->o, s->o->step);
 	double gnorm = mae_grad_clip(s->acc, s->m->n_params, s->o->clip);
 	mae_optim_update(s->o, s->m->params, s->acc, s->m->tensors, s->m->ntensors, lr);
+	if (s->ema)
+		mae_ema_update(s->ema, s->m->params);
 	double now = mae_now(), dt = now - s->last_step_time;
 	s->last_step_time = now;
 	s->images_total += s->images;
@@ -357,6 +399,9 @@ static void finish_step(server *s)
 	for (int i = 0; i < s->nmem; i++)
 		if (s->mem[i].waiting) {
 			s->mem[i].waiting = 0;
+			send_weights(s, &s->mem[i], "weights");
+		} else if (s->mem[i].pull >= 0 && s->ema && s->mem[i].pull == s->ema->snap_step) {
+			s->mem[i].pull = -1;
 			send_weights(s, &s->mem[i], "weights");
 		}
 	memset(s->got, 0, sizeof s->got);
@@ -388,7 +433,10 @@ static int handle(server *s, zmq_msg_t *id, mae_record *r)
 	if (r->type != MAE_REC_BATCH)
 		return reply_error(s, id, "a%s record is not a parameter-plane message",
 		                   r->type == MAE_REC_HEADER ? " header" : "n end-of-stream");
-	if (g < 0 || replica < 0 || replica >= s->opt->replicas) {
+	if (g == G_TEACHER && !s->ema)
+		return reply_error(s, id, "a teacher joins a run that keeps the encoder's moving average "
+		                   "(mae-optimize --ema M); this one keeps none");
+	if (g < 0 || replica < 0 || (g != G_TEACHER && replica >= s->opt->replicas) || replica > 63) {
 		return reply_error(s, id, "message '%s' with group '%s' replica %d: expected group encoder or "
 		                   "decoder and replica 0..%d", op, mae_map_str(&r->fields, "group", "?"), replica,
 		                   s->opt->replicas - 1);
@@ -412,6 +460,7 @@ static int handle(server *s, zmq_msg_t *id, mae_record *r)
 		zmq_msg_copy(&mb->id, id);
 		mb->group = g;
 		mb->replica = replica;
+		mb->pull = -1;
 		mae_info("%s replica %d joined at step %lld", group_names[g], replica, (long long)s->o->step);
 		send_weights(s, mb, "welcome");
 		return 0;
@@ -425,6 +474,27 @@ static int handle(server *s, zmq_msg_t *id, mae_record *r)
 		mb->left = 1;
 		return 0;
 	}
+	if (!strcmp(op, "pull")) {
+		int64_t batch = mae_map_int(&r->fields, "batch", -1);
+		if (g != G_TEACHER || batch < 0)
+			return reply_error(s, id, "'pull' from %s replica %d for batch %lld: only a teacher pulls, for a "
+			                   "batch >= 0", group_names[g], replica, (long long)batch);
+		if (mb->pull >= 0)
+			return reply_error(s, id, "teacher replica %d pulled again before its answer", replica);
+		int64_t want = mae_ema_snapshot_for(s->ema, batch);
+		if (want == s->ema->snap_step)
+			send_weights(s, mb, "weights");
+		else if (want > s->ema->step)
+			mb->pull = want;   /* answered when the step is reached (finish_step) */
+		else
+			return reply_error(s, id, "teacher replica %d wants the average of step %lld for batch %lld; "
+			                   "the server keeps that of step %lld only (a teacher runs ahead of the "
+			                   "training, never behind)", replica, (long long)want, (long long)batch,
+			                   (long long)s->ema->snap_step);
+		return 0;
+	}
+	if (g == G_TEACHER)
+		return reply_error(s, id, "'%s' from a teacher, which only pulls", op);
 	if (!strcmp(op, "grad")) {
 		int64_t step = mae_map_int(&r->fields, "step", -1);
 		size_t off, cnt;
@@ -480,6 +550,7 @@ mae_ps_server *mae_ps_server_open(mae_model *m, mae_optim *o, const mae_ps_serve
 	s->acc = mae_alloc_aligned(m->n_params * sizeof(float));
 	s->start = s->last_step_time = mae_now();
 	s->images_total = opt->images;
+	s->ema = opt->ema;
 	mae_endpoint e = mae_endpoint_parse(opt->endpoint, MAE_EP_PLANE, 1);
 	if (!e.bind)
 		mae_die(MAE_EXIT_USAGE, "--ps %s: mae-optimize binds the parameter server's address (@ or "

@@ -1,6 +1,7 @@
 /* run.c: options, start, metrics and checkpoints shared by mae-optimize and mae-train. */
 #include "mae/train/checkpoint.h"
 #include "mae/train/run.h"
+#include "mae/train/ema.h"
 #include "mae/util/util.h"
 
 #include <errno.h>
@@ -143,7 +144,8 @@ void mae_run_metrics(FILE *f, int64_t step, double epoch, double loss, double lr
 	fflush(f);
 }
 
-void mae_run_save(const mae_model *m, const mae_optim *o, const char *outdir, int64_t images)
+void mae_run_save(const mae_model *m, const mae_optim *o, const char *outdir, int64_t images,
+                  const mae_ema *ema)
 {
 	char path[1024], err[512], step[32], imgs[32];
 	if (!outdir)
@@ -159,6 +161,9 @@ void mae_run_save(const mae_model *m, const mae_optim *o, const char *outdir, in
 	snprintf(path, sizeof path, "%s/optim.safetensors", outdir);
 	if (!bad)
 		bad = mae_optim_save(o, m, path, extra + 2, 1, err, sizeof err);   /* it records the step itself */
+	snprintf(path, sizeof path, "%s/ema.safetensors", outdir);
+	if (!bad && ema)
+		bad = mae_ema_save(ema, path, err, sizeof err);
 	if (mae_st_commit(bad ? NULL : err, bad ? 0 : sizeof err) || bad)
 		mae_die(MAE_EXIT_DATA, "saving the state in %s: %s", outdir, err);
 }

@@ -32,7 +32,11 @@ void mae_stage_open(mae_stage *s, const mae_stage_opts *o, const char *group, co
 		mae_usage_error(usage, "give -w CHECKPOINT (frozen) or --ps ENDPOINT (trainable)");
 	if (o->ps && o->override)
 		mae_usage_error(usage, "-M: the parameter server decides a trainable stage's model");
-	if (o->ps)
+	if (o->teacher && (!o->ps || o->grad))
+		mae_usage_error(usage, "--teacher: with --ps ENDPOINT (the run's server), and no --grad");
+	if (o->teacher)
+		mae_stage_teacher(s, o->ps, o->replica, o->grad_timeout);
+	else if (o->ps)
 		mae_stage_trainable(s, o->ps, group, o->replica, o->grad, o->grad_timeout);
 	else
 		mae_stage_frozen(s, o->weights, o->override);
@@ -60,6 +64,30 @@ void mae_stage_trainable(mae_stage *s, const char *ps, const char *group, int re
 	if (!(s->m = mae_model_new(&cfg, err, sizeof err)))
 		mae_die(MAE_EXIT_DATA, "model from the parameter server: %s", err);
 	s->step = mae_ps_weights(s->ps, s->m);
+}
+
+void mae_stage_teacher(mae_stage *s, const char *ps, int replica, double timeout)
+{
+	char err[512];
+	mae_config cfg;
+	memset(s, 0, sizeof *s);
+	s->grad_timeout = timeout;
+	s->teacher = 1;
+	s->ps = mae_ps_join(ps, "teacher", replica, timeout, &cfg);
+	if (!(s->m = mae_model_new(&cfg, err, sizeof err)))
+		mae_die(MAE_EXIT_DATA, "model from the parameter server: %s", err);
+	s->step = mae_ps_weights(s->ps, s->m);
+}
+
+void mae_stage_follow(mae_stage *s, const mae_record *rec)
+{
+	if (!s->teacher)
+		return;
+	int64_t seq = mae_rec_seq(rec);
+	if (seq < 0)
+		mae_die(MAE_EXIT_DATA, "record %lld: a teacher needs the batch's seq (from mae-decode) to know "
+		        "which average it uses", (long long)rec->number);
+	s->step = mae_ps_pull(s->ps, s->m, seq);
 }
 
 void mae_stage_config(mae_stage *s, const char *spec)
@@ -184,7 +212,7 @@ void mae_stage_batch(mae_stage *s, mae_record *r, mae_batch *b, int allow_no_mas
 const float *mae_stage_pass(mae_stage *s, mae_writer *out, mae_record *rec, mae_record *grad,
                             const int64_t *shape, int ndim, int watch_fd)
 {
-	if (!s->ps) {
+	if (!s->ps || s->teacher) {
 		mae_write(out, rec);
 		return NULL;
 	}

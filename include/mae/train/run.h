@@ -51,7 +51,10 @@ mae_model *mae_run_start(mae_run_opts *r, mae_optim *o, const char *usage);
 FILE *mae_run_metrics_open(const char *outdir, int fresh);
 void mae_run_metrics(FILE *f, int64_t step, double epoch, double loss, double lr, double gnorm,
                      double img_s, double seconds);
-/* Atomic checkpoint of the model and of the optimiser (with step and image count). */
-void mae_run_save(const mae_model *m, const mae_optim *o, const char *outdir, int64_t images);
+/* Atomic checkpoint of the model and of the optimiser (with step and image count), and of the
+ * encoder's moving average when ema is not NULL (DIR/ema.safetensors), all renamed together. */
+struct mae_ema;
+void mae_run_save(const mae_model *m, const mae_optim *o, const char *outdir, int64_t images,
+                  const struct mae_ema *ema);
 
 #endif

@@ -16,6 +16,7 @@ typedef struct mae_stage {
 	int64_t step;            /* parameter-server step of the current weights */
 	uint8_t *zeros;          /* an all-visible mask for records without one (evaluation) */
 	size_t nzeros;
+	int teacher;             /* frozen, following the server's moving average (ps is set) */
 } mae_stage;
 
 /* The options that choose a stage's model: -w CHECKPOINT [-M overrides] (frozen) or --ps
@@ -23,6 +24,7 @@ typedef struct mae_stage {
 typedef struct mae_stage_opts {
 	const char *weights, *override, *ps, *grad;
 	int replica;
+	int teacher;             /* --teacher (mae-encode): follow the moving average, frozen */
 	double grad_timeout;
 } mae_stage_opts;
 
@@ -43,6 +45,12 @@ void mae_stage_frozen(mae_stage *s, const char *checkpoint, const char *override
  * (grad_spec NULL: a private ipc endpoint). */
 void mae_stage_trainable(mae_stage *s, const char *ps, const char *group, int replica,
                          const char *grad_spec, double grad_timeout);
+/* A teacher: join the server at ps as a frozen encoder that follows the run's moving average
+ * of the encoder (mae-optimize --ema); no gradient port, nothing sent back. */
+void mae_stage_teacher(mae_stage *s, const char *ps, int replica, double timeout);
+/* Before the forward of rec: a teacher takes the average's snapshot that rec's batch (its
+ * seq) uses, from the server if it is not the one it holds. Nothing for other stages. */
+void mae_stage_follow(mae_stage *s, const mae_record *rec);
 /* A model for its configuration only (mae-loss): spec as mae_config_parse reads it. */
 void mae_stage_config(mae_stage *s, const char *spec);
 void mae_stage_close(mae_stage *s);
@@ -63,7 +71,7 @@ void mae_stage_batch(mae_stage *s, mae_record *r, mae_batch *b, int allow_no_mas
 /* Hand the forward output of rec on. A trainable stage adds its gradient port to the record's
  * route, writes it, waits for the gradient of that batch (tensor "grad" of `shape`, into
  * grad) and zeroes the model's gradients for the backward: it returns that gradient. A frozen
- * stage only writes the record, and gets NULL. */
+ * stage (a teacher too) only writes the record, and gets NULL. */
 const float *mae_stage_pass(mae_stage *s, mae_writer *out, mae_record *rec, mae_record *grad,
                             const int64_t *shape, int ndim, int watch_fd);
 /* The end of a stage's stream: the EOS (with the input's skipped count) written, the input,

@@ -50,7 +50,8 @@ void mae_grad_close_all(void);
 /* ---- parameter plane: client ---- */
 
 /* Join the server at endpoint as (group, replica); fills the model configuration. timeout:
- * seconds to wait for any answer of the server. */
+ * seconds to wait for any answer of the server. group: "encoder" or "decoder" (trainable), or
+ * "teacher": a frozen encoder that follows the run's moving average (ema.h). */
 mae_ps *mae_ps_join(const char *endpoint, const char *group, int replica, double timeout,
                     mae_config *cfg);
 /* After mae_model_new(cfg): copy the server's current weights into m's params (the group's
@@ -59,6 +60,10 @@ int64_t mae_ps_weights(mae_ps *ps, mae_model *m);
 /* Push this step's gradients of the group (from m->grads) with the batch's loss and image
  * count; wait for the updated weights, written into m->params. Returns the new step. */
 int64_t mae_ps_step(mae_ps *ps, mae_model *m, double loss, int images);
+/* A teacher, before it encodes batch `batch`: make m's encoder the average's snapshot that
+ * batch uses (step K * floor(batch / K)), pulling it from the server when it is not the one
+ * held; waits while the training has not reached it. Returns the snapshot's step. */
+int64_t mae_ps_pull(mae_ps *ps, mae_model *m, int64_t batch);
 void mae_ps_leave(mae_ps *ps);
 /* Die, saying that `what` cannot come, when the server has been gone (its connection lost:
  * dead, hung, or its host cut off) for MAE_PEER_GRACE. For a stage waiting on something else. */
@@ -74,6 +79,7 @@ typedef struct mae_ps_server_opts {
 	double timeout;            /* seconds without any message before giving up */
 	int64_t images_per_epoch;  /* for the epoch column of the metrics (0: unknown) */
 	int64_t images;            /* images already seen (a resumed run) */
+	struct mae_ema *ema;       /* the encoder's moving average to keep and serve, or NULL */
 } mae_ps_server_opts;
 
 /* Serve until every member has left (or died: timeout). m holds the master weights (fresh
