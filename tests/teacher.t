@@ -70,6 +70,29 @@ like "$(cat "$T/a.err")" "teacher replica 0 joined at step 0" "  with its teache
 cmp "$T/a/checkpoint.safetensors" "$T/b/checkpoint.safetensors" && cmp "$T/a/ema.safetensors" "$T/b/ema.safetensors"
 ok $? "  and two runs give the same checkpoint and the same average, bit for bit"
 
+# a restart: the teacher killed at step 20 and the student's decoder at step 50 (the saved
+# steps are no multiples of K = 10); the run restarts from the saved state, the teacher pulls
+# the saved snapshot, and the run ends with the bits of the run without faults
+run() {   # run OUT [options...]: 128 steps of attmask, its own TMPDIR under $T
+	o=$1; shift
+	mkdir -p "$T/tmp.$o"
+	TMPDIR="$T/tmp.$o" timeout 300 sh "$P/pretrain.sh" -o "$T/$o" --method attmask --model micro-28 \
+		--epochs 8 --batch 64 --warmup-epochs 0.5 --decode "--shuffle -n 1024" "$@" 2>> "$T/$o.err"
+}
+kill_at() {   # kill_at OUT STEP PATTERN: kill -9 what PATTERN matches once OUT has STEP steps
+	wait_steps "$T/$1" "$2" 60
+	pkill -KILL -f "$3"
+}
+run ref
+ok $? "attmask: a 128-step run without faults"
+{ kill_at two 20 "^mae-encode .*$T/tmp.two/.*--teacher"; sleep 1; kill_at two 50 "^mae-reconstruct .*$T/tmp.two/"; } &
+run two --max-restarts 2
+ok $? "the teacher killed at step 20, the decoder at step 50, --max-restarts 2: the run ends well"
+wait
+is "$(grep -c 'restart [12] of 2: from the state saved at step [0-9]' "$T/two.err")" 2 "  it restarted twice, from saved steps"
+cmp "$T/two/checkpoint.safetensors" "$T/ref/checkpoint.safetensors" && cmp "$T/two/ema.safetensors" "$T/ref/ema.safetensors"
+ok $? "  with the weights and the average of the run without faults, bit for bit"
+
 # refusals
 mkdir -p "$T/noema"
 mae-optimize -q --ps "@ipc://$T/noema/ps" -m micro-28 --steps 1 --timeout 5 2> "$T/noema-ps.err" & ps=$!
