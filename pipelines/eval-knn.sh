@@ -9,6 +9,7 @@
 #
 # usage: pipelines/eval-knn.sh -w CHECKPOINT [-o DIR] [-k 20] [-p mean|cls]
 #        [--train SRC] [--test SRC] [--decode "OPTIONS"] [--no-raw] [--tokens] [-z] [--whiten K]
+#        [--probe E]
 # -p: the pooled feature: mean of the patch tokens (default) or the cls token.
 # -z: also every k-NN with each feature standardized by the train set's statistics
 # (mae-knn -z), on lines of their own ("features-z k=20 ...", "raw-pixels-z ...").
@@ -16,11 +17,14 @@
 # train features, whitened (mae-knn -z --pca K): "features-w k=20 ...".
 # --tokens: also k-NN on the encoder's whole output flattened ((1 + N) x D numbers a sample;
 # slower, and often better than either), from the same pass ("tokens k=20 ...").
+# --probe E: also a linear probe (mae-probe, E epochs) on the same feature files: "features
+# probe top1=..%" and, unless --no-raw, "raw-pixels probe top1=..%".
 # Defaults: Fashion-MNIST's train and test splits from Debian's dataset-fashion-mnist.
 # Prints "features k=20 top1=..%" and "raw-pixels k=20 top1=..%" and writes DIR/knn.txt.
 set -eu
 . "$(dirname "$0")/lib.sh"
 ckpt= out=. k=20 pool=mean train=fashion-mnist:train test=fashion-mnist:test decode= raw=1 tok=0 z=0 white=0
+probe=0
 while [ $# -gt 0 ]; do
 	case $1 in
 	-w) ckpt=$2; shift ;;
@@ -35,7 +39,9 @@ while [ $# -gt 0 ]; do
 	--tokens) tok=1 ;;
 	-z) z=1 ;;
 	--whiten) white=$2; shift ;;
-	-h|--help) sed -n '2,21s/^# \{0,1\}//p' "$0"; exit 0 ;;
+	--probe) probe=$2; shift
+	    case $probe in ''|*[!0-9]*|0) say "--probe: a number of epochs, not '$probe'"; exit 1 ;; esac ;;
+	-h|--help) sed -n '2,24s/^# \{0,1\}//p' "$0"; exit 0 ;;
 	*) say "unknown option $1"; exit 1 ;;
 	esac
 	shift
@@ -70,3 +76,13 @@ tensors=feature variants=none pca=
 mae-knn -k "$k" -f "$tensors" -V "$variants" $pca -t "$RUNDIR/train.mae" -i "$RUNDIR/test.mae" -o "$RUNDIR/knn.txt"
 sed -e 's/^feature\([ -]\)/features\1/' -e 's/^latent\([ -]\)/tokens\1/' -e 's/^patches\([ -]\)/raw-pixels\1/' \
 	"$RUNDIR/knn.txt" | tee "$out/knn.txt"
+if [ "$probe" != 0 ]; then
+	say "linear probe: $probe epochs"
+	for f in feature $([ $raw = 0 ] || echo patches); do
+		name=features
+		[ $f = patches ] && name=raw-pixels
+		# a file, not a pipe: a probe that fails stops the script with its status
+		mae-probe -q -e "$probe" -f $f -t "$RUNDIR/train.mae" -i "$RUNDIR/test.mae" -o "$RUNDIR/probe.txt"
+		echo "$name probe $(cat "$RUNDIR/probe.txt")" | tee -a "$out/knn.txt"
+	done
+fi

@@ -42,8 +42,10 @@ like "$(cat "$T/nosuch.err")" "unknown method 'nosuch' \(attmask, colormae, loma
 # from 0 at step 1) to blr * 64 / 256 = 3.75e-5 at step 5
 is "$(sed -n '4p;6p' "$T/mae/metrics.tsv" | cut -f4 | tr '\n' ' ')" "1.875e-05 3.75e-05 " \
 	"--warmup-epochs 0.5: a warm-up of half an epoch"
-timeout 300 sh "$P/eval-knn.sh" -w "$T/mae/checkpoint.safetensors" -o "$T/mae" --tokens --decode "-n 1000" 2> "$T/knn.err" > "$T/knn.out"
+timeout 300 sh "$P/eval-knn.sh" -w "$T/mae/checkpoint.safetensors" -o "$T/mae" --tokens --probe 3 --decode "-n 1000" 2> "$T/knn.err" > "$T/knn.out"
 ok $? "eval-knn.sh runs"
+like "$(cat "$T/knn.out")" "features probe top1=[0-9.]+% n=1000" "--probe: a linear probe on the features"
+like "$(cat "$T/knn.out")" "raw-pixels probe top1=[0-9.]+% n=1000" "  and on raw pixels, from the same files"
 like "$(cat "$T/knn.out")" "^features k=20 top1=[0-9.]+% n=1000" "it reports the features' accuracy"
 like "$(cat "$T/knn.out")" "raw-pixels k=20 top1=[0-9.]+% n=1000" "and raw pixels' in the same run"
 like "$(cat "$T/knn.out")" "tokens k=20 top1=[0-9.]+% n=1000" "--tokens: and the whole output's"
@@ -104,4 +106,13 @@ TMPDIR="$T/bt" timeout 120 sh "$P/pretrain.sh" -o "$T/bad" --model micro-28 --ep
 is $? 2 "a failing stage ends the run with status 2, no hang"
 like "$(cat "$T/bad.err")" "mae-mask: .*window" "and the failing stage says why"
 is "$(ls "$T/bt" | wc -l)" 0 "and the run leaves nothing in TMPDIR (run directory, stages' gradient sockets)"
+# compare.sh: the method table, baselines first, from one run
+timeout 600 sh "$P/compare.sh" -o "$T/cmp" --model micro-28 --epochs 1 --probe 2 --decode "--shuffle -n 512" \
+	--eval-decode "-n 1000" mae simmim 2> "$T/cmp.err" > "$T/cmp.out"
+ok $? "compare.sh runs two methods"
+is "$(cut -f1,2 "$T/cmp/table.tsv" | paste -sd' ' -)" "method	steps random-init	0 raw-pixels	0 mae	8 simmim	8" \
+	"  its table: the baselines, then each method with its steps"
+$PY -c "import sys; rows=[l.rstrip('\n').split('\t') for l in open(sys.argv[1])][1:]; sys.exit(0 if all(0 < float(r[3]) <= 100 and 0 < float(r[4]) <= 100 for r in rows) else 1)" "$T/cmp/table.tsv"
+ok $? "  every k-NN and probe accuracy a percentage"
+like "$(cat "$T/cmp.out")" "\| raw-pixels \| 0 \| 0 \| [0-9.]+ \| [0-9.]+ \|" "  and the markdown table"
 finish
