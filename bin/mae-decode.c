@@ -20,7 +20,7 @@ static const char usage[] =
 	"                  [--train | --eval | --crop rrc|center|resize|none] [--size N | WxH]\n"
 	"                  [--shuffle | --no-shuffle] [--shard I/N | --batch-shard I/N] [--last drop|pad|partial]\n"
 	"                  [--scale LO,HI] [--ratio LO,HI] [--flip P] [--crop-pct F] [--exact | --dct-gap G]\n"
-	"                  [--start-batch N] SOURCE...\n"
+	"                  [--start-batch N] [--corrupt noise|blur|contrast:S] SOURCE...\n"
 	"  SOURCE  a folder (a sub-folder per class), an image, a glob, @LIST, an IDX file,\n"
 	"          fashion-mnist[:train|:test], or a webdataset shard: NAME.tar, .tar.gz or .tgz\n"
 	"          (KEY.jpg|.jpeg|.png with the label in KEY.cls); braces name several:\n"
@@ -28,13 +28,14 @@ static const char usage[] =
 	"  -g/-c grey/RGB output   -b batch size (32)   -e epochs (1)   -n use the first N samples\n"
 	"  -k skip unreadable images (counted in the end-of-stream record)   -j decode threads (1)\n"
 	"  --start-batch N  begin with batch N of the stream (to resume a run)\n"
+	"  --corrupt K:S  ImageNet-C's Gaussian noise, Gaussian blur or contrast at severity S (1-5)\n"
 	"  --shard I/N  slots I, I+N, ... of each epoch; with tar shards: the samples of tar\n"
 	"          shards I, I+N, ... (counted from 0 over the SOURCEs)\n"
 	"  --batch-shard I/N  only batches I, I+N, ... of the whole stream (merge with --merge N --ordered)\n";
 
 enum { OPT_TRAIN = MAE_OPT_FIRST_PROGRAM, OPT_EVAL, OPT_CROP, OPT_SIZE, OPT_SHUFFLE,
        OPT_NOSHUFFLE, OPT_SHARD, OPT_LAST, OPT_SCALE, OPT_RATIO, OPT_FLIP, OPT_CROPPCT,
-       OPT_EXACT, OPT_DCTGAP, OPT_START, OPT_BSHARD };
+       OPT_EXACT, OPT_DCTGAP, OPT_START, OPT_BSHARD, OPT_CORRUPT };
 enum last { LAST_PARTIAL, LAST_DROP, LAST_PAD };
 
 static void parse_range(const char *s, double lo, double hi, double out[2], const char *what)
@@ -93,6 +94,18 @@ static void batch_emit(batcher *b, int64_t epoch, double progress, int padded)
 	batch_start(b);
 }
 
+/* --corrupt: the sample's corruption, from a generator of its own (the crop's draws stay as
+ * they are). Returns 0. */
+static int corrupt(const mae_augment *aug, uint64_t seed, int64_t epoch, int64_t pos, uint8_t *out)
+{
+	if (aug->corrupt.kind != MAE_CORRUPT_NONE) {
+		mae_rng r;
+		mae_rng_seed(&r, seed, (uint64_t)epoch, (uint64_t)pos, "corrupt");
+		mae_corrupt_apply(&aug->corrupt, out, aug->w, aug->h, aug->c, &r);
+	}
+	return 0;
+}
+
 /* Decode sample `pos` of the data set for `epoch` into slot `slot` of the batch.
  * Returns 0, or -1 with err (a file that cannot be read or decoded). */
 static int load_sample(const mae_dataset *ds, const mae_augment *aug, uint64_t seed, int64_t epoch,
@@ -107,7 +120,8 @@ static int load_sample(const mae_dataset *ds, const mae_augment *aug, uint64_t s
 		                 NULL, NULL };
 		im.stride = (size_t)im.w * im.c;
 		im.px = x->data + (size_t)s->pos * im.stride * im.h;
-		return mae_augment_image(aug, &im, &r, out, err, errn);
+		int rc = mae_augment_image(aug, &im, &r, out, err, errn);
+		return rc < 0 ? rc : corrupt(aug, seed, epoch, pos, out);
 	}
 	void *buf;
 	size_t n;
@@ -121,7 +135,7 @@ static int load_sample(const mae_dataset *ds, const mae_augment *aug, uint64_t s
 		mae_dataset_name(ds, pos, name, sizeof name);
 		snprintf(err, errn, "%s: %s", name, e);
 	}
-	return rc;
+	return rc < 0 ? rc : corrupt(aug, seed, epoch, pos, out);
 }
 
 /* Decoding n positions into n consecutive slots, on `threads` threads. Each sample depends
@@ -176,7 +190,7 @@ int main(int argc, char **argv)
 		{"size", 1, 0, OPT_SIZE}, {"shuffle", 0, 0, OPT_SHUFFLE},
 		{"no-shuffle", 0, 0, OPT_NOSHUFFLE}, {"shard", 1, 0, OPT_SHARD},
 		{"last", 1, 0, OPT_LAST}, {"scale", 1, 0, OPT_SCALE}, {"ratio", 1, 0, OPT_RATIO},
-		{"flip", 1, 0, OPT_FLIP}, {"crop-pct", 1, 0, OPT_CROPPCT}, {"exact", 0, 0, OPT_EXACT},
+		{"corrupt", 1, 0, OPT_CORRUPT}, {"flip", 1, 0, OPT_FLIP}, {"crop-pct", 1, 0, OPT_CROPPCT}, {"exact", 0, 0, OPT_EXACT},
 		{"dct-gap", 1, 0, OPT_DCTGAP}, {"start-batch", 1, 0, OPT_START},
 		{"batch-shard", 1, 0, OPT_BSHARD}, {0, 0, 0, 0}};
 	mae_common c;
@@ -184,6 +198,7 @@ int main(int argc, char **argv)
 	long long B = 32, epochs = 1, limit = -1, shard = 0, nshards = 1, W = 0, H = 0, start = 0;
 	long long bshard = 0, nbshards = 1;   /* --batch-shard: every nbshards-th batch */
 	double scale[2] = { 0.2, 1.0 }, ratio[2] = { 3.0 / 4.0, 4.0 / 3.0 }, flip = -1, crop_pct = 0.875, dct_gap = 2;
+	mae_corrupt corruption = { MAE_CORRUPT_NONE, 0 };
 	enum last last = LAST_PARTIAL;
 
 	mae_setprog(argv[0]);
@@ -237,6 +252,11 @@ int main(int argc, char **argv)
 		case OPT_SCALE: parse_range(optarg, 1e-6, 1, scale, "--scale"); break;
 		case OPT_RATIO: parse_range(optarg, 1e-3, 1e3, ratio, "--ratio"); break;
 		case OPT_FLIP: flip = mae_parse_double(optarg, 0, 1, "--flip"); break;
+		case OPT_CORRUPT:
+			if (mae_corrupt_parse(optarg, &corruption))
+				mae_usage_error(usage, "--corrupt %s: noise, blur or contrast, ':', a severity 1 to 5 "
+				                "(e.g. noise:3)", optarg);
+			break;
 		case OPT_CROPPCT: crop_pct = mae_parse_double(optarg, 0.05, 1, "--crop-pct"); break;
 		case OPT_EXACT: exact = 1; break;
 		case OPT_DCTGAP: dct_gap = mae_parse_double(optarg, 1, 64, "--dct-gap"); break;
@@ -321,6 +341,7 @@ int main(int argc, char **argv)
 	aug.crop_pct = crop_pct;
 	aug.dct = !exact;
 	aug.dct_gap = dct_gap;
+	aug.corrupt = corruption;
 
 	/* Batches per epoch for this shard */
 	int64_t m = mae_dataset_shard_size(&ds, (int)shard, (int)nshards);
@@ -388,6 +409,12 @@ int main(int argc, char **argv)
 		mae_map_set_float(aug_meta, "crop_pct", crop_pct);
 	mae_map_set_float(aug_meta, "flip", aug.flip);
 	mae_map_set_bool(aug_meta, "dct_scaling", aug.dct);
+	if (corruption.kind != MAE_CORRUPT_NONE) {
+		mae_val *cm = mae_map_submap(aug_meta, "corrupt");
+		mae_map_set_str(cm, "kind", mae_corrupt_name(corruption.kind));
+		mae_map_set_int(cm, "severity", corruption.severity);
+		mae_map_set_float(cm, "level", mae_corrupt_level(&corruption));
+	}
 	if (aug.dct)
 		mae_map_set_float(aug_meta, "dct_gap", aug.dct_gap);
 	mae_map_set_bool(meta, "shuffle", shuffle);

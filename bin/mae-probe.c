@@ -12,23 +12,24 @@
 
 static const char usage[] =
 	"usage: mae-probe [-qv] [-f name] [-e epochs] [-b batch] [-l lr] [--momentum M] [--wd W]\n"
-	"                 [-s seed] [-o file] -t train-endpoint [-i test-endpoint] [--merge N]\n"
+	"                 [-s seed] [-o file] [--save PROBE] -t train-endpoint [-i test-endpoint] [--merge N]\n"
 	"  -t  stream of the train features (required)   -i  test stream (default stdin)\n"
 	"  -f  feature tensor (default feature; any numeric [B,...], e.g. image)\n"
 	"  -e  epochs (100)   -b  batch size (256)   -l  peak learning rate (0.03, cosine to 0)\n"
-	"  -v  loss and train accuracy per epoch on stderr\n";
+	"  -v  loss and train accuracy per epoch on stderr\n"
+	"  --save PROBE  also write the trained probe (safetensors; mae-ttt --head reads it)\n";
 
-enum { OPT_MOMENTUM = MAE_OPT_FIRST_PROGRAM, OPT_WD };
+enum { OPT_MOMENTUM = MAE_OPT_FIRST_PROGRAM, OPT_WD, OPT_SAVE };
 
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		MAE_COMMON_LONG, {"train", 1, 0, 't'}, {"feature", 1, 0, 'f'}, {"epochs", 1, 0, 'e'},
 		{"batch", 1, 0, 'b'}, {"lr", 1, 0, 'l'}, {"momentum", 1, 0, OPT_MOMENTUM},
-		{"wd", 1, 0, OPT_WD}, {0, 0, 0, 0}};
+		{"wd", 1, 0, OPT_WD}, {"save", 1, 0, OPT_SAVE}, {0, 0, 0, 0}};
 	mae_common c;
 	mae_probe_opts po;
-	const char *train_ep = NULL, *name = "feature";
+	const char *train_ep = NULL, *name = "feature", *save = NULL;
 	int opt;
 	mae_setprog(argv[0]);
 	mae_common_init(&c);
@@ -45,6 +46,7 @@ int main(int argc, char **argv)
 		case 'l': po.lr = mae_parse_double(optarg, 0, 1e6, "-l learning rate"); break;
 		case OPT_MOMENTUM: po.momentum = mae_parse_double(optarg, 0, 0.9999, "--momentum"); break;
 		case OPT_WD: po.wd = mae_parse_double(optarg, 0, 1e3, "--wd"); break;
+		case OPT_SAVE: save = optarg; break;
 		default: mae_usage_error(usage, "unknown option");
 		}
 	}
@@ -65,6 +67,9 @@ int main(int argc, char **argv)
 	         (long long)test.n, (long long)train.d, nclass);
 	mae_probe p;
 	mae_probe_train(&p, &train, nclass, &po);
+	char err[512];
+	if (save && mae_probe_save(&p, name, save, err, sizeof err))
+		mae_die(MAE_EXIT_DATA, "--save %s", err);
 	int32_t *pred = mae_malloc((size_t)test.n * sizeof *pred);
 	mae_probe_predict(&p, test.x, test.n, pred);
 	int64_t right = 0;

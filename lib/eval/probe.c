@@ -1,11 +1,13 @@
 /* probe.c: a softmax-regression linear probe trained by SGD (see probe.h). */
 #include "mae/eval/probe.h"
+#include "mae/train/checkpoint.h"
 #include "mae/util/progress.h"
 #include "mae/util/rng.h"
 #include "mae/util/util.h"
 
 #include <cblas.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -144,4 +146,49 @@ void mae_probe_free(mae_probe *p)
 	free(p->w);
 	free(p->b);
 	memset(p, 0, sizeof *p);
+}
+
+int mae_probe_save(const mae_probe *p, const char *feature, const char *path, char *err, size_t errn)
+{
+	int64_t d = p->d, k = p->nclass;
+	mae_st_tensor t[4] = {
+		{.name = "mean", .dtype = MAE_F32, .ndim = 1, .shape = {d}, .data = p->mean, .nbytes = (size_t)d * 4},
+		{.name = "istd", .dtype = MAE_F32, .ndim = 1, .shape = {d}, .data = p->istd, .nbytes = (size_t)d * 4},
+		{.name = "weight", .dtype = MAE_F32, .ndim = 2, .shape = {k, d}, .data = p->w, .nbytes = (size_t)(k * d) * 4},
+		{.name = "bias", .dtype = MAE_F32, .ndim = 1, .shape = {k}, .data = p->b, .nbytes = (size_t)k * 4},
+	};
+	const char *meta[] = {"format", "maepipe-probe", "feature", feature};
+	return mae_st_write(path, t, 4, meta, 2, err, errn);
+}
+
+int mae_probe_load(mae_probe *p, const char *path, char *err, size_t errn)
+{
+	mae_st_file f;
+	memset(p, 0, sizeof *p);
+	if (mae_st_read(&f, path, err, errn))
+		return -1;
+	const mae_st_tensor *m = mae_st_get(&f, "mean"), *is = mae_st_get(&f, "istd"), *w = mae_st_get(&f, "weight"),
+	                    *b = mae_st_get(&f, "bias");
+	int ok = m && is && w && b && m->dtype == MAE_F32 && is->dtype == MAE_F32 && w->dtype == MAE_F32 &&
+	         b->dtype == MAE_F32 && m->ndim == 1 && is->ndim == 1 && w->ndim == 2 && b->ndim == 1 &&
+	         is->shape[0] == m->shape[0] && w->shape[1] == m->shape[0] && b->shape[0] == w->shape[0] &&
+	         m->shape[0] > 0 && w->shape[0] > 0 && w->shape[0] <= MAE_KNN_MAX_CLASSES;
+	if (!ok) {
+		snprintf(err, errn, "%s: not a probe (tensors mean, istd [d], weight [classes, d], bias [classes], F32)",
+		         path);
+		mae_st_free(&f);
+		return -1;
+	}
+	p->d = m->shape[0];
+	p->nclass = (int)w->shape[0];
+	p->mean = mae_malloc(m->nbytes);
+	p->istd = mae_malloc(is->nbytes);
+	p->w = mae_malloc(w->nbytes);
+	p->b = mae_malloc(b->nbytes);
+	memcpy(p->mean, m->data, m->nbytes);
+	memcpy(p->istd, is->data, is->nbytes);
+	memcpy(p->w, w->data, w->nbytes);
+	memcpy(p->b, b->data, b->nbytes);
+	mae_st_free(&f);
+	return 0;
 }

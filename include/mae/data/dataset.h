@@ -28,6 +28,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "mae/data/corrupt.h"
 #include "mae/data/image.h"
 #include "mae/util/rng.h"
 #include "mae/data/tar.h"
@@ -122,6 +123,7 @@ typedef struct mae_augment {
 	int dct;                /* allow JPEG DCT-domain shrinking (1), or decode full size (0) */
 	double dct_gap;         /* shrink only while the decoded box keeps dct_gap x the output
 	                         * size (2, as Pillow's reducing_gap; 1 = fastest) */
+	mae_corrupt corrupt;    /* an ImageNet-C corruption of the result (corrupt.h), or none */
 } mae_augment;
 
 void mae_augment_defaults(mae_augment *a, enum mae_crop crop, int w, int h, int c);

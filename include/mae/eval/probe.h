@@ -37,5 +37,10 @@ void mae_probe_train(mae_probe *p, mae_featset *train, int nclass, const mae_pro
 /* Predict classes of raw (unstandardized) features x [n,d]; x is standardized in place. */
 void mae_probe_predict(const mae_probe *p, float *x, int64_t n, int32_t *pred);
 void mae_probe_free(mae_probe *p);
+/* A trained probe as a safetensors file: tensors mean, istd [d], weight [nclass, d], bias
+ * [nclass] (F32), metadata format "maepipe-probe" and `feature` (the tensor it was trained
+ * on). Load checks the shapes agree. 0, or -1 with err. */
+int mae_probe_save(const mae_probe *p, const char *feature, const char *path, char *err, size_t errn);
+int mae_probe_load(mae_probe *p, const char *path, char *err, size_t errn);
 
 #endif
