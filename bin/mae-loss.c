@@ -74,13 +74,13 @@ int main(int argc, char **argv)
 	while (mae_read(in, &rec)) {
 		float loss;
 		mae_stage_batch(&st, &rec, &b, 1);
-		mae_tensor *pt = mae_rec_need(&rec, "pred", MAE_F32, 3, "[B,N,P]");
+		mae_tensor *pt = mae_rec_need(&rec, "pred", MAE_F32, 3, "[B,N,T]");
 		if (mae_model_layout(m, &b))
 			mae_die(MAE_EXIT_DATA, "record %lld: %s", (long long)rec.number, m->err);
-		if (pt->shape[0] != b.B || pt->shape[1] != m->Npred || pt->shape[2] != m->P)
+		if (pt->shape[0] != b.B || pt->shape[1] != m->Npred || pt->shape[2] != m->Pt)
 			mae_die(MAE_EXIT_DATA, "record %lld: pred [%lld,%lld,%lld], expected [%d,%d,%d]",
 			        (long long)rec.number, (long long)pt->shape[0], (long long)pt->shape[1],
-			        (long long)pt->shape[2], b.B, m->Npred, m->P);
+			        (long long)pt->shape[2], b.B, m->Npred, m->Pt);
 		if (mae_loss_forward(m, pt->data, &b, &loss))
 			mae_die(MAE_EXIT_DATA, "record %lld: %s", (long long)rec.number, m->err);
 		sum += loss;

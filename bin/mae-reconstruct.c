@@ -57,7 +57,7 @@ int main(int argc, char **argv)
 		if (mae_decoder_forward(m, lt->data, &b))
 			mae_die(MAE_EXIT_DATA, "record %lld: %s", (long long)rec.number, m->err);
 		int64_t ls[3] = {lt->shape[0], lt->shape[1], lt->shape[2]};
-		int64_t ps3[3] = {b.B, m->Npred, m->P};
+		int64_t ps3[3] = {b.B, m->Npred, m->Pt};
 		mae_tensor *pt = mae_rec_add(&rec, "pred", MAE_F32, 3, ps3);
 		memcpy(pt->data, m->pred, mae_tensor_nbytes(pt));
 		if (!keep)

@@ -11,10 +11,12 @@
 #        [--save-every N] [--stall-timeout SEC]
 #   --method  a file of pipelines/methods/ (listed by -h): mae (random masking), colormae
 #             (green noise), lomar (windows, windowed encoder), simmim (blocks, mask token,
-#             L1), semmae (semantic parts), mfm (frequency). A method file sets the model's
-#             mode, in default_mask the mae-mask arguments, in before_mask a stage of its own
-#             between mae-patchify and mae-mask and in server_opts options of mae-optimize
-#             if it has them (attmask: its teacher); a new method is a new file
+#             L1), semmae (semantic parts), mfm (frequency), attmask (an EMA teacher's
+#             attention), maskfeat (blocks, HOG target). A method file sets the model's mode,
+#             in default_mask the mae-mask arguments, and if it has them: in before_mask a
+#             stage of its own between mae-patchify and mae-mask, in model_settings model
+#             settings of its own, in server_opts options of mae-optimize (attmask: its
+#             teacher); a new method is a new file
 #   --model   a preset with overrides, e.g. tiny-28 or vit-tiny,dec_depth=4 (mode set by --method)
 #   --mask    the mae-mask arguments, replacing the method's default
 #   --tap     also publish the masked stream on a PUB socket (watch: mae-view -i sub:...)
@@ -72,10 +74,17 @@ case $method in */*|.*|'') method_file= ;; *) method_file=$methods/$method ;; es
 # and the options of mae-optimize it needs (a teacher's moving average)
 before_mask() { cat; }
 server_opts=
-. "$method_file"   # mode, about, default_mask; before_mask, server_opts where it has them
+# model settings a method derives from the configuration (field NAME), e.g. its target's size
+model_settings() { :; }
+. "$method_file"   # mode, about, default_mask; before_mask, model_settings, server_opts
 case $model in *mode=*) ;; *) model="$model,mode=$mode" ;; esac
 config=$(mae-optimize --show-config -m "$model") || exit 1
 field() { echo "$config" | tr ',' '\n' | sed -n "s/^$1=//p"; }
+settings=$(model_settings) || exit 1
+if [ -n "$settings" ]; then   # after the preset, so that the --model overrides win
+	model="${model%%,*},$settings${model#"${model%%,*}"}"
+	config=$(mae-optimize --show-config -m "$model") || exit 1
+fi
 [ -n "$patch" ] || patch=$(field patch)
 dmask=$(default_mask)
 [ -n "$mask" ] || mask=$dmask

@@ -100,6 +100,7 @@ static const struct { const char *key; size_t off; int lo, hi; } ints[] = {
 	{ "pos", offsetof(mae_config, pos), 0, 1 },
 	{ "window", offsetof(mae_config, window), 1, 1024 },
 	{ "nwindows", offsetof(mae_config, nwindows), 1, 1024 },
+	{ "target_dim", offsetof(mae_config, target_dim), 0, 1 << 20 },
 };
 
 int mae_config_fields(const mae_config *c, char key[MAE_CONFIG_NFIELDS][16], char val[MAE_CONFIG_NFIELDS][32])
@@ -211,6 +212,9 @@ int mae_config_check(const mae_config *c, char *err, size_t n)
 		if (c->window > gh || c->window > gw)
 			return seterr(err, n, "window %d is larger than the %dx%d patch grid", c->window, gh, gw), -1;
 	}
+	if (c->loss == MAE_LOSS_FREQ && c->target_dim)
+		return seterr(err, n, "target_dim %d: the frequency loss compares images, not a target of "
+		              "its own width", c->target_dim), -1;
 	if (c->loss == MAE_LOSS_FREQ && c->mode == MAE_MODE_LOMAR)
 		return seterr(err, n, "the frequency loss needs whole images, not LoMaR windows"), -1;
 	return 0;
@@ -348,10 +352,11 @@ static void do_layout(layout *L, mae_weights *w)
 		stack_layout(L, &w->dec, "decoder_blocks", "decoder_norm", c->dec_depth, Dd, c->dec_heads,
 		             c->mlp_ratio, 0);
 	}
-	w->pred_w = take(L, (size_t)P * Dh, 0);
-	entry(L, w->pred_w, 0, "decoder_pred.weight", -1, 2, P, Dh, 0, 0);
-	w->pred_b = take(L, P, 0);
-	entry(L, w->pred_b, 0, "decoder_pred.bias", -1, 1, P, 0, 0, 0);
+	int Pt = m->Pt;   /* the head predicts the target's width */
+	w->pred_w = take(L, (size_t)Pt * Dh, 0);
+	entry(L, w->pred_w, 0, "decoder_pred.weight", -1, 2, Pt, Dh, 0, 0);
+	w->pred_b = take(L, Pt, 0);
+	entry(L, w->pred_b, 0, "decoder_pred.bias", -1, 1, Pt, 0, 0, 0);
 }
 
 mae_model *mae_model_new(const mae_config *c, char *err, size_t n)
@@ -363,6 +368,7 @@ mae_model *mae_model_new(const mae_config *c, char *err, size_t n)
 	m->gh = c->img_h / c->patch, m->gw = c->img_w / c->patch;
 	m->N = m->gh * m->gw;
 	m->P = c->patch * c->patch * c->channels;
+	m->Pt = mae_config_tdim(c);
 	m->NB = c->mode == MAE_MODE_LOMAR ? 50 : 0;   /* 7*7 product buckets + 1 for the cls */
 	m->gelu_keep_mb = 32;
 	m->attn_keep_mb = 64;
@@ -474,7 +480,7 @@ void mae_model_init(mae_model *m, uint64_t seed)
 			m->w.dec_mask[i] = (float)(0.02 * mae_rng_normal(&r));
 		init_stack(&r, &m->w.dec, c->dec_depth, Dd, c->mlp_ratio);
 	}
-	xavier(&r, m->w.pred_w, P, Dh, 1);
+	xavier(&r, m->w.pred_w, m->Pt, Dh, 1);
 	if (m->pos)
 		mae_pos_embed_sincos(m->pos, D, m->gh, m->gw, 1);
 	if (m->dec_pos)
@@ -506,14 +512,14 @@ double mae_model_step_flops(const mae_model *m, int B)
 		f += stack_flops(B, 1 + Nk, D, c->depth, c->mlp_ratio, 0, c->heads);
 		f += 2.0 * B * (1 + Nk) * D * Dd;                               /* decoder embed */
 		f += stack_flops(B, 1 + N, Dd, c->dec_depth, c->mlp_ratio, 0, c->dec_heads);
-		f += 2.0 * B * (1 + N) * Dd * P;                                /* pred */
+		f += 2.0 * B * (1 + N) * Dd * m->Pt;                            /* pred */
 	} else {
 		int S = B, T = N;
 		if (c->mode == MAE_MODE_LOMAR)
 			S = B * c->nwindows, T = c->window * c->window;
 		f += 2.0 * S * T * P * D;
 		f += stack_flops(S, 1 + T, D, c->depth, c->mlp_ratio, m->NB, c->heads);
-		f += 2.0 * S * (1 + T) * D * P;
+		f += 2.0 * S * (1 + T) * D * m->Pt;
 	}
 	return 3.0 * f;
 }

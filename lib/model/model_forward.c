@@ -97,9 +97,9 @@ static int prepare(mae_model *m, const mae_batch *b)
 	grow(m, &m->emb, BUF_EMB, ntk * D * sizeof(float));
 	grow(m, &m->dlatent, BUF_DLAT, (size_t)S * (1 + ntok) * D * sizeof(float));
 	size_t np = (size_t)B * Npred;
-	grow(m, &m->pred, BUF_PRED, np * P * sizeof(float));
-	grow(m, &m->dpred, BUF_DPRED, np * P * sizeof(float));
-	grow(m, &m->target, BUF_TARGET, np * P * sizeof(float));
+	grow(m, &m->pred, BUF_PRED, np * m->Pt * sizeof(float));
+	grow(m, &m->dpred, BUF_DPRED, np * m->Pt * sizeof(float));
+	grow(m, &m->target, BUF_TARGET, np * m->Pt * sizeof(float));
 	grow(m, &m->lmask, BUF_LMASK, np);
 	if (!m->wperm) {
 		m->wperm = mae_alloc_aligned((size_t)D * P * sizeof(float));
@@ -225,7 +225,7 @@ int mae_decoder_forward(mae_model *m, const float *latent, const mae_batch *b)
 	const mae_config *c = &m->cfg;
 	if (prepare(m, b) != 0)
 		return -1;
-	int B = m->B, N = m->N, P = m->P, D = c->dim;
+	int B = m->B, N = m->N, P = m->Pt, D = c->dim;   /* P: the head's width */
 	const float *head_in = latent;
 	int rows = m->S_enc * m->T_enc, Dh = D, T = m->T_enc;
 	m->latent_in = latent;
@@ -252,7 +252,7 @@ int mae_decoder_forward(mae_model *m, const float *latent, const mae_batch *b)
 int mae_decoder_backward(mae_model *m, const float *dpred, const mae_batch *b)
 {
 	const mae_config *c = &m->cfg;
-	int B = m->B, N = m->N, P = m->P, D = c->dim;
+	int B = m->B, N = m->N, P = m->Pt, D = c->dim;   /* P: the head's width */
 	int rows = m->S_enc * m->T_enc, T = m->T_enc, Dh = D;
 	if (c->mode == MAE_MODE_MAE)
 		rows = B * (1 + N), T = 1 + N, Dh = c->dec_dim;
@@ -285,10 +285,12 @@ int mae_decoder_backward(mae_model *m, const float *dpred, const mae_batch *b)
 static int loss_setup(mae_model *m, const mae_batch *b)
 {
 	const mae_config *c = &m->cfg;
-	int B = m->B, N = m->N, P = m->P, R = B * m->Npred;
+	int B = m->B, N = m->N, P = m->Pt, R = B * m->Npred;
 	const float *src = b->target ? b->target : b->patches;
 	if (!src)
 		return fail(m, "the loss needs 'patches' (or 'target')");
+	if (c->target_dim && !b->target)
+		return fail(m, "target_dim %d: the loss needs a 'target' tensor [B,%d,%d] (mae-hog)", c->target_dim, N, P);
 	if (c->mode == MAE_MODE_LOMAR) {
 		int spi = c->nwindows, ntok = m->ntok;
 		for (int s = 0; s < m->S_enc; s++)
@@ -324,7 +326,7 @@ int mae_loss_forward(mae_model *m, const float *pred, const mae_batch *b, float 
 	const mae_config *c = &m->cfg;
 	if (prepare(m, b) != 0 || loss_setup(m, b) != 0)
 		return -1;
-	int R = m->B * m->Npred, P = m->P;
+	int R = m->B * m->Npred, P = m->Pt;
 	switch (c->loss) {
 	case MAE_LOSS_NORMPIX:
 	case MAE_LOSS_MSE:
@@ -343,7 +345,7 @@ int mae_loss_forward(mae_model *m, const float *pred, const mae_batch *b, float 
 int mae_loss_backward(mae_model *m, const float *pred, const mae_batch *b)
 {
 	const mae_config *c = &m->cfg;
-	int R = m->B * m->Npred, P = m->P;
+	int R = m->B * m->Npred, P = m->Pt;
 	memset(m->dpred, 0, (size_t)R * P * sizeof(float));
 	switch (c->loss) {
 	case MAE_LOSS_NORMPIX:

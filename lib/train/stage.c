@@ -159,9 +159,9 @@ void mae_stage_batch(mae_stage *s, mae_record *r, mae_batch *b, int allow_no_mas
 	}
 	mae_tensor *t = mae_rec_tensor(r, "target");
 	if (t) {
-		t = mae_rec_need(r, "target", MAE_F32, 3, "[B,N,P]");
-		snprintf(want, sizeof want, "[%d,%d,%d]", b->B, m->N, m->P);
-		check_shape(r, t, b->B ? b->B : -1, m->N, m->P, want);
+		t = mae_rec_need(r, "target", MAE_F32, 3, "[B,N,T]");
+		snprintf(want, sizeof want, "[%d,%d,%d]%s", b->B, m->N, m->Pt, c->target_dim ? " (the model's target_dim)" : "");
+		check_shape(r, t, b->B ? b->B : -1, m->N, m->Pt, want);
 		b->B = (int)t->shape[0];
 		b->target = t->data;
 	}

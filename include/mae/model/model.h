@@ -42,6 +42,8 @@ typedef struct mae_config {
 	int window, nwindows; /* LoMaR: K = 7, M = 4 */
 	float mask_ratio;     /* expected ratio (sizes the encoder's activations; MAE 0.75) */
 	float ln_eps;         /* 1e-6 */
+	int target_dim;       /* values predicted per patch: 0 = P (pixels), else the width of the
+	                       * batch's `target` (MaskFeat's HOG, mae-hog(1)) */
 } mae_config;
 
 /* Presets: vit-tiny, vit-small, vit-base, vit-large, vit-huge (224x224x3, patch 16 or 14, MAE
@@ -55,9 +57,9 @@ int mae_config_set(mae_config *c, const char *key, const char *val, char *err, s
  * loss and position embedding unless given. Returns 0, or -1 with a message. */
 int mae_config_parse(mae_config *c, const char *spec, char *err, size_t n);
 /* Every setting of c as (key, value) text that mae_config_set reads back exactly, in one fixed
- * order: mode, loss, the integers, mask_ratio, ln_eps. The one list of the fields that the spec
+ * order: mode, loss, the integers (target_dim last), mask_ratio, ln_eps. The one list of the fields that the spec
  * (mae_config_spec), a checkpoint's metadata and its reader share. Returns the count. */
-enum { MAE_CONFIG_NFIELDS = 18 };
+enum { MAE_CONFIG_NFIELDS = 19 };
 int mae_config_fields(const mae_config *c, char key[MAE_CONFIG_NFIELDS][16], char val[MAE_CONFIG_NFIELDS][32]);
 /* Consistency (divisibility, ranges). Returns 0, or -1 with a message. */
 int mae_config_check(const mae_config *c, char *err, size_t n);
@@ -67,6 +69,8 @@ static inline int mae_config_grid_h(const mae_config *c) { return c->img_h / c->
 static inline int mae_config_grid_w(const mae_config *c) { return c->img_w / c->patch; }
 static inline int mae_config_npatch(const mae_config *c) { return mae_config_grid_h(c) * mae_config_grid_w(c); }
 static inline int mae_config_pdim(const mae_config *c) { return c->patch * c->patch * c->channels; }
+/* values the head predicts per patch: target_dim, or P */
+static inline int mae_config_tdim(const mae_config *c) { return c->target_dim ? c->target_dim : mae_config_pdim(c); }
 
 /* One named tensor of the state dict, pointing into params (trainable) or fixed. */
 typedef struct mae_param_info {
@@ -107,8 +111,8 @@ typedef struct mae_weights {
 	float *dec_embed_b;       /* (Dd) */
 	float *dec_mask;          /* (Dd) mask_token (MAE) */
 	mae_stack_w dec;          /* decoder_blocks.*, decoder_norm.* (MAE) */
-	float *pred_w;            /* (P, Dd or D) decoder_pred */
-	float *pred_b;            /* (P) */
+	float *pred_w;            /* (Pt, Dd or D) decoder_pred */
+	float *pred_b;            /* (Pt) */
 } mae_weights;
 
 /* Activations of one stack of blocks: S sequences of T tokens of width C (model_stack.c).
@@ -153,6 +157,7 @@ typedef struct mae_stack_a {
 typedef struct mae_model {
 	mae_config cfg;
 	int N, P, gh, gw, NB;     /* patches, patch dim, grid, iRPE buckets (0 without) */
+	int Pt;                   /* values predicted per patch: P, or cfg.target_dim */
 	float *params, *grads, *fixed;
 	size_t n_params, n_enc, n_fixed;
 	mae_weights w, g;         /* pointers into params and into grads */
@@ -171,11 +176,11 @@ typedef struct mae_model {
 	float *emb;               /* (S_enc * tokens, D) patch embeddings */
 	float *wperm, *dwperm;    /* (D, P) permuted conv weight and its gradient */
 	float *dec_y;             /* (B*(1+Nk), Dd) decoder_embed output (MAE) */
-	float *pred_full;         /* (rows, P) head output incl. cls rows */
-	float *pred;              /* (B, Npred, P) */
-	float *dpred;             /* (B, Npred, P) */
+	float *pred_full;         /* (rows, Pt) head output incl. cls rows */
+	float *pred;              /* (B, Npred, Pt) */
+	float *dpred;             /* (B, Npred, Pt) */
 	float *dlatent;           /* encoder output gradient (S_enc*T_enc, D) */
-	float *target;            /* (B, Npred, P) loss target */
+	float *target;            /* (B, Npred, Pt) loss target */
 	uint8_t *lmask;           /* (B * Npred) loss mask */
 	int Npred;                /* predictions per image: N, or M*K*K (LoMaR) */
 	int ntok;                 /* patch tokens per encoder sequence (T_enc - 1) */
@@ -200,7 +205,7 @@ typedef struct mae_model {
 typedef struct mae_batch {
 	int B;
 	const float *patches;     /* (B, N, P) encoder input (MFM: the corrupted image) */
-	const float *target;      /* (B, N, P) loss target, NULL = patches */
+	const float *target;      /* (B, N, Pt) loss target, NULL = patches (needed with target_dim) */
 	const uint8_t *mask;      /* (B, N) 1 = hidden; NULL for MFM */
 	const int32_t *windows;   /* (B, M, 2) LoMaR window (top, left) in patch units */
 	const uint8_t *fmask;     /* (B, H, W) MFM removed frequencies */
@@ -224,7 +229,7 @@ int mae_model_layout(mae_model *m, const mae_batch *b);
 int mae_encoder_forward(mae_model *m, const mae_batch *b);
 /* latent: m->ea.out, shape (S_enc, T_enc, D) (cls first in every sequence) */
 int mae_decoder_forward(mae_model *m, const float *latent, const mae_batch *b);
-/* pred: m->pred, shape (B, Npred, P) */
+/* pred: m->pred, shape (B, Npred, Pt) */
 int mae_loss_forward(mae_model *m, const float *pred, const mae_batch *b, float *loss);
 int mae_loss_backward(mae_model *m, const float *pred, const mae_batch *b);   /* -> m->dpred */
 int mae_decoder_backward(mae_model *m, const float *dpred, const mae_batch *b);  /* -> m->dlatent */
