@@ -99,11 +99,10 @@ void mae_layernorm_backward_rows(float *dinp,       /* (R, C) = */
                              const float *mean, const float *rstd, int R, int C);
 
 /* ---------------------------------------------------------------------------------------
- * GELU, exact erf form (torch.nn.GELU default): x * Phi(x). */
-void mae_gelu_forward(float *out, const float *inp, size_t n);
-void mae_gelu_backward(float *dinp, const float *inp, const float *dout, size_t n);   /* += */
-/* out = GELU(inp) and deriv = GELU'(inp) in one pass (one exp per element), for a backward
- * that recomputes the activation and then multiplies by deriv (mae_linear_backward_gelu). */
+ * GELU, exact erf form (torch.nn.GELU default): x * Phi(x). The MLP's forward applies it
+ * fused (mae_linear_forward_gelu); its backward recomputes it here:
+ * out = GELU(inp) and deriv = GELU'(inp) in one pass (one exp per element), for a backward
+ * that then multiplies by deriv (mae_linear_backward_gelu). */
 void mae_gelu_forward_deriv(float *out, float *deriv, const float *inp, size_t n);
 
 /* ---------------------------------------------------------------------------------------
