@@ -15,3 +15,8 @@ say() { echo "$(basename "$0"): $*" >&2; }
 die() { say "$*"; exit 2; }
 # the number of batch records a producer command will write (from its header)
 count_of() { sh -c "$1" 2>/dev/null | mae-inspect -H 2>/dev/null | sed -n 's/.* count=\([0-9][0-9]*\).*/\1/p'; }
+# the number of classes a producer command's header names (mae-decode's meta `classes`), 0 if none
+classes_of() {
+	sh -c "$1" 2>/dev/null | mae-inspect -H 2>/dev/null | sed -n 's/.*[{,]classes:\[\("[^]]*"\)\].*/\1/p' |
+		awk -F'","' '{ n = NF } END { print n + 0 }'
+}

@@ -11,9 +11,11 @@
 #        [--save-every N] [--stall-timeout SEC]
 #   --method  a file of pipelines/methods/ (listed by -h): mae (random masking), colormae
 #             (green noise), lomar (windows, windowed encoder), simmim (blocks, mask token,
-#             L1), semmae (semantic parts), mfm (frequency). A method file sets the model's
-#             mode, in default_mask the mae-mask arguments, and in before_mask a stage of its
-#             own between mae-patchify and mae-mask if it has one; a new method is a new file
+#             L1), semmae (semantic parts), mfm (frequency), supmae (MAE and a classifier on
+#             the visible tokens). A method file sets the model's mode, in default_mask the
+#             mae-mask arguments, in model_settings model settings of its own (--model's
+#             win), and in before_mask a stage of its own between mae-patchify and mae-mask
+#             if it has one; a new method is a new file
 #   --model   a preset with overrides, e.g. tiny-28 or vit-tiny,dec_depth=4 (mode set by --method)
 #   --mask    the mae-mask arguments, replacing the method's default
 #   --tap     also publish the masked stream on a PUB socket (watch: mae-view -i sub:...)
@@ -69,7 +71,13 @@ case $method in */*|.*|'') method_file= ;; *) method_file=$methods/$method ;; es
 	{ say "unknown method '$method' ($(ls "$methods" | paste -sd' ' | sed 's/ /, /g'))"; exit 1; }
 # a method's own stage between mae-patchify and mae-mask (a teacher, a target), if it has one
 before_mask() { cat; }
+# a method's own model settings, key=value,... (the data's class count: classes_of "$src")
+model_settings() { :; }
 . "$method_file"   # mode, about, default_mask, and before_mask where the method has a stage
+src="mae-decode -q -s $seed -e $epochs -b $batch --last drop $decode $data"
+settings=$(model_settings) || exit 1
+# the method's settings go right after the preset, so those --model gives win
+[ -n "$settings" ] && model="${model%%,*},$settings${model#"${model%%,*}"}"
 case $model in *mode=*) ;; *) model="$model,mode=$mode" ;; esac
 config=$(mae-optimize --show-config -m "$model") || exit 1
 field() { echo "$config" | tr ',' '\n' | sed -n "s/^$1=//p"; }
@@ -78,7 +86,6 @@ dmask=$(default_mask)
 [ -n "$mask" ] || mask=$dmask
 mkdir -p "$out"
 
-src="mae-decode -q -s $seed -e $epochs -b $batch --last drop $decode $data"
 steps=$(count_of "$src")
 [ -n "$steps" ] && [ "$steps" -gt 0 ] || die "cannot learn the number of batches of: $src"
 per_epoch=$((steps / epochs))
