@@ -287,6 +287,31 @@ static void test_linear_gelu(void)
 }
 
 /* ---------------------------------------------------------------------------------------- */
+/* n values y[0], y[stride], ... of a normalisation without its affine part: mean 0, biased
+ * variance 1 (LayerNorm's rows, BatchNorm's columns) */
+static int normalised(const float *y, int n, size_t stride, double *mu, double *var)
+{
+	double m = 0, v = 0;
+	for (int i = 0; i < n; i++)
+		m += y[i * stride];
+	m /= n;
+	for (int i = 0; i < n; i++)
+		v += (y[i * stride] - m) * (y[i * stride] - m);
+	*mu = m, *var = v / n;
+	return fabs(m) < 1e-6 && fabs(*var - 1) < 1e-4;
+}
+
+/* a normalisation's backward against finite differences in its input, weight and bias (C):
+ * e gets the three errors; returns 1 if all are within FD_TOL */
+static int norm_fd(lossfn f, void *ctx, float *inp, size_t n, float *w, float *b, int C, const float *di,
+                   const float *dw, const float *db, double e[3])
+{
+	e[0] = fd_err(f, ctx, inp, n, di, 1e-2f);
+	e[1] = fd_err(f, ctx, w, C, dw, 1e-2f);
+	e[2] = fd_err(f, ctx, b, C, db, 1e-2f);
+	return e[0] < FD_TOL && e[1] < FD_TOL && e[2] < FD_TOL;
+}
+
 typedef struct { int R, C; float *out, *m, *s, *inp, *w, *b, *r; } ln_t;
 static double ln_loss(void *c)
 {
@@ -306,19 +331,13 @@ static void test_layernorm_c(int R, int C)
 	for (int c = 0; c < t.C; c++)
 		one[c] = 1;
 	mae_layernorm_recompute(y, t.inp, t.m, t.s, one, zero, t.R, t.C);
-	double mu = 0, var = 0;
-	for (int c = 0; c < t.C; c++)
-		mu += y[c];
-	for (int c = 0; c < t.C; c++)
-		var += (y[c] - mu / t.C) * (y[c] - mu / t.C);
-	ok(fabs(mu / t.C) < 1e-6 && fabs(var / t.C - 1) < 1e-4, "layernorm normalises (mean %.2g var %.6f)", mu / t.C, var / t.C);
+	double mu, var, e[3];
+	int good = normalised(y, t.C, 1, &mu, &var);   /* before ok() reads mu and var */
+	ok(good, "layernorm normalises (mean %.2g var %.6f)", mu, var);
 	float *di = zeros(n), *dw = zeros(t.C), *db = zeros(t.C);
 	mae_layernorm_backward(di, dw, db, t.r, t.inp, t.w, t.m, t.s, t.R, t.C);
-	double e1 = fd_err(ln_loss, &t, t.inp, n, di, 1e-2f);
-	double e2 = fd_err(ln_loss, &t, t.w, t.C, dw, 1e-2f);
-	double e3 = fd_err(ln_loss, &t, t.b, t.C, db, 1e-2f);
-	ok(e1 < FD_TOL && e2 < FD_TOL && e3 < FD_TOL, "mae_layernorm_backward vs finite differences, C %d (%.2g %.2g %.2g)",
-	   C, e1, e2, e3);
+	good = norm_fd(ln_loss, &t, t.inp, n, t.w, t.b, t.C, di, dw, db, e);
+	ok(good, "mae_layernorm_backward vs finite differences, C %d (%.2g %.2g %.2g)", C, e[0], e[1], e[2]);
 	/* one thread's rows: dinp = dres + d(inp) apart or in place, the dw, db sums into part */
 	float *dres = rnd(n, 1), *want = zeros(n), *got = zeros(n), *part = zeros(2 * (size_t)t.C);
 	memcpy(want, dres, n * sizeof(float));
@@ -748,21 +767,14 @@ static void test_head(void)
 	for (int c = 0; c < t.C; c++)
 		one[c] = 1;
 	mae_batchnorm_forward(y, t.m, t.s, t.inp, one, zero, t.R, t.C, 1e-5f);
-	double mu = 0, var = 0;
-	for (int r = 0; r < t.R; r++)
-		mu += y[(size_t)r * t.C + 3];
-	for (int r = 0; r < t.R; r++)
-		var += (y[(size_t)r * t.C + 3] - mu / t.R) * (y[(size_t)r * t.C + 3] - mu / t.R);
-	ok(fabs(mu / t.R) < 1e-6 && fabs(var / t.R - 1) < 1e-4,
-	   "mae_batchnorm_forward normalises each column over the batch (mean %.2g, biased var %.6f)", mu / t.R, var / t.R);
+	double mu, var, en[3];
+	int good = normalised(y + 3, t.R, (size_t)t.C, &mu, &var);   /* column 3 */
+	ok(good, "mae_batchnorm_forward normalises each column over the batch (mean %.2g, biased var %.6f)", mu, var);
 	bn_loss(&t);
 	float *di = zeros(n), *dw = zeros(t.C), *db = zeros(t.C);
 	mae_batchnorm_backward(di, dw, db, t.r, t.inp, t.w, t.m, t.s, t.R, t.C);
-	double e1 = fd_err(bn_loss, &t, t.inp, n, di, 1e-2f);
-	double e2 = fd_err(bn_loss, &t, t.w, t.C, dw, 1e-2f);
-	double e3 = fd_err(bn_loss, &t, t.b, t.C, db, 1e-2f);
-	ok(e1 < FD_TOL && e2 < FD_TOL && e3 < FD_TOL, "mae_batchnorm_backward vs finite differences (%.2g %.2g %.2g)",
-	   e1, e2, e3);
+	good = norm_fd(bn_loss, &t, t.inp, n, t.w, t.b, t.C, di, dw, db, en);
+	ok(good, "mae_batchnorm_backward vs finite differences (%.2g %.2g %.2g)", en[0], en[1], en[2]);
 
 	t.R = 6, t.K = 4, t.temp = 10;
 	int32_t lab[6] = { 0, 3, 1, 1, 2, 3 };
