@@ -1,6 +1,7 @@
 /* mae-loss: the reconstruction loss as a stage. Writes the per-batch loss and, when the record
  * came through trainable stages (it has a route), sends the gradient of the loss with respect to
- * the prediction back to the last of them. */
+ * the prediction back to the last of them. A loss term computed upstream (sup_loss, SupMAE's
+ * branch in mae-reconstruct) is added to the loss it writes and reports. */
 #include "mae/train/stage.h"
 #include "mae/util/util.h"
 
@@ -12,7 +13,7 @@ static const char usage[] =
 	"usage: mae-loss [-qv] [-m MODEL] [--loss normpix|mse|l1|freq] [--loss-only] [--no-grad]\n"
 	"                [-i in] [-o out]\n"
 	"  -m MODEL      the model configuration (default: the one the stream's header names)\n"
-	"  --loss-only   write only loss, seq, index and label (not the tensors it read)\n"
+	"  --loss-only   write only loss, seq, index, label and sup_loss (not the tensors it read)\n"
 	"  --no-grad     never send gradients, even for records with a route\n";
 
 enum { O_LOSS = MAE_OPT_FIRST_PROGRAM, O_ONLY, O_NOGRAD };
@@ -83,6 +84,8 @@ int main(int argc, char **argv)
 			        (long long)pt->shape[2], b.B, m->Npred, m->Pt);
 		if (mae_loss_forward(m, pt->data, &b, &loss))
 			mae_die(MAE_EXIT_DATA, "record %lld: %s", (long long)rec.number, m->err);
+		if (mae_rec_tensor(&rec, "sup_loss"))   /* the term of SupMAE's branch: in the total */
+			loss += *(const float *)mae_rec_need(&rec, "sup_loss", MAE_F32, 0, "[]")->data;
 		sum += loss;
 		mae_val *route = mae_map_get(&rec.fields, "route");
 		if (!nograd && route && route->type == MAE_V_ARRAY && route->a.n > 0) {
@@ -101,7 +104,7 @@ int main(int argc, char **argv)
 		if (only) {
 			for (int i = rec.ntensors - 1; i >= 0; i--) {
 				const char *n = rec.tensors[i].name;
-				if (strcmp(n, "index") && strcmp(n, "label"))
+				if (strcmp(n, "index") && strcmp(n, "label") && strcmp(n, "sup_loss"))
 					mae_rec_remove(&rec, n);
 			}
 		}

@@ -1,5 +1,7 @@
 /* mae-reconstruct: the MAE decoder (or the linear head of LoMaR, SimMIM, MFM) as a stage:
- * latent in, predicted patches out; frozen (-w) or trainable (--ps). */
+ * latent in, predicted patches out; frozen (-w) or trainable (--ps). With SupMAE's branch
+ * (sup_classes > 0) it also classifies the latent: the branch's loss term goes on in the
+ * record (sup_loss, added by mae-loss) and its gradient joins the latent's. */
 #include "mae/train/stage.h"
 #include "mae/util/util.h"
 
@@ -60,6 +62,8 @@ int main(int argc, char **argv)
 		int64_t ps3[3] = {b.B, m->Npred, m->Pt};
 		mae_tensor *pt = mae_rec_add(&rec, "pred", MAE_F32, 3, ps3);
 		memcpy(pt->data, m->pred, mae_tensor_nbytes(pt));
+		if (m->cfg.sup_classes)
+			*(float *)mae_rec_add(&rec, "sup_loss", MAE_F32, 0, NULL)->data = m->sup_loss;
 		if (!keep)
 			mae_rec_remove(&rec, "latent");   /* consumed; the storage lives until the next read */
 		const float *dp = mae_stage_pass(&st, out, &rec, &g, ps3, 3, watch);

@@ -24,3 +24,8 @@ checkpoint_patch() {
 	[ -n "$_p" ] || die "$1: cannot read the patch size from its metadata"
 	echo "$_p"
 }
+# the number of classes a producer command's header names (mae-decode's meta `classes`), 0 if none
+classes_of() {
+	sh -c "$1" 2>/dev/null | mae-inspect -H 2>/dev/null | sed -n 's/.*[{,]classes:\[\("[^]]*"\)\].*/\1/p' |
+		awk -F'","' '{ n = NF } END { print n + 0 }'
+}

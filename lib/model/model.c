@@ -63,6 +63,10 @@ int mae_config_preset(mae_config *c, const char *name)
 		c->window = p->window, c->nwindows = p->nwindows;
 		c->mask_ratio = 0.75f;
 		c->ln_eps = 1e-6f;
+		/* SupMAE's constants (METHODS 5.7), used once sup_classes turns the branch on */
+		c->sup_classes = 0;
+		c->sup_weight = 0.01f;
+		c->sup_temp = 10.0f;
 		return 0;
 	}
 	return -1;
@@ -101,6 +105,15 @@ static const struct { const char *key; size_t off; int lo, hi; } ints[] = {
 	{ "window", offsetof(mae_config, window), 1, 1024 },
 	{ "nwindows", offsetof(mae_config, nwindows), 1, 1024 },
 	{ "target_dim", offsetof(mae_config, target_dim), 0, 1 << 20 },
+	{ "sup_classes", offsetof(mae_config, sup_classes), 0, 1 << 20 },
+};
+
+/* The real settings: place, range [lo, hi] with an open end where open_lo / open_hi */
+static const struct { const char *key; size_t off; double lo, hi; int open_lo, open_hi; } reals[] = {
+	{ "mask_ratio", offsetof(mae_config, mask_ratio), 0, 1, 0, 1 },
+	{ "ln_eps", offsetof(mae_config, ln_eps), 0, 1, 1, 1 },
+	{ "sup_weight", offsetof(mae_config, sup_weight), 0, 1e6, 0, 0 },
+	{ "sup_temp", offsetof(mae_config, sup_temp), 0, 1e6, 1, 0 },
 };
 
 int mae_config_fields(const mae_config *c, char key[MAE_CONFIG_NFIELDS][16], char val[MAE_CONFIG_NFIELDS][32])
@@ -111,8 +124,8 @@ int mae_config_fields(const mae_config *c, char key[MAE_CONFIG_NFIELDS][16], cha
 	FIELD("loss", "%s", mae_loss_name(c->loss));
 	for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++)
 		FIELD(ints[i].key, "%d", *(const int *)((const char *)c + ints[i].off));
-	FIELD("mask_ratio", "%.9g", (double)c->mask_ratio);
-	FIELD("ln_eps", "%.9g", (double)c->ln_eps);
+	for (size_t i = 0; i < sizeof reals / sizeof reals[0]; i++)
+		FIELD(reals[i].key, "%.9g", (double)*(const float *)((const char *)c + reals[i].off));
 #undef FIELD
 	return n;
 }
@@ -137,15 +150,18 @@ int mae_config_set(mae_config *c, const char *key, const char *val, char *err, s
 		seterr(err, n, "img '%s': expected an integer in [1, 16384]", val);
 		return -1;
 	}
-	if (!strcmp(key, "mask_ratio") || !strcmp(key, "ln_eps")) {
+	for (size_t i = 0; i < sizeof reals / sizeof reals[0]; i++) {
+		if (strcmp(key, reals[i].key))
+			continue;
 		char *end;
 		double v = strtod(val, &end);
-		int bad = !*val || *end || (key[0] == 'm' ? !(v >= 0 && v < 1) : !(v > 0 && v < 1));
-		if (bad) {
-			seterr(err, n, "%s '%s': expected a number in %s", key, val, key[0] == 'm' ? "[0, 1)" : "(0, 1)");
+		if (!*val || *end || !(reals[i].open_lo ? v > reals[i].lo : v >= reals[i].lo) ||
+		    !(reals[i].open_hi ? v < reals[i].hi : v <= reals[i].hi)) {
+			seterr(err, n, "%s '%s': expected a number in %c%g, %g%c", key, val, reals[i].open_lo ? '(' : '[',
+			       reals[i].lo, reals[i].hi, reals[i].open_hi ? ')' : ']');
 			return -1;
 		}
-		*(key[0] == 'm' ? &c->mask_ratio : &c->ln_eps) = (float)v;
+		*(float *)((char *)c + reals[i].off) = (float)v;
 		return 0;
 	}
 	for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++)
@@ -215,6 +231,9 @@ int mae_config_check(const mae_config *c, char *err, size_t n)
 	if (c->loss == MAE_LOSS_FREQ && c->target_dim)
 		return seterr(err, n, "target_dim %d: the frequency loss compares images, not a target of "
 		              "its own width", c->target_dim), -1;
+	if (c->sup_classes && c->mode != MAE_MODE_MAE)
+		return seterr(err, n, "sup_classes %d: SupMAE's branch pools MAE's visible tokens: it needs mode mae, "
+		              "not %s", c->sup_classes, mae_mode_name(c->mode)), -1;
 	if (c->loss == MAE_LOSS_FREQ && c->mode == MAE_MODE_LOMAR)
 		return seterr(err, n, "the frequency loss needs whole images, not LoMaR windows"), -1;
 	return 0;
@@ -357,6 +376,24 @@ static void do_layout(layout *L, mae_weights *w)
 	entry(L, w->pred_w, 0, "decoder_pred.weight", -1, 2, Pt, Dh, 0, 0);
 	w->pred_b = take(L, Pt, 0);
 	entry(L, w->pred_b, 0, "decoder_pred.bias", -1, 1, Pt, 0, 0, 0);
+	if (c->sup_classes) {
+		/* SupMAE's head, an nn.Sequential(Linear, BatchNorm1d, ReLU, Linear): its state-dict
+		 * names (head.0, head.1, head.3) are those of such a module; BatchNorm1d keeps no
+		 * running statistics here (batch statistics only), so there are no buffers */
+		int Hs = c->mlp_ratio * D, K = c->sup_classes;
+		w->head_w1 = take(L, (size_t)Hs * D, 0);
+		entry(L, w->head_w1, 0, "head.0.weight", -1, 2, Hs, D, 0, 0);
+		w->head_b1 = take(L, Hs, 0);
+		entry(L, w->head_b1, 0, "head.0.bias", -1, 1, Hs, 0, 0, 0);
+		w->head_bn_w = take(L, Hs, 0);
+		entry(L, w->head_bn_w, 0, "head.1.weight", -1, 1, Hs, 0, 0, 0);
+		w->head_bn_b = take(L, Hs, 0);
+		entry(L, w->head_bn_b, 0, "head.1.bias", -1, 1, Hs, 0, 0, 0);
+		w->head_w2 = take(L, (size_t)K * Hs, 0);
+		entry(L, w->head_w2, 0, "head.3.weight", -1, 2, K, Hs, 0, 0);
+		w->head_b2 = take(L, K, 0);
+		entry(L, w->head_b2, 0, "head.3.bias", -1, 1, K, 0, 0, 0);
+	}
 }
 
 mae_model *mae_model_new(const mae_config *c, char *err, size_t n)
@@ -402,7 +439,7 @@ void mae_model_free(mae_model *m)
 	mae_stack_free(&m->ea), mae_stack_free(&m->da);
 	free(m->idx), free(m->tmask), free(m->xp), free(m->emb), free(m->wperm), free(m->dwperm);
 	free(m->dec_y), free(m->pred_full), free(m->pred), free(m->dpred), free(m->dlatent);
-	free(m->target), free(m->lmask);
+	free(m->target), free(m->lmask), free(m->sup);
 	if (m->freq) {
 		mae_freq_loss_free(m->freq);
 		free(m->freq);
@@ -481,6 +518,14 @@ void mae_model_init(mae_model *m, uint64_t seed)
 		init_stack(&r, &m->w.dec, c->dec_depth, Dd, c->mlp_ratio);
 	}
 	xavier(&r, m->w.pred_w, m->Pt, Dh, 1);
+	if (c->sup_classes) {
+		/* the head is the model's nn.Linear and BatchNorm1d: xavier, zero biases (MAE's
+		 * _init_weights), BatchNorm weight 1 and bias 0 (torch's default) [??] */
+		int Hs = c->mlp_ratio * D;
+		xavier(&r, m->w.head_w1, Hs, D, 1);
+		fill(m->w.head_bn_w, Hs, 1.0f);
+		xavier(&r, m->w.head_w2, c->sup_classes, Hs, 1);
+	}
 	if (m->pos)
 		mae_pos_embed_sincos(m->pos, D, m->gh, m->gw, 1);
 	if (m->dec_pos)
@@ -513,6 +558,7 @@ double mae_model_step_flops(const mae_model *m, int B)
 		f += 2.0 * B * (1 + Nk) * D * Dd;                               /* decoder embed */
 		f += stack_flops(B, 1 + N, Dd, c->dec_depth, c->mlp_ratio, 0, c->dec_heads);
 		f += 2.0 * B * (1 + N) * Dd * m->Pt;                            /* pred */
+		f += 2.0 * B * c->mlp_ratio * D * (D + c->sup_classes) * (c->sup_classes > 0);  /* head */
 	} else {
 		int S = B, T = N;
 		if (c->mode == MAE_MODE_LOMAR)

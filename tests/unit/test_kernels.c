@@ -288,6 +288,31 @@ static void test_linear_gelu(void)
 }
 
 /* ---------------------------------------------------------------------------------------- */
+/* n values y[0], y[stride], ... of a normalisation without its affine part: mean 0, biased
+ * variance 1 (LayerNorm's rows, BatchNorm's columns) */
+static int normalised(const float *y, int n, size_t stride, double *mu, double *var)
+{
+	double m = 0, v = 0;
+	for (int i = 0; i < n; i++)
+		m += y[i * stride];
+	m /= n;
+	for (int i = 0; i < n; i++)
+		v += (y[i * stride] - m) * (y[i * stride] - m);
+	*mu = m, *var = v / n;
+	return fabs(m) < 1e-6 && fabs(*var - 1) < 1e-4;
+}
+
+/* a normalisation's backward against finite differences in its input, weight and bias (C):
+ * e gets the three errors; returns 1 if all are within FD_TOL */
+static int norm_fd(lossfn f, void *ctx, float *inp, size_t n, float *w, float *b, int C, const float *di,
+                   const float *dw, const float *db, double e[3])
+{
+	e[0] = fd_err(f, ctx, inp, n, di, 1e-2f);
+	e[1] = fd_err(f, ctx, w, C, dw, 1e-2f);
+	e[2] = fd_err(f, ctx, b, C, db, 1e-2f);
+	return e[0] < FD_TOL && e[1] < FD_TOL && e[2] < FD_TOL;
+}
+
 typedef struct { int R, C; float *out, *m, *s, *inp, *w, *b, *r; } ln_t;
 static double ln_loss(void *c)
 {
@@ -307,19 +332,13 @@ static void test_layernorm_c(int R, int C)
 	for (int c = 0; c < t.C; c++)
 		one[c] = 1;
 	mae_layernorm_recompute(y, t.inp, t.m, t.s, one, zero, t.R, t.C);
-	double mu = 0, var = 0;
-	for (int c = 0; c < t.C; c++)
-		mu += y[c];
-	for (int c = 0; c < t.C; c++)
-		var += (y[c] - mu / t.C) * (y[c] - mu / t.C);
-	ok(fabs(mu / t.C) < 1e-6 && fabs(var / t.C - 1) < 1e-4, "layernorm normalises (mean %.2g var %.6f)", mu / t.C, var / t.C);
+	double mu, var, e[3];
+	int good = normalised(y, t.C, 1, &mu, &var);   /* before ok() reads mu and var */
+	ok(good, "layernorm normalises (mean %.2g var %.6f)", mu, var);
 	float *di = zeros(n), *dw = zeros(t.C), *db = zeros(t.C);
 	mae_layernorm_backward(di, dw, db, t.r, t.inp, t.w, t.m, t.s, t.R, t.C);
-	double e1 = fd_err(ln_loss, &t, t.inp, n, di, 1e-2f);
-	double e2 = fd_err(ln_loss, &t, t.w, t.C, dw, 1e-2f);
-	double e3 = fd_err(ln_loss, &t, t.b, t.C, db, 1e-2f);
-	ok(e1 < FD_TOL && e2 < FD_TOL && e3 < FD_TOL, "mae_layernorm_backward vs finite differences, C %d (%.2g %.2g %.2g)",
-	   C, e1, e2, e3);
+	good = norm_fd(ln_loss, &t, t.inp, n, t.w, t.b, t.C, di, dw, db, e);
+	ok(good, "mae_layernorm_backward vs finite differences, C %d (%.2g %.2g %.2g)", C, e[0], e[1], e[2]);
 	/* one thread's rows: dinp = dres + d(inp) apart or in place, the dw, db sums into part */
 	float *dres = rnd(n, 1), *want = zeros(n), *got = zeros(n), *part = zeros(2 * (size_t)t.C);
 	memcpy(want, dres, n * sizeof(float));
@@ -708,6 +727,82 @@ static void test_freq_loss(void)
 	mae_freq_loss_free(&t.ws);
 }
 
+/* ---------------------------------------------------------------------------------------- */
+/* the classification branch (SupMAE): mean pool, BatchNorm1d in training mode, cross-entropy
+ * over a temperature */
+typedef struct { int S, T, R, C, K; float *x, *pool, *r, *out, *m, *s, *inp, *w, *b, *probs, *logits, temp; int32_t *lab; } head_t;
+static double pool_loss(void *c)
+{
+	head_t *t = c;
+	mae_mean_pool_forward(t->pool, t->x, t->S, t->T, 1, t->C);
+	return dotd(t->pool, t->r, (size_t)t->S * t->C);
+}
+static double bn_loss(void *c)
+{
+	head_t *t = c;
+	mae_batchnorm_forward(t->out, t->m, t->s, t->inp, t->w, t->b, t->R, t->C, 1e-5f);
+	return dotd(t->out, t->r, (size_t)t->R * t->C);
+}
+static double ce_loss(void *c)
+{
+	head_t *t = c;
+	return mae_crossentropy_forward(t->probs, t->logits, t->lab, t->R, t->K, t->temp);
+}
+static void test_head(void)
+{
+	head_t t = { .S = 3, .T = 5, .C = 6 };
+	size_t nx = (size_t)t.S * t.T * t.C;
+	t.x = rnd(nx, 2), t.pool = zeros((size_t)t.S * t.C), t.r = rnd(64 * 64, 1);
+	pool_loss(&t);
+	double want = (t.x[(1 * t.T + 1) * t.C + 2] + t.x[(1 * t.T + 2) * t.C + 2] + t.x[(1 * t.T + 3) * t.C + 2] +
+	               t.x[(1 * t.T + 4) * t.C + 2]) / 4.0;
+	ok(fabs(t.pool[1 * t.C + 2] - want) < 1e-6, "mae_mean_pool_forward: the mean of the tokens after the cls");
+	float *dx = zeros(nx);
+	mae_mean_pool_backward(dx, t.r, t.S, t.T, 1, t.C);
+	double e = fd_err(pool_loss, &t, t.x, nx, dx, 1e-2f);
+	int cls0 = 1;
+	for (int s = 0; s < t.S; s++)
+		for (int c = 0; c < t.C; c++)
+			cls0 &= dx[(size_t)s * t.T * t.C + c] == 0.0f;
+	ok(e < FD_TOL && cls0, "mae_mean_pool_backward vs finite differences (%.2g), the cls row gets 0", e);
+
+	t.R = 7, t.C = 5;
+	size_t n = (size_t)t.R * t.C;
+	t.inp = rnd(n, 2), t.w = rnd(t.C, 1), t.b = rnd(t.C, 1), t.out = zeros(n), t.m = zeros(t.C), t.s = zeros(t.C);
+	float *one = keep(malloc(t.C * sizeof(float))), *zero = zeros(t.C), *y = zeros(n);
+	for (int c = 0; c < t.C; c++)
+		one[c] = 1;
+	mae_batchnorm_forward(y, t.m, t.s, t.inp, one, zero, t.R, t.C, 1e-5f);
+	double mu, var, en[3];
+	int good = normalised(y + 3, t.R, (size_t)t.C, &mu, &var);   /* column 3 */
+	ok(good, "mae_batchnorm_forward normalises each column over the batch (mean %.2g, biased var %.6f)", mu, var);
+	bn_loss(&t);
+	float *di = zeros(n), *dw = zeros(t.C), *db = zeros(t.C);
+	mae_batchnorm_backward(di, dw, db, t.r, t.inp, t.w, t.m, t.s, t.R, t.C);
+	good = norm_fd(bn_loss, &t, t.inp, n, t.w, t.b, t.C, di, dw, db, en);
+	ok(good, "mae_batchnorm_backward vs finite differences (%.2g %.2g %.2g)", en[0], en[1], en[2]);
+
+	t.R = 6, t.K = 4, t.temp = 10;
+	int32_t lab[6] = { 0, 3, 1, 1, 2, 3 };
+	t.lab = lab, t.logits = rnd((size_t)t.R * t.K, 8), t.probs = zeros((size_t)t.R * t.K);
+	double ce = 0;
+	for (int r = 0; r < t.R; r++) {
+		double se = 0;
+		for (int k = 0; k < t.K; k++)
+			se += exp(t.logits[r * t.K + k] / 10.0);
+		ce += log(se) - t.logits[r * t.K + lab[r]] / 10.0;
+	}
+	ce /= t.R;
+	double got = ce_loss(&t);
+	ok(fabs(got - ce) < 1e-6, "mae_crossentropy_forward is the mean of -log softmax(z / 10)[label] (%.6f vs %.6f)", got, ce);
+	float *dz = zeros((size_t)t.R * t.K);
+	mae_crossentropy_backward(dz, t.probs, t.lab, t.R, t.K, t.temp, 0.5f);
+	for (int i = 0; i < t.R * t.K; i++)
+		dz[i] *= 2.0f;   /* dloss 0.5, twice: the scale reaches every row */
+	e = fd_err(ce_loss, &t, t.logits, (size_t)t.R * t.K, dz, 1e-2f);
+	ok(e < FD_TOL, "mae_crossentropy_backward vs finite differences (%.2g)", e);
+}
+
 int main(void)
 {
 	mae_threads_init(0);
@@ -729,6 +824,7 @@ int main(void)
 	test_tokens();
 	test_losses();
 	test_freq_loss();
+	test_head();
 	while (nallocs)
 		free(allocs[--nallocs]);
 	return done();

@@ -13,6 +13,11 @@
  *   lomar   encoder on cls + the K*K tokens of each of M windows, hidden ones a mask token, no
  *           absolute position, iRPE in every block; linear head on window tokens
  *   mfm     encoder on all tokens of the corrupted image; linear head; frequency loss
+ * and, in mode mae with sup_classes > 0, SupMAE's classification branch (METHODS 5.7): the
+ * mean of the encoder's visible patch outputs -> Linear(D, mlp_ratio D) -> BatchNorm1d (batch
+ * statistics) -> ReLU -> Linear(., sup_classes), loss sup_weight * CE(logits / sup_temp,
+ * label). Its parameters (head.*) are the decoder group's last; the decoder stage runs it,
+ * adds its gradient to the latent's and its term (m->sup_loss) to the step's loss.
  *
  * Tensor names and shapes are those of the PyTorch reference state dict (mae-checkpoint(5)).
  * A forward pass runs in stages so programs can split it across processes:
@@ -44,6 +49,9 @@ typedef struct mae_config {
 	float ln_eps;         /* 1e-6 */
 	int target_dim;       /* values predicted per patch: 0 = P (pixels), else the width of the
 	                       * batch's `target` (MaskFeat's HOG, mae-hog(1)) */
+	int sup_classes;      /* SupMAE: classes of the branch, 0 = no branch (the default) */
+	float sup_weight;     /* SupMAE: weight of its cross-entropy, 0.01 */
+	float sup_temp;       /* SupMAE: temperature dividing its logits, 10 */
 } mae_config;
 
 /* Presets: vit-tiny, vit-small, vit-base, vit-large, vit-huge (224x224x3, patch 16 or 14, MAE
@@ -57,9 +65,10 @@ int mae_config_set(mae_config *c, const char *key, const char *val, char *err, s
  * loss and position embedding unless given. Returns 0, or -1 with a message. */
 int mae_config_parse(mae_config *c, const char *spec, char *err, size_t n);
 /* Every setting of c as (key, value) text that mae_config_set reads back exactly, in one fixed
- * order: mode, loss, the integers (target_dim last), mask_ratio, ln_eps. The one list of the fields that the spec
- * (mae_config_spec), a checkpoint's metadata and its reader share. Returns the count. */
-enum { MAE_CONFIG_NFIELDS = 19 };
+ * order: mode, loss, the integers (target_dim, sup_classes last), then mask_ratio, ln_eps,
+ * sup_weight, sup_temp. The one list of the fields that the spec (mae_config_spec), a
+ * checkpoint's metadata and its reader share. Returns the count. */
+enum { MAE_CONFIG_NFIELDS = 22 };
 int mae_config_fields(const mae_config *c, char key[MAE_CONFIG_NFIELDS][16], char val[MAE_CONFIG_NFIELDS][32]);
 /* Consistency (divisibility, ranges). Returns 0, or -1 with a message. */
 int mae_config_check(const mae_config *c, char *err, size_t n);
@@ -113,6 +122,9 @@ typedef struct mae_weights {
 	mae_stack_w dec;          /* decoder_blocks.*, decoder_norm.* (MAE) */
 	float *pred_w;            /* (Pt, Dd or D) decoder_pred */
 	float *pred_b;            /* (Pt) */
+	float *head_w1, *head_b1; /* (Hs, D), (Hs) head.0: SupMAE's Linear, Hs = mlp_ratio D */
+	float *head_bn_w, *head_bn_b;  /* (Hs) head.1: its BatchNorm1d */
+	float *head_w2, *head_b2; /* (K, Hs), (K) head.3: the classifier, K = sup_classes */
 } mae_weights;
 
 /* Activations of one stack of blocks: S sequences of T tokens of width C (model_stack.c).
@@ -186,6 +198,10 @@ typedef struct mae_model {
 	int ntok;                 /* patch tokens per encoder sequence (T_enc - 1) */
 	const float *latent_in;   /* latent given to the last decoder forward (kept for backward) */
 	const float *tgt;         /* loss target of the last loss forward */
+	float *sup;               /* SupMAE branch, B rows: feature (D), head.0 out, BN out, ReLU out
+	                           * (Hs each), logits, probabilities (K each), the gradients of
+	                           * logits, ReLU out, head.0 out and feature; BN mean, rstd (Hs) */
+	float sup_loss;           /* sup_weight * CE of the last decoder forward (0 without a branch) */
 	size_t caps[16];          /* capacities of the buffers above (internal) */
 	void *freq;               /* freq_loss_ws (MFM) */
 	int chunk_rows;           /* tokens per chunk of the stacks (default 1024) */
@@ -209,6 +225,7 @@ typedef struct mae_batch {
 	const uint8_t *mask;      /* (B, N) 1 = hidden; NULL for MFM */
 	const int32_t *windows;   /* (B, M, 2) LoMaR window (top, left) in patch units */
 	const uint8_t *fmask;     /* (B, H, W) MFM removed frequencies */
+	const int32_t *labels;    /* (B) class ids, or NULL; SupMAE's decoder needs them */
 } mae_batch;
 
 /* Build (arenas allocated, weights zero) or free a model. Returns NULL with err on a bad config. */
@@ -229,13 +246,16 @@ int mae_model_layout(mae_model *m, const mae_batch *b);
 int mae_encoder_forward(mae_model *m, const mae_batch *b);
 /* latent: m->ea.out, shape (S_enc, T_enc, D) (cls first in every sequence) */
 int mae_decoder_forward(mae_model *m, const float *latent, const mae_batch *b);
-/* pred: m->pred, shape (B, Npred, Pt) */
+/* pred: m->pred, shape (B, Npred, Pt); with sup_classes, also the branch's term m->sup_loss
+ * (it fails without b->labels or with a label outside [0, sup_classes)) */
 int mae_loss_forward(mae_model *m, const float *pred, const mae_batch *b, float *loss);
 int mae_loss_backward(mae_model *m, const float *pred, const mae_batch *b);   /* -> m->dpred */
-int mae_decoder_backward(mae_model *m, const float *dpred, const mae_batch *b);  /* -> m->dlatent */
+int mae_decoder_backward(mae_model *m, const float *dpred, const mae_batch *b);  /* -> m->dlatent
+                                                                                 * (+ the branch's) */
 int mae_encoder_backward(mae_model *m, const float *dlatent, const mae_batch *b);
 
-/* All of it: forward through the loss (returns it in *loss), then, if grads, backward. */
+/* All of it: forward through the loss (returns it, plus m->sup_loss, in *loss), then, if
+ * grads, backward. */
 int mae_model_step(mae_model *m, const mae_batch *b, float *loss, int grads);
 
 /* Encoder outputs for mae-encode: cls-to-patch attention of the last block, mean over heads,
