@@ -1,6 +1,7 @@
 /* mae-decode: JPEG/PNG folders, file lists, globs, IDX files and webdataset tar shards to a
  * stream of `image`, `label`, `index` batches; MAE's random-resized-crop and flip, center crop,
  * seeded shuffle, epochs, shards. See mae-decode(1). */
+#include "mae/data/audio.h"
 #include "mae/data/dataset.h"
 #include "mae/data/image.h"
 #include "mae/util/progress.h"
@@ -9,6 +10,7 @@
 #include "mae/util/util.h"
 
 #include <getopt.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -20,8 +22,8 @@ static const char usage[] =
 	"                  [--train | --eval | --crop rrc|center|resize|none] [--size N | WxH]\n"
 	"                  [--shuffle | --no-shuffle] [--shard I/N | --batch-shard I/N] [--last drop|pad|partial]\n"
 	"                  [--scale LO,HI] [--ratio LO,HI] [--flip P] [--crop-pct F] [--exact | --dct-gap G]\n"
-	"                  [--start-batch N] [--corrupt noise|blur|contrast:S] SOURCE...\n"
-	"  SOURCE  a folder (a sub-folder per class), an image, a glob, @LIST, an IDX file,\n"
+	"                  [--start-batch N] [--corrupt noise|blur|contrast:S] [--fbank-norm M,S] SOURCE...\n"
+	"  SOURCE  a folder (a sub-folder per class), an image or WAV clip, a glob, @LIST, an IDX file,\n"
 	"          fashion-mnist[:train|:test], or a webdataset shard: NAME.tar, .tar.gz or .tgz\n"
 	"          (KEY.jpg|.jpeg|.png with the label in KEY.cls); braces name several:\n"
 	"          'shards-{000000..000009}.tar', '{a,b}.tar'\n"
@@ -29,13 +31,14 @@ static const char usage[] =
 	"  -k skip unreadable images (counted in the end-of-stream record)   -j decode threads (1)\n"
 	"  --start-batch N  begin with batch N of the stream (to resume a run)\n"
 	"  --corrupt K:S  ImageNet-C's Gaussian noise, Gaussian blur or contrast at severity S (1-5)\n"
+	"  --fbank-norm M,S  WAV clips: their log-mel spectrograms as (x - M) / (2 S) (AudioSet's)\n"
 	"  --shard I/N  slots I, I+N, ... of each epoch; with tar shards: the samples of tar\n"
 	"          shards I, I+N, ... (counted from 0 over the SOURCEs)\n"
 	"  --batch-shard I/N  only batches I, I+N, ... of the whole stream (merge with --merge N --ordered)\n";
 
 enum { OPT_TRAIN = MAE_OPT_FIRST_PROGRAM, OPT_EVAL, OPT_CROP, OPT_SIZE, OPT_SHUFFLE,
        OPT_NOSHUFFLE, OPT_SHARD, OPT_LAST, OPT_SCALE, OPT_RATIO, OPT_FLIP, OPT_CROPPCT,
-       OPT_EXACT, OPT_DCTGAP, OPT_START, OPT_BSHARD, OPT_CORRUPT };
+       OPT_EXACT, OPT_DCTGAP, OPT_START, OPT_BSHARD, OPT_CORRUPT, OPT_FBANK };
 enum last { LAST_PARTIAL, LAST_DROP, LAST_PAD };
 
 static void parse_range(const char *s, double lo, double hi, double out[2], const char *what)
@@ -190,7 +193,7 @@ int main(int argc, char **argv)
 		{"size", 1, 0, OPT_SIZE}, {"shuffle", 0, 0, OPT_SHUFFLE},
 		{"no-shuffle", 0, 0, OPT_NOSHUFFLE}, {"shard", 1, 0, OPT_SHARD},
 		{"last", 1, 0, OPT_LAST}, {"scale", 1, 0, OPT_SCALE}, {"ratio", 1, 0, OPT_RATIO},
-		{"corrupt", 1, 0, OPT_CORRUPT}, {"flip", 1, 0, OPT_FLIP}, {"crop-pct", 1, 0, OPT_CROPPCT}, {"exact", 0, 0, OPT_EXACT},
+		{"corrupt", 1, 0, OPT_CORRUPT}, {"fbank-norm", 1, 0, OPT_FBANK}, {"flip", 1, 0, OPT_FLIP}, {"crop-pct", 1, 0, OPT_CROPPCT}, {"exact", 0, 0, OPT_EXACT},
 		{"dct-gap", 1, 0, OPT_DCTGAP}, {"start-batch", 1, 0, OPT_START},
 		{"batch-shard", 1, 0, OPT_BSHARD}, {0, 0, 0, 0}};
 	mae_common c;
@@ -199,6 +202,7 @@ int main(int argc, char **argv)
 	long long bshard = 0, nbshards = 1;   /* --batch-shard: every nbshards-th batch */
 	double scale[2] = { 0.2, 1.0 }, ratio[2] = { 3.0 / 4.0, 4.0 / 3.0 }, flip = -1, crop_pct = 0.875, dct_gap = 2;
 	mae_corrupt corruption = { MAE_CORRUPT_NONE, 0 };
+	double fbank[2] = { MAE_FBANK_MEAN, MAE_FBANK_STD };
 	enum last last = LAST_PARTIAL;
 
 	mae_setprog(argv[0]);
@@ -252,6 +256,13 @@ int main(int argc, char **argv)
 		case OPT_SCALE: parse_range(optarg, 1e-6, 1, scale, "--scale"); break;
 		case OPT_RATIO: parse_range(optarg, 1e-3, 1e3, ratio, "--ratio"); break;
 		case OPT_FLIP: flip = mae_parse_double(optarg, 0, 1, "--flip"); break;
+		case OPT_FBANK: {
+			char *end;
+			fbank[0] = strtod(optarg, &end);
+			if (*end != ',' || !((fbank[1] = strtod(end + 1, &end)) > 0) || *end || !isfinite(fbank[0]))
+				mae_usage_error(usage, "--fbank-norm %s: MEAN,STD with STD > 0 (e.g. -4.27,4.57)", optarg);
+			break;
+		}
 		case OPT_CORRUPT:
 			if (mae_corrupt_parse(optarg, &corruption))
 				mae_usage_error(usage, "--corrupt %s: noise, blur or contrast, ':', a severity 1 to 5 "
@@ -342,6 +353,7 @@ int main(int argc, char **argv)
 	aug.dct = !exact;
 	aug.dct_gap = dct_gap;
 	aug.corrupt = corruption;
+	aug.fbank_mean = fbank[0], aug.fbank_std = fbank[1];
 
 	/* Batches per epoch for this shard */
 	int64_t m = mae_dataset_shard_size(&ds, (int)shard, (int)nshards);

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "mae/util/util.h"
+#include "mae/data/audio.h"
 #include "mae/data/dataset.h"
 
 void mae_augment_defaults(mae_augment *a, enum mae_crop crop, int w, int h, int c)
@@ -24,6 +25,8 @@ void mae_augment_defaults(mae_augment *a, enum mae_crop crop, int w, int h, int 
 	a->crop_pct = 0.875;
 	a->dct = 1;
 	a->dct_gap = 2;
+	a->fbank_mean = MAE_FBANK_MEAN;
+	a->fbank_std = MAE_FBANK_STD;
 }
 
 /* Python's round(): half to even (nearbyint in the default rounding mode). */
@@ -185,6 +188,13 @@ int mae_augment_file(const mae_augment *a, const void *buf, size_t n, mae_rng *r
 			min_w = min_h = 0;   /* enlarging: decode at full size */
 	}
 	mae_image img;
+	if (info.fmt == MAE_IMG_WAV) {   /* a clip: its spectrogram is the image (audio.h) */
+		if (mae_wav_image(buf, n, a->fbank_mean, a->fbank_std, &img, err, errn) < 0)
+			return -1;
+		int rc = run_plan(a, &p, &img, 1, 1, out, err, errn);
+		mae_image_free(&img);
+		return rc;
+	}
 	if (mae_image_decode(buf, n, a->c, min_w, min_h, &img, NULL, err, errn) < 0)
 		return -1;
 	if (info.fmt == MAE_IMG_JPEG && img.w == info.w && img.h == info.h)

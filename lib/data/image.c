@@ -14,6 +14,7 @@
 #include <png.h>
 #include <turbojpeg.h>
 #include "mae/data/image.h"
+#include "mae/data/audio.h"
 #include "mae/util/util.h"
 #include "data/jpeg_fallback.h"
 
@@ -102,7 +103,8 @@ void mae_image_upscale(const mae_image *src, int k, mae_image *dst)
 
 int mae_image_ext(const char *ext)
 {
-	return !strcasecmp(ext, "jpg") || !strcasecmp(ext, "jpeg") || !strcasecmp(ext, "png");
+	return !strcasecmp(ext, "jpg") || !strcasecmp(ext, "jpeg") || !strcasecmp(ext, "png") ||
+	       !strcasecmp(ext, "wav");
 }
 
 int mae_image_readfile(const char *path, size_t limit, void **buf, size_t *n, char *err, size_t errn)
@@ -162,6 +164,8 @@ enum mae_imgfmt mae_image_sniff(const void *buf, size_t n)
 		return MAE_IMG_JPEG;
 	if (n >= 8 && !memcmp(p, "\x89PNG\r\n\x1a\n", 8))
 		return MAE_IMG_PNG;
+	if (n >= 12 && !memcmp(p, "RIFF", 4) && !memcmp(p + 8, "WAVE", 4))
+		return MAE_IMG_WAV;
 	return MAE_IMG_UNKNOWN;
 }
 
@@ -281,7 +285,19 @@ int mae_image_info(const void *buf, size_t n, mae_imginfo *info, char *err, size
 		info->c = (p[25] & 2) || p[25] == 3 ? 3 : 1;
 		return 0;
 	}
-	return mae_fail(err, errn, "not a JPEG or PNG file");
+	if (info->fmt == MAE_IMG_WAV) {   /* its spectrogram's size (audio.h) */
+		mae_wav w;
+		if (mae_wav_parse(buf, n, &w, err, errn) < 0)
+			return -1;
+		int64_t t = mae_fbank_frames(w.n);
+		if (t < 1)
+			return mae_fail(err, errn, "WAV: %lld samples, shorter than one 25 ms frame", (long long)w.n);
+		if (t > (int64_t)1 << 20)
+			return mae_fail(err, errn, "WAV: %lld frames, over the limit of %d", (long long)t, 1 << 20);
+		info->w = MAE_FBANK_BINS, info->h = (int)t, info->c = 1;
+		return 0;
+	}
+	return mae_fail(err, errn, "not a JPEG, PNG or WAV file");
 }
 
 /* ------------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-/* fuzz_image: libFuzzer target for the JPEG and PNG decoders and the augmentation after them
+/* fuzz_image: libFuzzer target for the JPEG, PNG and WAV decoders and the augmentation after them
  * (random resized crop to 32x32, as mae-decode runs it), with a fixed seed. */
 #include <stdint.h>
 #include <stdlib.h>

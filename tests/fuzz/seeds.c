@@ -106,6 +106,21 @@ static void images(void)
 	put("image", "rgb.png", buf, n);
 	free(buf);
 	mae_image_free(&im);
+	/* a 16 kHz 16-bit clip of 2000 samples (12 frames), the WAV path of the same target */
+	enum { NS = 2000 };
+	unsigned char wav[44 + 2 * NS];
+	uint32_t len = 2 * NS, riff = 36 + len, rate = 16000, bps = 32000;
+	memcpy(wav, "RIFF", 4), memcpy(wav + 4, &riff, 4), memcpy(wav + 8, "WAVEfmt ", 8);
+	uint32_t fmtlen = 16;
+	uint16_t fmt = 1, ch = 1, align = 2, bits = 16;
+	memcpy(wav + 16, &fmtlen, 4), memcpy(wav + 20, &fmt, 2), memcpy(wav + 22, &ch, 2);
+	memcpy(wav + 24, &rate, 4), memcpy(wav + 28, &bps, 4), memcpy(wav + 32, &align, 2);
+	memcpy(wav + 34, &bits, 2), memcpy(wav + 36, "data", 4), memcpy(wav + 40, &len, 4);
+	for (int i = 0; i < NS; i++) {
+		int16_t v = (int16_t)(8000 * ((i * 37) % 200 - 100) / 100);
+		memcpy(wav + 44 + 2 * i, &v, 2);
+	}
+	put("image", "clip.wav", wav, sizeof wav);
 }
 
 /* A tar member: a ustar header (checksum included) and its data padded to 512 bytes. */

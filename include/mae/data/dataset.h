@@ -124,6 +124,7 @@ typedef struct mae_augment {
 	double dct_gap;         /* shrink only while the decoded box keeps dct_gap x the output
 	                         * size (2, as Pillow's reducing_gap; 1 = fastest) */
 	mae_corrupt corrupt;    /* an ImageNet-C corruption of the result (corrupt.h), or none */
+	double fbank_mean, fbank_std;   /* WAV clips: their spectrograms' normalization (audio.h) */
 } mae_augment;
 
 void mae_augment_defaults(mae_augment *a, enum mae_crop crop, int w, int h, int c);

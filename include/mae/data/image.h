@@ -31,7 +31,7 @@ typedef struct mae_image {
 	uint8_t *owned;       /* storage to free, or NULL for a view */
 } mae_image;
 
-enum mae_imgfmt { MAE_IMG_UNKNOWN, MAE_IMG_JPEG, MAE_IMG_PNG };
+enum mae_imgfmt { MAE_IMG_UNKNOWN, MAE_IMG_JPEG, MAE_IMG_PNG, MAE_IMG_WAV };   /* WAV: audio.h */
 
 /* Header facts without decoding. Returns 0, or -1 with a message in err. */
 typedef struct mae_imginfo {
