@@ -175,7 +175,7 @@ is "$rc" 2 "a truncated JPEG: exit status 2"
 like "$msg" "^mae-decode: $T/bad/2.jpg: JPEG: Premature end of JPEG file" "a truncated JPEG: the message names the file and the problem"
 mae-decode --eval -k -j 2 -b 8 "$T/bad" > "$T/k.mae" 2> "$T/k.err"; ok $? "-k: exit status 0"
 like "$(cat "$T/k.err")" "2.jpg: JPEG: Premature end.*skipped" "-k warns about the truncated file"
-like "$(cat "$T/k.err")" "3.jpg: not a JPEG or PNG file" "-k warns about the file that is no image"
+like "$(cat "$T/k.err")" "3.jpg: not a JPEG, PNG or WAV file" "-k warns about the file that is no image"
 res=$($PY - "$T" <<'PY'
 import sys; sys.path.insert(0, sys.argv[1]); from rd import *
 r = records(sys.argv[1] + '/k.mae')

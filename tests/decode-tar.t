@@ -277,7 +277,7 @@ fails "^mae-decode: $T/notatar.tar: tar: not a tar file: header checksum mismatc
 fails "^mae-decode: $T/empty.tar: tar: empty file at byte 0$" "an empty .tar" "$T/empty.tar"
 fails "^mae-decode: $T/badimg.tar: k2.jpg: JPEG: Premature end of JPEG file" "a truncated JPEG in a shard" "$T/badimg.tar"
 mae-decode --eval --size 32 -k "$T/badimg.tar" > "$T/k.mae" 2> "$T/k.err"; ok $? "-k over a shard with bad images: status 0"
-like "$(cat "$T/k.err")" "badimg.tar: k3.jpg: not a JPEG or PNG file \(skipped\)" "-k names the shard and member it skips"
+like "$(cat "$T/k.err")" "badimg.tar: k3.jpg: not a JPEG, PNG or WAV file \(skipped\)" "-k names the shard and member it skips"
 res=$($PY -c "from maestream import records, tensor; r = records('$T/k.mae'); print(r[-1]['skipped'], tensor(r[1]['tensors']['index']).tolist())")
 is "$res" "2 [0]" "-k: 2 skipped, the good sample passes"
 finish

@@ -472,6 +472,7 @@ int mae_image_decode(const void *buf, size_t n, int c, int min_w, int min_h, mae
 	switch (mae_image_sniff(buf, n)) {
 	case MAE_IMG_JPEG: return decode_jpeg(buf, n, c, min_w, min_h, img, scale, err, errn);
 	case MAE_IMG_PNG:  return decode_png(buf, n, c, img, err, errn);
+	case MAE_IMG_WAV:  return mae_fail(err, errn, "a WAV clip, not a picture (mae-decode reads it as a spectrogram)");
 	default:           return mae_fail(err, errn, n ? "not a JPEG or PNG file" : "empty file");
 	}
 }
