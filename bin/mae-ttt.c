@@ -24,6 +24,10 @@ static const char usage[] =
 
 enum { O_HEAD = MAE_OPT_FIRST_PROGRAM, O_STEPS, O_COPIES, O_LR, O_MOMENTUM, O_PRED };
 
+/* the predictions of a batch, at file scope so that they stay reachable when a bad record
+ * ends the program mid-stream */
+static int32_t *before, *after;
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -65,6 +69,9 @@ int main(int argc, char **argv)
 	mae_probe head;
 	if (mae_probe_load(&head, headpath, err, sizeof err))
 		mae_die(MAE_EXIT_DATA, "--head %s", err);
+	if (head.d != m->cfg.dim)   /* said before any image is read */
+		mae_die(MAE_EXIT_DATA, "--head %s: the probe reads %lld features, the encoder gives %d", headpath,
+		        (long long)head.d, m->cfg.dim);
 	FILE *out = stdout, *pf = NULL;
 	if (c.out && strcmp(c.out, "-") && !(out = fopen(c.out, "w")))
 		mae_die(MAE_EXIT_DATA, "%s:", c.out);
@@ -76,7 +83,6 @@ int main(int argc, char **argv)
 	mae_progress prog;
 	mae_progress_start(&prog, "images", -1);
 	int64_t n = 0, right0 = 0, right1 = 0;
-	int32_t *before = NULL, *after = NULL;
 	while (mae_read(in, &rec)) {
 		mae_batch b;
 		mae_stage_batch(&st, &rec, &b, 1);
