@@ -63,6 +63,7 @@ int mae_config_preset(mae_config *c, const char *name)
 		c->window = p->window, c->nwindows = p->nwindows;
 		c->mask_ratio = 0.75f;
 		c->ln_eps = 1e-6f;
+		c->feat_weight = 1.0f;
 		return 0;
 	}
 	return -1;
@@ -113,6 +114,8 @@ int mae_config_fields(const mae_config *c, char key[MAE_CONFIG_NFIELDS][16], cha
 		FIELD(ints[i].key, "%d", *(const int *)((const char *)c + ints[i].off));
 	FIELD("mask_ratio", "%.9g", (double)c->mask_ratio);
 	FIELD("ln_eps", "%.9g", (double)c->ln_eps);
+	FIELD("feat_depth", "%d", c->feat_depth);
+	FIELD("feat_weight", "%.9g", (double)c->feat_weight);
 #undef FIELD
 	return n;
 }
@@ -146,6 +149,22 @@ int mae_config_set(mae_config *c, const char *key, const char *val, char *err, s
 			return -1;
 		}
 		*(key[0] == 'm' ? &c->mask_ratio : &c->ln_eps) = (float)v;
+		return 0;
+	}
+	if (!strcmp(key, "feat_depth")) {
+		if (parse_int(val, 0, 1024, &c->feat_depth) == 0)
+			return 0;
+		seterr(err, n, "feat_depth '%s': expected an integer in [0, 1024]", val);
+		return -1;
+	}
+	if (!strcmp(key, "feat_weight")) {
+		char *end;
+		double v = strtod(val, &end);
+		if (!*val || *end || !(v >= 0 && v <= 1e6)) {
+			seterr(err, n, "feat_weight '%s': expected a number in [0, 1e6]", val);
+			return -1;
+		}
+		c->feat_weight = (float)v;
 		return 0;
 	}
 	for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++)
@@ -215,6 +234,9 @@ int mae_config_check(const mae_config *c, char *err, size_t n)
 	if (c->loss == MAE_LOSS_FREQ && c->target_dim)
 		return seterr(err, n, "target_dim %d: the frequency loss compares images, not a target of "
 		              "its own width", c->target_dim), -1;
+	if (c->feat_depth && c->mode != MAE_MODE_MAE)
+		return seterr(err, n, "feat_depth %d: the feature decoder (BootMAE) is a second MAE decoder; "
+		              "it needs mode mae, not %s", c->feat_depth, mae_mode_name(c->mode)), -1;
 	if (c->loss == MAE_LOSS_FREQ && c->mode == MAE_MODE_LOMAR)
 		return seterr(err, n, "the frequency loss needs whole images, not LoMaR windows"), -1;
 	return 0;
@@ -357,6 +379,28 @@ static void do_layout(layout *L, mae_weights *w)
 	entry(L, w->pred_w, 0, "decoder_pred.weight", -1, 2, Pt, Dh, 0, 0);
 	w->pred_b = take(L, Pt, 0);
 	entry(L, w->pred_b, 0, "decoder_pred.bias", -1, 1, Pt, 0, 0, 0);
+	if (c->feat_depth) {
+		/* BootMAE's feature decoder: the pixel decoder's shape, a head of the encoder's width,
+		 * as a PyTorch submodule `feature_decoder` (after decoder_pred: the pixel model's
+		 * layout is that of MAE) */
+		int Dd = c->dec_dim;
+		w->feat_embed_w = take(L, (size_t)Dd * D, 0);
+		entry(L, w->feat_embed_w, 0, "feature_decoder.embed.weight", -1, 2, Dd, D, 0, 0);
+		w->feat_embed_b = take(L, Dd, 0);
+		entry(L, w->feat_embed_b, 0, "feature_decoder.embed.bias", -1, 1, Dd, 0, 0, 0);
+		w->feat_mask = take(L, Dd, 0);
+		entry(L, w->feat_mask, 0, "feature_decoder.mask_token", -1, 3, 1, 1, Dd, 0);
+		float *fpos = take(L, (size_t)(1 + N) * Dd, 1);
+		entry(L, fpos, 1, "feature_decoder.pos_embed", -1, 3, 1, 1 + N, Dd, 0);
+		if (L->fbase)
+			m->feat_pos = fpos;
+		stack_layout(L, &w->feat, "feature_decoder.blocks", "feature_decoder.norm", c->feat_depth, Dd,
+		             c->dec_heads, c->mlp_ratio, 0);
+		w->feat_pred_w = take(L, (size_t)D * Dd, 0);
+		entry(L, w->feat_pred_w, 0, "feature_decoder.pred.weight", -1, 2, D, Dd, 0, 0);
+		w->feat_pred_b = take(L, D, 0);
+		entry(L, w->feat_pred_b, 0, "feature_decoder.pred.bias", -1, 1, D, 0, 0, 0);
+	}
 }
 
 mae_model *mae_model_new(const mae_config *c, char *err, size_t n)
@@ -391,6 +435,8 @@ mae_model *mae_model_new(const mae_config *c, char *err, size_t n)
 		mae_pos_embed_sincos(m->pos, c->dim, m->gh, m->gw, 1);
 	if (m->dec_pos)
 		mae_pos_embed_sincos(m->dec_pos, c->dec_dim, m->gh, m->gw, 1);
+	if (m->feat_pos)
+		mae_pos_embed_sincos(m->feat_pos, c->dec_dim, m->gh, m->gw, 1);
 	return m;
 }
 
@@ -399,10 +445,11 @@ void mae_model_free(mae_model *m)
 	if (!m)
 		return;
 	free(m->params), free(m->grads), free(m->fixed), free(m->tensors);
-	mae_stack_free(&m->ea), mae_stack_free(&m->da);
+	mae_stack_free(&m->ea), mae_stack_free(&m->da), mae_stack_free(&m->fa);
 	free(m->idx), free(m->tmask), free(m->xp), free(m->emb), free(m->wperm), free(m->dwperm);
 	free(m->dec_y), free(m->pred_full), free(m->pred), free(m->dpred), free(m->dlatent);
 	free(m->target), free(m->lmask);
+	free(m->feat_y), free(m->feat_full), free(m->pred_feat), free(m->dpred_feat);
 	if (m->freq) {
 		mae_freq_loss_free(m->freq);
 		free(m->freq);
@@ -481,10 +528,20 @@ void mae_model_init(mae_model *m, uint64_t seed)
 		init_stack(&r, &m->w.dec, c->dec_depth, Dd, c->mlp_ratio);
 	}
 	xavier(&r, m->w.pred_w, m->Pt, Dh, 1);
+	if (c->feat_depth) {   /* drawn after the rest: a model without it is initialised as before */
+		int Dd = c->dec_dim;
+		xavier(&r, m->w.feat_embed_w, Dd, D, 1);
+		for (int i = 0; i < Dd; i++)
+			m->w.feat_mask[i] = (float)(0.02 * mae_rng_normal(&r));
+		init_stack(&r, &m->w.feat, c->feat_depth, Dd, c->mlp_ratio);
+		xavier(&r, m->w.feat_pred_w, D, Dd, 1);
+	}
 	if (m->pos)
 		mae_pos_embed_sincos(m->pos, D, m->gh, m->gw, 1);
 	if (m->dec_pos)
 		mae_pos_embed_sincos(m->dec_pos, c->dec_dim, m->gh, m->gw, 1);
+	if (m->feat_pos)
+		mae_pos_embed_sincos(m->feat_pos, c->dec_dim, m->gh, m->gw, 1);
 }
 
 /* ---------------------------------------------------------------------------------------
@@ -513,6 +570,9 @@ double mae_model_step_flops(const mae_model *m, int B)
 		f += 2.0 * B * (1 + Nk) * D * Dd;                               /* decoder embed */
 		f += stack_flops(B, 1 + N, Dd, c->dec_depth, c->mlp_ratio, 0, c->dec_heads);
 		f += 2.0 * B * (1 + N) * Dd * m->Pt;                            /* pred */
+		if (c->feat_depth)                                              /* BootMAE */
+			f += 2.0 * B * (1 + Nk) * D * Dd + 2.0 * B * (1 + N) * Dd * D +
+			     stack_flops(B, 1 + N, Dd, c->feat_depth, c->mlp_ratio, 0, c->dec_heads);
 	} else {
 		int S = B, T = N;
 		if (c->mode == MAE_MODE_LOMAR)

@@ -13,6 +13,9 @@
  *   lomar   encoder on cls + the K*K tokens of each of M windows, hidden ones a mask token, no
  *           absolute position, iRPE in every block; linear head on window tokens
  *   mfm     encoder on all tokens of the corrupted image; linear head; frequency loss
+ * BootMAE (feat_depth > 0, mode mae): a second MAE-style decoder, the feature decoder, beside
+ * the pixel decoder; it predicts the momentum encoder's feature of every patch (D values) from
+ * the same latent, and its masked MSE, times feat_weight, adds to the pixel loss.
  *
  * Tensor names and shapes are those of the PyTorch reference state dict (mae-checkpoint(5)).
  * A forward pass runs in stages so programs can split it across processes:
@@ -44,6 +47,9 @@ typedef struct mae_config {
 	float ln_eps;         /* 1e-6 */
 	int target_dim;       /* values predicted per patch: 0 = P (pixels), else the width of the
 	                       * batch's `target` (MaskFeat's HOG, mae-hog(1)) */
+	int feat_depth;       /* BootMAE: blocks of the feature decoder (dec_dim wide, dec_heads
+	                       * heads); 0 = none */
+	float feat_weight;    /* BootMAE: weight of the feature loss in the total (1) */
 } mae_config;
 
 /* Presets: vit-tiny, vit-small, vit-base, vit-large, vit-huge (224x224x3, patch 16 or 14, MAE
@@ -57,9 +63,10 @@ int mae_config_set(mae_config *c, const char *key, const char *val, char *err, s
  * loss and position embedding unless given. Returns 0, or -1 with a message. */
 int mae_config_parse(mae_config *c, const char *spec, char *err, size_t n);
 /* Every setting of c as (key, value) text that mae_config_set reads back exactly, in one fixed
- * order: mode, loss, the integers (target_dim last), mask_ratio, ln_eps. The one list of the fields that the spec
+ * order: mode, loss, the integers (target_dim last), mask_ratio, ln_eps, then the fields added
+ * since (feat_depth, feat_weight). The one list of the fields that the spec
  * (mae_config_spec), a checkpoint's metadata and its reader share. Returns the count. */
-enum { MAE_CONFIG_NFIELDS = 19 };
+enum { MAE_CONFIG_NFIELDS = 21 };
 int mae_config_fields(const mae_config *c, char key[MAE_CONFIG_NFIELDS][16], char val[MAE_CONFIG_NFIELDS][32]);
 /* Consistency (divisibility, ranges). Returns 0, or -1 with a message. */
 int mae_config_check(const mae_config *c, char *err, size_t n);
@@ -113,6 +120,12 @@ typedef struct mae_weights {
 	mae_stack_w dec;          /* decoder_blocks.*, decoder_norm.* (MAE) */
 	float *pred_w;            /* (Pt, Dd or D) decoder_pred */
 	float *pred_b;            /* (Pt) */
+	float *feat_embed_w;      /* (Dd, D) feature_decoder.embed (BootMAE) */
+	float *feat_embed_b;      /* (Dd) */
+	float *feat_mask;         /* (Dd) feature_decoder.mask_token */
+	mae_stack_w feat;         /* feature_decoder.blocks.*, feature_decoder.norm.* */
+	float *feat_pred_w;       /* (D, Dd) feature_decoder.pred */
+	float *feat_pred_b;       /* (D) */
 } mae_weights;
 
 /* Activations of one stack of blocks: S sequences of T tokens of width C (model_stack.c).
@@ -162,6 +175,7 @@ typedef struct mae_model {
 	size_t n_params, n_enc, n_fixed;
 	mae_weights w, g;         /* pointers into params and into grads */
 	float *pos, *dec_pos;     /* (1+N, D), (1+N, Dd) fixed sin-cos, or NULL */
+	float *feat_pos;          /* (1+N, Dd) the feature decoder's sin-cos, or NULL */
 	mae_param_info *tensors;
 	int ntensors;
 
@@ -170,6 +184,7 @@ typedef struct mae_model {
 	int S_enc, T_enc;         /* encoder sequences and their length (cls included) */
 	int Nk;                   /* MAE: visible patches per image; LoMaR: K*K */
 	mae_stack_a ea, da;       /* encoder and decoder stacks */
+	mae_stack_a fa;           /* the feature decoder's stack (BootMAE) */
 	int *idx;                 /* (S_enc, tokens) patch ids gathered for the encoder */
 	uint8_t *tmask;           /* (S_enc * tokens) hidden flags of encoder tokens */
 	float *xp;                /* (S_enc * tokens, P) gathered patches */
@@ -179,6 +194,10 @@ typedef struct mae_model {
 	float *pred_full;         /* (rows, Pt) head output incl. cls rows */
 	float *pred;              /* (B, Npred, Pt) */
 	float *dpred;             /* (B, Npred, Pt) */
+	float *feat_y;            /* (B*(1+Nk), Dd) feature_decoder.embed output (BootMAE) */
+	float *feat_full;         /* (B*(1+N), D) feature_decoder.pred output incl. cls rows */
+	float *pred_feat;         /* (B, N, D) predicted features */
+	float *dpred_feat;        /* (B, N, D) */
 	float *dlatent;           /* encoder output gradient (S_enc*T_enc, D) */
 	float *target;            /* (B, Npred, Pt) loss target */
 	uint8_t *lmask;           /* (B * Npred) loss mask */
@@ -186,7 +205,7 @@ typedef struct mae_model {
 	int ntok;                 /* patch tokens per encoder sequence (T_enc - 1) */
 	const float *latent_in;   /* latent given to the last decoder forward (kept for backward) */
 	const float *tgt;         /* loss target of the last loss forward */
-	size_t caps[16];          /* capacities of the buffers above (internal) */
+	size_t caps[20];          /* capacities of the buffers above (internal) */
 	void *freq;               /* freq_loss_ws (MFM) */
 	int chunk_rows;           /* tokens per chunk of the stacks (default 1024) */
 	int attn_keep_mb;         /* keep a stack's attention probabilities if they take at most this
@@ -197,7 +216,8 @@ typedef struct mae_model {
 	                           * batches of 28x28 models, where it saves ~4.5% of a step, e.g.
 	                           * 16 MB for small-28's encoder at batch 64; recomputed for tiny-28
 	                           * at batch 256 and at 224, which memory targets bound) */
-	float loss;
+	float loss;               /* the last loss forward's: the total */
+	float loss_pix, loss_feat; /* BootMAE: its two terms (loss = loss_pix + feat_weight loss_feat) */
 	char err[256];            /* message of the last failure */
 } mae_model;
 
@@ -209,6 +229,7 @@ typedef struct mae_batch {
 	const uint8_t *mask;      /* (B, N) 1 = hidden; NULL for MFM */
 	const int32_t *windows;   /* (B, M, 2) LoMaR window (top, left) in patch units */
 	const uint8_t *fmask;     /* (B, H, W) MFM removed frequencies */
+	const float *feature_target; /* (B, N, D) BootMAE: the momentum encoder's patch features */
 } mae_batch;
 
 /* Build (arenas allocated, weights zero) or free a model. Returns NULL with err on a bad config. */
@@ -229,10 +250,14 @@ int mae_model_layout(mae_model *m, const mae_batch *b);
 int mae_encoder_forward(mae_model *m, const mae_batch *b);
 /* latent: m->ea.out, shape (S_enc, T_enc, D) (cls first in every sequence) */
 int mae_decoder_forward(mae_model *m, const float *latent, const mae_batch *b);
-/* pred: m->pred, shape (B, Npred, Pt) */
-int mae_loss_forward(mae_model *m, const float *pred, const mae_batch *b, float *loss);
-int mae_loss_backward(mae_model *m, const float *pred, const mae_batch *b);   /* -> m->dpred */
-int mae_decoder_backward(mae_model *m, const float *dpred, const mae_batch *b);  /* -> m->dlatent */
+/* pred: m->pred, shape (B, Npred, Pt); with feat_depth also pred_feat: m->pred_feat (B, N, D).
+ * pred_feat below is NULL without feat_depth. */
+int mae_loss_forward(mae_model *m, const float *pred, const float *pred_feat, const mae_batch *b,
+                     float *loss);
+/* -> m->dpred, and m->dpred_feat with feat_depth */
+int mae_loss_backward(mae_model *m, const float *pred, const float *pred_feat, const mae_batch *b);
+/* -> m->dlatent: the pixel decoder's, plus the feature decoder's (dpred_feat) with feat_depth */
+int mae_decoder_backward(mae_model *m, const float *dpred, const float *dpred_feat, const mae_batch *b);
 int mae_encoder_backward(mae_model *m, const float *dlatent, const mae_batch *b);
 
 /* All of it: forward through the loss (returns it in *loss), then, if grads, backward. */
