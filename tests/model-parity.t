@@ -19,7 +19,8 @@ set -- \
 	"vit-tiny,img=64,patch=8,mode=lomar,dim=48,heads=3,depth=2,window=7,nwindows=2" \
 	"vit-tiny,img=32,patch=8,mode=simmim,dim=48,heads=3,depth=2" \
 	"vit-tiny,img=32,patch=8,mode=mfm,dim=48,heads=3,depth=2" \
-	"tiny-28,depth=2,dim=64,heads=4,dec_dim=32,dec_depth=1,dec_heads=2"
+	"tiny-28,depth=2,dim=64,heads=4,dec_dim=32,dec_depth=1,dec_heads=2" \
+	"vit-tiny,img=32,patch=8,dim=48,heads=3,depth=2,dec_dim=32,dec_depth=1,dec_heads=4,feat_depth=2,feat_weight=0.7"
 n=0 fail=0
 for spec in "$@"; do
 	if ! "$B/tests/test_model_parity" --dump "$spec" 11 4 "$TMP" 2>"$TMP/err"; then

@@ -4,7 +4,8 @@
  *       builds SPEC, initialises it with SEED, perturbs every parameter (so biases, LN affine
  *       and iRPE tables carry signal), writes DIR/model.safetensors (a maepipe checkpoint), then
  *       runs one forward and backward pass on a seeded batch and writes DIR/state.safetensors:
- *       batch.* (patches, mask, windows, target, fmask), out.loss, out.pred, grad.<name>.
+ *       batch.* (patches, mask, windows, target, fmask), out.loss, out.pred, grad.<name>; with a
+ *       feature decoder (feat_depth, BootMAE) also batch.feature_target and out.pred_feature.
  *       tests/ref/parity.py loads both into its own PyTorch model and compares.
  *   test_model_parity
  *       (as a unit test) dumps a micro model to a temporary directory and checks the files are
@@ -65,7 +66,13 @@ static int dump(const char *spec, uint64_t seed, int B, const char *dir, char *e
 	}
 	for (int i = 0; i < B * H * W; i++)
 		fmask[i] = mae_rng_uniform(&r) < 0.5;
+	int D = c.dim;
+	float *ftarget = malloc(sizeof(float) * B * N * D);   /* drawn last: the other cases keep their batches */
+	for (int i = 0; c.feat_depth && i < B * N * D; i++)
+		ftarget[i] = (float)mae_rng_normal(&r);
 	mae_batch b = { .B = B, .patches = patches, .mask = mask, .windows = windows };
+	if (c.feat_depth)
+		b.feature_target = ftarget;
 	if (c.mode == MAE_MODE_MFM)
 		b.target = target, b.fmask = fmask, b.mask = NULL;
 	float loss;
@@ -76,8 +83,8 @@ static int dump(const char *spec, uint64_t seed, int B, const char *dir, char *e
 	}
 
 	int nt = 0;
-	mae_st_tensor *t = calloc((size_t)m->ntensors + 8, sizeof *t);
-	char (*names)[80] = calloc((size_t)m->ntensors + 8, 80);
+	mae_st_tensor *t = calloc((size_t)m->ntensors + 10, sizeof *t);
+	char (*names)[80] = calloc((size_t)m->ntensors + 10, 80);
 #define ADD(nm, dt, data_, nbytes_, nd, ...) do { \
 		int64_t sh_[] = { __VA_ARGS__ }; \
 		snprintf(names[nt], 80, "%s", nm); \
@@ -92,6 +99,10 @@ static int dump(const char *spec, uint64_t seed, int B, const char *dir, char *e
 	ADD("batch.fmask", MAE_U8, fmask, (size_t)B * H * W, 3, B, H, W);
 	ADD("out.loss", MAE_F32, &loss, sizeof(float), 1, 1);
 	ADD("out.pred", MAE_F32, m->pred, sizeof(float) * B * m->Npred * P, 3, B, m->Npred, P);
+	if (c.feat_depth) {
+		ADD("batch.feature_target", MAE_F32, ftarget, sizeof(float) * B * N * D, 3, B, N, D);
+		ADD("out.pred_feature", MAE_F32, m->pred_feat, sizeof(float) * B * N * D, 3, B, N, D);
+	}
 	for (int i = 0; i < m->ntensors; i++) {
 		const mae_param_info *p = &m->tensors[i];
 		if (!p->trainable)
@@ -104,7 +115,7 @@ static int dump(const char *spec, uint64_t seed, int B, const char *dir, char *e
 	}
 	snprintf(path, sizeof path, "%s/state.safetensors", dir);
 	int rc = mae_st_write(path, t, nt, NULL, 0, err, errn);
-	free(t), free(names), free(patches), free(target), free(mask), free(fmask), free(windows);
+	free(t), free(names), free(patches), free(target), free(mask), free(fmask), free(windows), free(ftarget);
 	mae_model_free(m);
 	return rc;
 }
@@ -130,8 +141,9 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	int n = 0, fails = 0;
-	const char *specs[] = { "micro-28", "micro-28,mode=lomar", "micro-28,mode=simmim", "micro-28,mode=mfm" };
-	for (int k = 0; k < 4; k++) {
+	const char *specs[] = { "micro-28", "micro-28,mode=lomar", "micro-28,mode=simmim", "micro-28,mode=mfm",
+	                        "micro-28,feat_depth=1" };
+	for (int k = 0; k < 5; k++) {
 		int rc = dump(specs[k], 5, 2, dir, err, sizeof err);
 		mae_st_file f;
 		snprintf(path, sizeof path, "%s/state.safetensors", dir);
