@@ -1,0 +1,96 @@
+#!/bin/sh
+# BootMAE: a model with a feature decoder (feat_depth) trains the same weights through the
+# stage processes as in one process (mae-train), bit for bit, given the same feature_target
+# stream; mae-encode --target-features writes the whole image's final-norm patch tokens (the
+# latent's, cls excluded); the loss is the pixel loss plus feat_weight times the MSE of
+# pred_feature against feature_target over the hidden patches (numpy); pretrain.sh --method
+# bootmae trains with its teacher and gives the same bits twice; the mistakes are refused with
+# messages that say what is missing.
+. "$(dirname "$0")/lib.sh"
+export OPENBLAS_NUM_THREADS=1 MAE_THREADS=1   # bitwise comparisons: one thread
+P=$TDIR/../pipelines
+M=micro-28,feat_depth=1,feat_weight=0.5
+mae-decode -q -n 128 -b 16 -s 4 fashion-mnist:train | mae-patchify -q -p 7 > "$T/raw.mae"
+mae-mask -q -s 4 random -i "$T/raw.mae" > "$T/m.mae" &&
+	mae-train -q -s 2 -m micro-28 --steps 4 --warmup 1 --lr 1e-3 -d "$T/t" -i "$T/m.mae" > /dev/null
+ok $? "a teacher: micro-28 trained 4 steps"
+W=$T/t/checkpoint.safetensors
+mae-encode -q -w "$W" --target-features --no-latent -i "$T/raw.mae" | mae-mask -q -s 4 random > "$T/h.mae"
+ok $? "8 batches of patches with the teacher's feature_target [16,16,32] and random masks"
+mae-encode -q -w "$W" -i "$T/raw.mae" > "$T/lat.mae"
+$PY - "$T/h.mae" "$T/lat.mae" <<'PY'
+import sys, numpy as np, maestream as m
+f = [m.tensor(r['tensors']['feature_target']) for r in m.records(sys.argv[1])[1:-1]]
+l = [m.tensor(r['tensors']['latent']) for r in m.records(sys.argv[2])[1:-1]]
+sys.exit(0 if len(f) == 8 and all(a.shape == (16, 16, 32) and np.array_equal(a, b[:, 1:, :]) for a, b in zip(f, l)) else 1)
+PY
+ok $? "feature_target is the latent of the whole image without its cls token, bit for bit"
+
+mkdir -p "$T/p"
+mae-optimize -q --ps "@ipc://$T/p/ps" --timeout 60 -s 6 -m $M --steps 8 --warmup 1 --lr 1e-3 -d "$T/p" & ps=$!
+mae-encode -q --ps "ipc://$T/p/ps" -i "$T/h.mae" | mae-reconstruct -q --ps "ipc://$T/p/ps" |
+	mae-loss -q --loss-only > "$T/p/loss.mae"
+st=$?; wait $ps
+ok $((st | $?)) "the BootMAE pipeline trains 8 steps"
+mae-train -q -s 6 -m $M --steps 8 --warmup 1 --lr 1e-3 -d "$T/i" -i "$T/h.mae" > /dev/null
+ok $? "mae-train trains the same 8 steps"
+cmp -s "$T/p/checkpoint.safetensors" "$T/i/checkpoint.safetensors" && cmp -s "$T/p/optim.safetensors" "$T/i/optim.safetensors"
+ok $? "pipeline and in-process weights and AdamW moments are bitwise identical"
+is "$(cut -f3 "$T/p/metrics.tsv")" "$(cut -f3 "$T/i/metrics.tsv")" "the same loss at every step"
+meta=$(head -c 8192 "$T/p/checkpoint.safetensors" | grep -ao '"feature_decoder.pred.weight":{[^}]*}\|"feat_depth":"[0-9]*"\|"feat_weight":"[0-9.]*"' | tr '\n' ' ')
+like "$meta" '"feat_depth":"1" "feat_weight":"0.5" "feature_decoder.pred.weight":\{"dtype":"F32","shape":\[32,32\]' \
+	"the checkpoint holds feature_decoder.* and records feat_depth 1, feat_weight 0.5"
+
+# the trained model's two losses, against numpy
+C=$T/p/checkpoint.safetensors
+mae-encode -q -w "$C" -i "$T/h.mae" | mae-reconstruct -q -w "$C" | mae-loss -q > "$T/l.mae"
+ok $? "the trained model's predictions and losses (frozen stages)"
+$PY - "$T/l.mae" <<'PY'
+import sys, numpy as np, maestream as m
+wf = wp = wt = 0.0
+n = 0
+for r in m.records(sys.argv[1])[1:-1]:
+    t = {k: m.tensor(v) for k, v in r['tensors'].items()}
+    pf, ft = t['pred_feature'].astype(np.float64), t['feature_target'].astype(np.float64)
+    mask = t['mask'].astype(bool)
+    assert pf.shape == ft.shape == mask.shape + (32,), (pf.shape, ft.shape)
+    lf = ((pf - ft) ** 2).mean(axis=2)[mask].mean()
+    x = t['patches'].astype(np.float64)
+    tgt = (x - x.mean(-1, keepdims=True)) / np.sqrt(x.var(-1, ddof=1, keepdims=True) + 1e-6)
+    lp = ((t['pred'].astype(np.float64) - tgt) ** 2).mean(axis=2)[mask].mean()
+    wf = max(wf, abs(float(t['loss_feature']) - lf) / lf)
+    wp = max(wp, abs(float(t['loss_pixel']) - lp) / lp)
+    wt = max(wt, abs(float(t['loss']) - (lp + 0.5 * lf)) / (lp + 0.5 * lf))
+    n += 1
+    if n == 1:
+        print(f'# batch 0: loss_pixel {lp:.6f}, loss_feature {lf:.6f}')
+print(f'# {n} batches: max relative error: feature loss {wf:.3g}, pixel loss {wp:.3g}, total {wt:.3g}')
+sys.exit(0 if n == 8 and max(wf, wp, wt) < 1e-5 else 1)
+PY
+ok $? "loss_feature is the MSE over the hidden patches' 32 features, loss = loss_pixel + 0.5 loss_feature (numpy)"
+
+# mistakes
+err=$(mae-encode -q -w "$C" -i "$T/m.mae" | mae-reconstruct -q -w "$C" | mae-loss -q 2>&1 >/dev/null)
+like "$err" "feat_depth 1: the loss needs a 'feature_target' tensor \[B,16,32\] \(mae-encode --teacher --target-features\)" \
+	"no feature_target: the loss says which tensor and who writes it"
+err=$(mae-encode -q -w "$W" --target-features -i "$T/m.mae" 2>&1 >/dev/null)
+like "$err" "the encoder sees 4 of the 16 patches; the targets are features of the whole image \(put this stage before mae-mask\)" \
+	"--target-features after the masker: refused, and it says where the stage goes"
+mae-encode --ps "ipc://$T/nowhere" --target-features < /dev/null > /dev/null 2> "$T/tf.err"
+is "$?" 1 "--target-features on the encoder that trains: status 1"
+mae-optimize --show-config -m micro-28,mode=simmim,feat_depth=1 > /dev/null 2> "$T/sm.err"
+like "$(cat "$T/sm.err")" "feat_depth 1: the feature decoder \(BootMAE\) is a second MAE decoder; it needs mode mae, not simmim" \
+	"a feature decoder without MAE's decoder: refused"
+
+# pretrain.sh --method bootmae: its teacher before the masker; twice the same bits
+for r in a b; do
+	timeout 300 sh "$P/pretrain.sh" -o "$T/$r" --method bootmae --model micro-28 --epochs 2 --batch 64 \
+		--decode "--shuffle -n 512" 2> "$T/$r.err"
+	ok $? "pretrain.sh --method bootmae trains (run $r)"
+done
+is "$(tail -1 "$T/a/metrics.tsv" | cut -f1)" 16 "  16 steps"
+like "$(cat "$T/a.err")" "teacher replica 0 joined at step 0" "  with its teacher"
+like "$(cat "$T/a.err")" "bootmae \(micro-28,feat_depth=1,mode=mae\)" "  and a feature decoder as deep as the pixel decoder"
+cmp "$T/a/checkpoint.safetensors" "$T/b/checkpoint.safetensors" && cmp "$T/a/ema.safetensors" "$T/b/ema.safetensors"
+ok $? "  and two runs give the same checkpoint and the same average, bit for bit"
+finish
