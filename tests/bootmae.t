@@ -8,7 +8,6 @@
 # messages that say what is missing.
 . "$(dirname "$0")/lib.sh"
 export OPENBLAS_NUM_THREADS=1 MAE_THREADS=1   # bitwise comparisons: one thread
-P=$TDIR/../pipelines
 M=micro-28,feat_depth=1,feat_weight=0.5
 mae-decode -q -n 128 -b 16 -s 4 fashion-mnist:train | mae-patchify -q -p 7 > "$T/raw.mae"
 mae-mask -q -s 4 random -i "$T/raw.mae" > "$T/m.mae" &&
@@ -26,17 +25,7 @@ sys.exit(0 if len(f) == 8 and all(a.shape == (16, 16, 32) and np.array_equal(a, 
 PY
 ok $? "feature_target is the latent of the whole image without its cls token, bit for bit"
 
-mkdir -p "$T/p"
-mae-optimize -q --ps "@ipc://$T/p/ps" --timeout 60 -s 6 -m $M --steps 8 --warmup 1 --lr 1e-3 -d "$T/p" & ps=$!
-mae-encode -q --ps "ipc://$T/p/ps" -i "$T/h.mae" | mae-reconstruct -q --ps "ipc://$T/p/ps" |
-	mae-loss -q --loss-only > "$T/p/loss.mae"
-st=$?; wait $ps
-ok $((st | $?)) "the BootMAE pipeline trains 8 steps"
-mae-train -q -s 6 -m $M --steps 8 --warmup 1 --lr 1e-3 -d "$T/i" -i "$T/h.mae" > /dev/null
-ok $? "mae-train trains the same 8 steps"
-cmp -s "$T/p/checkpoint.safetensors" "$T/i/checkpoint.safetensors" && cmp -s "$T/p/optim.safetensors" "$T/i/optim.safetensors"
-ok $? "pipeline and in-process weights and AdamW moments are bitwise identical"
-is "$(cut -f3 "$T/p/metrics.tsv")" "$(cut -f3 "$T/i/metrics.tsv")" "the same loss at every step"
+same_training BootMAE $M "$T/h.mae"
 meta=$(head -c 8192 "$T/p/checkpoint.safetensors" | grep -ao '"feature_decoder.pred.weight":{[^}]*}\|"feat_depth":"[0-9]*"\|"feat_weight":"[0-9.]*"' | tr '\n' ' ')
 like "$meta" '"feat_depth":"1" "feat_weight":"0.5" "feature_decoder.pred.weight":\{"dtype":"F32","shape":\[32,32\]' \
 	"the checkpoint holds feature_decoder.* and records feat_depth 1, feat_weight 0.5"
@@ -83,14 +72,6 @@ like "$(cat "$T/sm.err")" "feat_depth 1: the feature decoder \(BootMAE\) is a se
 	"a feature decoder without MAE's decoder: refused"
 
 # pretrain.sh --method bootmae: its teacher before the masker; twice the same bits
-for r in a b; do
-	timeout 300 sh "$P/pretrain.sh" -o "$T/$r" --method bootmae --model micro-28 --epochs 2 --batch 64 \
-		--decode "--shuffle -n 512" 2> "$T/$r.err"
-	ok $? "pretrain.sh --method bootmae trains (run $r)"
-done
-is "$(tail -1 "$T/a/metrics.tsv" | cut -f1)" 16 "  16 steps"
-like "$(cat "$T/a.err")" "teacher replica 0 joined at step 0" "  with its teacher"
+pretrain_twice bootmae
 like "$(cat "$T/a.err")" "bootmae \(micro-28,feat_depth=1,mode=mae\)" "  and a feature decoder as deep as the pixel decoder"
-cmp "$T/a/checkpoint.safetensors" "$T/b/checkpoint.safetensors" && cmp "$T/a/ema.safetensors" "$T/b/ema.safetensors"
-ok $? "  and two runs give the same checkpoint and the same average, bit for bit"
 finish

@@ -331,6 +331,28 @@ static void stack_layout(layout *L, mae_stack_w *w, const char *pre, const char 
 	snprintf(f, sizeof f, "%s.bias", norm), entry(L, w->norm_b, 0, f, -1, 1, C, 0, 0, 0);
 }
 
+/* The body of an MAE decoder (the pixel decoder, BootMAE's feature decoder): the embedding
+ * from the encoder's width, the mask token, the fixed sin-cos position embedding and the
+ * blocks with their LayerNorm, named by names: embed, mask token, pos, blocks, norm. Returns
+ * the position table (in fixed), or NULL while counting. */
+static float *decoder_layout(layout *L, float **embed_w, float **embed_b, float **mask, mae_stack_w *st,
+                             int depth, const char *const names[5])
+{
+	const mae_config *c = &L->m->cfg;
+	int D = c->dim, Dd = c->dec_dim, N = L->m->N;
+	char f[96];
+	*embed_w = take(L, (size_t)Dd * D, 0);
+	snprintf(f, sizeof f, "%s.weight", names[0]), entry(L, *embed_w, 0, f, -1, 2, Dd, D, 0, 0);
+	*embed_b = take(L, Dd, 0);
+	snprintf(f, sizeof f, "%s.bias", names[0]), entry(L, *embed_b, 0, f, -1, 1, Dd, 0, 0, 0);
+	*mask = take(L, Dd, 0);
+	entry(L, *mask, 0, names[1], -1, 3, 1, 1, Dd, 0);
+	float *pos = take(L, (size_t)(1 + N) * Dd, 1);
+	entry(L, pos, 1, names[2], -1, 3, 1, 1 + N, Dd, 0);
+	stack_layout(L, st, names[3], names[4], depth, Dd, c->dec_heads, c->mlp_ratio, 0);
+	return L->fbase ? pos : NULL;
+}
+
 static void do_layout(layout *L, mae_weights *w)
 {
 	mae_model *m = L->m;
@@ -361,18 +383,12 @@ static void do_layout(layout *L, mae_weights *w)
 	if (c->mode == MAE_MODE_MAE) {
 		int Dd = c->dec_dim;
 		Dh = Dd;
-		w->dec_embed_w = take(L, (size_t)Dd * D, 0);
-		entry(L, w->dec_embed_w, 0, "decoder_embed.weight", -1, 2, Dd, D, 0, 0);
-		w->dec_embed_b = take(L, Dd, 0);
-		entry(L, w->dec_embed_b, 0, "decoder_embed.bias", -1, 1, Dd, 0, 0, 0);
-		w->dec_mask = take(L, Dd, 0);
-		entry(L, w->dec_mask, 0, "mask_token", -1, 3, 1, 1, Dd, 0);
-		float *dpos = take(L, (size_t)(1 + N) * Dd, 1);
-		entry(L, dpos, 1, "decoder_pos_embed", -1, 3, 1, 1 + N, Dd, 0);
-		if (L->fbase)
+		static const char *const names[5] = { "decoder_embed", "mask_token", "decoder_pos_embed",
+		                                      "decoder_blocks", "decoder_norm" };
+		float *dpos = decoder_layout(L, &w->dec_embed_w, &w->dec_embed_b, &w->dec_mask, &w->dec,
+		                             c->dec_depth, names);
+		if (dpos)
 			m->dec_pos = dpos;
-		stack_layout(L, &w->dec, "decoder_blocks", "decoder_norm", c->dec_depth, Dd, c->dec_heads,
-		             c->mlp_ratio, 0);
 	}
 	int Pt = m->Pt;   /* the head predicts the target's width */
 	w->pred_w = take(L, (size_t)Pt * Dh, 0);
@@ -383,19 +399,14 @@ static void do_layout(layout *L, mae_weights *w)
 		/* BootMAE's feature decoder: the pixel decoder's shape, a head of the encoder's width,
 		 * as a PyTorch submodule `feature_decoder` (after decoder_pred: the pixel model's
 		 * layout is that of MAE) */
+		static const char *const names[5] = { "feature_decoder.embed", "feature_decoder.mask_token",
+		                                      "feature_decoder.pos_embed", "feature_decoder.blocks",
+		                                      "feature_decoder.norm" };
 		int Dd = c->dec_dim;
-		w->feat_embed_w = take(L, (size_t)Dd * D, 0);
-		entry(L, w->feat_embed_w, 0, "feature_decoder.embed.weight", -1, 2, Dd, D, 0, 0);
-		w->feat_embed_b = take(L, Dd, 0);
-		entry(L, w->feat_embed_b, 0, "feature_decoder.embed.bias", -1, 1, Dd, 0, 0, 0);
-		w->feat_mask = take(L, Dd, 0);
-		entry(L, w->feat_mask, 0, "feature_decoder.mask_token", -1, 3, 1, 1, Dd, 0);
-		float *fpos = take(L, (size_t)(1 + N) * Dd, 1);
-		entry(L, fpos, 1, "feature_decoder.pos_embed", -1, 3, 1, 1 + N, Dd, 0);
-		if (L->fbase)
+		float *fpos = decoder_layout(L, &w->feat_embed_w, &w->feat_embed_b, &w->feat_mask, &w->feat,
+		                             c->feat_depth, names);
+		if (fpos)
 			m->feat_pos = fpos;
-		stack_layout(L, &w->feat, "feature_decoder.blocks", "feature_decoder.norm", c->feat_depth, Dd,
-		             c->dec_heads, c->mlp_ratio, 0);
 		w->feat_pred_w = take(L, (size_t)D * Dd, 0);
 		entry(L, w->feat_pred_w, 0, "feature_decoder.pred.weight", -1, 2, D, Dd, 0, 0);
 		w->feat_pred_b = take(L, D, 0);
