@@ -2,7 +2,9 @@
  * came through trainable stages (it has a route), sends the gradient of the loss with respect to
  * the prediction back to the last of them. A BootMAE model (feat_depth) adds the feature loss
  * of pred_feature against feature_target; both terms go out beside the total, and the gradient
- * record carries grad_feature beside grad. */
+ * record carries grad_feature beside grad. A loss term computed upstream (sup_loss, SupMAE's
+ * branch in mae-reconstruct) is added to the loss it writes and reports:
+ * loss = loss_pixel + feat_weight * loss_feature + sup_loss. */
 #include "mae/train/stage.h"
 #include "mae/util/util.h"
 
@@ -14,7 +16,7 @@ static const char usage[] =
 	"usage: mae-loss [-qv] [-m MODEL] [--loss normpix|mse|l1|freq] [--loss-only] [--no-grad]\n"
 	"                [-i in] [-o out]\n"
 	"  -m MODEL      the model configuration (default: the one the stream's header names)\n"
-	"  --loss-only   write only loss, seq, index and label (not the tensors it read)\n"
+	"  --loss-only   write only loss, seq, index, label and sup_loss (not the tensors it read)\n"
 	"  --no-grad     never send gradients, even for records with a route\n";
 
 enum { O_LOSS = MAE_OPT_FIRST_PROGRAM, O_ONLY, O_NOGRAD };
@@ -93,6 +95,8 @@ int main(int argc, char **argv)
 		}
 		if (mae_loss_forward(m, pt->data, pf, &b, &loss))
 			mae_die(MAE_EXIT_DATA, "record %lld: %s", (long long)rec.number, m->err);
+		if (mae_rec_tensor(&rec, "sup_loss"))   /* the term of SupMAE's branch: in the total */
+			loss += *(const float *)mae_rec_need(&rec, "sup_loss", MAE_F32, 0, "[]")->data;
 		sum += loss;
 		mae_val *route = mae_map_get(&rec.fields, "route");
 		if (!nograd && route && route->type == MAE_V_ARRAY && route->a.n > 0) {
@@ -114,12 +118,12 @@ int main(int argc, char **argv)
 		if (only) {
 			for (int i = rec.ntensors - 1; i >= 0; i--) {
 				const char *n = rec.tensors[i].name;
-				if (strcmp(n, "index") && strcmp(n, "label"))
+				if (strcmp(n, "index") && strcmp(n, "label") && strcmp(n, "sup_loss"))
 					mae_rec_remove(&rec, n);
 			}
 		}
 		*(float *)mae_rec_add(&rec, "loss", MAE_F32, 0, NULL)->data = loss;
-		if (pf) {   /* the two terms: loss = loss_pixel + feat_weight * loss_feature */
+		if (pf) {   /* the two terms: loss = loss_pixel + feat_weight * loss_feature (+ sup_loss) */
 			*(float *)mae_rec_add(&rec, "loss_pixel", MAE_F32, 0, NULL)->data = m->loss_pix;
 			*(float *)mae_rec_add(&rec, "loss_feature", MAE_F32, 0, NULL)->data = m->loss_feat;
 		}

@@ -1,6 +1,10 @@
 /* mae-reconstruct: the MAE decoder (or the linear head of LoMaR, SimMIM, MFM) as a stage:
  * latent in, predicted patches out; frozen (-w) or trainable (--ps). A BootMAE model
- * (feat_depth) also runs its feature decoder: pred_feature out, and its gradient back. */
+ * (feat_depth) also runs its feature decoder: pred_feature out, and its gradient back. With
+ * SupMAE's branch (sup_classes > 0) it also classifies the latent: the branch's loss term goes
+ * on in the record (sup_loss, added by mae-loss) and its gradient joins the latent's. Both
+ * together: pred_feature and sup_loss both go on, and the latent's gradient is the sum of
+ * the three parts'. */
 #include "mae/train/stage.h"
 #include "mae/util/util.h"
 
@@ -66,6 +70,8 @@ int main(int argc, char **argv)
 			mae_tensor *ft = mae_rec_add(&rec, "pred_feature", MAE_F32, 3, fs);
 			memcpy(ft->data, m->pred_feat, mae_tensor_nbytes(ft));
 		}
+		if (m->cfg.sup_classes)
+			*(float *)mae_rec_add(&rec, "sup_loss", MAE_F32, 0, NULL)->data = m->sup_loss;
 		if (!keep)
 			mae_rec_remove(&rec, "latent");   /* consumed; the storage lives until the next read */
 		const float *dp = mae_stage_pass(&st, out, &rec, &g, ps3, 3, watch);

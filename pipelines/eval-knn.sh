@@ -46,12 +46,8 @@ while [ $# -gt 0 ]; do
 	esac
 	shift
 done
-[ -n "$ckpt" ] || { say "-w CHECKPOINT is required"; exit 1; }
-[ -f "$ckpt" ] || die "$ckpt: no such checkpoint"
+patch=$(checkpoint_patch "$ckpt")
 mkdir -p "$out"
-# the checkpoint's patch size
-patch=$(head -c 65536 "$ckpt" | tr ',' '\n' | sed -n 's/^"patch":"\([0-9]*\)"$/\1/p' | head -1)
-[ -n "$patch" ] || die "$ckpt: cannot read the patch size from its metadata"
 
 # --tokens keeps the encoder's whole output (latent: cls and every patch token) in the files
 encode="-F $pool --no-latent"

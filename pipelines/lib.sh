@@ -15,3 +15,17 @@ say() { echo "$(basename "$0"): $*" >&2; }
 die() { say "$*"; exit 2; }
 # the number of batch records a producer command will write (from its header)
 count_of() { sh -c "$1" 2>/dev/null | mae-inspect -H 2>/dev/null | sed -n 's/.* count=\([0-9][0-9]*\).*/\1/p'; }
+# checkpoint_patch CKPT: the patch size in a checkpoint's metadata; a missing -w (status 1), a
+# missing file or one without it (status 2) end the script
+checkpoint_patch() {
+	[ -n "$1" ] || { say "-w CHECKPOINT is required"; exit 1; }
+	[ -f "$1" ] || die "$1: no such checkpoint"
+	_p=$(head -c 65536 "$1" | tr ',' '\n' | sed -n 's/^"patch":"\([0-9]*\)"$/\1/p' | head -1)
+	[ -n "$_p" ] || die "$1: cannot read the patch size from its metadata"
+	echo "$_p"
+}
+# the number of classes a producer command's header names (mae-decode's meta `classes`), 0 if none
+classes_of() {
+	sh -c "$1" 2>/dev/null | mae-inspect -H 2>/dev/null | sed -n 's/.*[{,]classes:\[\("[^]]*"\)\].*/\1/p' |
+		awk -F'","' '{ n = NF } END { print n + 0 }'
+}

@@ -12,11 +12,12 @@
 #   --method  a file of pipelines/methods/ (listed by -h): mae (random masking), colormae
 #             (green noise), lomar (windows, windowed encoder), simmim (blocks, mask token,
 #             L1), semmae (semantic parts), mfm (frequency), attmask (an EMA teacher's
-#             attention), maskfeat (blocks, HOG target), bootmae (an EMA teacher's features).
-#             A method file sets the model's mode, in default_mask the mae-mask arguments, and
-#             if it has them: in before_mask a stage of its own between mae-patchify and
-#             mae-mask, in model_settings model settings of its own, in server_opts options of
-#             mae-optimize (attmask, bootmae: a teacher); a new method is a new file
+#             attention), maskfeat (blocks, HOG target), bootmae (an EMA teacher's features),
+#             supmae (MAE and a classifier on the visible tokens). A method file sets the
+#             model's mode, in default_mask the mae-mask arguments, and if it has them: in
+#             before_mask a stage of its own between mae-patchify and mae-mask, in
+#             model_settings model settings of its own (--model's win), in server_opts options
+#             of mae-optimize (attmask, bootmae: a teacher); a new method is a new file
 #   --model   a preset with overrides, e.g. tiny-28 or vit-tiny,dec_depth=4 (mode set by --method)
 #   --mask    the mae-mask arguments, replacing the method's default
 #   --tap     also publish the masked stream on a PUB socket (watch: mae-view -i sub:...)
@@ -74,9 +75,11 @@ case $method in */*|.*|'') method_file= ;; *) method_file=$methods/$method ;; es
 # and the options of mae-optimize it needs (a teacher's moving average)
 before_mask() { cat; }
 server_opts=
-# model settings a method derives from the configuration (field NAME), e.g. its target's size
+# a method's own model settings, key=value,..., from the configuration (field NAME) or the
+# data (the class count: classes_of "$src")
 model_settings() { :; }
 . "$method_file"   # mode, about, default_mask; before_mask, model_settings, server_opts
+src="mae-decode -q -s $seed -e $epochs -b $batch --last drop $decode $data"
 case $model in *mode=*) ;; *) model="$model,mode=$mode" ;; esac
 config=$(mae-optimize --show-config -m "$model") || exit 1
 field() { echo "$config" | tr ',' '\n' | sed -n "s/^$1=//p"; }
@@ -90,7 +93,6 @@ dmask=$(default_mask)
 [ -n "$mask" ] || mask=$dmask
 mkdir -p "$out"
 
-src="mae-decode -q -s $seed -e $epochs -b $batch --last drop $decode $data"
 steps=$(count_of "$src")
 [ -n "$steps" ] && [ "$steps" -gt 0 ] || die "cannot learn the number of batches of: $src"
 per_epoch=$((steps / epochs))

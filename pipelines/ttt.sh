@@ -33,11 +33,8 @@ while [ $# -gt 0 ]; do
 	esac
 	shift
 done
-[ -n "$ckpt" ] || { say "-w CHECKPOINT is required"; exit 1; }
-[ -f "$ckpt" ] || die "$ckpt: no such checkpoint"
+patch=$(checkpoint_patch "$ckpt")
 mkdir -p "$out"
-patch=$(head -c 65536 "$ckpt" | tr ',' '\n' | sed -n 's/^"patch":"\([0-9]*\)"$/\1/p' | head -1)
-[ -n "$patch" ] || die "$ckpt: cannot read the patch size from its metadata"
 
 say "the probe: $pe epochs on the encoder's features of the train split"
 # shellcheck disable=SC2086

@@ -45,24 +45,7 @@ void mae_dft2_free(mae_dft2 *d)
 	free(d->sh);
 	free(d->cw);
 	free(d->sw);
-	free(d->t1);
-	free(d->t2);
-	free(d->t3);
-	free(d->t4);
 	memset(d, 0, sizeof *d);
-}
-
-static void reserve(mae_dft2 *d, int c)
-{
-	long need = (long)c * d->h * d->w;
-	if (need <= d->cap)
-		return;
-	float **t[4] = {&d->t1, &d->t2, &d->t3, &d->t4};
-	for (int i = 0; i < 4; i++) {
-		free(*t[i]);
-		*t[i] = mae_alloc_aligned((size_t)need * sizeof(float));
-	}
-	d->cap = need;
 }
 
 /* out [m,n] = alpha a [m,k] b [k,n] + beta out (row-major, no transposes) */
@@ -71,42 +54,6 @@ static void gemm(int m, int n, int k, float alpha, const float *a, const float *
 {
 	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, alpha, a, k, b, n, beta,
 	            out, n);
-}
-
-void mae_dft2_forward(mae_dft2 *d, int c, const float *x, float *re, float *im)
-{
-	int h = d->h, w = d->w;
-	size_t plane = (size_t)h * w;
-	reserve(d, c);
-	float *yr = d->t1, *yi = d->t2;
-	gemm(c * h, w, w, 1.0f, x, d->cw, 0.0f, yr);
-	gemm(c * h, w, w, -1.0f, x, d->sw, 0.0f, yi);
-	for (int p = 0; p < c; p++) {
-		const float *pr = yr + p * plane, *pi = yi + p * plane;
-		float *zr = re + p * plane, *zi = im + p * plane;
-		gemm(h, w, h, 1.0f, d->ch, pr, 0.0f, zr);
-		gemm(h, w, h, 1.0f, d->sh, pi, 1.0f, zr);
-		gemm(h, w, h, 1.0f, d->ch, pi, 0.0f, zi);
-		gemm(h, w, h, -1.0f, d->sh, pr, 1.0f, zi);
-	}
-}
-
-void mae_dft2_inverse_real(mae_dft2 *d, int c, const float *re, const float *im, float *x)
-{
-	int h = d->h, w = d->w;
-	size_t plane = (size_t)h * w;
-	reserve(d, c);
-	float *ur = d->t3, *ui = d->t4;
-	for (int p = 0; p < c; p++) {
-		const float *zr = re + p * plane, *zi = im + p * plane;
-		gemm(h, w, h, 1.0f, d->ch, zr, 0.0f, ur + p * plane);
-		gemm(h, w, h, -1.0f, d->sh, zi, 1.0f, ur + p * plane);
-		gemm(h, w, h, 1.0f, d->ch, zi, 0.0f, ui + p * plane);
-		gemm(h, w, h, 1.0f, d->sh, zr, 1.0f, ui + p * plane);
-	}
-	float s = 1.0f / (float)plane;
-	gemm(c * h, w, w, s, ur, d->cw, 0.0f, x);
-	gemm(c * h, w, w, -s, ui, d->sw, 1.0f, x);
 }
 
 /* out [m,n] = alpha a [m,k] b^T ([n,k]) + beta out */

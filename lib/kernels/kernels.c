@@ -504,20 +504,6 @@ static void mul_rows(float *d, const float *a, size_t i0, size_t i1)
 		d[k] *= a[k];
 }
 
-static void gelu_fwd_task(void *ctx, int i, int tid)
-{
-	(void)tid;
-	ew_job *J = ctx;
-	gelu_rows(J->out, J->a, J->n * i / J->nt, J->n * (i + 1) / J->nt);
-}
-
-static void gelu_bwd_task(void *ctx, int i, int tid)
-{
-	(void)tid;
-	ew_job *J = ctx;
-	gelu_span(GELU_BWD, J->out, NULL, J->a, J->b, J->n * i / J->nt, J->n * (i + 1) / J->nt);
-}
-
 static void gelu_deriv_task(void *ctx, int i, int tid)
 {
 	(void)tid;
@@ -528,18 +514,6 @@ static void gelu_deriv_task(void *ctx, int i, int tid)
 static int ew_threads(size_t n)
 {
 	return n > 65536 ? 2 * mae_threads() : 1;
-}
-
-void mae_gelu_forward(float *out, const float *inp, size_t n)
-{
-	ew_job J = { .out = out, .a = inp, .n = n, .nt = ew_threads(n) };
-	mae_parallel_for(J.nt, gelu_fwd_task, &J);
-}
-
-void mae_gelu_backward(float *dinp, const float *inp, const float *dout, size_t n)
-{
-	ew_job J = { .out = dinp, .a = inp, .b = dout, .n = n, .nt = ew_threads(n) };
-	mae_parallel_for(J.nt, gelu_bwd_task, &J);
 }
 
 void mae_gelu_forward_deriv(float *out, float *deriv, const float *inp, size_t n)

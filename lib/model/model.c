@@ -64,6 +64,10 @@ int mae_config_preset(mae_config *c, const char *name)
 		c->mask_ratio = 0.75f;
 		c->ln_eps = 1e-6f;
 		c->feat_weight = 1.0f;
+		/* SupMAE's constants (METHODS 5.7), used once sup_classes turns the branch on */
+		c->sup_classes = 0;
+		c->sup_weight = 0.01f;
+		c->sup_temp = 10.0f;
 		return 0;
 	}
 	return -1;
@@ -102,6 +106,17 @@ static const struct { const char *key; size_t off; int lo, hi; } ints[] = {
 	{ "window", offsetof(mae_config, window), 1, 1024 },
 	{ "nwindows", offsetof(mae_config, nwindows), 1, 1024 },
 	{ "target_dim", offsetof(mae_config, target_dim), 0, 1 << 20 },
+	{ "sup_classes", offsetof(mae_config, sup_classes), 0, 1 << 20 },
+	{ "feat_depth", offsetof(mae_config, feat_depth), 0, 1024 },
+};
+
+/* The real settings: place, range [lo, hi] with an open end where open_lo / open_hi */
+static const struct { const char *key; size_t off; double lo, hi; int open_lo, open_hi; } reals[] = {
+	{ "mask_ratio", offsetof(mae_config, mask_ratio), 0, 1, 0, 1 },
+	{ "ln_eps", offsetof(mae_config, ln_eps), 0, 1, 1, 1 },
+	{ "sup_weight", offsetof(mae_config, sup_weight), 0, 1e6, 0, 0 },
+	{ "sup_temp", offsetof(mae_config, sup_temp), 0, 1e6, 1, 0 },
+	{ "feat_weight", offsetof(mae_config, feat_weight), 0, 1e6, 0, 0 },
 };
 
 int mae_config_fields(const mae_config *c, char key[MAE_CONFIG_NFIELDS][16], char val[MAE_CONFIG_NFIELDS][32])
@@ -112,10 +127,8 @@ int mae_config_fields(const mae_config *c, char key[MAE_CONFIG_NFIELDS][16], cha
 	FIELD("loss", "%s", mae_loss_name(c->loss));
 	for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++)
 		FIELD(ints[i].key, "%d", *(const int *)((const char *)c + ints[i].off));
-	FIELD("mask_ratio", "%.9g", (double)c->mask_ratio);
-	FIELD("ln_eps", "%.9g", (double)c->ln_eps);
-	FIELD("feat_depth", "%d", c->feat_depth);
-	FIELD("feat_weight", "%.9g", (double)c->feat_weight);
+	for (size_t i = 0; i < sizeof reals / sizeof reals[0]; i++)
+		FIELD(reals[i].key, "%.9g", (double)*(const float *)((const char *)c + reals[i].off));
 #undef FIELD
 	return n;
 }
@@ -140,31 +153,18 @@ int mae_config_set(mae_config *c, const char *key, const char *val, char *err, s
 		seterr(err, n, "img '%s': expected an integer in [1, 16384]", val);
 		return -1;
 	}
-	if (!strcmp(key, "mask_ratio") || !strcmp(key, "ln_eps")) {
+	for (size_t i = 0; i < sizeof reals / sizeof reals[0]; i++) {
+		if (strcmp(key, reals[i].key))
+			continue;
 		char *end;
 		double v = strtod(val, &end);
-		int bad = !*val || *end || (key[0] == 'm' ? !(v >= 0 && v < 1) : !(v > 0 && v < 1));
-		if (bad) {
-			seterr(err, n, "%s '%s': expected a number in %s", key, val, key[0] == 'm' ? "[0, 1)" : "(0, 1)");
+		if (!*val || *end || !(reals[i].open_lo ? v > reals[i].lo : v >= reals[i].lo) ||
+		    !(reals[i].open_hi ? v < reals[i].hi : v <= reals[i].hi)) {
+			seterr(err, n, "%s '%s': expected a number in %c%g, %g%c", key, val, reals[i].open_lo ? '(' : '[',
+			       reals[i].lo, reals[i].hi, reals[i].open_hi ? ')' : ']');
 			return -1;
 		}
-		*(key[0] == 'm' ? &c->mask_ratio : &c->ln_eps) = (float)v;
-		return 0;
-	}
-	if (!strcmp(key, "feat_depth")) {
-		if (parse_int(val, 0, 1024, &c->feat_depth) == 0)
-			return 0;
-		seterr(err, n, "feat_depth '%s': expected an integer in [0, 1024]", val);
-		return -1;
-	}
-	if (!strcmp(key, "feat_weight")) {
-		char *end;
-		double v = strtod(val, &end);
-		if (!*val || *end || !(v >= 0 && v <= 1e6)) {
-			seterr(err, n, "feat_weight '%s': expected a number in [0, 1e6]", val);
-			return -1;
-		}
-		c->feat_weight = (float)v;
+		*(float *)((char *)c + reals[i].off) = (float)v;
 		return 0;
 	}
 	for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++)
@@ -237,6 +237,9 @@ int mae_config_check(const mae_config *c, char *err, size_t n)
 	if (c->feat_depth && c->mode != MAE_MODE_MAE)
 		return seterr(err, n, "feat_depth %d: the feature decoder (BootMAE) is a second MAE decoder; "
 		              "it needs mode mae, not %s", c->feat_depth, mae_mode_name(c->mode)), -1;
+	if (c->sup_classes && c->mode != MAE_MODE_MAE)
+		return seterr(err, n, "sup_classes %d: SupMAE's branch pools MAE's visible tokens: it needs mode mae, "
+		              "not %s", c->sup_classes, mae_mode_name(c->mode)), -1;
 	if (c->loss == MAE_LOSS_FREQ && c->mode == MAE_MODE_LOMAR)
 		return seterr(err, n, "the frequency loss needs whole images, not LoMaR windows"), -1;
 	return 0;
@@ -412,6 +415,26 @@ static void do_layout(layout *L, mae_weights *w)
 		w->feat_pred_b = take(L, D, 0);
 		entry(L, w->feat_pred_b, 0, "feature_decoder.pred.bias", -1, 1, D, 0, 0, 0);
 	}
+	/* The decoder group's order after decoder_pred is fixed: BootMAE's feature_decoder.*
+	 * first, then SupMAE's head.* (either may be absent; with both, both are there) */
+	if (c->sup_classes) {
+		/* SupMAE's head, an nn.Sequential(Linear, BatchNorm1d, ReLU, Linear): its state-dict
+		 * names (head.0, head.1, head.3) are those of such a module; BatchNorm1d keeps no
+		 * running statistics here (batch statistics only), so there are no buffers */
+		int Hs = c->mlp_ratio * D, K = c->sup_classes;
+		w->head_w1 = take(L, (size_t)Hs * D, 0);
+		entry(L, w->head_w1, 0, "head.0.weight", -1, 2, Hs, D, 0, 0);
+		w->head_b1 = take(L, Hs, 0);
+		entry(L, w->head_b1, 0, "head.0.bias", -1, 1, Hs, 0, 0, 0);
+		w->head_bn_w = take(L, Hs, 0);
+		entry(L, w->head_bn_w, 0, "head.1.weight", -1, 1, Hs, 0, 0, 0);
+		w->head_bn_b = take(L, Hs, 0);
+		entry(L, w->head_bn_b, 0, "head.1.bias", -1, 1, Hs, 0, 0, 0);
+		w->head_w2 = take(L, (size_t)K * Hs, 0);
+		entry(L, w->head_w2, 0, "head.3.weight", -1, 2, K, Hs, 0, 0);
+		w->head_b2 = take(L, K, 0);
+		entry(L, w->head_b2, 0, "head.3.bias", -1, 1, K, 0, 0, 0);
+	}
 }
 
 mae_model *mae_model_new(const mae_config *c, char *err, size_t n)
@@ -459,7 +482,7 @@ void mae_model_free(mae_model *m)
 	mae_stack_free(&m->ea), mae_stack_free(&m->da), mae_stack_free(&m->fa);
 	free(m->idx), free(m->tmask), free(m->xp), free(m->emb), free(m->wperm), free(m->dwperm);
 	free(m->dec_y), free(m->pred_full), free(m->pred), free(m->dpred), free(m->dlatent);
-	free(m->target), free(m->lmask);
+	free(m->target), free(m->lmask), free(m->sup);
 	free(m->feat_y), free(m->feat_full), free(m->pred_feat), free(m->dpred_feat);
 	if (m->freq) {
 		mae_freq_loss_free(m->freq);
@@ -547,6 +570,14 @@ void mae_model_init(mae_model *m, uint64_t seed)
 		init_stack(&r, &m->w.feat, c->feat_depth, Dd, c->mlp_ratio);
 		xavier(&r, m->w.feat_pred_w, D, Dd, 1);
 	}
+	if (c->sup_classes) {   /* after the feature decoder, in the layout's order */
+		/* the head is the model's nn.Linear and BatchNorm1d: xavier, zero biases (MAE's
+		 * _init_weights), BatchNorm weight 1 and bias 0 (torch's default) [??] */
+		int Hs = c->mlp_ratio * D;
+		xavier(&r, m->w.head_w1, Hs, D, 1);
+		fill(m->w.head_bn_w, Hs, 1.0f);
+		xavier(&r, m->w.head_w2, c->sup_classes, Hs, 1);
+	}
 	if (m->pos)
 		mae_pos_embed_sincos(m->pos, D, m->gh, m->gw, 1);
 	if (m->dec_pos)
@@ -584,6 +615,7 @@ double mae_model_step_flops(const mae_model *m, int B)
 		if (c->feat_depth)                                              /* BootMAE */
 			f += 2.0 * B * (1 + Nk) * D * Dd + 2.0 * B * (1 + N) * Dd * D +
 			     stack_flops(B, 1 + N, Dd, c->feat_depth, c->mlp_ratio, 0, c->dec_heads);
+		f += 2.0 * B * c->mlp_ratio * D * (D + c->sup_classes) * (c->sup_classes > 0);  /* head */
 	} else {
 		int S = B, T = N;
 		if (c->mode == MAE_MODE_LOMAR)

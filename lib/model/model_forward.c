@@ -6,6 +6,10 @@
  *            decoder (the feature decoder) on the same latent
  *   loss     norm-pix/plain MSE, L1 or frequency loss against the target; BootMAE adds the
  *            feature decoder's MSE against the momentum encoder's features
+ *   branch   SupMAE (sup_classes > 0): run by the decoder stage on the latent it is given, so
+ *            the pipeline's mae-reconstruct and mae_model_step do the same operations; with
+ *            BootMAE's feature decoder too, the stage runs the pixel decoder, the feature
+ *            decoder and the branch, and dlatent is the sum of the three gradients
  *
  * Token order: MAE's encoder takes the visible patches in ascending patch order, not in the
  * order of a random shuffle; the encoder is permutation-equivariant once positions are added,
@@ -21,7 +25,7 @@
 #include "model/model_internal.h"
 
 enum { BUF_IDX, BUF_TMASK, BUF_XP, BUF_EMB, BUF_DLAT, BUF_PRED, BUF_DPRED, BUF_TARGET, BUF_LMASK,
-       BUF_DECY, BUF_FULL, BUF_FEATY, BUF_FEATFULL, BUF_PFEAT, BUF_DPFEAT };
+       BUF_DECY, BUF_FULL, BUF_FEATY, BUF_FEATFULL, BUF_PFEAT, BUF_DPFEAT, BUF_SUP };
 
 static int fail(mae_model *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int fail(mae_model *m, const char *fmt, ...)
@@ -308,12 +312,83 @@ static void dec_backward(mae_model *m, const dec_view *v, const float *dpred, co
 	mae_linear_backward(m->dlatent, v->gembed_w, v->gembed_b, dy, m->latent_in, v->embed_w, B * (1 + Nk), D, Dd);
 }
 
+/* ---------------------------------------------------------------------------------------
+ * SupMAE's classification branch (METHODS 5.7) on the visible tokens:
+ *   feature = mean of the latent's patch tokens (after the encoder's final LayerNorm, cls
+ *             excluded); logits = head.3(ReLU(BatchNorm1d(head.0(feature))));
+ *   sup_loss = sup_weight * CE(logits / sup_temp, label)
+ * BatchNorm1d normalises with the batch's statistics (training mode, eps 1e-5, torch's
+ * default) and keeps no running ones: the branch only shapes the encoder during pretraining
+ * and is dropped after it (k-NN and probes read the encoder), so nothing would read them. */
+
+typedef struct sup_view {
+	float *feat, *h1, *y, *r, *logits, *probs;   /* forward: (B, D), (B, Hs) x 3, (B, K) x 2 */
+	float *dlogits, *dr, *dh1, *dfeat;           /* backward: (B, K), (B, Hs) x 2, (B, D) */
+	float *mean, *rstd;                           /* (Hs) BatchNorm statistics */
+} sup_view;
+
+static sup_view sup_views(mae_model *m, int B)
+{
+	const mae_config *c = &m->cfg;
+	size_t D = (size_t)c->dim, Hs = (size_t)c->mlp_ratio * c->dim, K = (size_t)c->sup_classes, R = (size_t)B;
+	grow(m, &m->sup, BUF_SUP, (R * (2 * D + 5 * Hs + 3 * K) + 2 * Hs) * sizeof(float));
+	sup_view v;
+	float *p = m->sup;
+#define TAKE(x, n) (v.x = p, p += (n))
+	TAKE(feat, R * D), TAKE(h1, R * Hs), TAKE(y, R * Hs), TAKE(r, R * Hs), TAKE(logits, R * K), TAKE(probs, R * K);
+	TAKE(dlogits, R * K), TAKE(dr, R * Hs), TAKE(dh1, R * Hs), TAKE(dfeat, R * D), TAKE(mean, Hs), TAKE(rstd, Hs);
+#undef TAKE
+	return v;
+}
+
+static int sup_forward(mae_model *m, const float *latent, const mae_batch *b)
+{
+	const mae_config *c = &m->cfg;
+	int B = m->B, D = c->dim, Hs = c->mlp_ratio * c->dim, K = c->sup_classes;
+	if (!b->labels)
+		return fail(m, "sup_classes=%d: SupMAE's branch needs the images' classes, a 'label' tensor "
+		            "(I32 [B])", K);
+	for (int i = 0; i < B; i++)
+		if (b->labels[i] < 0 || b->labels[i] >= K)
+			return fail(m, "image %d has label %d: sup_classes=%d needs every label in [0, %d)%s", i,
+			            b->labels[i], K, K, b->labels[i] < 0 ? " (-1: an unlabeled image)" : "");
+	sup_view v = sup_views(m, B);
+	mae_mean_pool_forward(v.feat, latent, m->S_enc, m->T_enc, 1, D);
+	mae_linear_forward(v.h1, v.feat, m->w.head_w1, m->w.head_b1, B, D, Hs);
+	mae_batchnorm_forward(v.y, v.mean, v.rstd, v.h1, m->w.head_bn_w, m->w.head_bn_b, B, Hs, 1e-5f);
+	for (size_t i = 0; i < (size_t)B * Hs; i++)
+		v.r[i] = v.y[i] > 0 ? v.y[i] : 0.0f;
+	mae_linear_forward(v.logits, v.r, m->w.head_w2, m->w.head_b2, B, Hs, K);
+	m->sup_loss = c->sup_weight * mae_crossentropy_forward(v.probs, v.logits, b->labels, B, K, c->sup_temp);
+	return 0;
+}
+
+/* the branch's gradients: its parameters', and the latent's, added to m->dlatent */
+static void sup_backward(mae_model *m, const mae_batch *b)
+{
+	const mae_config *c = &m->cfg;
+	int B = m->B, D = c->dim, Hs = c->mlp_ratio * c->dim, K = c->sup_classes;
+	sup_view v = sup_views(m, B);
+	memset(v.dlogits, 0, (size_t)B * K * sizeof(float));
+	mae_crossentropy_backward(v.dlogits, v.probs, b->labels, B, K, c->sup_temp, c->sup_weight);
+	mae_linear_backward_set(v.dr, m->g.head_w2, m->g.head_b2, v.dlogits, v.r, m->w.head_w2, B, Hs, K);
+	for (size_t i = 0; i < (size_t)B * Hs; i++)   /* ReLU: through where its input was positive */
+		v.dr[i] = v.y[i] > 0 ? v.dr[i] : 0.0f;
+	memset(v.dh1, 0, (size_t)B * Hs * sizeof(float));
+	mae_batchnorm_backward(v.dh1, m->g.head_bn_w, m->g.head_bn_b, v.dr, v.h1, m->w.head_bn_w, v.mean, v.rstd, B, Hs);
+	mae_linear_backward_set(v.dfeat, m->g.head_w1, m->g.head_b1, v.dh1, v.feat, m->w.head_w1, B, D, Hs);
+	mae_mean_pool_backward(m->dlatent, v.dfeat, m->S_enc, m->T_enc, 1, D);
+}
+
 int mae_decoder_forward(mae_model *m, const float *latent, const mae_batch *b)
 {
 	const mae_config *c = &m->cfg;
 	if (prepare(m, b) != 0)
 		return -1;
 	m->latent_in = latent;
+	m->sup_loss = 0;
+	if (c->sup_classes && sup_forward(m, latent, b) != 0)
+		return -1;
 	if (c->mode != MAE_MODE_MAE) {   /* the linear head on the encoder's tokens */
 		head_forward(m, &m->pred_full, BUF_FULL, m->pred, latent, m->w.pred_w, m->w.pred_b,
 		             m->S_enc * m->T_enc, m->T_enc, c->dim, m->Pt);
@@ -341,12 +416,16 @@ int mae_decoder_backward(mae_model *m, const float *dpred, const float *dpred_fe
 	}
 	if (c->feat_depth && !dpred_feat)
 		return fail(m, "feat_depth %d: the decoder's backward needs the gradient of pred_feature", c->feat_depth);
+	/* the encoder's gradient is the sum of the pixel decoder's, the feature decoder's (BootMAE)
+	 * and the classification branch's (SupMAE), added in that order */
 	dec_view v = pixel_decoder(m);
 	dec_backward(m, &v, dpred, b);
-	if (c->feat_depth) {   /* the encoder's gradient is the sum of both decoders' */
+	if (c->feat_depth) {
 		v = feature_decoder(m);
 		dec_backward(m, &v, dpred_feat, b);
 	}
+	if (c->sup_classes)
+		sup_backward(m, b);
 	return 0;
 }
 
@@ -454,6 +533,9 @@ int mae_model_step(mae_model *m, const mae_batch *b, float *loss, int grads)
 	const float *pred_feat = m->cfg.feat_depth ? m->pred_feat : NULL;   /* (grown by the decoder) */
 	if (mae_loss_forward(m, m->pred, pred_feat, b, loss))
 		return -1;
+	/* the branch's term, added as mae-loss adds the one mae-reconstruct hands it */
+	*loss += m->sup_loss;
+	m->loss = *loss;
 	if (!grads)
 		return 0;
 	if (mae_loss_backward(m, m->pred, pred_feat, b) || mae_decoder_backward(m, m->dpred, m->dpred_feat, b))

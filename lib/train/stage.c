@@ -210,6 +210,13 @@ void mae_stage_batch(mae_stage *s, mae_record *r, mae_batch *b, int allow_no_mas
 			b->fmask = f->data;
 		}
 	}
+	mae_tensor *lb = mae_rec_tensor(r, "label");
+	if (lb && c->sup_classes) {   /* the class ids SupMAE's branch learns from */
+		lb = mae_rec_need(r, "label", MAE_I32, 1, "[B]");
+		snprintf(want, sizeof want, "[%d]", b->B);
+		check_shape(r, lb, b->B ? b->B : -1, -1, -1, want);
+		b->labels = lb->data;
+	}
 	if (b->B <= 0) {
 		mae_tensor *lat = mae_rec_tensor(r, "latent");
 		if (lat && lat->ndim == 3)

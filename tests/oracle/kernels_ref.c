@@ -164,3 +164,31 @@ void mae_dft2_forward_naive(int h, int w, const float *x, double *re, double *im
 			im[u * w + v] = si;
 		}
 }
+
+void mae_gelu_ref(float *out, const float *inp, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		out[i] = (float)(0.5 * inp[i] * (1.0 + erf(inp[i] / sqrt(2.0))));
+}
+
+void mae_gelu_backward_ref(float *dinp, const float *inp, const float *dout, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		double x = inp[i], cdf = 0.5 * (1.0 + erf(x / sqrt(2.0))), pdf = exp(-0.5 * x * x) / sqrt(2.0 * M_PI);
+		dinp[i] += (float)(dout[i] * (cdf + x * pdf));
+	}
+}
+
+void mae_dft2_inverse_real_naive(int h, int w, const double *re, const double *im, double *x)
+{
+	for (int y = 0; y < h; y++)
+		for (int xx = 0; xx < w; xx++) {
+			double acc = 0;
+			for (int u = 0; u < h; u++)
+				for (int v = 0; v < w; v++) {
+					double a = 2 * M_PI * ((double)u * y / h + (double)v * xx / w);
+					acc += re[u * w + v] * cos(a) - im[u * w + v] * sin(a);
+				}
+			x[y * w + xx] = acc / (h * w);
+		}
+}

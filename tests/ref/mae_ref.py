@@ -247,6 +247,14 @@ class Ref(nn.Module):
             self.feat_weight = float(cfg.get("feat_weight", 1))
             if int(cfg.get("feat_depth", 0)):
                 self.feature_decoder = FeatureDecoder(D, Dd, g("dec_heads"), g("feat_depth"), mlp, self.N, self.gh)
+            # SupMAE's branch (METHODS 5.7): Linear(D, 4D) -> BatchNorm1d -> ReLU -> Linear(4D, K)
+            # on the mean of the visible tokens; BatchNorm1d in training mode without running
+            # statistics (maepipe keeps none), so the state dict has no buffers for it
+            self.sup_classes = int(cfg.get("sup_classes", 0))
+            if self.sup_classes:
+                self.sup_weight, self.sup_temp = float(cfg["sup_weight"]), float(cfg["sup_temp"])
+                self.head = nn.Sequential(nn.Linear(D, mlp * D), nn.BatchNorm1d(mlp * D, eps=1e-5, track_running_stats=False),
+                                          nn.ReLU(), nn.Linear(mlp * D, self.sup_classes))
         else:
             self.decoder_pred = nn.Linear(D, self.P)
 
@@ -274,7 +282,7 @@ class Ref(nn.Module):
         loss = ((pred - target) ** 2).mean(dim=-1)
         return (loss * mask).sum() / mask.sum()
 
-    def forward(self, patches, mask, windows=None, target=None, fmask=None, feature_target=None):
+    def forward(self, patches, mask, windows=None, target=None, fmask=None, labels=None, feature_target=None):
         imgs = self.unpatchify(patches)
         tgt = self.patchify(self.unpatchify(target)) if target is not None else self.patchify(imgs)
         mask = mask.float() if mask is not None else None
@@ -292,7 +300,12 @@ class Ref(nn.Module):
             for blk in self.blocks:
                 x = blk(x)
             x = self.norm(x)
+            x.retain_grad()
             latent = x
+            self.latent, self.sup_loss = x, None   # the latent's gradient: the decoder stage's dlatent
+            if getattr(self, "sup_classes", 0):
+                logits = self.head(x[:, 1:, :].mean(dim=1))
+                self.sup_loss = self.sup_weight * F.cross_entropy(logits / self.sup_temp, labels)
             x = self.decoder_embed(x)
             mask_tokens = self.mask_token.repeat(B, ids_restore.shape[1] + 1 - x.shape[1], 1)
             x_ = torch.cat([x[:, 1:, :], mask_tokens], dim=1)
@@ -310,7 +323,7 @@ class Ref(nn.Module):
                 lf = ((pf - feature_target) ** 2).mean(dim=-1)
                 self.loss_feature = (lf * mask).sum() / mask.sum()
                 loss = loss + self.feat_weight * self.loss_feature
-            return pred, loss
+            return pred, loss if self.sup_loss is None else loss + self.sup_loss
         if self.mode == "lomar":
             K, M = self.K, self.M
             rows = torch.arange(K).view(K, 1) * self.gw + torch.arange(K).view(1, K)

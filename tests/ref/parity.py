@@ -5,7 +5,9 @@ DIR holds model.safetensors (a maepipe checkpoint) and state.safetensors (the ba
 loss, predictions and every parameter gradient), as written by test_model_parity --dump.
 Prints TAP lines without a plan (the caller numbers and plans); exits 1 on any mismatch.
 
-Errors: loss |a-b|/|b|; predictions and gradients max|a-b| / max|b| per tensor.
+Errors: loss |a-b|/|b|; predictions and gradients max|a-b| / max|b| per tensor. With SupMAE's
+branch, also its loss term (rel <= 1e-5) and the latent's gradient the decoder stage sends back,
+the branch's part included (rel <= 1e-4).
 """
 import os
 import sys
@@ -51,11 +53,18 @@ def main():
     loss_c = float(state["out.loss"][0])
     pred, loss = model(patches, mask, windows=t("batch.windows").long(),
                        target=t("batch.target") if meta["mode"] == "mfm" else None,
-                       fmask=t("batch.fmask"),
+                       fmask=t("batch.fmask"), labels=t("batch.label").long() if "batch.label" in state else None,
                        feature_target=t("batch.feature_target") if "batch.feature_target" in state else None)
     loss.backward()
     el = abs(loss_c - loss.item()) / abs(loss.item())
     check(el <= LOSS_TOL, "loss %.7f vs torch %.7f (rel %.2g)" % (loss_c, loss.item(), el))
+    if "out.sup_loss" in state:
+        sc, st = float(state["out.sup_loss"][0]), model.sup_loss.item()
+        es = abs(sc - st) / abs(st)
+        check(es <= LOSS_TOL, "SupMAE's term %.7f vs torch %.7f (rel %.2g)" % (sc, st, es))
+        dl, dt = state["out.dlatent"], model.latent.grad.numpy()
+        ed = np.abs(dl - dt).max() / np.abs(dt).max()
+        check(ed <= GRAD_TOL and dl.shape == dt.shape, "dlatent, the branch's gradient included (rel %.2g)" % ed)
     pt = pred.detach().numpy()
     ep = np.abs(state["out.pred"] - pt).max() / np.abs(pt).max()
     check(ep <= PRED_TOL and state["out.pred"].shape == pt.shape, "predictions (rel %.2g)" % ep)
@@ -71,6 +80,10 @@ def main():
         g = p.grad.numpy() if p.grad is not None else np.zeros(p.shape, np.float32)
         gc = state["grad." + pname]
         scale = np.abs(g).max()
+        if pname == "head.0.bias":
+            # it feeds BatchNorm, which subtracts the batch's mean: its gradient is 0 but for
+            # rounding on both sides, so the error is measured on head.0.weight's scale
+            scale = np.abs(dict(model.named_parameters())["head.0.weight"].grad.numpy()).max()
         e = np.abs(gc - g).max() / scale if scale > 0 else np.abs(gc).max()
         n += 1
         if e > worst:

@@ -252,7 +252,7 @@ typedef struct { int R, H, C; float *h, *g, *out, *w, *b, *dout; } mlp_t;
 static double mlp_loss(void *c)
 {
 	mlp_t *t = c;
-	mae_gelu_forward(t->g, t->h, (size_t)t->R * t->H);
+	mae_gelu_ref(t->g, t->h, (size_t)t->R * t->H);
 	mae_linear_forward(t->out, t->g, t->w, t->b, t->R, t->H, t->C);
 	return dotd(t->out, t->dout, (size_t)t->R * t->C);
 }
@@ -264,9 +264,10 @@ static void test_linear_gelu(void)
 	float *pre2 = zeros((size_t)R * H), *g2 = zeros((size_t)R * H);
 	mae_linear_forward_gelu(pre, g, x, w1, b1, R, C, H);
 	mae_linear_forward(pre2, x, w1, b1, R, C, H);
-	mae_gelu_forward(g2, pre2, (size_t)R * H);
-	ok(maxrel(pre, pre2, (size_t)R * H) == 0 && maxrel(g, g2, (size_t)R * H) == 0,
-	   "mae_linear_forward_gelu = mae_linear_forward then mae_gelu_forward");
+	mae_gelu_ref(g2, pre2, (size_t)R * H);
+	ok(maxrel(pre, pre2, (size_t)R * H) == 0 && maxrel(g, g2, (size_t)R * H) < 1e-6,
+	   "mae_linear_forward_gelu = mae_linear_forward then GELU from its definition (rel %.2g)",
+	   maxrel(g, g2, (size_t)R * H));
 	mlp_t t = { .R = R, .H = H, .C = C, .h = pre, .g = zeros((size_t)R * H), .out = zeros((size_t)R * C),
 	            .w = rnd((size_t)C * H, 0.3f), .b = rnd(C, 0.3f), .dout = rnd((size_t)R * C, 1) };
 	float *dh = rnd((size_t)R * H, 5), *dw = zeros((size_t)C * H), *db = zeros(C);
@@ -274,9 +275,9 @@ static void test_linear_gelu(void)
 	mae_linear_backward_gelu(dh, dw, db, t.dout, g, t.w, pre, NULL, R, H, C);
 	mae_linear_backward_set(dh2, dw2, db2, t.dout, g, t.w, R, H, C);
 	float *dpre = zeros((size_t)R * H);
-	mae_gelu_backward(dpre, pre, dh2, (size_t)R * H);
+	mae_gelu_backward_ref(dpre, pre, dh2, (size_t)R * H);
 	ok(maxrel(dh, dpre, (size_t)R * H) < 1e-6 && maxrel(dw, dw2, (size_t)C * H) == 0 &&
-	   maxrel(db, db2, C) == 0, "mae_linear_backward_gelu = mae_linear_backward_set then mae_gelu_backward");
+	   maxrel(db, db2, C) == 0, "mae_linear_backward_gelu = mae_linear_backward_set then GELU' from its definition");
 	float *deriv = zeros((size_t)R * H), *dh3 = rnd((size_t)R * H, 5);
 	mae_gelu_forward_deriv(g2, deriv, pre, (size_t)R * H);
 	memset(dw2, 0, (size_t)C * H * sizeof(float));
@@ -287,6 +288,31 @@ static void test_linear_gelu(void)
 }
 
 /* ---------------------------------------------------------------------------------------- */
+/* n values y[0], y[stride], ... of a normalisation without its affine part: mean 0, biased
+ * variance 1 (LayerNorm's rows, BatchNorm's columns) */
+static int normalised(const float *y, int n, size_t stride, double *mu, double *var)
+{
+	double m = 0, v = 0;
+	for (int i = 0; i < n; i++)
+		m += y[i * stride];
+	m /= n;
+	for (int i = 0; i < n; i++)
+		v += (y[i * stride] - m) * (y[i * stride] - m);
+	*mu = m, *var = v / n;
+	return fabs(m) < 1e-6 && fabs(*var - 1) < 1e-4;
+}
+
+/* a normalisation's backward against finite differences in its input, weight and bias (C):
+ * e gets the three errors; returns 1 if all are within FD_TOL */
+static int norm_fd(lossfn f, void *ctx, float *inp, size_t n, float *w, float *b, int C, const float *di,
+                   const float *dw, const float *db, double e[3])
+{
+	e[0] = fd_err(f, ctx, inp, n, di, 1e-2f);
+	e[1] = fd_err(f, ctx, w, C, dw, 1e-2f);
+	e[2] = fd_err(f, ctx, b, C, db, 1e-2f);
+	return e[0] < FD_TOL && e[1] < FD_TOL && e[2] < FD_TOL;
+}
+
 typedef struct { int R, C; float *out, *m, *s, *inp, *w, *b, *r; } ln_t;
 static double ln_loss(void *c)
 {
@@ -306,19 +332,13 @@ static void test_layernorm_c(int R, int C)
 	for (int c = 0; c < t.C; c++)
 		one[c] = 1;
 	mae_layernorm_recompute(y, t.inp, t.m, t.s, one, zero, t.R, t.C);
-	double mu = 0, var = 0;
-	for (int c = 0; c < t.C; c++)
-		mu += y[c];
-	for (int c = 0; c < t.C; c++)
-		var += (y[c] - mu / t.C) * (y[c] - mu / t.C);
-	ok(fabs(mu / t.C) < 1e-6 && fabs(var / t.C - 1) < 1e-4, "layernorm normalises (mean %.2g var %.6f)", mu / t.C, var / t.C);
+	double mu, var, e[3];
+	int good = normalised(y, t.C, 1, &mu, &var);   /* before ok() reads mu and var */
+	ok(good, "layernorm normalises (mean %.2g var %.6f)", mu, var);
 	float *di = zeros(n), *dw = zeros(t.C), *db = zeros(t.C);
 	mae_layernorm_backward(di, dw, db, t.r, t.inp, t.w, t.m, t.s, t.R, t.C);
-	double e1 = fd_err(ln_loss, &t, t.inp, n, di, 1e-2f);
-	double e2 = fd_err(ln_loss, &t, t.w, t.C, dw, 1e-2f);
-	double e3 = fd_err(ln_loss, &t, t.b, t.C, db, 1e-2f);
-	ok(e1 < FD_TOL && e2 < FD_TOL && e3 < FD_TOL, "mae_layernorm_backward vs finite differences, C %d (%.2g %.2g %.2g)",
-	   C, e1, e2, e3);
+	good = norm_fd(ln_loss, &t, t.inp, n, t.w, t.b, t.C, di, dw, db, e);
+	ok(good, "mae_layernorm_backward vs finite differences, C %d (%.2g %.2g %.2g)", C, e[0], e[1], e[2]);
 	/* one thread's rows: dinp = dres + d(inp) apart or in place, the dw, db sums into part */
 	float *dres = rnd(n, 1), *want = zeros(n), *got = zeros(n), *part = zeros(2 * (size_t)t.C);
 	memcpy(want, dres, n * sizeof(float));
@@ -338,11 +358,11 @@ static void test_layernorm(void)
 }
 
 /* ---------------------------------------------------------------------------------------- */
-typedef struct { size_t n; float *out, *inp, *r; } gelu_t;
+typedef struct { size_t n; float *out, *deriv, *inp, *r; } gelu_t;
 static double gelu_loss(void *c)
 {
 	gelu_t *t = c;
-	mae_gelu_forward(t->out, t->inp, t->n);
+	mae_gelu_forward_deriv(t->out, t->deriv, t->inp, t->n);
 	return dotd(t->out, t->r, t->n);
 }
 static void test_fast_math(void)
@@ -417,23 +437,28 @@ static void test_softmax_rows(void)
 static void test_gelu(void)
 {
 	gelu_t t = { .n = 64 };
-	t.inp = rnd(t.n, 3), t.r = rnd(t.n, 1), t.out = zeros(t.n);
-	float x[3] = { -1.0f, 0.5f, 2.0f }, y[3];
-	mae_gelu_forward(y, x, 3);
+	t.inp = rnd(t.n, 3), t.r = rnd(t.n, 1), t.out = zeros(t.n), t.deriv = zeros(t.n);
+	float x[3] = { -1.0f, 0.5f, 2.0f }, y[3], dy[3];
+	mae_gelu_forward_deriv(y, dy, x, 3);
 	/* 0.5 x (1 + erf(x / sqrt 2)), computed in double */
 	ok(fabs(y[0] - -0.15865525393145707) < 1e-6 && fabs(y[1] - 0.34573123063700656) < 1e-6 &&
 	   fabs(y[2] - 1.9544997361036416) < 1e-6, "gelu is the exact erf form");
+	mae_gelu_forward_deriv(t.out, t.deriv, t.inp, t.n);
 	float *di = zeros(t.n);
-	mae_gelu_backward(di, t.inp, t.r, t.n);
-	double e = fd_err(gelu_loss, &t, t.inp, t.n, di, 1e-2f);
-	ok(e < FD_TOL, "mae_gelu_backward vs finite differences (%.2g)", e);
-	float *o2 = zeros(t.n), *dv = zeros(t.n), *d2 = rnd(t.n, 1), *d3 = zeros(t.n);
-	mae_gelu_forward_deriv(o2, dv, t.inp, t.n);
-	mae_gelu_backward(d3, t.inp, d2, t.n);
 	for (size_t i = 0; i < t.n; i++)
-		d2[i] *= dv[i];
-	mae_gelu_forward(t.out, t.inp, t.n);
-	ok(maxrel(o2, t.out, t.n) == 0 && maxrel(d2, d3, t.n) < 1e-6, "mae_gelu_forward_deriv gives the forward and the backward's factor");
+		di[i] = t.r[i] * t.deriv[i];
+	double e = fd_err(gelu_loss, &t, t.inp, t.n, di, 1e-2f);
+	ok(e < FD_TOL, "mae_gelu_forward_deriv's derivative vs finite differences of its forward (%.2g)", e);
+	float *o2 = zeros(t.n), *d3 = zeros(t.n);
+	mae_gelu_forward_deriv(t.out, t.deriv, t.inp, t.n);   /* (the differences left other values) */
+	mae_gelu_ref(o2, t.inp, t.n);
+	mae_gelu_backward_ref(d3, t.inp, t.r, t.n);
+	double eo = 0;   /* relative to 1 + |x|: GELU's value is tiny far left of 0 */
+	for (size_t i = 0; i < t.n; i++)
+		eo = fmax(eo, fabs(o2[i] - t.out[i]) / (1 + fabs(t.inp[i])));
+	ok(eo < 1e-6 && maxrel(di, d3, t.n) < 1e-6,
+	   "mae_gelu_forward_deriv gives GELU and GELU' of the definition (%.2g, rel %.2g)", eo,
+	   maxrel(di, d3, t.n));
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -702,6 +727,82 @@ static void test_freq_loss(void)
 	mae_freq_loss_free(&t.ws);
 }
 
+/* ---------------------------------------------------------------------------------------- */
+/* the classification branch (SupMAE): mean pool, BatchNorm1d in training mode, cross-entropy
+ * over a temperature */
+typedef struct { int S, T, R, C, K; float *x, *pool, *r, *out, *m, *s, *inp, *w, *b, *probs, *logits, temp; int32_t *lab; } head_t;
+static double pool_loss(void *c)
+{
+	head_t *t = c;
+	mae_mean_pool_forward(t->pool, t->x, t->S, t->T, 1, t->C);
+	return dotd(t->pool, t->r, (size_t)t->S * t->C);
+}
+static double bn_loss(void *c)
+{
+	head_t *t = c;
+	mae_batchnorm_forward(t->out, t->m, t->s, t->inp, t->w, t->b, t->R, t->C, 1e-5f);
+	return dotd(t->out, t->r, (size_t)t->R * t->C);
+}
+static double ce_loss(void *c)
+{
+	head_t *t = c;
+	return mae_crossentropy_forward(t->probs, t->logits, t->lab, t->R, t->K, t->temp);
+}
+static void test_head(void)
+{
+	head_t t = { .S = 3, .T = 5, .C = 6 };
+	size_t nx = (size_t)t.S * t.T * t.C;
+	t.x = rnd(nx, 2), t.pool = zeros((size_t)t.S * t.C), t.r = rnd(64 * 64, 1);
+	pool_loss(&t);
+	double want = (t.x[(1 * t.T + 1) * t.C + 2] + t.x[(1 * t.T + 2) * t.C + 2] + t.x[(1 * t.T + 3) * t.C + 2] +
+	               t.x[(1 * t.T + 4) * t.C + 2]) / 4.0;
+	ok(fabs(t.pool[1 * t.C + 2] - want) < 1e-6, "mae_mean_pool_forward: the mean of the tokens after the cls");
+	float *dx = zeros(nx);
+	mae_mean_pool_backward(dx, t.r, t.S, t.T, 1, t.C);
+	double e = fd_err(pool_loss, &t, t.x, nx, dx, 1e-2f);
+	int cls0 = 1;
+	for (int s = 0; s < t.S; s++)
+		for (int c = 0; c < t.C; c++)
+			cls0 &= dx[(size_t)s * t.T * t.C + c] == 0.0f;
+	ok(e < FD_TOL && cls0, "mae_mean_pool_backward vs finite differences (%.2g), the cls row gets 0", e);
+
+	t.R = 7, t.C = 5;
+	size_t n = (size_t)t.R * t.C;
+	t.inp = rnd(n, 2), t.w = rnd(t.C, 1), t.b = rnd(t.C, 1), t.out = zeros(n), t.m = zeros(t.C), t.s = zeros(t.C);
+	float *one = keep(malloc(t.C * sizeof(float))), *zero = zeros(t.C), *y = zeros(n);
+	for (int c = 0; c < t.C; c++)
+		one[c] = 1;
+	mae_batchnorm_forward(y, t.m, t.s, t.inp, one, zero, t.R, t.C, 1e-5f);
+	double mu, var, en[3];
+	int good = normalised(y + 3, t.R, (size_t)t.C, &mu, &var);   /* column 3 */
+	ok(good, "mae_batchnorm_forward normalises each column over the batch (mean %.2g, biased var %.6f)", mu, var);
+	bn_loss(&t);
+	float *di = zeros(n), *dw = zeros(t.C), *db = zeros(t.C);
+	mae_batchnorm_backward(di, dw, db, t.r, t.inp, t.w, t.m, t.s, t.R, t.C);
+	good = norm_fd(bn_loss, &t, t.inp, n, t.w, t.b, t.C, di, dw, db, en);
+	ok(good, "mae_batchnorm_backward vs finite differences (%.2g %.2g %.2g)", en[0], en[1], en[2]);
+
+	t.R = 6, t.K = 4, t.temp = 10;
+	int32_t lab[6] = { 0, 3, 1, 1, 2, 3 };
+	t.lab = lab, t.logits = rnd((size_t)t.R * t.K, 8), t.probs = zeros((size_t)t.R * t.K);
+	double ce = 0;
+	for (int r = 0; r < t.R; r++) {
+		double se = 0;
+		for (int k = 0; k < t.K; k++)
+			se += exp(t.logits[r * t.K + k] / 10.0);
+		ce += log(se) - t.logits[r * t.K + lab[r]] / 10.0;
+	}
+	ce /= t.R;
+	double got = ce_loss(&t);
+	ok(fabs(got - ce) < 1e-6, "mae_crossentropy_forward is the mean of -log softmax(z / 10)[label] (%.6f vs %.6f)", got, ce);
+	float *dz = zeros((size_t)t.R * t.K);
+	mae_crossentropy_backward(dz, t.probs, t.lab, t.R, t.K, t.temp, 0.5f);
+	for (int i = 0; i < t.R * t.K; i++)
+		dz[i] *= 2.0f;   /* dloss 0.5, twice: the scale reaches every row */
+	e = fd_err(ce_loss, &t, t.logits, (size_t)t.R * t.K, dz, 1e-2f);
+	ok(e < FD_TOL, "mae_crossentropy_backward vs finite differences (%.2g)", e);
+}
+
 int main(void)
 {
 	mae_threads_init(0);
@@ -723,6 +824,7 @@ int main(void)
 	test_tokens();
 	test_losses();
 	test_freq_loss();
+	test_head();
 	while (nallocs)
 		free(allocs[--nallocs]);
 	return done();

@@ -99,11 +99,10 @@ void mae_layernorm_backward_rows(float *dinp,       /* (R, C) = */
                              const float *mean, const float *rstd, int R, int C);
 
 /* ---------------------------------------------------------------------------------------
- * GELU, exact erf form (torch.nn.GELU default): x * Phi(x). */
-void mae_gelu_forward(float *out, const float *inp, size_t n);
-void mae_gelu_backward(float *dinp, const float *inp, const float *dout, size_t n);   /* += */
-/* out = GELU(inp) and deriv = GELU'(inp) in one pass (one exp per element), for a backward
- * that recomputes the activation and then multiplies by deriv (mae_linear_backward_gelu). */
+ * GELU, exact erf form (torch.nn.GELU default): x * Phi(x). The MLP's forward applies it
+ * fused (mae_linear_forward_gelu); its backward recomputes it here:
+ * out = GELU(inp) and deriv = GELU'(inp) in one pass (one exp per element), for a backward
+ * that then multiplies by deriv (mae_linear_backward_gelu). */
 void mae_gelu_forward_deriv(float *out, float *deriv, const float *inp, size_t n);
 
 /* ---------------------------------------------------------------------------------------
@@ -228,5 +227,46 @@ float mae_freq_loss_forward(freq_loss_ws *ws,
 void mae_freq_loss_backward(freq_loss_ws *ws, float *dpred,   /* (B, N, P) += */
                         const float *pred, const float *target, const uint8_t *fmask,
                         int B, float dloss);
+
+/* ---------------------------------------------------------------------------------------
+ * A classification branch (SupMAE, METHODS 5.7): global pool of the patch tokens, then
+ * Linear -> BatchNorm1d -> ReLU -> Linear and cross-entropy on the logits over a temperature.
+ *
+ * Mean pool: out[s] = mean of x[s, t] over t in [t0, T) (t0 = 1 leaves the cls token out). */
+void mae_mean_pool_forward(float *out,          /* (S, C) */
+                       const float *x,      /* (S, T, C) */
+                       int S, int T, int t0, int C);
+void mae_mean_pool_backward(float *dx,          /* (S, T, C) +=; rows t < t0 untouched */
+                        const float *dout,  /* (S, C) */
+                        int S, int T, int t0, int C);
+/* BatchNorm1d in training mode: per column, the mean and the biased variance over the R rows
+ * (the batch), out = (inp - mean) * rstd * w + b with rstd = 1 / sqrt(var + eps). Mirrors
+ * torch.nn.BatchNorm1d in train() (eps 1e-5); no running statistics are kept. mean and rstd
+ * are saved for the backward pass. Sums in double, in row order. */
+void mae_batchnorm_forward(float *out,       /* (R, C) */
+                       float *mean,      /* (C) */
+                       float *rstd,      /* (C) */
+                       const float *inp, /* (R, C) */
+                       const float *w,   /* (C) */
+                       const float *b,   /* (C) */
+                       int R, int C, float eps);
+/* With g = dout w and xhat the normalised input, per column:
+ * dinp = (g - mean_R(g) - xhat mean_R(g xhat)) rstd (every row's statistics depend on all rows). */
+void mae_batchnorm_backward(float *dinp,     /* (R, C) += */
+                        float *dw,       /* (C) += */
+                        float *db,       /* (C) += */
+                        const float *dout, const float *inp, const float *w,
+                        const float *mean, const float *rstd, int R, int C);
+/* Cross-entropy of softmax(logits / temp) against class ids, the mean over the R rows:
+ * loss = -(1/R) sum_r log softmax(logits_r / temp)[label_r] (torch's F.cross_entropy of
+ * logits / temp). probs keeps the softmax for the backward pass. Labels must be in [0, K). */
+float mae_crossentropy_forward(float *probs,          /* (R, K) */
+                           const float *logits,   /* (R, K) */
+                           const int32_t *labels, /* (R) */
+                           int R, int K, float temp);
+/* dlogits += dloss (probs - onehot(label)) / (R temp) */
+void mae_crossentropy_backward(float *dlogits,        /* (R, K) += */
+                           const float *probs, const int32_t *labels, int R, int K, float temp,
+                           float dloss);
 
 #endif

@@ -16,6 +16,14 @@
  * BootMAE (feat_depth > 0, mode mae): a second MAE-style decoder, the feature decoder, beside
  * the pixel decoder; it predicts the momentum encoder's feature of every patch (D values) from
  * the same latent, and its masked MSE, times feat_weight, adds to the pixel loss.
+ * SupMAE (sup_classes > 0, mode mae): the classification branch (METHODS 5.7): the
+ * mean of the encoder's visible patch outputs -> Linear(D, mlp_ratio D) -> BatchNorm1d (batch
+ * statistics) -> ReLU -> Linear(., sup_classes), loss sup_weight * CE(logits / sup_temp,
+ * label). Its parameters (head.*) are the decoder group's last; the decoder stage runs it,
+ * adds its gradient to the latent's and its term (m->sup_loss) to the step's loss.
+ * Both may be on together: the decoder group is then the pixel decoder, decoder_pred,
+ * feature_decoder.*, head.* (in that order), and the decoder stage runs all three, dlatent
+ * being the sum of their gradients.
  *
  * Tensor names and shapes are those of the PyTorch reference state dict (mae-checkpoint(5)).
  * A forward pass runs in stages so programs can split it across processes:
@@ -50,6 +58,9 @@ typedef struct mae_config {
 	int feat_depth;       /* BootMAE: blocks of the feature decoder (dec_dim wide, dec_heads
 	                       * heads); 0 = none */
 	float feat_weight;    /* BootMAE: weight of the feature loss in the total (1) */
+	int sup_classes;      /* SupMAE: classes of the branch, 0 = no branch (the default) */
+	float sup_weight;     /* SupMAE: weight of its cross-entropy, 0.01 */
+	float sup_temp;       /* SupMAE: temperature dividing its logits, 10 */
 } mae_config;
 
 /* Presets: vit-tiny, vit-small, vit-base, vit-large, vit-huge (224x224x3, patch 16 or 14, MAE
@@ -63,10 +74,10 @@ int mae_config_set(mae_config *c, const char *key, const char *val, char *err, s
  * loss and position embedding unless given. Returns 0, or -1 with a message. */
 int mae_config_parse(mae_config *c, const char *spec, char *err, size_t n);
 /* Every setting of c as (key, value) text that mae_config_set reads back exactly, in one fixed
- * order: mode, loss, the integers (target_dim last), mask_ratio, ln_eps, then the fields added
- * since (feat_depth, feat_weight). The one list of the fields that the spec
- * (mae_config_spec), a checkpoint's metadata and its reader share. Returns the count. */
-enum { MAE_CONFIG_NFIELDS = 21 };
+ * order: mode, loss, the integers (target_dim, sup_classes, feat_depth last), then the reals
+ * mask_ratio, ln_eps, sup_weight, sup_temp, feat_weight. The one list of the fields that the
+ * spec (mae_config_spec), a checkpoint's metadata and its reader share. Returns the count. */
+enum { MAE_CONFIG_NFIELDS = 24 };
 int mae_config_fields(const mae_config *c, char key[MAE_CONFIG_NFIELDS][16], char val[MAE_CONFIG_NFIELDS][32]);
 /* Consistency (divisibility, ranges). Returns 0, or -1 with a message. */
 int mae_config_check(const mae_config *c, char *err, size_t n);
@@ -126,6 +137,9 @@ typedef struct mae_weights {
 	mae_stack_w feat;         /* feature_decoder.blocks.*, feature_decoder.norm.* */
 	float *feat_pred_w;       /* (D, Dd) feature_decoder.pred */
 	float *feat_pred_b;       /* (D) */
+	float *head_w1, *head_b1; /* (Hs, D), (Hs) head.0: SupMAE's Linear, Hs = mlp_ratio D */
+	float *head_bn_w, *head_bn_b;  /* (Hs) head.1: its BatchNorm1d */
+	float *head_w2, *head_b2; /* (K, Hs), (K) head.3: the classifier, K = sup_classes */
 } mae_weights;
 
 /* Activations of one stack of blocks: S sequences of T tokens of width C (model_stack.c).
@@ -205,6 +219,10 @@ typedef struct mae_model {
 	int ntok;                 /* patch tokens per encoder sequence (T_enc - 1) */
 	const float *latent_in;   /* latent given to the last decoder forward (kept for backward) */
 	const float *tgt;         /* loss target of the last loss forward */
+	float *sup;               /* SupMAE branch, B rows: feature (D), head.0 out, BN out, ReLU out
+	                           * (Hs each), logits, probabilities (K each), the gradients of
+	                           * logits, ReLU out, head.0 out and feature; BN mean, rstd (Hs) */
+	float sup_loss;           /* sup_weight * CE of the last decoder forward (0 without a branch) */
 	size_t caps[20];          /* capacities of the buffers above (internal) */
 	void *freq;               /* freq_loss_ws (MFM) */
 	int chunk_rows;           /* tokens per chunk of the stacks (default 1024) */
@@ -216,7 +234,7 @@ typedef struct mae_model {
 	                           * batches of 28x28 models, where it saves ~4.5% of a step, e.g.
 	                           * 16 MB for small-28's encoder at batch 64; recomputed for tiny-28
 	                           * at batch 256 and at 224, which memory targets bound) */
-	float loss;               /* the last loss forward's: the total */
+	float loss;               /* the last loss forward's total (mae_model_step's adds sup_loss) */
 	float loss_pix, loss_feat; /* BootMAE: its two terms (loss = loss_pix + feat_weight loss_feat) */
 	char err[256];            /* message of the last failure */
 } mae_model;
@@ -230,6 +248,7 @@ typedef struct mae_batch {
 	const int32_t *windows;   /* (B, M, 2) LoMaR window (top, left) in patch units */
 	const uint8_t *fmask;     /* (B, H, W) MFM removed frequencies */
 	const float *feature_target; /* (B, N, D) BootMAE: the momentum encoder's patch features */
+	const int32_t *labels;    /* (B) class ids, or NULL; SupMAE's decoder needs them */
 } mae_batch;
 
 /* Build (arenas allocated, weights zero) or free a model. Returns NULL with err on a bad config. */
@@ -251,16 +270,20 @@ int mae_encoder_forward(mae_model *m, const mae_batch *b);
 /* latent: m->ea.out, shape (S_enc, T_enc, D) (cls first in every sequence) */
 int mae_decoder_forward(mae_model *m, const float *latent, const mae_batch *b);
 /* pred: m->pred, shape (B, Npred, Pt); with feat_depth also pred_feat: m->pred_feat (B, N, D).
- * pred_feat below is NULL without feat_depth. */
+ * pred_feat below is NULL without feat_depth. With sup_classes the decoder forward also sets the
+ * branch's term m->sup_loss (it fails without b->labels or with a label outside
+ * [0, sup_classes)); the loss forward does not add it (mae-loss and mae_model_step do). */
 int mae_loss_forward(mae_model *m, const float *pred, const float *pred_feat, const mae_batch *b,
                      float *loss);
 /* -> m->dpred, and m->dpred_feat with feat_depth */
 int mae_loss_backward(mae_model *m, const float *pred, const float *pred_feat, const mae_batch *b);
-/* -> m->dlatent: the pixel decoder's, plus the feature decoder's (dpred_feat) with feat_depth */
+/* -> m->dlatent: the pixel decoder's, plus the feature decoder's (dpred_feat) with feat_depth,
+ * plus the classification branch's with sup_classes */
 int mae_decoder_backward(mae_model *m, const float *dpred, const float *dpred_feat, const mae_batch *b);
 int mae_encoder_backward(mae_model *m, const float *dlatent, const mae_batch *b);
 
-/* All of it: forward through the loss (returns it in *loss), then, if grads, backward. */
+/* All of it: forward through the loss (returns it, plus m->sup_loss, in *loss), then, if
+ * grads, backward. */
 int mae_model_step(mae_model *m, const mae_batch *b, float *loss, int grads);
 
 /* Encoder outputs for mae-encode: cls-to-patch attention of the last block, mean over heads,

@@ -63,7 +63,8 @@ void mae_stage_header(mae_stage *s, mae_reader *in, mae_writer *out, mae_record 
 void mae_header_set_model(mae_record *hdr, const mae_config *c);
 const char *mae_header_model(const mae_record *hdr);   /* NULL if absent */
 
-/* The model's view of a record: patches, target, mask, windows, fmask, checked against the
+/* The model's view of a record: patches, target, mask, windows, fmask (and label when the
+ * model has SupMAE's branch), checked against the
  * model (N patches of P values; B equal everywhere). A record without a mask gets an
  * all-visible one when allow_no_mask (evaluation of a full image). Dies on a mismatch. */
 void mae_stage_batch(mae_stage *s, mae_record *r, mae_batch *b, int allow_no_mask);
