@@ -5,7 +5,9 @@
 # latent's, cls excluded); the loss is the pixel loss plus feat_weight times the MSE of
 # pred_feature against feature_target over the hidden patches (numpy); pretrain.sh --method
 # bootmae trains with its teacher and gives the same bits twice; the mistakes are refused with
-# messages that say what is missing.
+# messages that say what is missing. With SupMAE's branch as well (sup_classes), the pipeline
+# still equals mae-train bit for bit, feature_decoder.* precede head.* in the checkpoint, the
+# loss is the sum of the three terms, and mae-ttt trains such a model on the pixel loss.
 . "$(dirname "$0")/lib.sh"
 export OPENBLAS_NUM_THREADS=1 MAE_THREADS=1   # bitwise comparisons: one thread
 M=micro-28,feat_depth=1,feat_weight=0.5
@@ -70,6 +72,38 @@ is "$?" 1 "--target-features on the encoder that trains: status 1"
 mae-optimize --show-config -m micro-28,mode=simmim,feat_depth=1 > /dev/null 2> "$T/sm.err"
 like "$(cat "$T/sm.err")" "feat_depth 1: the feature decoder \(BootMAE\) is a second MAE decoder; it needs mode mae, not simmim" \
 	"a feature decoder without MAE's decoder: refused"
+
+# with SupMAE's branch too (sup_classes): the feature decoder and the branch on one latent
+T0=$T; T=$T/both; mkdir -p "$T"
+same_training "BootMAE + SupMAE" "$M,sup_classes=10" "$T0/h.mae"
+C2=$T/p/checkpoint.safetensors
+T=$T0
+hdr=$(head -c 16384 "$C2")
+fpos=$(printf '%s' "$hdr" | grep -ao '"feature_decoder.pred.weight":{"dtype":"F32","shape":\[[0-9,]*\],"data_offsets":\[[0-9]*' | sed 's/.*\[//')
+hpos=$(printf '%s' "$hdr" | grep -ao '"head.0.weight":{"dtype":"F32","shape":\[[0-9,]*\],"data_offsets":\[[0-9]*' | sed 's/.*\[//')
+[ -n "$fpos" ] && [ -n "$hpos" ] && [ "$fpos" -lt "$hpos" ]
+ok $? "  its checkpoint holds feature_decoder.* and then head.* (offsets ${fpos:-?} < ${hpos:-?})"
+mae-encode -q -w "$C2" -i "$T/h.mae" | mae-reconstruct -q -w "$C2" | mae-loss -q > "$T/l2.mae"
+ok $? "  its frozen stages run"
+$PY - "$T/l2.mae" <<'PY'
+import sys, numpy as np, maestream as m
+n, worst = 0, 0.0
+for r in m.records(sys.argv[1])[1:-1]:
+    t = {k: m.tensor(v) for k, v in r['tensors'].items()}
+    lp, lf, ls, l = (float(t[k]) for k in ('loss_pixel', 'loss_feature', 'sup_loss', 'loss'))
+    want = np.float32(np.float32(lp + np.float32(0.5 * lf)) + ls)
+    worst = max(worst, abs(l - want) / want)
+    n += 1
+print(f'# {n} batches: loss against loss_pixel + 0.5 loss_feature + sup_loss, max relative error {worst:.3g}')
+sys.exit(0 if n == 8 and worst < 1e-6 else 1)
+PY
+ok $? "  loss = loss_pixel + feat_weight loss_feature + sup_loss, the three beside it"
+mae-encode -q -w "$C2" -F mean --no-latent -i "$T/raw.mae" > "$T/f2.mae" &&
+	mae-probe -q -e 2 -t "$T/f2.mae" -i "$T/f2.mae" --save "$T/probe2.safetensors" > /dev/null
+ok $? "  a probe on its encoder"
+out=$(mae-decode -q -n 8 -b 8 fashion-mnist:test | mae-patchify -q -p 7 |
+	mae-ttt -q -w "$C2" --head "$T/probe2.safetensors" --steps 2 --copies 4)
+like "$out" "^before top1=[0-9.]+% after top1=[0-9.]+% n=8$" "  TTT-MAE trains it on the pixel loss alone (no labels, no feature targets)"
 
 # pretrain.sh --method bootmae: its teacher before the masker; twice the same bits
 pretrain_twice bootmae
