@@ -11,25 +11,28 @@
 static const char usage[] =
 	"usage: mae-encode [-qv] (-w CHECKPOINT [-M key=value,...] | --ps ENDPOINT [--replica R]\n"
 	"                  [--grad @ENDPOINT] [--grad-timeout SEC] | --ps ENDPOINT --teacher)\n"
-	"                  [-a] [-F cls|mean] [--no-latent] [--block N] [-i in] [-o out]\n"
+	"                  [-a] [-F cls|mean] [--target-features] [--no-latent] [--block N] [-i in] [-o out]\n"
 	"  --teacher     frozen, following the run's moving average of the encoder (mae-optimize\n"
 	"                --ema): batch i uses the average of step K*floor(i/K)\n"
 	"  -a            also write 'attn' (cls-to-patch attention of the last block)\n"
 	"  -F cls|mean   also write a pooled 'feature' (cls token or mean of patch tokens)\n"
+	"  --target-features  also write 'feature_target' [B,N,D], the final-norm patch tokens of the\n"
+	"                whole image (BootMAE's target; frozen or --teacher, before mae-mask)\n"
 	"  --no-latent   leave 'latent' out (feature extraction)\n"
 	"  --block N     latent and feature from block N (1..depth, default the last) through the\n"
 	"                final LayerNorm (frozen only)\n";
 
-enum { O_NOLATENT = MAE_OPT_FIRST_PROGRAM, O_BLOCK, O_TEACHER };
+enum { O_NOLATENT = MAE_OPT_FIRST_PROGRAM, O_BLOCK, O_TEACHER, O_TFEAT };
 
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		MAE_COMMON_LONG, MAE_STAGE_LONG, {"attn", 0, 0, 'a'}, {"feature", 1, 0, 'F'}, {"no-latent", 0, 0, O_NOLATENT},
-		{"block", 1, 0, O_BLOCK}, {"teacher", 0, 0, O_TEACHER}, {0, 0, 0, 0}};
+		{"block", 1, 0, O_BLOCK}, {"teacher", 0, 0, O_TEACHER},
+		{"target-features", 0, 0, O_TFEAT}, {0, 0, 0, 0}};
 	mae_common c;
 	mae_stage_opts so;
-	int attn = 0, pool = -1, latent = 1, block = 0, opt;
+	int attn = 0, pool = -1, latent = 1, block = 0, tfeat = 0, opt;
 	mae_setprog(argv[0]);
 	mae_common_init(&c);
 	mae_stage_opts_init(&so);
@@ -46,6 +49,7 @@ int main(int argc, char **argv)
 		case O_NOLATENT: latent = 0; break;
 		case O_BLOCK: block = (int)mae_parse_int(optarg, 1, 1 << 20, "--block"); break;
 		case O_TEACHER: so.teacher = 1; break;
+		case O_TFEAT: tfeat = 1; break;
 		default: mae_usage_error(usage, "unknown option");
 		}
 	}
@@ -55,6 +59,9 @@ int main(int argc, char **argv)
 		mae_usage_error(usage, "--no-latent: a trainable encoder must send its latent on");
 	if (so.ps && !so.teacher && block)
 		mae_usage_error(usage, "--block: a trainable encoder sends its last block on");
+	if (so.ps && !so.teacher && tfeat)
+		mae_usage_error(usage, "--target-features: the targets come from a frozen encoder (-w) or the "
+		                "teacher (--teacher), not from the encoder that trains");
 	const char *ps = so.teacher ? NULL : so.ps;   /* trainable */
 	mae_stage st;
 	mae_stage_open(&st, &so, "encoder", usage);
@@ -83,6 +90,19 @@ int main(int argc, char **argv)
 		if (attn) {
 			int64_t as[2] = {b.B, m->N};
 			mae_model_cls_attention(m, mae_rec_add(&rec, "attn", MAE_F32, 2, as)->data);
+		}
+		if (tfeat) {
+			/* the patch tokens of sequence b are rows 1..N of ea.out, in patch order, when the
+			 * encoder saw every patch of every image */
+			if (m->cfg.mode != MAE_MODE_MAE || m->ntok != m->N)
+				mae_die(MAE_EXIT_DATA, "record %lld: --target-features: the encoder sees %d of the %d patches; "
+				        "the targets are features of the whole image (put this stage before mae-mask)",
+				        (long long)rec.number, m->ntok, m->N);
+			int64_t fs[3] = {b.B, m->N, m->cfg.dim};
+			float *f = mae_rec_add(&rec, "feature_target", MAE_F32, 3, fs)->data;
+			size_t row = (size_t)m->N * m->cfg.dim;
+			for (int s = 0; s < b.B; s++)
+				memcpy(f + s * row, m->ea.out + (size_t)s * m->T_enc * m->cfg.dim + m->cfg.dim, row * sizeof(float));
 		}
 		if (pool >= 0) {
 			int64_t fs[2] = {b.B, m->cfg.dim};

@@ -1,7 +1,10 @@
 /* mae-loss: the reconstruction loss as a stage. Writes the per-batch loss and, when the record
  * came through trainable stages (it has a route), sends the gradient of the loss with respect to
- * the prediction back to the last of them. A loss term computed upstream (sup_loss, SupMAE's
- * branch in mae-reconstruct) is added to the loss it writes and reports. */
+ * the prediction back to the last of them. A BootMAE model (feat_depth) adds the feature loss
+ * of pred_feature against feature_target; both terms go out beside the total, and the gradient
+ * record carries grad_feature beside grad. A loss term computed upstream (sup_loss, SupMAE's
+ * branch in mae-reconstruct) is added to the loss it writes and reports:
+ * loss = loss_pixel + feat_weight * loss_feature + sup_loss. */
 #include "mae/train/stage.h"
 #include "mae/util/util.h"
 
@@ -82,14 +85,22 @@ int main(int argc, char **argv)
 			mae_die(MAE_EXIT_DATA, "record %lld: pred [%lld,%lld,%lld], expected [%d,%d,%d]",
 			        (long long)rec.number, (long long)pt->shape[0], (long long)pt->shape[1],
 			        (long long)pt->shape[2], b.B, m->Npred, m->Pt);
-		if (mae_loss_forward(m, pt->data, &b, &loss))
+		const float *pf = NULL;
+		int64_t fs[3] = {b.B, m->N, m->cfg.dim};
+		if (m->cfg.feat_depth) {
+			mae_tensor *ft = mae_rec_need(&rec, "pred_feature", MAE_F32, 3, "[B,N,D]");
+			if (ft->shape[0] != fs[0] || ft->shape[1] != fs[1] || ft->shape[2] != fs[2])
+				mae_rec_wrong_shape(&rec, ft, "[B,N,D] (the model's grid and encoder width)");
+			pf = ft->data;
+		}
+		if (mae_loss_forward(m, pt->data, pf, &b, &loss))
 			mae_die(MAE_EXIT_DATA, "record %lld: %s", (long long)rec.number, m->err);
 		if (mae_rec_tensor(&rec, "sup_loss"))   /* the term of SupMAE's branch: in the total */
 			loss += *(const float *)mae_rec_need(&rec, "sup_loss", MAE_F32, 0, "[]")->data;
 		sum += loss;
 		mae_val *route = mae_map_get(&rec.fields, "route");
 		if (!nograd && route && route->type == MAE_V_ARRAY && route->a.n > 0) {
-			if (mae_loss_backward(m, pt->data, &b))
+			if (mae_loss_backward(m, pt->data, pf, &b))
 				mae_die(MAE_EXIT_DATA, "record %lld: %s", (long long)rec.number, m->err);
 			mae_rec_clear(&g);
 			g.type = MAE_REC_BATCH;
@@ -98,6 +109,9 @@ int main(int argc, char **argv)
 			mae_map_set_float(&g.fields, "loss", loss);
 			mae_map_set_int(&g.fields, "images", b.B);
 			int64_t shape[3] = {pt->shape[0], pt->shape[1], pt->shape[2]};
+			if (pf)
+				memcpy(mae_rec_add(&g, "grad_feature", MAE_F32, 3, fs)->data, m->dpred_feat,
+				       (size_t)fs[0] * fs[1] * fs[2] * sizeof(float));
 			mae_stage_send_grad(&g, m->dpred, shape, 3);
 			mae_map_del(&rec.fields, "route");   /* spent */
 		}
@@ -109,6 +123,10 @@ int main(int argc, char **argv)
 			}
 		}
 		*(float *)mae_rec_add(&rec, "loss", MAE_F32, 0, NULL)->data = loss;
+		if (pf) {   /* the two terms: loss = loss_pixel + feat_weight * loss_feature (+ sup_loss) */
+			*(float *)mae_rec_add(&rec, "loss_pixel", MAE_F32, 0, NULL)->data = m->loss_pix;
+			*(float *)mae_rec_add(&rec, "loss_feature", MAE_F32, 0, NULL)->data = m->loss_feat;
+		}
 		mae_write(out, &rec);
 	}
 	int64_t n = mae_reader_count(in);

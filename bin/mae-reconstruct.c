@@ -1,7 +1,10 @@
 /* mae-reconstruct: the MAE decoder (or the linear head of LoMaR, SimMIM, MFM) as a stage:
- * latent in, predicted patches out; frozen (-w) or trainable (--ps). With SupMAE's branch
- * (sup_classes > 0) it also classifies the latent: the branch's loss term goes on in the
- * record (sup_loss, added by mae-loss) and its gradient joins the latent's. */
+ * latent in, predicted patches out; frozen (-w) or trainable (--ps). A BootMAE model
+ * (feat_depth) also runs its feature decoder: pred_feature out, and its gradient back. With
+ * SupMAE's branch (sup_classes > 0) it also classifies the latent: the branch's loss term goes
+ * on in the record (sup_loss, added by mae-loss) and its gradient joins the latent's. Both
+ * together: pred_feature and sup_loss both go on, and the latent's gradient is the sum of
+ * the three parts'. */
 #include "mae/train/stage.h"
 #include "mae/util/util.h"
 
@@ -62,14 +65,27 @@ int main(int argc, char **argv)
 		int64_t ps3[3] = {b.B, m->Npred, m->Pt};
 		mae_tensor *pt = mae_rec_add(&rec, "pred", MAE_F32, 3, ps3);
 		memcpy(pt->data, m->pred, mae_tensor_nbytes(pt));
+		int64_t fs[3] = {b.B, m->N, m->cfg.dim};
+		if (m->cfg.feat_depth) {
+			mae_tensor *ft = mae_rec_add(&rec, "pred_feature", MAE_F32, 3, fs);
+			memcpy(ft->data, m->pred_feat, mae_tensor_nbytes(ft));
+		}
 		if (m->cfg.sup_classes)
 			*(float *)mae_rec_add(&rec, "sup_loss", MAE_F32, 0, NULL)->data = m->sup_loss;
 		if (!keep)
 			mae_rec_remove(&rec, "latent");   /* consumed; the storage lives until the next read */
 		const float *dp = mae_stage_pass(&st, out, &rec, &g, ps3, 3, watch);
 		if (dp) {
-			if (mae_decoder_backward(m, dp, &b))
+			const float *dpf = NULL;
+			if (m->cfg.feat_depth) {
+				mae_tensor *gf = mae_rec_need(&g, "grad_feature", MAE_F32, 3, "[B,N,D]");
+				if (gf->shape[0] != fs[0] || gf->shape[1] != fs[1] || gf->shape[2] != fs[2])
+					mae_rec_wrong_shape(&g, gf, "[B,N,D] as pred_feature");
+				dpf = gf->data;
+			}
+			if (mae_decoder_backward(m, dp, dpf, &b))
 				mae_die(MAE_EXIT_DATA, "record %lld: backward: %s", (long long)rec.number, m->err);
+			mae_rec_remove(&g, "grad_feature");   /* the encoder's is the sum, in dlatent */
 			mae_stage_send_grad(&g, m->dlatent, ls, 3);   /* the encoder starts its backward now */
 			mae_stage_update(&st, &g);
 		}

@@ -12,12 +12,12 @@
 #   --method  a file of pipelines/methods/ (listed by -h): mae (random masking), colormae
 #             (green noise), lomar (windows, windowed encoder), simmim (blocks, mask token,
 #             L1), semmae (semantic parts), mfm (frequency), attmask (an EMA teacher's
-#             attention), maskfeat (blocks, HOG target), supmae (MAE and a classifier on the
-#             visible tokens). A method file sets the model's mode, in default_mask the
-#             mae-mask arguments, and if it has them: in before_mask a stage of its own
-#             between mae-patchify and mae-mask, in model_settings model settings of its own
-#             (--model's win), in server_opts options of mae-optimize (attmask: its teacher);
-#             a new method is a new file
+#             attention), maskfeat (blocks, HOG target), bootmae (an EMA teacher's features),
+#             supmae (MAE and a classifier on the visible tokens). A method file sets the
+#             model's mode, in default_mask the mae-mask arguments, and if it has them: in
+#             before_mask a stage of its own between mae-patchify and mae-mask, in
+#             model_settings model settings of its own (--model's win), in server_opts options
+#             of mae-optimize (attmask, bootmae: a teacher); a new method is a new file
 #   --model   a preset with overrides, e.g. tiny-28 or vit-tiny,dec_depth=4 (mode set by --method)
 #   --mask    the mae-mask arguments, replacing the method's default
 #   --tap     also publish the masked stream on a PUB socket (watch: mae-view -i sub:...)

@@ -65,3 +65,33 @@ spread_reference() {
 	mae-decode -q -n 384 -b 32 -s 3 fashion-mnist:train | mae-patchify -p 7 | mae-mask -s 3 random > "$T/b.mae" &&
 		mae-train -q "$@" -d "$_r_dir" -i "$T/b.mae" > /dev/null
 }
+# same_training NAME MODEL STREAM: 8 steps of MODEL on STREAM through the stage processes (a
+# server, mae-encode | mae-reconstruct | mae-loss) in $T/p and in one process (mae-train) in
+# $T/i; checks that both run and that they give the same weights, AdamW moments and losses
+same_training() {
+	mkdir -p "$T/p"
+	mae-optimize -q --ps "@ipc://$T/p/ps" --timeout 60 -s 6 -m "$2" --steps 8 --warmup 1 --lr 1e-3 -d "$T/p" & _s_ps=$!
+	mae-encode -q --ps "ipc://$T/p/ps" -i "$3" | mae-reconstruct -q --ps "ipc://$T/p/ps" |
+		mae-loss -q --loss-only > "$T/p/loss.mae"
+	_s_st=$?; wait $_s_ps
+	ok $((_s_st | $?)) "the $1 pipeline trains 8 steps"
+	mae-train -q -s 6 -m "$2" --steps 8 --warmup 1 --lr 1e-3 -d "$T/i" -i "$3" > /dev/null
+	ok $? "mae-train trains the same 8 steps"
+	cmp -s "$T/p/checkpoint.safetensors" "$T/i/checkpoint.safetensors" && cmp -s "$T/p/optim.safetensors" "$T/i/optim.safetensors"
+	ok $? "pipeline and in-process weights and AdamW moments are bitwise identical"
+	is "$(cut -f3 "$T/p/metrics.tsv")" "$(cut -f3 "$T/i/metrics.tsv")" "the same loss at every step"
+}
+# pretrain_twice METHOD: pretrain.sh --method METHOD (a teacher's) twice into $T/a and $T/b
+# (micro-28, 16 steps); checks the runs, their teacher, and the same checkpoint and moving
+# average, bit for bit
+pretrain_twice() {
+	for _p_r in a b; do
+		timeout 300 sh "$TDIR/../pipelines/pretrain.sh" -o "$T/$_p_r" --method "$1" --model micro-28 --epochs 2 \
+			--batch 64 --decode "--shuffle -n 512" 2> "$T/$_p_r.err"
+		ok $? "pretrain.sh --method $1 trains (run $_p_r)"
+	done
+	is "$(tail -1 "$T/a/metrics.tsv" | cut -f1)" 16 "  16 steps"
+	like "$(cat "$T/a.err")" "teacher replica 0 joined at step 0" "  with its teacher"
+	cmp "$T/a/checkpoint.safetensors" "$T/b/checkpoint.safetensors" && cmp "$T/a/ema.safetensors" "$T/b/ema.safetensors"
+	ok $? "  and two runs give the same checkpoint and the same average, bit for bit"
+}

@@ -10,17 +10,7 @@ mae-decode -q -n 128 -b 16 -s 4 fashion-mnist:train | mae-patchify -q -p 7 | mae
 	mae-mask -q -s 4 block --variant beit -r 0.4 --min-area 1 > "$T/h.mae"
 ok $? "8 batches of Fashion-MNIST patches with their HOG target [16,16,9] and BEiT block masks"
 
-mkdir -p "$T/p"
-mae-optimize -q --ps "@ipc://$T/p/ps" --timeout 60 -s 6 -m $M --steps 8 --warmup 1 --lr 1e-3 -d "$T/p" & ps=$!
-mae-encode -q --ps "ipc://$T/p/ps" -i "$T/h.mae" | mae-reconstruct -q --ps "ipc://$T/p/ps" |
-	mae-loss -q --loss-only > "$T/p/loss.mae"
-st=$?; wait $ps
-ok $((st | $?)) "the MaskFeat pipeline trains 8 steps"
-mae-train -q -s 6 -m $M --steps 8 --warmup 1 --lr 1e-3 -d "$T/i" -i "$T/h.mae" > /dev/null
-ok $? "mae-train trains the same 8 steps"
-cmp -s "$T/p/checkpoint.safetensors" "$T/i/checkpoint.safetensors" && cmp -s "$T/p/optim.safetensors" "$T/i/optim.safetensors"
-ok $? "pipeline and in-process weights and AdamW moments are bitwise identical"
-is "$(cut -f3 "$T/p/metrics.tsv")" "$(cut -f3 "$T/i/metrics.tsv")" "the same loss at every step"
+same_training MaskFeat $M "$T/h.mae"
 
 # the frozen model's pred [B,N,9] and loss, against numpy's masked MSE
 mae-encode -q -w "$T/p/checkpoint.safetensors" -i "$T/h.mae" | mae-reconstruct -q -w "$T/p/checkpoint.safetensors" |

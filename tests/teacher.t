@@ -60,15 +60,7 @@ is "$(cat "$T/ema.out")" "8 8 0.90000000000000002 4 27104 True True" \
 	"ema.safetensors: the average after 8 steps, its snapshot at step 8, m 0.9, K 4, the 27104 encoder values"
 
 # pretrain.sh --method attmask: the teacher is the method's own stage; twice the same bits
-for r in a b; do
-	timeout 300 sh "$P/pretrain.sh" -o "$T/$r" --method attmask --model micro-28 --epochs 2 --batch 64 \
-		--decode "--shuffle -n 512" 2> "$T/$r.err"
-	ok $? "pretrain.sh --method attmask trains (run $r)"
-done
-is "$(tail -1 "$T/a/metrics.tsv" | cut -f1)" 16 "  16 steps"
-like "$(cat "$T/a.err")" "teacher replica 0 joined at step 0" "  with its teacher"
-cmp "$T/a/checkpoint.safetensors" "$T/b/checkpoint.safetensors" && cmp "$T/a/ema.safetensors" "$T/b/ema.safetensors"
-ok $? "  and two runs give the same checkpoint and the same average, bit for bit"
+pretrain_twice attmask
 
 # a restart: the teacher killed at step 20 and the student's decoder at step 50 (the saved
 # steps are no multiples of K = 10); the run restarts from the saved state, the teacher pulls

@@ -63,6 +63,7 @@ int mae_config_preset(mae_config *c, const char *name)
 		c->window = p->window, c->nwindows = p->nwindows;
 		c->mask_ratio = 0.75f;
 		c->ln_eps = 1e-6f;
+		c->feat_weight = 1.0f;
 		/* SupMAE's constants (METHODS 5.7), used once sup_classes turns the branch on */
 		c->sup_classes = 0;
 		c->sup_weight = 0.01f;
@@ -106,6 +107,7 @@ static const struct { const char *key; size_t off; int lo, hi; } ints[] = {
 	{ "nwindows", offsetof(mae_config, nwindows), 1, 1024 },
 	{ "target_dim", offsetof(mae_config, target_dim), 0, 1 << 20 },
 	{ "sup_classes", offsetof(mae_config, sup_classes), 0, 1 << 20 },
+	{ "feat_depth", offsetof(mae_config, feat_depth), 0, 1024 },
 };
 
 /* The real settings: place, range [lo, hi] with an open end where open_lo / open_hi */
@@ -114,6 +116,7 @@ static const struct { const char *key; size_t off; double lo, hi; int open_lo, o
 	{ "ln_eps", offsetof(mae_config, ln_eps), 0, 1, 1, 1 },
 	{ "sup_weight", offsetof(mae_config, sup_weight), 0, 1e6, 0, 0 },
 	{ "sup_temp", offsetof(mae_config, sup_temp), 0, 1e6, 1, 0 },
+	{ "feat_weight", offsetof(mae_config, feat_weight), 0, 1e6, 0, 0 },
 };
 
 int mae_config_fields(const mae_config *c, char key[MAE_CONFIG_NFIELDS][16], char val[MAE_CONFIG_NFIELDS][32])
@@ -231,6 +234,9 @@ int mae_config_check(const mae_config *c, char *err, size_t n)
 	if (c->loss == MAE_LOSS_FREQ && c->target_dim)
 		return seterr(err, n, "target_dim %d: the frequency loss compares images, not a target of "
 		              "its own width", c->target_dim), -1;
+	if (c->feat_depth && c->mode != MAE_MODE_MAE)
+		return seterr(err, n, "feat_depth %d: the feature decoder (BootMAE) is a second MAE decoder; "
+		              "it needs mode mae, not %s", c->feat_depth, mae_mode_name(c->mode)), -1;
 	if (c->sup_classes && c->mode != MAE_MODE_MAE)
 		return seterr(err, n, "sup_classes %d: SupMAE's branch pools MAE's visible tokens: it needs mode mae, "
 		              "not %s", c->sup_classes, mae_mode_name(c->mode)), -1;
@@ -328,6 +334,28 @@ static void stack_layout(layout *L, mae_stack_w *w, const char *pre, const char 
 	snprintf(f, sizeof f, "%s.bias", norm), entry(L, w->norm_b, 0, f, -1, 1, C, 0, 0, 0);
 }
 
+/* The body of an MAE decoder (the pixel decoder, BootMAE's feature decoder): the embedding
+ * from the encoder's width, the mask token, the fixed sin-cos position embedding and the
+ * blocks with their LayerNorm, named by names: embed, mask token, pos, blocks, norm. Returns
+ * the position table (in fixed), or NULL while counting. */
+static float *decoder_layout(layout *L, float **embed_w, float **embed_b, float **mask, mae_stack_w *st,
+                             int depth, const char *const names[5])
+{
+	const mae_config *c = &L->m->cfg;
+	int D = c->dim, Dd = c->dec_dim, N = L->m->N;
+	char f[96];
+	*embed_w = take(L, (size_t)Dd * D, 0);
+	snprintf(f, sizeof f, "%s.weight", names[0]), entry(L, *embed_w, 0, f, -1, 2, Dd, D, 0, 0);
+	*embed_b = take(L, Dd, 0);
+	snprintf(f, sizeof f, "%s.bias", names[0]), entry(L, *embed_b, 0, f, -1, 1, Dd, 0, 0, 0);
+	*mask = take(L, Dd, 0);
+	entry(L, *mask, 0, names[1], -1, 3, 1, 1, Dd, 0);
+	float *pos = take(L, (size_t)(1 + N) * Dd, 1);
+	entry(L, pos, 1, names[2], -1, 3, 1, 1 + N, Dd, 0);
+	stack_layout(L, st, names[3], names[4], depth, Dd, c->dec_heads, c->mlp_ratio, 0);
+	return L->fbase ? pos : NULL;
+}
+
 static void do_layout(layout *L, mae_weights *w)
 {
 	mae_model *m = L->m;
@@ -358,24 +386,37 @@ static void do_layout(layout *L, mae_weights *w)
 	if (c->mode == MAE_MODE_MAE) {
 		int Dd = c->dec_dim;
 		Dh = Dd;
-		w->dec_embed_w = take(L, (size_t)Dd * D, 0);
-		entry(L, w->dec_embed_w, 0, "decoder_embed.weight", -1, 2, Dd, D, 0, 0);
-		w->dec_embed_b = take(L, Dd, 0);
-		entry(L, w->dec_embed_b, 0, "decoder_embed.bias", -1, 1, Dd, 0, 0, 0);
-		w->dec_mask = take(L, Dd, 0);
-		entry(L, w->dec_mask, 0, "mask_token", -1, 3, 1, 1, Dd, 0);
-		float *dpos = take(L, (size_t)(1 + N) * Dd, 1);
-		entry(L, dpos, 1, "decoder_pos_embed", -1, 3, 1, 1 + N, Dd, 0);
-		if (L->fbase)
+		static const char *const names[5] = { "decoder_embed", "mask_token", "decoder_pos_embed",
+		                                      "decoder_blocks", "decoder_norm" };
+		float *dpos = decoder_layout(L, &w->dec_embed_w, &w->dec_embed_b, &w->dec_mask, &w->dec,
+		                             c->dec_depth, names);
+		if (dpos)
 			m->dec_pos = dpos;
-		stack_layout(L, &w->dec, "decoder_blocks", "decoder_norm", c->dec_depth, Dd, c->dec_heads,
-		             c->mlp_ratio, 0);
 	}
 	int Pt = m->Pt;   /* the head predicts the target's width */
 	w->pred_w = take(L, (size_t)Pt * Dh, 0);
 	entry(L, w->pred_w, 0, "decoder_pred.weight", -1, 2, Pt, Dh, 0, 0);
 	w->pred_b = take(L, Pt, 0);
 	entry(L, w->pred_b, 0, "decoder_pred.bias", -1, 1, Pt, 0, 0, 0);
+	if (c->feat_depth) {
+		/* BootMAE's feature decoder: the pixel decoder's shape, a head of the encoder's width,
+		 * as a PyTorch submodule `feature_decoder` (after decoder_pred: the pixel model's
+		 * layout is that of MAE) */
+		static const char *const names[5] = { "feature_decoder.embed", "feature_decoder.mask_token",
+		                                      "feature_decoder.pos_embed", "feature_decoder.blocks",
+		                                      "feature_decoder.norm" };
+		int Dd = c->dec_dim;
+		float *fpos = decoder_layout(L, &w->feat_embed_w, &w->feat_embed_b, &w->feat_mask, &w->feat,
+		                             c->feat_depth, names);
+		if (fpos)
+			m->feat_pos = fpos;
+		w->feat_pred_w = take(L, (size_t)D * Dd, 0);
+		entry(L, w->feat_pred_w, 0, "feature_decoder.pred.weight", -1, 2, D, Dd, 0, 0);
+		w->feat_pred_b = take(L, D, 0);
+		entry(L, w->feat_pred_b, 0, "feature_decoder.pred.bias", -1, 1, D, 0, 0, 0);
+	}
+	/* The decoder group's order after decoder_pred is fixed: BootMAE's feature_decoder.*
+	 * first, then SupMAE's head.* (either may be absent; with both, both are there) */
 	if (c->sup_classes) {
 		/* SupMAE's head, an nn.Sequential(Linear, BatchNorm1d, ReLU, Linear): its state-dict
 		 * names (head.0, head.1, head.3) are those of such a module; BatchNorm1d keeps no
@@ -428,6 +469,8 @@ mae_model *mae_model_new(const mae_config *c, char *err, size_t n)
 		mae_pos_embed_sincos(m->pos, c->dim, m->gh, m->gw, 1);
 	if (m->dec_pos)
 		mae_pos_embed_sincos(m->dec_pos, c->dec_dim, m->gh, m->gw, 1);
+	if (m->feat_pos)
+		mae_pos_embed_sincos(m->feat_pos, c->dec_dim, m->gh, m->gw, 1);
 	return m;
 }
 
@@ -436,10 +479,11 @@ void mae_model_free(mae_model *m)
 	if (!m)
 		return;
 	free(m->params), free(m->grads), free(m->fixed), free(m->tensors);
-	mae_stack_free(&m->ea), mae_stack_free(&m->da);
+	mae_stack_free(&m->ea), mae_stack_free(&m->da), mae_stack_free(&m->fa);
 	free(m->idx), free(m->tmask), free(m->xp), free(m->emb), free(m->wperm), free(m->dwperm);
 	free(m->dec_y), free(m->pred_full), free(m->pred), free(m->dpred), free(m->dlatent);
 	free(m->target), free(m->lmask), free(m->sup);
+	free(m->feat_y), free(m->feat_full), free(m->pred_feat), free(m->dpred_feat);
 	if (m->freq) {
 		mae_freq_loss_free(m->freq);
 		free(m->freq);
@@ -518,7 +562,15 @@ void mae_model_init(mae_model *m, uint64_t seed)
 		init_stack(&r, &m->w.dec, c->dec_depth, Dd, c->mlp_ratio);
 	}
 	xavier(&r, m->w.pred_w, m->Pt, Dh, 1);
-	if (c->sup_classes) {
+	if (c->feat_depth) {   /* drawn after the rest: a model without it is initialised as before */
+		int Dd = c->dec_dim;
+		xavier(&r, m->w.feat_embed_w, Dd, D, 1);
+		for (int i = 0; i < Dd; i++)
+			m->w.feat_mask[i] = (float)(0.02 * mae_rng_normal(&r));
+		init_stack(&r, &m->w.feat, c->feat_depth, Dd, c->mlp_ratio);
+		xavier(&r, m->w.feat_pred_w, D, Dd, 1);
+	}
+	if (c->sup_classes) {   /* after the feature decoder, in the layout's order */
 		/* the head is the model's nn.Linear and BatchNorm1d: xavier, zero biases (MAE's
 		 * _init_weights), BatchNorm weight 1 and bias 0 (torch's default) [??] */
 		int Hs = c->mlp_ratio * D;
@@ -530,6 +582,8 @@ void mae_model_init(mae_model *m, uint64_t seed)
 		mae_pos_embed_sincos(m->pos, D, m->gh, m->gw, 1);
 	if (m->dec_pos)
 		mae_pos_embed_sincos(m->dec_pos, c->dec_dim, m->gh, m->gw, 1);
+	if (m->feat_pos)
+		mae_pos_embed_sincos(m->feat_pos, c->dec_dim, m->gh, m->gw, 1);
 }
 
 /* ---------------------------------------------------------------------------------------
@@ -558,6 +612,9 @@ double mae_model_step_flops(const mae_model *m, int B)
 		f += 2.0 * B * (1 + Nk) * D * Dd;                               /* decoder embed */
 		f += stack_flops(B, 1 + N, Dd, c->dec_depth, c->mlp_ratio, 0, c->dec_heads);
 		f += 2.0 * B * (1 + N) * Dd * m->Pt;                            /* pred */
+		if (c->feat_depth)                                              /* BootMAE */
+			f += 2.0 * B * (1 + Nk) * D * Dd + 2.0 * B * (1 + N) * Dd * D +
+			     stack_flops(B, 1 + N, Dd, c->feat_depth, c->mlp_ratio, 0, c->dec_heads);
 		f += 2.0 * B * c->mlp_ratio * D * (D + c->sup_classes) * (c->sup_classes > 0);  /* head */
 	} else {
 		int S = B, T = N;

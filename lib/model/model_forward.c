@@ -2,10 +2,14 @@
  *
  *   encoder  patches -> tokens (visible only, all with mask tokens, or windows) -> blocks -> LN
  *   decoder  MAE: decoder_embed, mask tokens back in patch order, pos, blocks, LN, pred;
- *            other modes: the linear head on the encoder's tokens
- *   loss     norm-pix/plain MSE, L1 or frequency loss against the target
+ *            other modes: the linear head on the encoder's tokens; BootMAE: a second MAE
+ *            decoder (the feature decoder) on the same latent
+ *   loss     norm-pix/plain MSE, L1 or frequency loss against the target; BootMAE adds the
+ *            feature decoder's MSE against the momentum encoder's features
  *   branch   SupMAE (sup_classes > 0): run by the decoder stage on the latent it is given, so
- *            the pipeline's mae-reconstruct and mae_model_step do the same operations
+ *            the pipeline's mae-reconstruct and mae_model_step do the same operations; with
+ *            BootMAE's feature decoder too, the stage runs the pixel decoder, the feature
+ *            decoder and the branch, and dlatent is the sum of the three gradients
  *
  * Token order: MAE's encoder takes the visible patches in ascending patch order, not in the
  * order of a random shuffle; the encoder is permutation-equivariant once positions are added,
@@ -21,7 +25,7 @@
 #include "model/model_internal.h"
 
 enum { BUF_IDX, BUF_TMASK, BUF_XP, BUF_EMB, BUF_DLAT, BUF_PRED, BUF_DPRED, BUF_TARGET, BUF_LMASK,
-       BUF_DECY, BUF_FULL, BUF_SUP };
+       BUF_DECY, BUF_FULL, BUF_FEATY, BUF_FEATFULL, BUF_PFEAT, BUF_DPFEAT, BUF_SUP };
 
 static int fail(mae_model *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int fail(mae_model *m, const char *fmt, ...)
@@ -103,6 +107,10 @@ static int prepare(mae_model *m, const mae_batch *b)
 	grow(m, &m->dpred, BUF_DPRED, np * m->Pt * sizeof(float));
 	grow(m, &m->target, BUF_TARGET, np * m->Pt * sizeof(float));
 	grow(m, &m->lmask, BUF_LMASK, np);
+	if (c->feat_depth) {
+		grow(m, &m->pred_feat, BUF_PFEAT, np * D * sizeof(float));
+		grow(m, &m->dpred_feat, BUF_DPFEAT, np * D * sizeof(float));
+	}
 	if (!m->wperm) {
 		m->wperm = mae_alloc_aligned((size_t)D * P * sizeof(float));
 		m->dwperm = mae_alloc_aligned((size_t)D * P * sizeof(float));
@@ -222,6 +230,88 @@ int mae_encoder_backward(mae_model *m, const float *dlatent, const mae_batch *b)
 	return 0;
 }
 
+/* One MAE-style decoder: the pixel decoder (decoder_*) or BootMAE's feature decoder
+ * (feature_decoder.*), the same computation on their own weights and buffers. */
+typedef struct dec_view {
+	const float *embed_w, *embed_b, *mask_tok, *pos, *pred_w, *pred_b;
+	const mae_stack_w *w;
+	float *gembed_w, *gembed_b, *gmask_tok, *gpred_w, *gpred_b;
+	mae_stack_w *g;
+	mae_stack_a *a;
+	float **y, **full;        /* the embed's output and the head's (cls rows included) */
+	int ybuf, fullbuf;
+	float *pred;              /* (B, N, width) */
+	int depth, width;
+} dec_view;
+
+static dec_view pixel_decoder(mae_model *m)
+{
+	return (dec_view){ m->w.dec_embed_w, m->w.dec_embed_b, m->w.dec_mask, m->dec_pos, m->w.pred_w,
+	                   m->w.pred_b, &m->w.dec, m->g.dec_embed_w, m->g.dec_embed_b, m->g.dec_mask,
+	                   m->g.pred_w, m->g.pred_b, &m->g.dec, &m->da, &m->dec_y, &m->pred_full, BUF_DECY,
+	                   BUF_FULL, m->pred, m->cfg.dec_depth, m->Pt };
+}
+
+static dec_view feature_decoder(mae_model *m)
+{
+	return (dec_view){ m->w.feat_embed_w, m->w.feat_embed_b, m->w.feat_mask, m->feat_pos,
+	                   m->w.feat_pred_w, m->w.feat_pred_b, &m->w.feat, m->g.feat_embed_w,
+	                   m->g.feat_embed_b, m->g.feat_mask, m->g.feat_pred_w, m->g.feat_pred_b, &m->g.feat,
+	                   &m->fa, &m->feat_y, &m->feat_full, BUF_FEATY, BUF_FEATFULL, m->pred_feat,
+	                   m->cfg.feat_depth, m->cfg.dim };
+}
+
+/* the head: out = in W^T + b over rows of S sequences of T tokens, the cls rows dropped */
+static void head_forward(mae_model *m, float **full, int fullbuf, float *pred, const float *in,
+                         const float *w, const float *bias, int rows, int T, int C, int P)
+{
+	grow(m, full, fullbuf, (size_t)rows * P * sizeof(float));
+	mae_linear_forward(*full, in, w, bias, rows, C, P);
+	for (int s = 0; s < rows / T; s++)
+		memcpy(pred + (size_t)s * (T - 1) * P, *full + ((size_t)s * T + 1) * P,
+		       (size_t)(T - 1) * P * sizeof(float));
+}
+
+/* the head's output gradient, cls rows 0, in the buffer of the head's output */
+static float *head_dout(float *full, const float *dpred, int rows, int T, int P)
+{
+	for (int s = 0; s < rows / T; s++) {
+		memset(full + (size_t)s * T * P, 0, (size_t)P * sizeof(float));
+		memcpy(full + ((size_t)s * T + 1) * P, dpred + (size_t)s * (T - 1) * P,
+		       (size_t)(T - 1) * P * sizeof(float));
+	}
+	return full;
+}
+
+static void dec_forward(mae_model *m, const dec_view *v, const float *latent, const mae_batch *b)
+{
+	const mae_config *c = &m->cfg;
+	int B = m->B, N = m->N, D = c->dim, Dd = c->dec_dim, Nk = m->ntok;
+	grow(m, v->y, v->ybuf, (size_t)B * (1 + Nk) * Dd * sizeof(float));
+	mae_linear_forward(*v->y, latent, v->embed_w, v->embed_b, B * (1 + Nk), D, Dd);
+	mae_stack_ensure(v->a, B, 1 + N, Dd, c->dec_heads, v->depth, c->mlp_ratio, 0, 0, m->gelu_keep_mb, m->attn_keep_mb, m->chunk_rows);
+	mae_unshuffle_forward(v->a->x0, *v->y, v->mask_tok, b->mask, B, N, Nk, Dd);
+	mae_add_pos_forward(v->a->x0, v->pos, B, 1 + N, Dd);
+	mae_stack_forward(v->a, v->w, Dd, c->dec_heads, v->depth, c->mlp_ratio, 0, c->ln_eps);
+	head_forward(m, v->full, v->fullbuf, v->pred, v->a->out, v->pred_w, v->pred_b, B * (1 + N), 1 + N, Dd,
+	             v->width);
+}
+
+/* adds the decoder's latent gradient to m->dlatent */
+static void dec_backward(mae_model *m, const dec_view *v, const float *dpred, const mae_batch *b)
+{
+	const mae_config *c = &m->cfg;
+	int B = m->B, N = m->N, D = c->dim, Dd = c->dec_dim, Nk = m->ntok, rows = B * (1 + N), P = v->width;
+	float *dfull = head_dout(*v->full, dpred, rows, 1 + N, P);
+	memset(v->a->dout, 0, (size_t)rows * Dd * sizeof(float));
+	mae_linear_backward(v->a->dout, v->gpred_w, v->gpred_b, dfull, v->a->out, v->pred_w, rows, Dd, P);
+	mae_stack_backward(v->a, v->w, v->g, v->a->dout, Dd, c->dec_heads, v->depth, c->mlp_ratio, 0);
+	float *dy = *v->y;     /* the embed's output gradient, in its output's buffer */
+	memset(dy, 0, (size_t)B * (1 + Nk) * Dd * sizeof(float));
+	mae_unshuffle_backward(dy, v->gmask_tok, v->a->dx, b->mask, B, N, Nk, Dd);
+	mae_linear_backward(m->dlatent, v->gembed_w, v->gembed_b, dy, m->latent_in, v->embed_w, B * (1 + Nk), D, Dd);
+}
+
 /* ---------------------------------------------------------------------------------------
  * SupMAE's classification branch (METHODS 5.7) on the visible tokens:
  *   feature = mean of the latent's patch tokens (after the encoder's final LayerNorm, cls
@@ -295,62 +385,45 @@ int mae_decoder_forward(mae_model *m, const float *latent, const mae_batch *b)
 	const mae_config *c = &m->cfg;
 	if (prepare(m, b) != 0)
 		return -1;
-	int B = m->B, N = m->N, P = m->Pt, D = c->dim;   /* P: the head's width */
-	const float *head_in = latent;
-	int rows = m->S_enc * m->T_enc, Dh = D, T = m->T_enc;
 	m->latent_in = latent;
 	m->sup_loss = 0;
 	if (c->sup_classes && sup_forward(m, latent, b) != 0)
 		return -1;
-	if (c->mode == MAE_MODE_MAE) {
-		int Dd = c->dec_dim, Nk = m->ntok;
-		grow(m, &m->dec_y, BUF_DECY, (size_t)B * (1 + Nk) * Dd * sizeof(float));
-		mae_linear_forward(m->dec_y, latent, m->w.dec_embed_w, m->w.dec_embed_b, B * (1 + Nk), D, Dd);
-		mae_stack_ensure(&m->da, B, 1 + N, Dd, c->dec_heads, c->dec_depth, c->mlp_ratio, 0, 0, m->gelu_keep_mb, m->attn_keep_mb, m->chunk_rows);
-		mae_unshuffle_forward(m->da.x0, m->dec_y, m->w.dec_mask, b->mask, B, N, Nk, Dd);
-		mae_add_pos_forward(m->da.x0, m->dec_pos, B, 1 + N, Dd);
-		mae_stack_forward(&m->da, &m->w.dec, Dd, c->dec_heads, c->dec_depth, c->mlp_ratio, 0, c->ln_eps);
-		head_in = m->da.out, rows = B * (1 + N), Dh = Dd, T = 1 + N;
+	if (c->mode != MAE_MODE_MAE) {   /* the linear head on the encoder's tokens */
+		head_forward(m, &m->pred_full, BUF_FULL, m->pred, latent, m->w.pred_w, m->w.pred_b,
+		             m->S_enc * m->T_enc, m->T_enc, c->dim, m->Pt);
+		return 0;
 	}
-	grow(m, &m->pred_full, BUF_FULL, (size_t)rows * P * sizeof(float));
-	mae_linear_forward(m->pred_full, head_in, m->w.pred_w, m->w.pred_b, rows, Dh, P);
-	/* drop the cls rows */
-	int S = rows / T;
-	for (int s = 0; s < S; s++)
-		memcpy(m->pred + (size_t)s * (T - 1) * P, m->pred_full + ((size_t)s * T + 1) * P,
-		       (size_t)(T - 1) * P * sizeof(float));
+	dec_view v = pixel_decoder(m);
+	dec_forward(m, &v, latent, b);
+	if (c->feat_depth) {
+		v = feature_decoder(m);
+		dec_forward(m, &v, latent, b);
+	}
 	return 0;
 }
 
-int mae_decoder_backward(mae_model *m, const float *dpred, const mae_batch *b)
+int mae_decoder_backward(mae_model *m, const float *dpred, const float *dpred_feat, const mae_batch *b)
 {
 	const mae_config *c = &m->cfg;
-	int B = m->B, N = m->N, P = m->Pt, D = c->dim;   /* P: the head's width */
-	int rows = m->S_enc * m->T_enc, T = m->T_enc, Dh = D;
-	if (c->mode == MAE_MODE_MAE)
-		rows = B * (1 + N), T = 1 + N, Dh = c->dec_dim;
-	/* the head's output gradient, cls rows 0, in the buffer of the head's output */
-	float *dfull = m->pred_full;
-	for (int s = 0; s < rows / T; s++) {
-		memset(dfull + (size_t)s * T * P, 0, (size_t)P * sizeof(float));
-		memcpy(dfull + ((size_t)s * T + 1) * P, dpred + (size_t)s * (T - 1) * P,
-		       (size_t)(T - 1) * P * sizeof(float));
-	}
-	size_t nlat = (size_t)m->S_enc * m->T_enc * D;
+	size_t nlat = (size_t)m->S_enc * m->T_enc * c->dim;
 	memset(m->dlatent, 0, nlat * sizeof(float));
 	if (c->mode != MAE_MODE_MAE) {
-		mae_linear_backward(m->dlatent, m->g.pred_w, m->g.pred_b, dfull, m->latent_in, m->w.pred_w, rows, D, P);
+		int rows = m->S_enc * m->T_enc, P = m->Pt;
+		float *dfull = head_dout(m->pred_full, dpred, rows, m->T_enc, P);
+		mae_linear_backward(m->dlatent, m->g.pred_w, m->g.pred_b, dfull, m->latent_in, m->w.pred_w, rows, c->dim, P);
 		return 0;
 	}
-	int Dd = c->dec_dim, Nk = m->ntok;
-	memset(m->da.dout, 0, (size_t)rows * Dd * sizeof(float));
-	mae_linear_backward(m->da.dout, m->g.pred_w, m->g.pred_b, dfull, m->da.out, m->w.pred_w, rows, Dh, P);
-	mae_stack_backward(&m->da, &m->w.dec, &m->g.dec, m->da.dout, Dd, c->dec_heads, c->dec_depth, c->mlp_ratio, 0);
-	float *dy = m->dec_y;     /* decoder_embed's output gradient, in its output's buffer */
-	memset(dy, 0, (size_t)B * (1 + Nk) * Dd * sizeof(float));
-	mae_unshuffle_backward(dy, m->g.dec_mask, m->da.dx, b->mask, B, N, Nk, Dd);
-	mae_linear_backward(m->dlatent, m->g.dec_embed_w, m->g.dec_embed_b, dy, m->latent_in, m->w.dec_embed_w,
-	                B * (1 + Nk), D, Dd);
+	if (c->feat_depth && !dpred_feat)
+		return fail(m, "feat_depth %d: the decoder's backward needs the gradient of pred_feature", c->feat_depth);
+	/* the encoder's gradient is the sum of the pixel decoder's, the feature decoder's (BootMAE)
+	 * and the classification branch's (SupMAE), added in that order */
+	dec_view v = pixel_decoder(m);
+	dec_backward(m, &v, dpred, b);
+	if (c->feat_depth) {
+		v = feature_decoder(m);
+		dec_backward(m, &v, dpred_feat, b);
+	}
 	if (c->sup_classes)
 		sup_backward(m, b);
 	return 0;
@@ -366,6 +439,9 @@ static int loss_setup(mae_model *m, const mae_batch *b)
 		return fail(m, "the loss needs 'patches' (or 'target')");
 	if (c->target_dim && !b->target)
 		return fail(m, "target_dim %d: the loss needs a 'target' tensor [B,%d,%d] (mae-hog)", c->target_dim, N, P);
+	if (c->feat_depth && !b->feature_target)
+		return fail(m, "feat_depth %d: the loss needs a 'feature_target' tensor [B,%d,%d] (mae-encode "
+		            "--teacher --target-features)", c->feat_depth, N, c->dim);
 	if (c->mode == MAE_MODE_LOMAR) {
 		int spi = c->nwindows, ntok = m->ntok;
 		for (int s = 0; s < m->S_enc; s++)
@@ -396,11 +472,14 @@ static int loss_setup(mae_model *m, const mae_batch *b)
 	return 0;
 }
 
-int mae_loss_forward(mae_model *m, const float *pred, const mae_batch *b, float *loss)
+int mae_loss_forward(mae_model *m, const float *pred, const float *pred_feat, const mae_batch *b,
+                     float *loss)
 {
 	const mae_config *c = &m->cfg;
 	if (prepare(m, b) != 0 || loss_setup(m, b) != 0)
 		return -1;
+	if (c->feat_depth && !pred_feat)
+		return fail(m, "feat_depth %d: the loss needs the feature decoder's prediction", c->feat_depth);
 	int R = m->B * m->Npred, P = m->Pt;
 	switch (c->loss) {
 	case MAE_LOSS_NORMPIX:
@@ -413,11 +492,16 @@ int mae_loss_forward(mae_model *m, const float *pred, const mae_batch *b, float 
 	default:
 		*loss = mae_freq_loss_forward(m->freq, pred, m->tgt, b->fmask, m->B);
 	}
+	m->loss_pix = *loss, m->loss_feat = 0;
+	if (c->feat_depth) {   /* BootMAE: the same masked MSE over the D values of each feature */
+		m->loss_feat = mae_mse_masked_forward(pred_feat, b->feature_target, m->lmask, R, c->dim);
+		*loss = m->loss_pix + c->feat_weight * m->loss_feat;
+	}
 	m->loss = *loss;
 	return 0;
 }
 
-int mae_loss_backward(mae_model *m, const float *pred, const mae_batch *b)
+int mae_loss_backward(mae_model *m, const float *pred, const float *pred_feat, const mae_batch *b)
 {
 	const mae_config *c = &m->cfg;
 	int R = m->B * m->Npred, P = m->Pt;
@@ -433,21 +517,29 @@ int mae_loss_backward(mae_model *m, const float *pred, const mae_batch *b)
 	default:
 		mae_freq_loss_backward(m->freq, m->dpred, pred, m->tgt, b->fmask, m->B, 1.0f);
 	}
+	if (c->feat_depth) {
+		if (!pred_feat || !b->feature_target)
+			return fail(m, "feat_depth %d: the loss's backward needs pred_feature and feature_target", c->feat_depth);
+		memset(m->dpred_feat, 0, (size_t)R * c->dim * sizeof(float));
+		mae_mse_masked_backward(m->dpred_feat, pred_feat, b->feature_target, m->lmask, R, c->dim, c->feat_weight);
+	}
 	return 0;
 }
 
 int mae_model_step(mae_model *m, const mae_batch *b, float *loss, int grads)
 {
-	if (mae_encoder_forward(m, b) || mae_decoder_forward(m, m->ea.out, b) ||
-	    mae_loss_forward(m, m->pred, b, loss))
+	if (mae_encoder_forward(m, b) || mae_decoder_forward(m, m->ea.out, b))
+		return -1;
+	const float *pred_feat = m->cfg.feat_depth ? m->pred_feat : NULL;   /* (grown by the decoder) */
+	if (mae_loss_forward(m, m->pred, pred_feat, b, loss))
 		return -1;
 	/* the branch's term, added as mae-loss adds the one mae-reconstruct hands it */
 	*loss += m->sup_loss;
 	m->loss = *loss;
 	if (!grads)
 		return 0;
-	mae_loss_backward(m, m->pred, b);
-	mae_decoder_backward(m, m->dpred, b);
+	if (mae_loss_backward(m, m->pred, pred_feat, b) || mae_decoder_backward(m, m->dpred, m->dpred_feat, b))
+		return -1;
 	mae_encoder_backward(m, m->dlatent, b);
 	return 0;
 }

@@ -165,6 +165,14 @@ void mae_stage_batch(mae_stage *s, mae_record *r, mae_batch *b, int allow_no_mas
 		b->B = (int)t->shape[0];
 		b->target = t->data;
 	}
+	mae_tensor *ft = mae_rec_tensor(r, "feature_target");
+	if (ft && c->feat_depth) {   /* BootMAE's: read by the models that have a feature decoder */
+		ft = mae_rec_need(r, "feature_target", MAE_F32, 3, "[B,N,D]");
+		snprintf(want, sizeof want, "[%d,%d,%d] (the model's grid and encoder width)", b->B, m->N, c->dim);
+		check_shape(r, ft, b->B ? b->B : -1, m->N, c->dim, want);
+		b->B = (int)ft->shape[0];
+		b->feature_target = ft->data;
+	}
 	mae_tensor *k = mae_rec_tensor(r, "mask");
 	if (k) {
 		k = mae_rec_need(r, "mask", MAE_U8, 2, "[B,N]");

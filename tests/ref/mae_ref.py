@@ -13,7 +13,12 @@ Deliberate, documented differences from the originals (also in mae-checkpoint(5)
     with window j mod M); SimMIM/LoMaR/MFM heads are one Linear named decoder_pred emitting
     MAE's (a, b, c) patch order;
   * SimMIM uses the fixed sin-cos absolute position (its ViT-B config uses a shared relative
-    bias instead).
+    bias instead);
+  * BootMAE (feat_depth > 0): the feature predictor is a second MAE decoder (FeatureDecoder:
+    its own embed, mask token, sin-cos pos, blocks, norm and a Linear head to the encoder's
+    width), without BootMAE's target-aware cross-attention to the encoder's shallow features;
+    its MSE against the given momentum-encoder features, over the masked patches, times
+    feat_weight, adds to the pixel loss.
 Only the standard library, numpy and torch are used (Debian has no safetensors package).
 """
 import json
@@ -171,6 +176,32 @@ class PatchEmbed(nn.Module):
         return self.proj(x).flatten(2).transpose(1, 2)
 
 
+class FeatureDecoder(nn.Module):
+    """BootMAE's feature predictor as a second MAE decoder: the latent (cls + visible tokens,
+    ascending) to a D-wide prediction for every patch."""
+
+    def __init__(self, D, Dd, heads, depth, mlp, N, grid):
+        super().__init__()
+        self.embed = nn.Linear(D, Dd)
+        self.mask_token = nn.Parameter(torch.zeros(1, 1, Dd))
+        self.pos_embed = nn.Parameter(torch.zeros(1, N + 1, Dd), requires_grad=False)
+        self.pos_embed.data.copy_(torch.from_numpy(get_2d_sincos_pos_embed(Dd, grid, True)).float().unsqueeze(0))
+        self.blocks = nn.ModuleList([Block(Dd, heads, mlp) for _ in range(depth)])
+        self.norm = nn.LayerNorm(Dd, eps=1e-6)
+        self.pred = nn.Linear(Dd, D)
+
+    def forward(self, latent, ids_restore):
+        x = self.embed(latent)
+        B = x.shape[0]
+        mask_tokens = self.mask_token.repeat(B, ids_restore.shape[1] + 1 - x.shape[1], 1)
+        x_ = torch.cat([x[:, 1:, :], mask_tokens], dim=1)
+        x_ = torch.gather(x_, 1, ids_restore.unsqueeze(-1).repeat(1, 1, x.shape[2]))
+        x = torch.cat([x[:, :1, :], x_], dim=1) + self.pos_embed
+        for blk in self.blocks:
+            x = blk(x)
+        return self.pred(self.norm(x))[:, 1:, :]
+
+
 # ---------------------------------------------------------------------------------------------
 
 class Ref(nn.Module):
@@ -213,6 +244,9 @@ class Ref(nn.Module):
             self.decoder_blocks = nn.ModuleList([Block(Dd, g("dec_heads"), mlp) for _ in range(g("dec_depth"))])
             self.decoder_norm = nn.LayerNorm(Dd, eps=1e-6)
             self.decoder_pred = nn.Linear(Dd, self.P)
+            self.feat_weight = float(cfg.get("feat_weight", 1))
+            if int(cfg.get("feat_depth", 0)):
+                self.feature_decoder = FeatureDecoder(D, Dd, g("dec_heads"), g("feat_depth"), mlp, self.N, self.gh)
             # SupMAE's branch (METHODS 5.7): Linear(D, 4D) -> BatchNorm1d -> ReLU -> Linear(4D, K)
             # on the mean of the visible tokens; BatchNorm1d in training mode without running
             # statistics (maepipe keeps none), so the state dict has no buffers for it
@@ -248,7 +282,7 @@ class Ref(nn.Module):
         loss = ((pred - target) ** 2).mean(dim=-1)
         return (loss * mask).sum() / mask.sum()
 
-    def forward(self, patches, mask, windows=None, target=None, fmask=None, labels=None):
+    def forward(self, patches, mask, windows=None, target=None, fmask=None, labels=None, feature_target=None):
         imgs = self.unpatchify(patches)
         tgt = self.patchify(self.unpatchify(target)) if target is not None else self.patchify(imgs)
         mask = mask.float() if mask is not None else None
@@ -267,6 +301,7 @@ class Ref(nn.Module):
                 x = blk(x)
             x = self.norm(x)
             x.retain_grad()
+            latent = x
             self.latent, self.sup_loss = x, None   # the latent's gradient: the decoder stage's dlatent
             if getattr(self, "sup_classes", 0):
                 logits = self.head(x[:, 1:, :].mean(dim=1))
@@ -282,6 +317,12 @@ class Ref(nn.Module):
             x = self.decoder_norm(x)
             pred = self.decoder_pred(x)[:, 1:, :]
             loss = self.mse(pred, tgt, mask)
+            if hasattr(self, "feature_decoder"):
+                pf = self.feature_decoder(latent, ids_restore)
+                self.pred_feature = pf
+                lf = ((pf - feature_target) ** 2).mean(dim=-1)
+                self.loss_feature = (lf * mask).sum() / mask.sum()
+                loss = loss + self.feat_weight * self.loss_feature
             return pred, loss if self.sup_loss is None else loss + self.sup_loss
         if self.mode == "lomar":
             K, M = self.K, self.M

@@ -53,7 +53,8 @@ def main():
     loss_c = float(state["out.loss"][0])
     pred, loss = model(patches, mask, windows=t("batch.windows").long(),
                        target=t("batch.target") if meta["mode"] == "mfm" else None,
-                       fmask=t("batch.fmask"), labels=t("batch.label").long() if "batch.label" in state else None)
+                       fmask=t("batch.fmask"), labels=t("batch.label").long() if "batch.label" in state else None,
+                       feature_target=t("batch.feature_target") if "batch.feature_target" in state else None)
     loss.backward()
     el = abs(loss_c - loss.item()) / abs(loss.item())
     check(el <= LOSS_TOL, "loss %.7f vs torch %.7f (rel %.2g)" % (loss_c, loss.item(), el))
@@ -67,6 +68,11 @@ def main():
     pt = pred.detach().numpy()
     ep = np.abs(state["out.pred"] - pt).max() / np.abs(pt).max()
     check(ep <= PRED_TOL and state["out.pred"].shape == pt.shape, "predictions (rel %.2g)" % ep)
+    if "out.pred_feature" in state:   # BootMAE: the feature decoder's predictions
+        pf = model.pred_feature.detach().numpy()
+        ef = np.abs(state["out.pred_feature"] - pf).max() / np.abs(pf).max()
+        check(ef <= PRED_TOL and state["out.pred_feature"].shape == pf.shape,
+              "feature predictions (rel %.2g), feature loss %.6f" % (ef, model.loss_feature.item()))
     worst, wname, n = 0.0, "", 0
     for pname, p in model.named_parameters():
         if not p.requires_grad:

@@ -107,6 +107,7 @@ static void test_config_round_trips(const char *dir)
 		"micro-28", "micro-28,ln_eps=1e-5,mask_ratio=0.6", "micro-28,mode=lomar,window=3,nwindows=5",
 		"micro-28,mode=simmim,loss=mse,pos=0", "micro-28,mode=mfm,img=56,patch=14,mlp_ratio=2",
 		"tiny-28", "small-28", "vit-tiny", "vit-base,ln_eps=1e-5,dec_depth=4",
+		"micro-28,feat_depth=2,feat_weight=0.25",
 	};
 	char err[300], spec[1024], which[200], path[256];
 	snprintf(path, sizeof path, "%s/cfg.safetensors", dir);

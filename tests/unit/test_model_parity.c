@@ -5,8 +5,10 @@
  *       and iRPE tables carry signal), writes DIR/model.safetensors (a maepipe checkpoint), then
  *       runs one forward and backward pass on a seeded batch and writes DIR/state.safetensors:
  *       batch.* (patches, mask, windows, target, fmask, label), out.loss, out.pred, grad.<name>;
- *       with SupMAE's branch also out.sup_loss (its term of the loss) and out.dlatent (the
- *       gradient the decoder stage sends the encoder, the branch's part included).
+ *       with a feature decoder (feat_depth, BootMAE) also batch.feature_target and
+ *       out.pred_feature; with SupMAE's branch also out.sup_loss (its term of the loss) and
+ *       out.dlatent (the gradient the decoder stage sends the encoder, the branch's part
+ *       included).
  *       tests/ref/parity.py loads both into its own PyTorch model and compares.
  *   test_model_parity
  *       (as a unit test) dumps a micro model to a temporary directory and checks the files are
@@ -67,9 +69,15 @@ static int dump(const char *spec, uint64_t seed, int B, const char *dir, char *e
 	}
 	for (int i = 0; i < B * H * W; i++)
 		fmask[i] = mae_rng_uniform(&r) < 0.5;
+	int D = c.dim;
+	float *ftarget = malloc(sizeof(float) * B * N * D);   /* drawn last: the other cases keep their batches */
+	for (int i = 0; c.feat_depth && i < B * N * D; i++)
+		ftarget[i] = (float)mae_rng_normal(&r);
 	for (int i = 0; i < B; i++)
 		labels[i] = c.sup_classes ? (int32_t)mae_rng_below(&r, (uint64_t)c.sup_classes) : -1;
 	mae_batch b = { .B = B, .patches = patches, .mask = mask, .windows = windows, .labels = labels };
+	if (c.feat_depth)
+		b.feature_target = ftarget;
 	if (c.mode == MAE_MODE_MFM)
 		b.target = target, b.fmask = fmask, b.mask = NULL;
 	float loss;
@@ -80,8 +88,8 @@ static int dump(const char *spec, uint64_t seed, int B, const char *dir, char *e
 	}
 
 	int nt = 0;
-	mae_st_tensor *t = calloc((size_t)m->ntensors + 12, sizeof *t);
-	char (*names)[80] = calloc((size_t)m->ntensors + 12, 80);
+	mae_st_tensor *t = calloc((size_t)m->ntensors + 14, sizeof *t);
+	char (*names)[80] = calloc((size_t)m->ntensors + 14, 80);
 #define ADD(nm, dt, data_, nbytes_, nd, ...) do { \
 		int64_t sh_[] = { __VA_ARGS__ }; \
 		snprintf(names[nt], 80, "%s", nm); \
@@ -96,6 +104,10 @@ static int dump(const char *spec, uint64_t seed, int B, const char *dir, char *e
 	ADD("batch.fmask", MAE_U8, fmask, (size_t)B * H * W, 3, B, H, W);
 	ADD("out.loss", MAE_F32, &loss, sizeof(float), 1, 1);
 	ADD("out.pred", MAE_F32, m->pred, sizeof(float) * B * m->Npred * P, 3, B, m->Npred, P);
+	if (c.feat_depth) {
+		ADD("batch.feature_target", MAE_F32, ftarget, sizeof(float) * B * N * D, 3, B, N, D);
+		ADD("out.pred_feature", MAE_F32, m->pred_feat, sizeof(float) * B * N * D, 3, B, N, D);
+	}
 	ADD("batch.label", MAE_I32, labels, sizeof(int32_t) * B, 1, B);
 	if (c.sup_classes) {
 		ADD("out.sup_loss", MAE_F32, &m->sup_loss, sizeof(float), 1, 1);
@@ -113,7 +125,8 @@ static int dump(const char *spec, uint64_t seed, int B, const char *dir, char *e
 	}
 	snprintf(path, sizeof path, "%s/state.safetensors", dir);
 	int rc = mae_st_write(path, t, nt, NULL, 0, err, errn);
-	free(t), free(names), free(patches), free(target), free(mask), free(fmask), free(windows), free(labels);
+	free(t), free(names), free(patches), free(target), free(mask), free(fmask), free(windows), free(ftarget);
+	free(labels);
 	mae_model_free(m);
 	return rc;
 }
@@ -140,8 +153,9 @@ int main(int argc, char **argv)
 	}
 	int n = 0, fails = 0;
 	const char *specs[] = { "micro-28", "micro-28,mode=lomar", "micro-28,mode=simmim", "micro-28,mode=mfm",
-	                        "micro-28,sup_classes=3" };
-	for (int k = 0; k < 5; k++) {
+	                        "micro-28,feat_depth=1", "micro-28,sup_classes=3",
+	                        "micro-28,feat_depth=1,sup_classes=3" };
+	for (int k = 0; k < (int)(sizeof specs / sizeof specs[0]); k++) {
 		int rc = dump(specs[k], 5, 2, dir, err, sizeof err);
 		mae_st_file f;
 		snprintf(path, sizeof path, "%s/state.safetensors", dir);

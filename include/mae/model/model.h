@@ -13,11 +13,17 @@
  *   lomar   encoder on cls + the K*K tokens of each of M windows, hidden ones a mask token, no
  *           absolute position, iRPE in every block; linear head on window tokens
  *   mfm     encoder on all tokens of the corrupted image; linear head; frequency loss
- * and, in mode mae with sup_classes > 0, SupMAE's classification branch (METHODS 5.7): the
+ * BootMAE (feat_depth > 0, mode mae): a second MAE-style decoder, the feature decoder, beside
+ * the pixel decoder; it predicts the momentum encoder's feature of every patch (D values) from
+ * the same latent, and its masked MSE, times feat_weight, adds to the pixel loss.
+ * SupMAE (sup_classes > 0, mode mae): the classification branch (METHODS 5.7): the
  * mean of the encoder's visible patch outputs -> Linear(D, mlp_ratio D) -> BatchNorm1d (batch
  * statistics) -> ReLU -> Linear(., sup_classes), loss sup_weight * CE(logits / sup_temp,
  * label). Its parameters (head.*) are the decoder group's last; the decoder stage runs it,
  * adds its gradient to the latent's and its term (m->sup_loss) to the step's loss.
+ * Both may be on together: the decoder group is then the pixel decoder, decoder_pred,
+ * feature_decoder.*, head.* (in that order), and the decoder stage runs all three, dlatent
+ * being the sum of their gradients.
  *
  * Tensor names and shapes are those of the PyTorch reference state dict (mae-checkpoint(5)).
  * A forward pass runs in stages so programs can split it across processes:
@@ -49,6 +55,9 @@ typedef struct mae_config {
 	float ln_eps;         /* 1e-6 */
 	int target_dim;       /* values predicted per patch: 0 = P (pixels), else the width of the
 	                       * batch's `target` (MaskFeat's HOG, mae-hog(1)) */
+	int feat_depth;       /* BootMAE: blocks of the feature decoder (dec_dim wide, dec_heads
+	                       * heads); 0 = none */
+	float feat_weight;    /* BootMAE: weight of the feature loss in the total (1) */
 	int sup_classes;      /* SupMAE: classes of the branch, 0 = no branch (the default) */
 	float sup_weight;     /* SupMAE: weight of its cross-entropy, 0.01 */
 	float sup_temp;       /* SupMAE: temperature dividing its logits, 10 */
@@ -65,10 +74,10 @@ int mae_config_set(mae_config *c, const char *key, const char *val, char *err, s
  * loss and position embedding unless given. Returns 0, or -1 with a message. */
 int mae_config_parse(mae_config *c, const char *spec, char *err, size_t n);
 /* Every setting of c as (key, value) text that mae_config_set reads back exactly, in one fixed
- * order: mode, loss, the integers (target_dim, sup_classes last), then mask_ratio, ln_eps,
- * sup_weight, sup_temp. The one list of the fields that the spec (mae_config_spec), a
- * checkpoint's metadata and its reader share. Returns the count. */
-enum { MAE_CONFIG_NFIELDS = 22 };
+ * order: mode, loss, the integers (target_dim, sup_classes, feat_depth last), then the reals
+ * mask_ratio, ln_eps, sup_weight, sup_temp, feat_weight. The one list of the fields that the
+ * spec (mae_config_spec), a checkpoint's metadata and its reader share. Returns the count. */
+enum { MAE_CONFIG_NFIELDS = 24 };
 int mae_config_fields(const mae_config *c, char key[MAE_CONFIG_NFIELDS][16], char val[MAE_CONFIG_NFIELDS][32]);
 /* Consistency (divisibility, ranges). Returns 0, or -1 with a message. */
 int mae_config_check(const mae_config *c, char *err, size_t n);
@@ -122,6 +131,12 @@ typedef struct mae_weights {
 	mae_stack_w dec;          /* decoder_blocks.*, decoder_norm.* (MAE) */
 	float *pred_w;            /* (Pt, Dd or D) decoder_pred */
 	float *pred_b;            /* (Pt) */
+	float *feat_embed_w;      /* (Dd, D) feature_decoder.embed (BootMAE) */
+	float *feat_embed_b;      /* (Dd) */
+	float *feat_mask;         /* (Dd) feature_decoder.mask_token */
+	mae_stack_w feat;         /* feature_decoder.blocks.*, feature_decoder.norm.* */
+	float *feat_pred_w;       /* (D, Dd) feature_decoder.pred */
+	float *feat_pred_b;       /* (D) */
 	float *head_w1, *head_b1; /* (Hs, D), (Hs) head.0: SupMAE's Linear, Hs = mlp_ratio D */
 	float *head_bn_w, *head_bn_b;  /* (Hs) head.1: its BatchNorm1d */
 	float *head_w2, *head_b2; /* (K, Hs), (K) head.3: the classifier, K = sup_classes */
@@ -174,6 +189,7 @@ typedef struct mae_model {
 	size_t n_params, n_enc, n_fixed;
 	mae_weights w, g;         /* pointers into params and into grads */
 	float *pos, *dec_pos;     /* (1+N, D), (1+N, Dd) fixed sin-cos, or NULL */
+	float *feat_pos;          /* (1+N, Dd) the feature decoder's sin-cos, or NULL */
 	mae_param_info *tensors;
 	int ntensors;
 
@@ -182,6 +198,7 @@ typedef struct mae_model {
 	int S_enc, T_enc;         /* encoder sequences and their length (cls included) */
 	int Nk;                   /* MAE: visible patches per image; LoMaR: K*K */
 	mae_stack_a ea, da;       /* encoder and decoder stacks */
+	mae_stack_a fa;           /* the feature decoder's stack (BootMAE) */
 	int *idx;                 /* (S_enc, tokens) patch ids gathered for the encoder */
 	uint8_t *tmask;           /* (S_enc * tokens) hidden flags of encoder tokens */
 	float *xp;                /* (S_enc * tokens, P) gathered patches */
@@ -191,6 +208,10 @@ typedef struct mae_model {
 	float *pred_full;         /* (rows, Pt) head output incl. cls rows */
 	float *pred;              /* (B, Npred, Pt) */
 	float *dpred;             /* (B, Npred, Pt) */
+	float *feat_y;            /* (B*(1+Nk), Dd) feature_decoder.embed output (BootMAE) */
+	float *feat_full;         /* (B*(1+N), D) feature_decoder.pred output incl. cls rows */
+	float *pred_feat;         /* (B, N, D) predicted features */
+	float *dpred_feat;        /* (B, N, D) */
 	float *dlatent;           /* encoder output gradient (S_enc*T_enc, D) */
 	float *target;            /* (B, Npred, Pt) loss target */
 	uint8_t *lmask;           /* (B * Npred) loss mask */
@@ -202,7 +223,7 @@ typedef struct mae_model {
 	                           * (Hs each), logits, probabilities (K each), the gradients of
 	                           * logits, ReLU out, head.0 out and feature; BN mean, rstd (Hs) */
 	float sup_loss;           /* sup_weight * CE of the last decoder forward (0 without a branch) */
-	size_t caps[16];          /* capacities of the buffers above (internal) */
+	size_t caps[20];          /* capacities of the buffers above (internal) */
 	void *freq;               /* freq_loss_ws (MFM) */
 	int chunk_rows;           /* tokens per chunk of the stacks (default 1024) */
 	int attn_keep_mb;         /* keep a stack's attention probabilities if they take at most this
@@ -213,7 +234,8 @@ typedef struct mae_model {
 	                           * batches of 28x28 models, where it saves ~4.5% of a step, e.g.
 	                           * 16 MB for small-28's encoder at batch 64; recomputed for tiny-28
 	                           * at batch 256 and at 224, which memory targets bound) */
-	float loss;
+	float loss;               /* the last loss forward's total (mae_model_step's adds sup_loss) */
+	float loss_pix, loss_feat; /* BootMAE: its two terms (loss = loss_pix + feat_weight loss_feat) */
 	char err[256];            /* message of the last failure */
 } mae_model;
 
@@ -225,6 +247,7 @@ typedef struct mae_batch {
 	const uint8_t *mask;      /* (B, N) 1 = hidden; NULL for MFM */
 	const int32_t *windows;   /* (B, M, 2) LoMaR window (top, left) in patch units */
 	const uint8_t *fmask;     /* (B, H, W) MFM removed frequencies */
+	const float *feature_target; /* (B, N, D) BootMAE: the momentum encoder's patch features */
 	const int32_t *labels;    /* (B) class ids, or NULL; SupMAE's decoder needs them */
 } mae_batch;
 
@@ -246,12 +269,17 @@ int mae_model_layout(mae_model *m, const mae_batch *b);
 int mae_encoder_forward(mae_model *m, const mae_batch *b);
 /* latent: m->ea.out, shape (S_enc, T_enc, D) (cls first in every sequence) */
 int mae_decoder_forward(mae_model *m, const float *latent, const mae_batch *b);
-/* pred: m->pred, shape (B, Npred, Pt); with sup_classes, also the branch's term m->sup_loss
- * (it fails without b->labels or with a label outside [0, sup_classes)) */
-int mae_loss_forward(mae_model *m, const float *pred, const mae_batch *b, float *loss);
-int mae_loss_backward(mae_model *m, const float *pred, const mae_batch *b);   /* -> m->dpred */
-int mae_decoder_backward(mae_model *m, const float *dpred, const mae_batch *b);  /* -> m->dlatent
-                                                                                 * (+ the branch's) */
+/* pred: m->pred, shape (B, Npred, Pt); with feat_depth also pred_feat: m->pred_feat (B, N, D).
+ * pred_feat below is NULL without feat_depth. With sup_classes the decoder forward also sets the
+ * branch's term m->sup_loss (it fails without b->labels or with a label outside
+ * [0, sup_classes)); the loss forward does not add it (mae-loss and mae_model_step do). */
+int mae_loss_forward(mae_model *m, const float *pred, const float *pred_feat, const mae_batch *b,
+                     float *loss);
+/* -> m->dpred, and m->dpred_feat with feat_depth */
+int mae_loss_backward(mae_model *m, const float *pred, const float *pred_feat, const mae_batch *b);
+/* -> m->dlatent: the pixel decoder's, plus the feature decoder's (dpred_feat) with feat_depth,
+ * plus the classification branch's with sup_classes */
+int mae_decoder_backward(mae_model *m, const float *dpred, const float *dpred_feat, const mae_batch *b);
 int mae_encoder_backward(mae_model *m, const float *dlatent, const mae_batch *b);
 
 /* All of it: forward through the loss (returns it, plus m->sup_loss, in *loss), then, if
