@@ -112,11 +112,13 @@ like "$(cat "$T/bad.err")" "mae-mask: .*window" "and the failing stage says why"
 is "$(ls "$T/bt" | wc -l)" 0 "and the run leaves nothing in TMPDIR (run directory, stages' gradient sockets)"
 # compare.sh: the method table, baselines first, from one run
 timeout 600 sh "$P/compare.sh" -o "$T/cmp" --model micro-28 --epochs 1 --probe 2 --decode "--shuffle -n 512" \
-	--eval-decode "-n 1000" mae simmim 2> "$T/cmp.err" > "$T/cmp.out"
-ok $? "compare.sh runs two methods"
-is "$(cut -f1,2 "$T/cmp/table.tsv" | paste -sd' ' -)" "method	steps random-init	0 raw-pixels	0 mae	8 simmim	8" \
+	--eval-decode "-n 1000" mae simmim lomar 2> "$T/cmp.err" > "$T/cmp.out"
+ok $? "compare.sh runs three methods"
+is "$(cut -f1,2 "$T/cmp/table.tsv" | paste -sd' ' -)" "method	steps random-init	0 raw-pixels	0 mae	8 simmim	8 lomar	8" \
 	"  its table: the baselines, then each method with its steps"
-$PY -c "import sys; rows=[l.rstrip('\n').split('\t') for l in open(sys.argv[1])][1:]; sys.exit(0 if all(0 < float(r[3]) <= 100 and 0 < float(r[4]) <= 100 for r in rows) else 1)" "$T/cmp/table.tsv"
+$PY -c "import sys; rows=[l.rstrip('\n').split('\t') for l in open(sys.argv[1])][1:-1]; sys.exit(0 if all(0 < float(r[3]) <= 100 and 0 < float(r[4]) <= 100 for r in rows) else 1)" "$T/cmp/table.tsv"
 ok $? "  every k-NN and probe accuracy a percentage"
+is "$(tail -1 "$T/cmp/table.tsv" | cut -f1,4,5)" "lomar	n/a	n/a" "  LoMaR's encoder, which reads windows, gets n/a"
+like "$(cat "$T/cmp.err")" "lomar: no evaluation: .*no tensor 'windows'" "  and the reason is said"
 like "$(cat "$T/cmp.out")" "\| raw-pixels \| 0 \| 0 \| [0-9.]+ \| [0-9.]+ \|" "  and the markdown table"
 finish
