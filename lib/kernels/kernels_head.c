@@ -111,3 +111,70 @@ void mae_crossentropy_backward(float *dlogits, const float *probs, const int32_t
 			d[j] += k * (p[j] - (j == labels[r]));
 	}
 }
+
+/* out = x / max(||x||, 1e-12) per row; the clamped norms to nrm if given */
+static void l2_rows(float *out, float *nrm, const float *x, int R, int C)
+{
+	for (int r = 0; r < R; r++) {
+		double s = 0;
+		for (int c = 0; c < C; c++)
+			s += (double)x[(size_t)r * C + c] * x[(size_t)r * C + c];
+		double n = fmax(sqrt(s), 1e-12);
+		if (nrm)
+			nrm[r] = (float)n;
+		for (int c = 0; c < C; c++)
+			out[(size_t)r * C + c] = (float)(x[(size_t)r * C + c] / n);
+	}
+}
+
+float mae_infonce_forward(float *qn, float *qnorm, float *kn, float *probs, const float *q, const float *k,
+                          int R, int C, float temp)
+{
+	l2_rows(qn, qnorm, q, R, C);
+	l2_rows(kn, NULL, k, R, C);
+	double total = 0;
+	for (int r = 0; r < R; r++) {
+		float *p = probs + (size_t)r * R;
+		double mx = -INFINITY, sum = 0, pos = 0;
+		for (int j = 0; j < R; j++) {
+			double z = 0;
+			for (int c = 0; c < C; c++)
+				z += (double)qn[(size_t)r * C + c] * kn[(size_t)j * C + c];
+			z /= temp;
+			p[j] = (float)z;   /* the logit, for now */
+			mx = fmax(mx, z);
+			if (j == r)
+				pos = z;
+		}
+		for (int j = 0; j < R; j++)
+			sum += exp(p[j] - mx);
+		for (int j = 0; j < R; j++)
+			p[j] = (float)(exp(p[j] - mx) / sum);
+		total += log(sum) + mx - pos;
+	}
+	return (float)(total / R);
+}
+
+/* column c of sum_j (probs_rj - [r == j]) kn_j */
+static double infonce_col(const float *p, const float *kn, int r, int R, int C, int c)
+{
+	double a = 0;
+	for (int j = 0; j < R; j++)
+		a += (p[j] - (j == r)) * (double)kn[(size_t)j * C + c];
+	return a;
+}
+
+void mae_infonce_backward(float *dq, const float *qn, const float *qnorm, const float *kn, const float *probs,
+                          int R, int C, float temp, float dloss)
+{
+	double k = (double)dloss / ((double)R * temp);
+	for (int r = 0; r < R; r++) {
+		const float *p = probs + (size_t)r * R;
+		const float *u = qn + (size_t)r * C;
+		double dot = 0;   /* qn_r . dqn_r, then dqn_r again column by column (no scratch) */
+		for (int c = 0; c < C; c++)
+			dot += k * infonce_col(p, kn, r, R, C, c) * u[c];
+		for (int c = 0; c < C; c++)
+			dq[(size_t)r * C + c] += (float)((k * infonce_col(p, kn, r, R, C, c) - u[c] * dot) / qnorm[r]);
+	}
+}

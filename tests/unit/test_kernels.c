@@ -803,6 +803,53 @@ static void test_head(void)
 	ok(e < FD_TOL, "mae_crossentropy_backward vs finite differences (%.2g)", e);
 }
 
+/* InfoNCE (CMAE): the loss from its definition in double, and dq against finite differences */
+typedef struct { int R, C; float temp, *q, *k, *qn, *qnorm, *kn, *probs; } nce_t;
+static double nce_loss(void *c)
+{
+	nce_t *t = c;
+	return mae_infonce_forward(t->qn, t->qnorm, t->kn, t->probs, t->q, t->k, t->R, t->C, t->temp);
+}
+
+static void test_infonce(void)
+{
+	nce_t t = { 6, 5, 0.07f };
+	t.q = rnd((size_t)t.R * t.C, 1.0f), t.k = rnd((size_t)t.R * t.C, 1.0f);
+	t.qn = zeros((size_t)t.R * t.C), t.kn = zeros((size_t)t.R * t.C);
+	t.qnorm = zeros(t.R), t.probs = zeros((size_t)t.R * t.R);
+	double want = 0;
+	for (int r = 0; r < t.R; r++) {
+		double z[6], mx = -1e300, se = 0, nq = 0;
+		for (int c = 0; c < t.C; c++)
+			nq += (double)t.q[r * t.C + c] * t.q[r * t.C + c];
+		for (int j = 0; j < t.R; j++) {
+			double nk = 0, d = 0;
+			for (int c = 0; c < t.C; c++)
+				nk += (double)t.k[j * t.C + c] * t.k[j * t.C + c], d += (double)t.q[r * t.C + c] * t.k[j * t.C + c];
+			z[j] = d / sqrt(nq * nk) / 0.07;
+			mx = fmax(mx, z[j]);
+		}
+		for (int j = 0; j < t.R; j++)
+			se += exp(z[j] - mx);
+		want += log(se) + mx - z[r];
+	}
+	want /= t.R;
+	double got = nce_loss(&t);
+	ok(fabs(got - want) < 1e-5 * fmax(1.0, fabs(want)), "mae_infonce_forward is the mean of -log softmax(qn kn^T / 0.07)_rr (%.6f vs %.6f)", got, want);
+	float *dq = zeros((size_t)t.R * t.C);
+	mae_infonce_backward(dq, t.qn, t.qnorm, t.kn, t.probs, t.R, t.C, t.temp, 0.5f);
+	for (int i = 0; i < t.R * t.C; i++)
+		dq[i] *= 2.0f;   /* dloss 0.5, twice */
+	double e = fd_err(nce_loss, &t, t.q, (size_t)t.R * t.C, dq, 1e-3f);
+	ok(e < FD_TOL, "mae_infonce_backward vs finite differences, temperature 0.07 (%.2g)", e);
+	t.temp = 1.0f;
+	nce_loss(&t);
+	memset(dq, 0, (size_t)t.R * t.C * sizeof *dq);
+	mae_infonce_backward(dq, t.qn, t.qnorm, t.kn, t.probs, t.R, t.C, t.temp, 1.0f);
+	e = fd_err(nce_loss, &t, t.q, (size_t)t.R * t.C, dq, 1e-2f);
+	ok(e < FD_TOL, "  and at temperature 1 (%.2g)", e);
+}
+
 int main(void)
 {
 	mae_threads_init(0);
@@ -825,6 +872,7 @@ int main(void)
 	test_losses();
 	test_freq_loss();
 	test_head();
+	test_infonce();
 	while (nallocs)
 		free(allocs[--nallocs]);
 	return done();

@@ -269,4 +269,24 @@ void mae_crossentropy_backward(float *dlogits,        /* (R, K) += */
                            const float *probs, const int32_t *labels, int R, int K, float temp,
                            float dloss);
 
+/* ---------------------------------------------------------------------------------------
+ * A contrastive term (CMAE): InfoNCE over the batch between the student's features q and the
+ * targets k, both L2-normalised (F.normalize: x / max(||x||, 1e-12)), logits qn kn^T / temp,
+ * the positives on the diagonal:
+ *   loss = (1/R) sum_r [ log sum_j exp(qn_r . kn_j / temp) - qn_r . kn_r / temp ]
+ * (torch's F.cross_entropy(qn @ kn.T / temp, arange(R))). k is a constant (no gradient).
+ * qn, qnorm, kn and probs are kept for the backward pass. Sums in double, in a fixed order. */
+float mae_infonce_forward(float *qn,          /* (R, C) normalised q */
+                      float *qnorm,       /* (R) max(||q_r||, 1e-12) */
+                      float *kn,          /* (R, C) normalised k */
+                      float *probs,       /* (R, R) softmax of each row of the logits */
+                      const float *q,     /* (R, C) */
+                      const float *k,     /* (R, C) */
+                      int R, int C, float temp);
+/* With dl_rj = dloss (probs_rj - [r == j]) / R and dqn_r = sum_j dl_rj kn_j / temp:
+ * dq_r += (dqn_r - qn_r (qn_r . dqn_r)) / qnorm_r (the normalisation's Jacobian). */
+void mae_infonce_backward(float *dq,          /* (R, C) += */
+                      const float *qn, const float *qnorm, const float *kn, const float *probs,
+                      int R, int C, float temp, float dloss);
+
 #endif
