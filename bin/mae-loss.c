@@ -3,8 +3,8 @@
  * the prediction back to the last of them. A BootMAE model (feat_depth) adds the feature loss
  * of pred_feature against feature_target; both terms go out beside the total, and the gradient
  * record carries grad_feature beside grad. A loss term computed upstream (sup_loss, SupMAE's
- * branch in mae-reconstruct) is added to the loss it writes and reports:
- * loss = loss_pixel + feat_weight * loss_feature + sup_loss. */
+ * branch in mae-reconstruct; cl_loss, CMAE's contrastive branch) is added to the loss it writes
+ * and reports: loss = loss_pixel + feat_weight * loss_feature + sup_loss + cl_loss. */
 #include "mae/train/stage.h"
 #include "mae/util/util.h"
 
@@ -16,7 +16,7 @@ static const char usage[] =
 	"usage: mae-loss [-qv] [-m MODEL] [--loss normpix|mse|l1|freq] [--loss-only] [--no-grad]\n"
 	"                [-i in] [-o out]\n"
 	"  -m MODEL      the model configuration (default: the one the stream's header names)\n"
-	"  --loss-only   write only loss, seq, index, label and sup_loss (not the tensors it read)\n"
+	"  --loss-only   write only loss, seq, index, label, sup_loss and cl_loss (not the tensors it read)\n"
 	"  --no-grad     never send gradients, even for records with a route\n";
 
 enum { O_LOSS = MAE_OPT_FIRST_PROGRAM, O_ONLY, O_NOGRAD };
@@ -97,6 +97,8 @@ int main(int argc, char **argv)
 			mae_die(MAE_EXIT_DATA, "record %lld: %s", (long long)rec.number, m->err);
 		if (mae_rec_tensor(&rec, "sup_loss"))   /* the term of SupMAE's branch: in the total */
 			loss += *(const float *)mae_rec_need(&rec, "sup_loss", MAE_F32, 0, "[]")->data;
+		if (mae_rec_tensor(&rec, "cl_loss"))    /* CMAE's contrastive term, after it */
+			loss += *(const float *)mae_rec_need(&rec, "cl_loss", MAE_F32, 0, "[]")->data;
 		sum += loss;
 		mae_val *route = mae_map_get(&rec.fields, "route");
 		if (!nograd && route && route->type == MAE_V_ARRAY && route->a.n > 0) {
@@ -118,7 +120,7 @@ int main(int argc, char **argv)
 		if (only) {
 			for (int i = rec.ntensors - 1; i >= 0; i--) {
 				const char *n = rec.tensors[i].name;
-				if (strcmp(n, "index") && strcmp(n, "label") && strcmp(n, "sup_loss"))
+				if (strcmp(n, "index") && strcmp(n, "label") && strcmp(n, "sup_loss") && strcmp(n, "cl_loss"))
 					mae_rec_remove(&rec, n);
 			}
 		}

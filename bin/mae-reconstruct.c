@@ -4,7 +4,8 @@
  * SupMAE's branch (sup_classes > 0) it also classifies the latent: the branch's loss term goes
  * on in the record (sup_loss, added by mae-loss) and its gradient joins the latent's. Both
  * together: pred_feature and sup_loss both go on, and the latent's gradient is the sum of
- * the three parts'. */
+ * the three parts'. CMAE's contrastive branch (cl_dim > 0) likewise: it reads the record's
+ * contrast_target, its term goes on as cl_loss and its gradient joins the latent's. */
 #include "mae/train/stage.h"
 #include "mae/util/util.h"
 
@@ -72,6 +73,8 @@ int main(int argc, char **argv)
 		}
 		if (m->cfg.sup_classes)
 			*(float *)mae_rec_add(&rec, "sup_loss", MAE_F32, 0, NULL)->data = m->sup_loss;
+		if (m->cfg.cl_dim)
+			*(float *)mae_rec_add(&rec, "cl_loss", MAE_F32, 0, NULL)->data = m->cl_loss;
 		if (!keep)
 			mae_rec_remove(&rec, "latent");   /* consumed; the storage lives until the next read */
 		const float *dp = mae_stage_pass(&st, out, &rec, &g, ps3, 3, watch);

@@ -57,12 +57,12 @@ int mae_ttt_batch(mae_model *m, const mae_probe *head, const float *patches, con
 	}
 	const mae_param_info *tok = mae_model_find(m, "mask_token");
 	size_t ne = m->n_enc, nt = tok ? tok->numel : 0;
-	/* TTT-MAE's objective is MAE's pixel reconstruction alone: a BootMAE or SupMAE checkpoint's
-	 * other heads (the feature decoder, the classification branch) have no target at test time
-	 * (no momentum features, no labels), so the steps run without them (their parameters stay
+	/* TTT-MAE's objective is MAE's pixel reconstruction alone: a BootMAE, SupMAE or CMAE checkpoint's
+	 * other heads (the feature decoder, the classification branch, the contrastive branch) have
+	 * no target at test time (no momentum features, no labels, no teacher), so the steps run without them (their parameters stay
 	 * in the layout, unread); the configuration is restored before returning */
-	int feat_depth = m->cfg.feat_depth, sup_classes = m->cfg.sup_classes;
-	m->cfg.feat_depth = 0, m->cfg.sup_classes = 0;
+	int feat_depth = m->cfg.feat_depth, sup_classes = m->cfg.sup_classes, cl_dim = m->cfg.cl_dim;
+	m->cfg.feat_depth = 0, m->cfg.sup_classes = 0, m->cfg.cl_dim = 0;
 	uint8_t *zeros = mae_calloc((size_t)(B > C ? B : C) * N, 1), *mask = mae_malloc((size_t)C * N);
 	float *x = mae_malloc((size_t)C * N * P * sizeof *x);
 	float *w0 = mae_malloc((ne + nt) * sizeof *w0), *v = mae_malloc((ne + nt) * sizeof *v);
@@ -103,6 +103,6 @@ int mae_ttt_batch(mae_model *m, const mae_probe *head, const float *patches, con
 	free(x);
 	free(w0);
 	free(v);
-	m->cfg.feat_depth = feat_depth, m->cfg.sup_classes = sup_classes;
+	m->cfg.feat_depth = feat_depth, m->cfg.sup_classes = sup_classes, m->cfg.cl_dim = cl_dim;
 	return rc;
 }

@@ -68,6 +68,10 @@ int mae_config_preset(mae_config *c, const char *name)
 		c->sup_classes = 0;
 		c->sup_weight = 0.01f;
 		c->sup_temp = 10.0f;
+		/* CMAE's temperature and weight, used once cl_dim turns the branch on */
+		c->cl_dim = 0;
+		c->cl_weight = 1.0f;
+		c->cl_temp = 0.07f;
 		return 0;
 	}
 	return -1;
@@ -108,6 +112,7 @@ static const struct { const char *key; size_t off; int lo, hi; } ints[] = {
 	{ "target_dim", offsetof(mae_config, target_dim), 0, 1 << 20 },
 	{ "sup_classes", offsetof(mae_config, sup_classes), 0, 1 << 20 },
 	{ "feat_depth", offsetof(mae_config, feat_depth), 0, 1024 },
+	{ "cl_dim", offsetof(mae_config, cl_dim), 0, 65536 },
 };
 
 /* The real settings: place, range [lo, hi] with an open end where open_lo / open_hi */
@@ -117,6 +122,8 @@ static const struct { const char *key; size_t off; double lo, hi; int open_lo, o
 	{ "sup_weight", offsetof(mae_config, sup_weight), 0, 1e6, 0, 0 },
 	{ "sup_temp", offsetof(mae_config, sup_temp), 0, 1e6, 1, 0 },
 	{ "feat_weight", offsetof(mae_config, feat_weight), 0, 1e6, 0, 0 },
+	{ "cl_weight", offsetof(mae_config, cl_weight), 0, 1e6, 0, 0 },
+	{ "cl_temp", offsetof(mae_config, cl_temp), 0, 1e6, 1, 0 },
 };
 
 int mae_config_fields(const mae_config *c, char key[MAE_CONFIG_NFIELDS][16], char val[MAE_CONFIG_NFIELDS][32])
@@ -240,6 +247,9 @@ int mae_config_check(const mae_config *c, char *err, size_t n)
 	if (c->sup_classes && c->mode != MAE_MODE_MAE)
 		return seterr(err, n, "sup_classes %d: SupMAE's branch pools MAE's visible tokens: it needs mode mae, "
 		              "not %s", c->sup_classes, mae_mode_name(c->mode)), -1;
+	if (c->cl_dim && c->mode != MAE_MODE_MAE)
+		return seterr(err, n, "cl_dim %d: CMAE's contrastive branch pools MAE's visible tokens: it needs mode "
+		              "mae, not %s", c->cl_dim, mae_mode_name(c->mode)), -1;
 	if (c->loss == MAE_LOSS_FREQ && c->mode == MAE_MODE_LOMAR)
 		return seterr(err, n, "the frequency loss needs whole images, not LoMaR windows"), -1;
 	return 0;
@@ -356,6 +366,24 @@ static float *decoder_layout(layout *L, float **embed_w, float **embed_b, float 
 	return L->fbase ? pos : NULL;
 }
 
+/* Linear(in, H) -> BatchNorm1d(H) -> ReLU -> Linear(H, out) as nn.Sequential `pre` (CMAE) */
+static void bnmlp_layout(layout *L, mae_bnmlp_w *w, const char *pre, int in, int H, int out)
+{
+	char f[96];
+	w->w1 = take(L, (size_t)H * in, 0);
+	snprintf(f, sizeof f, "%s.0.weight", pre), entry(L, w->w1, 0, f, -1, 2, H, in, 0, 0);
+	w->b1 = take(L, H, 0);
+	snprintf(f, sizeof f, "%s.0.bias", pre), entry(L, w->b1, 0, f, -1, 1, H, 0, 0, 0);
+	w->bn_w = take(L, H, 0);
+	snprintf(f, sizeof f, "%s.1.weight", pre), entry(L, w->bn_w, 0, f, -1, 1, H, 0, 0, 0);
+	w->bn_b = take(L, H, 0);
+	snprintf(f, sizeof f, "%s.1.bias", pre), entry(L, w->bn_b, 0, f, -1, 1, H, 0, 0, 0);
+	w->w2 = take(L, (size_t)out * H, 0);
+	snprintf(f, sizeof f, "%s.3.weight", pre), entry(L, w->w2, 0, f, -1, 2, out, H, 0, 0);
+	w->b2 = take(L, out, 0);
+	snprintf(f, sizeof f, "%s.3.bias", pre), entry(L, w->b2, 0, f, -1, 1, out, 0, 0, 0);
+}
+
 static void do_layout(layout *L, mae_weights *w)
 {
 	mae_model *m = L->m;
@@ -416,7 +444,7 @@ static void do_layout(layout *L, mae_weights *w)
 		entry(L, w->feat_pred_b, 0, "feature_decoder.pred.bias", -1, 1, D, 0, 0, 0);
 	}
 	/* The decoder group's order after decoder_pred is fixed: BootMAE's feature_decoder.*
-	 * first, then SupMAE's head.* (either may be absent; with both, both are there) */
+	 * first, then SupMAE's head.*, then CMAE's projector.* and predictor.* (any may be absent) */
 	if (c->sup_classes) {
 		/* SupMAE's head, an nn.Sequential(Linear, BatchNorm1d, ReLU, Linear): its state-dict
 		 * names (head.0, head.1, head.3) are those of such a module; BatchNorm1d keeps no
@@ -434,6 +462,12 @@ static void do_layout(layout *L, mae_weights *w)
 		entry(L, w->head_w2, 0, "head.3.weight", -1, 2, K, Hs, 0, 0);
 		w->head_b2 = take(L, K, 0);
 		entry(L, w->head_b2, 0, "head.3.bias", -1, 1, K, 0, 0, 0);
+	}
+	if (c->cl_dim) {
+		/* CMAE's projector and predictor; BatchNorm1d with batch statistics only, as SupMAE's */
+		int Hs = c->mlp_ratio * D;
+		bnmlp_layout(L, &w->cl_proj, "projector", D, Hs, c->cl_dim);
+		bnmlp_layout(L, &w->cl_pred, "predictor", c->cl_dim, Hs, D);
 	}
 }
 
@@ -482,7 +516,7 @@ void mae_model_free(mae_model *m)
 	mae_stack_free(&m->ea), mae_stack_free(&m->da), mae_stack_free(&m->fa);
 	free(m->idx), free(m->tmask), free(m->xp), free(m->emb), free(m->wperm), free(m->dwperm);
 	free(m->dec_y), free(m->pred_full), free(m->pred), free(m->dpred), free(m->dlatent);
-	free(m->target), free(m->lmask), free(m->sup);
+	free(m->target), free(m->lmask), free(m->sup), free(m->cl);
 	free(m->feat_y), free(m->feat_full), free(m->pred_feat), free(m->dpred_feat);
 	if (m->freq) {
 		mae_freq_loss_free(m->freq);
@@ -578,6 +612,16 @@ void mae_model_init(mae_model *m, uint64_t seed)
 		fill(m->w.head_bn_w, Hs, 1.0f);
 		xavier(&r, m->w.head_w2, c->sup_classes, Hs, 1);
 	}
+	if (c->cl_dim) {   /* after the head, in the layout's order; the same init as the head's */
+		int Hs = c->mlp_ratio * D;
+		mae_bnmlp_w *pw[2] = { &m->w.cl_proj, &m->w.cl_pred };
+		int in[2] = { D, c->cl_dim }, out[2] = { c->cl_dim, D };
+		for (int i = 0; i < 2; i++) {
+			xavier(&r, pw[i]->w1, Hs, in[i], 1);
+			fill(pw[i]->bn_w, Hs, 1.0f);
+			xavier(&r, pw[i]->w2, out[i], Hs, 1);
+		}
+	}
 	if (m->pos)
 		mae_pos_embed_sincos(m->pos, D, m->gh, m->gw, 1);
 	if (m->dec_pos)
@@ -616,6 +660,7 @@ double mae_model_step_flops(const mae_model *m, int B)
 			f += 2.0 * B * (1 + Nk) * D * Dd + 2.0 * B * (1 + N) * Dd * D +
 			     stack_flops(B, 1 + N, Dd, c->feat_depth, c->mlp_ratio, 0, c->dec_heads);
 		f += 2.0 * B * c->mlp_ratio * D * (D + c->sup_classes) * (c->sup_classes > 0);  /* head */
+		f += 4.0 * B * c->mlp_ratio * D * (D + c->cl_dim) * (c->cl_dim > 0);            /* CMAE */
 	} else {
 		int S = B, T = N;
 		if (c->mode == MAE_MODE_LOMAR)

@@ -10,6 +10,7 @@
  *            the pipeline's mae-reconstruct and mae_model_step do the same operations; with
  *            BootMAE's feature decoder too, the stage runs the pixel decoder, the feature
  *            decoder and the branch, and dlatent is the sum of the three gradients
+ *   contrast CMAE (cl_dim > 0): likewise in the decoder stage, after SupMAE's branch
  *
  * Token order: MAE's encoder takes the visible patches in ascending patch order, not in the
  * order of a random shuffle; the encoder is permutation-equivariant once positions are added,
@@ -25,7 +26,7 @@
 #include "model/model_internal.h"
 
 enum { BUF_IDX, BUF_TMASK, BUF_XP, BUF_EMB, BUF_DLAT, BUF_PRED, BUF_DPRED, BUF_TARGET, BUF_LMASK,
-       BUF_DECY, BUF_FULL, BUF_FEATY, BUF_FEATFULL, BUF_PFEAT, BUF_DPFEAT, BUF_SUP };
+       BUF_DECY, BUF_FULL, BUF_FEATY, BUF_FEATFULL, BUF_PFEAT, BUF_DPFEAT, BUF_SUP, BUF_CL };
 
 static int fail(mae_model *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int fail(mae_model *m, const char *fmt, ...)
@@ -380,14 +381,102 @@ static void sup_backward(mae_model *m, const mae_batch *b)
 	mae_mean_pool_backward(m->dlatent, v.dfeat, m->S_enc, m->T_enc, 1, D);
 }
 
+/* ---------------------------------------------------------------------------------------
+ * CMAE's contrastive branch on the visible tokens:
+ *   feature = mean of the latent's patch tokens (cls excluded), as SupMAE's;
+ *   z = projector(feature) (cl_dim), q = predictor(z) (D), each Linear -> BatchNorm1d (batch
+ *   statistics, eps 1e-5) -> ReLU -> Linear;
+ *   cl_loss = cl_weight * InfoNCE(q, k, cl_temp), k = the batch's contrast_target (B, D), the
+ *   EMA teacher's pooled feature of each image, a constant: no gradient flows into it. */
+
+typedef struct bnmlp_a {
+	float *h1, *y, *r, *mean, *rstd;   /* (B, H) x 3: Linear out, BatchNorm out, ReLU out; (H) x 2 */
+} bnmlp_a;
+
+typedef struct cl_view {
+	float *feat, *z, *q, *qn, *qnorm, *kn, *probs;   /* (B, D), (B, cl_dim), (B, D) x 2, (B), (B, D), (B, B) */
+	bnmlp_a pa, da;                                   /* the projector's and the predictor's */
+	float *dq, *dz, *dfeat, *dr, *dh1;                /* (B, D), (B, cl_dim), (B, D), (B, H) x 2 */
+} cl_view;
+
+static cl_view cl_views(mae_model *m, int B)
+{
+	const mae_config *c = &m->cfg;
+	size_t D = (size_t)c->dim, H = (size_t)c->mlp_ratio * c->dim, E = (size_t)c->cl_dim, R = (size_t)B;
+	grow(m, &m->cl, BUF_CL, (R * (7 * D + 2 * E + 8 * H + 1 + R) + 4 * H) * sizeof(float));
+	cl_view v;
+	float *p = m->cl;
+#define TAKE(x, n) (v.x = p, p += (n))
+	TAKE(feat, R * D), TAKE(z, R * E), TAKE(q, R * D), TAKE(qn, R * D), TAKE(qnorm, R), TAKE(kn, R * D);
+	TAKE(probs, R * R);
+	TAKE(pa.h1, R * H), TAKE(pa.y, R * H), TAKE(pa.r, R * H), TAKE(pa.mean, H), TAKE(pa.rstd, H);
+	TAKE(da.h1, R * H), TAKE(da.y, R * H), TAKE(da.r, R * H), TAKE(da.mean, H), TAKE(da.rstd, H);
+	TAKE(dq, R * D), TAKE(dz, R * E), TAKE(dfeat, R * D), TAKE(dr, R * H), TAKE(dh1, R * H);
+#undef TAKE
+	return v;
+}
+
+/* out = Linear2(ReLU(BatchNorm1d(Linear1(in)))) over R rows */
+static void bnmlp_forward(const mae_bnmlp_w *w, bnmlp_a *a, float *out, const float *in, int R, int I, int H, int O)
+{
+	mae_linear_forward(a->h1, in, w->w1, w->b1, R, I, H);
+	mae_batchnorm_forward(a->y, a->mean, a->rstd, a->h1, w->bn_w, w->bn_b, R, H, 1e-5f);
+	for (size_t i = 0; i < (size_t)R * H; i++)
+		a->r[i] = a->y[i] > 0 ? a->y[i] : 0.0f;
+	mae_linear_forward(out, a->r, w->w2, w->b2, R, H, O);
+}
+
+/* its parameters' gradients (+=) and din (set) from dout; dr and dh1 are (R, H) scratch */
+static void bnmlp_backward(const mae_bnmlp_w *w, mae_bnmlp_w *g, const bnmlp_a *a, float *din, const float *dout,
+                           const float *in, float *dr, float *dh1, int R, int I, int H, int O)
+{
+	mae_linear_backward_set(dr, g->w2, g->b2, dout, a->r, w->w2, R, H, O);
+	for (size_t i = 0; i < (size_t)R * H; i++)
+		dr[i] = a->y[i] > 0 ? dr[i] : 0.0f;
+	memset(dh1, 0, (size_t)R * H * sizeof(float));
+	mae_batchnorm_backward(dh1, g->bn_w, g->bn_b, dr, a->h1, w->bn_w, a->mean, a->rstd, R, H);
+	mae_linear_backward_set(din, g->w1, g->b1, dh1, in, w->w1, R, I, H);
+}
+
+static int cl_forward(mae_model *m, const float *latent, const mae_batch *b)
+{
+	const mae_config *c = &m->cfg;
+	int B = m->B, D = c->dim, H = c->mlp_ratio * c->dim, E = c->cl_dim;
+	if (!b->contrast_target)
+		return fail(m, "cl_dim=%d: CMAE's branch needs the teacher's features, a 'contrast_target' tensor "
+		            "(F32 [B,%d]: mae-encode --teacher --contrast-target before mae-mask)", E, D);
+	cl_view v = cl_views(m, B);
+	mae_mean_pool_forward(v.feat, latent, m->S_enc, m->T_enc, 1, D);
+	bnmlp_forward(&m->w.cl_proj, &v.pa, v.z, v.feat, B, D, H, E);
+	bnmlp_forward(&m->w.cl_pred, &v.da, v.q, v.z, B, E, H, D);
+	m->cl_loss = c->cl_weight * mae_infonce_forward(v.qn, v.qnorm, v.kn, v.probs, v.q, b->contrast_target, B, D,
+	                                                c->cl_temp);
+	return 0;
+}
+
+/* the branch's gradients: its parameters', and the latent's, added to m->dlatent */
+static void cl_backward(mae_model *m)
+{
+	const mae_config *c = &m->cfg;
+	int B = m->B, D = c->dim, H = c->mlp_ratio * c->dim, E = c->cl_dim;
+	cl_view v = cl_views(m, B);
+	memset(v.dq, 0, (size_t)B * D * sizeof(float));
+	mae_infonce_backward(v.dq, v.qn, v.qnorm, v.kn, v.probs, B, D, c->cl_temp, c->cl_weight);
+	bnmlp_backward(&m->w.cl_pred, &m->g.cl_pred, &v.da, v.dz, v.dq, v.z, v.dr, v.dh1, B, E, H, D);
+	bnmlp_backward(&m->w.cl_proj, &m->g.cl_proj, &v.pa, v.dfeat, v.dz, v.feat, v.dr, v.dh1, B, D, H, E);
+	mae_mean_pool_backward(m->dlatent, v.dfeat, m->S_enc, m->T_enc, 1, D);
+}
+
 int mae_decoder_forward(mae_model *m, const float *latent, const mae_batch *b)
 {
 	const mae_config *c = &m->cfg;
 	if (prepare(m, b) != 0)
 		return -1;
 	m->latent_in = latent;
-	m->sup_loss = 0;
+	m->sup_loss = 0, m->cl_loss = 0;
 	if (c->sup_classes && sup_forward(m, latent, b) != 0)
+		return -1;
+	if (c->cl_dim && cl_forward(m, latent, b) != 0)
 		return -1;
 	if (c->mode != MAE_MODE_MAE) {   /* the linear head on the encoder's tokens */
 		head_forward(m, &m->pred_full, BUF_FULL, m->pred, latent, m->w.pred_w, m->w.pred_b,
@@ -417,7 +506,8 @@ int mae_decoder_backward(mae_model *m, const float *dpred, const float *dpred_fe
 	if (c->feat_depth && !dpred_feat)
 		return fail(m, "feat_depth %d: the decoder's backward needs the gradient of pred_feature", c->feat_depth);
 	/* the encoder's gradient is the sum of the pixel decoder's, the feature decoder's (BootMAE)
-	 * and the classification branch's (SupMAE), added in that order */
+	 * the classification branch's (SupMAE) and the contrastive branch's (CMAE), added in that
+	 * order */
 	dec_view v = pixel_decoder(m);
 	dec_backward(m, &v, dpred, b);
 	if (c->feat_depth) {
@@ -426,6 +516,8 @@ int mae_decoder_backward(mae_model *m, const float *dpred, const float *dpred_fe
 	}
 	if (c->sup_classes)
 		sup_backward(m, b);
+	if (c->cl_dim)
+		cl_backward(m);
 	return 0;
 }
 
@@ -535,6 +627,7 @@ int mae_model_step(mae_model *m, const mae_batch *b, float *loss, int grads)
 		return -1;
 	/* the branch's term, added as mae-loss adds the one mae-reconstruct hands it */
 	*loss += m->sup_loss;
+	*loss += m->cl_loss;   /* and CMAE's, after it, as mae-loss adds cl_loss */
 	m->loss = *loss;
 	if (!grads)
 		return 0;

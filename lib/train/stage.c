@@ -173,6 +173,14 @@ void mae_stage_batch(mae_stage *s, mae_record *r, mae_batch *b, int allow_no_mas
 		b->B = (int)ft->shape[0];
 		b->feature_target = ft->data;
 	}
+	mae_tensor *ct = mae_rec_tensor(r, "contrast_target");
+	if (ct && c->cl_dim) {   /* CMAE's: read by the models that have the contrastive branch */
+		ct = mae_rec_need(r, "contrast_target", MAE_F32, 2, "[B,D]");
+		snprintf(want, sizeof want, "[%d,%d] (the model's encoder width)", b->B, c->dim);
+		check_shape(r, ct, b->B ? b->B : -1, c->dim, -1, want);
+		b->B = (int)ct->shape[0];
+		b->contrast_target = ct->data;
+	}
 	mae_tensor *k = mae_rec_tensor(r, "mask");
 	if (k) {
 		k = mae_rec_need(r, "mask", MAE_U8, 2, "[B,N]");

@@ -21,9 +21,15 @@
  * statistics) -> ReLU -> Linear(., sup_classes), loss sup_weight * CE(logits / sup_temp,
  * label). Its parameters (head.*) are the decoder group's last; the decoder stage runs it,
  * adds its gradient to the latent's and its term (m->sup_loss) to the step's loss.
- * Both may be on together: the decoder group is then the pixel decoder, decoder_pred,
- * feature_decoder.*, head.* (in that order), and the decoder stage runs all three, dlatent
- * being the sum of their gradients.
+ * CMAE (cl_dim > 0, mode mae): a contrastive branch: the same mean of the visible outputs ->
+ * projector (Linear(D, mlp_ratio D) -> BatchNorm1d -> ReLU -> Linear(., cl_dim)) -> predictor
+ * (Linear(cl_dim, mlp_ratio D) -> BatchNorm1d -> ReLU -> Linear(., D)) = q; loss cl_weight *
+ * InfoNCE(q, k) over the batch at temperature cl_temp, k the batch's contrast_target (the EMA
+ * teacher's pooled feature, a constant). Parameters projector.*, predictor.*; the decoder
+ * stage runs it like SupMAE's branch and sets m->cl_loss.
+ * All may be on together: the decoder group is then the pixel decoder, decoder_pred,
+ * feature_decoder.*, head.*, projector.*, predictor.* (in that order), and the decoder stage
+ * runs them all, dlatent being the sum of their gradients in that order.
  *
  * Tensor names and shapes are those of the PyTorch reference state dict (mae-checkpoint(5)).
  * A forward pass runs in stages so programs can split it across processes:
@@ -61,6 +67,9 @@ typedef struct mae_config {
 	int sup_classes;      /* SupMAE: classes of the branch, 0 = no branch (the default) */
 	float sup_weight;     /* SupMAE: weight of its cross-entropy, 0.01 */
 	float sup_temp;       /* SupMAE: temperature dividing its logits, 10 */
+	int cl_dim;           /* CMAE: the projector's output width, 0 = no contrastive branch */
+	float cl_weight;      /* CMAE: weight of the InfoNCE term, 1 [??] */
+	float cl_temp;        /* CMAE: InfoNCE temperature, 0.07 */
 } mae_config;
 
 /* Presets: vit-tiny, vit-small, vit-base, vit-large, vit-huge (224x224x3, patch 16 or 14, MAE
@@ -74,10 +83,10 @@ int mae_config_set(mae_config *c, const char *key, const char *val, char *err, s
  * loss and position embedding unless given. Returns 0, or -1 with a message. */
 int mae_config_parse(mae_config *c, const char *spec, char *err, size_t n);
 /* Every setting of c as (key, value) text that mae_config_set reads back exactly, in one fixed
- * order: mode, loss, the integers (target_dim, sup_classes, feat_depth last), then the reals
- * mask_ratio, ln_eps, sup_weight, sup_temp, feat_weight. The one list of the fields that the
+ * order: mode, loss, the integers (target_dim, sup_classes, feat_depth, cl_dim last), then the
+ * reals mask_ratio, ln_eps, sup_weight, sup_temp, feat_weight, cl_weight, cl_temp. The one list of the fields that the
  * spec (mae_config_spec), a checkpoint's metadata and its reader share. Returns the count. */
-enum { MAE_CONFIG_NFIELDS = 24 };
+enum { MAE_CONFIG_NFIELDS = 27 };
 int mae_config_fields(const mae_config *c, char key[MAE_CONFIG_NFIELDS][16], char val[MAE_CONFIG_NFIELDS][32]);
 /* Consistency (divisibility, ranges). Returns 0, or -1 with a message. */
 int mae_config_check(const mae_config *c, char *err, size_t n);
@@ -119,6 +128,14 @@ typedef struct mae_stack_w {
 	float *norm_w, *norm_b;   /* (C) final LayerNorm */
 } mae_stack_w;
 
+/* Linear -> BatchNorm1d -> ReLU -> Linear (CMAE's projector and predictor: PyTorch's
+ * nn.Sequential indices 0, 1, 3) */
+typedef struct mae_bnmlp_w {
+	float *w1, *b1;           /* (H, in), (H) */
+	float *bn_w, *bn_b;       /* (H) */
+	float *w2, *b2;           /* (out, H), (out) */
+} mae_bnmlp_w;
+
 typedef struct mae_weights {
 	float *cls;               /* (D) cls_token */
 	float *patch_w;           /* (D, c, p, p) patch_embed.proj.weight */
@@ -140,6 +157,8 @@ typedef struct mae_weights {
 	float *head_w1, *head_b1; /* (Hs, D), (Hs) head.0: SupMAE's Linear, Hs = mlp_ratio D */
 	float *head_bn_w, *head_bn_b;  /* (Hs) head.1: its BatchNorm1d */
 	float *head_w2, *head_b2; /* (K, Hs), (K) head.3: the classifier, K = sup_classes */
+	mae_bnmlp_w cl_proj;      /* projector.*: D -> Hs -> cl_dim (CMAE) */
+	mae_bnmlp_w cl_pred;      /* predictor.*: cl_dim -> Hs -> D */
 } mae_weights;
 
 /* Activations of one stack of blocks: S sequences of T tokens of width C (model_stack.c).
@@ -223,6 +242,8 @@ typedef struct mae_model {
 	                           * (Hs each), logits, probabilities (K each), the gradients of
 	                           * logits, ReLU out, head.0 out and feature; BN mean, rstd (Hs) */
 	float sup_loss;           /* sup_weight * CE of the last decoder forward (0 without a branch) */
+	float *cl;                /* CMAE branch, B rows (model_forward.c cl_views) */
+	float cl_loss;            /* cl_weight * InfoNCE of the last decoder forward (0 without) */
 	size_t caps[20];          /* capacities of the buffers above (internal) */
 	void *freq;               /* freq_loss_ws (MFM) */
 	int chunk_rows;           /* tokens per chunk of the stacks (default 1024) */
@@ -249,6 +270,7 @@ typedef struct mae_batch {
 	const uint8_t *fmask;     /* (B, H, W) MFM removed frequencies */
 	const float *feature_target; /* (B, N, D) BootMAE: the momentum encoder's patch features */
 	const int32_t *labels;    /* (B) class ids, or NULL; SupMAE's decoder needs them */
+	const float *contrast_target; /* (B, D) CMAE: the EMA teacher's pooled feature */
 } mae_batch;
 
 /* Build (arenas allocated, weights zero) or free a model. Returns NULL with err on a bad config. */
@@ -272,7 +294,8 @@ int mae_decoder_forward(mae_model *m, const float *latent, const mae_batch *b);
 /* pred: m->pred, shape (B, Npred, Pt); with feat_depth also pred_feat: m->pred_feat (B, N, D).
  * pred_feat below is NULL without feat_depth. With sup_classes the decoder forward also sets the
  * branch's term m->sup_loss (it fails without b->labels or with a label outside
- * [0, sup_classes)); the loss forward does not add it (mae-loss and mae_model_step do). */
+ * [0, sup_classes)); the loss forward does not add it (mae-loss and mae_model_step do). With
+ * cl_dim it sets m->cl_loss the same way (it fails without b->contrast_target). */
 int mae_loss_forward(mae_model *m, const float *pred, const float *pred_feat, const mae_batch *b,
                      float *loss);
 /* -> m->dpred, and m->dpred_feat with feat_depth */
@@ -282,7 +305,7 @@ int mae_loss_backward(mae_model *m, const float *pred, const float *pred_feat, c
 int mae_decoder_backward(mae_model *m, const float *dpred, const float *dpred_feat, const mae_batch *b);
 int mae_encoder_backward(mae_model *m, const float *dlatent, const mae_batch *b);
 
-/* All of it: forward through the loss (returns it, plus m->sup_loss, in *loss), then, if
+/* All of it: forward through the loss (returns it, plus m->sup_loss, plus m->cl_loss, in *loss), then, if
  * grads, backward. */
 int mae_model_step(mae_model *m, const mae_batch *b, float *loss, int grads);
 
