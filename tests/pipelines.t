@@ -5,7 +5,7 @@
 # run with status 2 instead of hanging.
 . "$(dirname "$0")/lib.sh"
 P=$TDIR/../pipelines
-is "$(ls "$P/methods" | paste -sd' ' -)" "attmask bootmae colormae lomar mae maskfeat mfm semmae simmim supmae" "the methods, one file each"
+is "$(ls "$P/methods" | paste -sd' ' -)" "attmask bootmae cmae colormae lomar mae maskfeat mfm semmae simmim supmae" "the methods, one file each"
 for m in $(ls "$P/methods"); do
 	warm=1
 	[ $m = mae ] && warm=0.5
@@ -21,7 +21,7 @@ strategies=
 for m in $(ls "$P/methods"); do
 	strategies="$strategies $m:$(sed -n 's/.*mask: \([a-z]*\).*/\1/p' "$T/$m.err"):$(sed -n 's/.*(micro-28[^)]*mode=\([a-z]*\)).*/\1/p' "$T/$m.err")"
 done
-is "$strategies" " attmask:attention:mae bootmae:random:mae colormae:noise:mae lomar:window:lomar mae:random:mae maskfeat:block:simmim mfm:frequency:mfm semmae:semantic:mae simmim:block:simmim supmae:random:mae" \
+is "$strategies" " attmask:attention:mae bootmae:random:mae cmae:random:mae colormae:noise:mae lomar:window:lomar mae:random:mae maskfeat:block:simmim mfm:frequency:mfm semmae:semantic:mae simmim:block:simmim supmae:random:mae" \
 	"each method runs its masker and its model mode"
 like "$(cat "$T/maskfeat.err")" "maskfeat \(micro-28,loss=mse,target_dim=9,mode=simmim\), mask: block --variant beit -r 0.4 --min-area 1;" \
 	"maskfeat: its model_settings (MSE, a head of mae-hog's 9 values a patch of 7) and BEiT's blocks at 40%"
@@ -41,7 +41,7 @@ like "$(cat "$T/gridmae.err")" "gridmae \(micro-28,mode=mae\), mask: grid --cell
 like "$(sh "$T/pipelines/pretrain.sh" -h)" "gridmae +MAE's grid ablation" "  and -h lists it"
 sh "$P/pretrain.sh" --method nosuch > /dev/null 2> "$T/nosuch.err"
 is "$?" 1 "an unknown method: status 1"
-like "$(cat "$T/nosuch.err")" "unknown method 'nosuch' \(attmask, bootmae, colormae, lomar, mae, maskfeat, mfm, semmae, simmim, supmae\)" "  and the methods there are"
+like "$(cat "$T/nosuch.err")" "unknown method 'nosuch' \(attmask, bootmae, cmae, colormae, lomar, mae, maskfeat, mfm, semmae, simmim, supmae\)" "  and the methods there are"
 # --warmup-epochs 0.5 of 8 batches: the rate climbs over 4 steps (MAE's per-iteration warm-up
 # from 0 at step 1) to blr * 64 / 256 = 3.75e-5 at step 5
 is "$(sed -n '4p;6p' "$T/mae/metrics.tsv" | cut -f4 | tr '\n' ' ')" "1.875e-05 3.75e-05 " \
