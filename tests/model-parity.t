@@ -6,7 +6,10 @@
 # checked too): at its constants (0.01, 10) and with weight 1, temperature 2, so the branch's
 # share of the encoder's gradients is large enough for the 1e-4 bound to see an error in it;
 # BootMAE's feature decoder (feat_weight 0.7: pred_feature and its gradients), and both at once
-# (the feature decoder and SupMAE's branch on one latent, dlatent the sum of the three parts).
+# (the feature decoder and SupMAE's branch on one latent, dlatent the sum of the three parts);
+# CMAE's contrastive branch (projector, predictor, InfoNCE against a constant contrast_target:
+# its term and dlatent checked) at its constants (weight 1, temperature 0.07), and with every
+# branch on at once (weight 0.5, temperature 0.2).
 # Each case: maepipe writes a checkpoint and one step's loss, predictions and gradients; PyTorch
 # loads the checkpoint with load_state_dict(strict=True), runs the same batch, and compares
 # (loss rel <= 1e-5, predictions and every gradient rel <= 1e-4).
@@ -28,7 +31,9 @@ set -- \
 	"vit-tiny,img=32,patch=8,dim=48,heads=3,depth=2,dec_dim=32,dec_depth=1,dec_heads=4,feat_depth=2,feat_weight=0.7" \
 	"vit-tiny,img=32,patch=8,dim=48,heads=3,depth=2,dec_dim=32,dec_depth=1,dec_heads=4,sup_classes=5" \
 	"tiny-28,depth=2,dim=64,heads=4,dec_dim=32,dec_depth=1,dec_heads=2,sup_classes=10,sup_weight=1,sup_temp=2" \
-	"vit-tiny,img=32,patch=8,dim=48,heads=3,depth=2,dec_dim=32,dec_depth=1,dec_heads=4,feat_depth=1,feat_weight=0.7,sup_classes=5,sup_weight=1,sup_temp=2"
+	"vit-tiny,img=32,patch=8,dim=48,heads=3,depth=2,dec_dim=32,dec_depth=1,dec_heads=4,feat_depth=1,feat_weight=0.7,sup_classes=5,sup_weight=1,sup_temp=2" \
+	"vit-tiny,img=32,patch=8,dim=48,heads=3,depth=2,dec_dim=32,dec_depth=1,dec_heads=4,cl_dim=24" \
+	"tiny-28,depth=2,dim=64,heads=4,dec_dim=32,dec_depth=1,dec_heads=2,feat_depth=1,feat_weight=0.7,sup_classes=10,sup_weight=1,sup_temp=2,cl_dim=16,cl_weight=0.5,cl_temp=0.2"
 n=0 fail=0
 for spec in "$@"; do
 	if ! "$B/tests/test_model_parity" --dump "$spec" 11 4 "$TMP" 2>"$TMP/err"; then

@@ -255,6 +255,15 @@ class Ref(nn.Module):
                 self.sup_weight, self.sup_temp = float(cfg["sup_weight"]), float(cfg["sup_temp"])
                 self.head = nn.Sequential(nn.Linear(D, mlp * D), nn.BatchNorm1d(mlp * D, eps=1e-5, track_running_stats=False),
                                           nn.ReLU(), nn.Linear(mlp * D, self.sup_classes))
+            # CMAE's branch: projector D -> mlp D -> cl_dim and predictor cl_dim -> mlp D -> D,
+            # each Linear -> BatchNorm1d (batch statistics) -> ReLU -> Linear, on the mean of the
+            # visible tokens; InfoNCE against the teacher's pooled feature (a constant)
+            self.cl_dim = int(cfg.get("cl_dim", 0))
+            if self.cl_dim:
+                self.cl_weight, self.cl_temp = float(cfg["cl_weight"]), float(cfg["cl_temp"])
+                bnmlp = lambda i, o: nn.Sequential(nn.Linear(i, mlp * D), nn.BatchNorm1d(mlp * D, eps=1e-5, track_running_stats=False),
+                                                   nn.ReLU(), nn.Linear(mlp * D, o))
+                self.projector, self.predictor = bnmlp(D, self.cl_dim), bnmlp(self.cl_dim, D)
         else:
             self.decoder_pred = nn.Linear(D, self.P)
 
@@ -282,7 +291,8 @@ class Ref(nn.Module):
         loss = ((pred - target) ** 2).mean(dim=-1)
         return (loss * mask).sum() / mask.sum()
 
-    def forward(self, patches, mask, windows=None, target=None, fmask=None, labels=None, feature_target=None):
+    def forward(self, patches, mask, windows=None, target=None, fmask=None, labels=None, feature_target=None,
+                contrast_target=None):
         imgs = self.unpatchify(patches)
         tgt = self.patchify(self.unpatchify(target)) if target is not None else self.patchify(imgs)
         mask = mask.float() if mask is not None else None
@@ -306,6 +316,12 @@ class Ref(nn.Module):
             if getattr(self, "sup_classes", 0):
                 logits = self.head(x[:, 1:, :].mean(dim=1))
                 self.sup_loss = self.sup_weight * F.cross_entropy(logits / self.sup_temp, labels)
+            self.cl_loss = None
+            if getattr(self, "cl_dim", 0):
+                q = F.normalize(self.predictor(self.projector(x[:, 1:, :].mean(dim=1))), dim=1)
+                k = F.normalize(contrast_target.detach(), dim=1)
+                logits = q @ k.t() / self.cl_temp
+                self.cl_loss = self.cl_weight * F.cross_entropy(logits, torch.arange(B))
             x = self.decoder_embed(x)
             mask_tokens = self.mask_token.repeat(B, ids_restore.shape[1] + 1 - x.shape[1], 1)
             x_ = torch.cat([x[:, 1:, :], mask_tokens], dim=1)
@@ -323,7 +339,9 @@ class Ref(nn.Module):
                 lf = ((pf - feature_target) ** 2).mean(dim=-1)
                 self.loss_feature = (lf * mask).sum() / mask.sum()
                 loss = loss + self.feat_weight * self.loss_feature
-            return pred, loss if self.sup_loss is None else loss + self.sup_loss
+            if self.sup_loss is not None:
+                loss = loss + self.sup_loss
+            return pred, loss if self.cl_loss is None else loss + self.cl_loss
         if self.mode == "lomar":
             K, M = self.K, self.M
             rows = torch.arange(K).view(K, 1) * self.gw + torch.arange(K).view(1, K)

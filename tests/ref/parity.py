@@ -54,7 +54,8 @@ def main():
     pred, loss = model(patches, mask, windows=t("batch.windows").long(),
                        target=t("batch.target") if meta["mode"] == "mfm" else None,
                        fmask=t("batch.fmask"), labels=t("batch.label").long() if "batch.label" in state else None,
-                       feature_target=t("batch.feature_target") if "batch.feature_target" in state else None)
+                       feature_target=t("batch.feature_target") if "batch.feature_target" in state else None,
+                       contrast_target=t("batch.contrast_target") if "batch.contrast_target" in state else None)
     loss.backward()
     el = abs(loss_c - loss.item()) / abs(loss.item())
     check(el <= LOSS_TOL, "loss %.7f vs torch %.7f (rel %.2g)" % (loss_c, loss.item(), el))
@@ -62,6 +63,11 @@ def main():
         sc, st = float(state["out.sup_loss"][0]), model.sup_loss.item()
         es = abs(sc - st) / abs(st)
         check(es <= LOSS_TOL, "SupMAE's term %.7f vs torch %.7f (rel %.2g)" % (sc, st, es))
+    if "out.cl_loss" in state:
+        cc, ct = float(state["out.cl_loss"][0]), model.cl_loss.item()
+        ec = abs(cc - ct) / abs(ct)
+        check(ec <= LOSS_TOL, "CMAE's term %.7f vs torch %.7f (rel %.2g)" % (cc, ct, ec))
+    if "out.dlatent" in state:
         dl, dt = state["out.dlatent"], model.latent.grad.numpy()
         ed = np.abs(dl - dt).max() / np.abs(dt).max()
         check(ed <= GRAD_TOL and dl.shape == dt.shape, "dlatent, the branch's gradient included (rel %.2g)" % ed)
@@ -80,10 +86,11 @@ def main():
         g = p.grad.numpy() if p.grad is not None else np.zeros(p.shape, np.float32)
         gc = state["grad." + pname]
         scale = np.abs(g).max()
-        if pname == "head.0.bias":
-            # it feeds BatchNorm, which subtracts the batch's mean: its gradient is 0 but for
-            # rounding on both sides, so the error is measured on head.0.weight's scale
-            scale = np.abs(dict(model.named_parameters())["head.0.weight"].grad.numpy()).max()
+        if pname in ("head.0.bias", "projector.0.bias", "projector.3.bias", "predictor.0.bias"):
+            # it feeds BatchNorm (projector.3.bias through predictor.0, a linear map), which
+            # subtracts the batch's mean: its gradient is 0 but for rounding on both sides, so
+            # the error is measured on the scale of the same layer's weight
+            scale = np.abs(dict(model.named_parameters())[pname[:-4] + "weight"].grad.numpy()).max()
         e = np.abs(gc - g).max() / scale if scale > 0 else np.abs(gc).max()
         n += 1
         if e > worst:

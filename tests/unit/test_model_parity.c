@@ -6,7 +6,8 @@
  *       runs one forward and backward pass on a seeded batch and writes DIR/state.safetensors:
  *       batch.* (patches, mask, windows, target, fmask, label), out.loss, out.pred, grad.<name>;
  *       with a feature decoder (feat_depth, BootMAE) also batch.feature_target and
- *       out.pred_feature; with SupMAE's branch also out.sup_loss (its term of the loss) and
+ *       out.pred_feature; with CMAE's branch (cl_dim) also batch.contrast_target and out.cl_loss;
+ *       with SupMAE's branch also out.sup_loss (its term of the loss) and
  *       out.dlatent (the gradient the decoder stage sends the encoder, the branch's part
  *       included).
  *       tests/ref/parity.py loads both into its own PyTorch model and compares.
@@ -75,9 +76,14 @@ static int dump(const char *spec, uint64_t seed, int B, const char *dir, char *e
 		ftarget[i] = (float)mae_rng_normal(&r);
 	for (int i = 0; i < B; i++)
 		labels[i] = c.sup_classes ? (int32_t)mae_rng_below(&r, (uint64_t)c.sup_classes) : -1;
+	float *ctarget = malloc(sizeof(float) * B * D);   /* CMAE's, drawn after the labels */
+	for (int i = 0; c.cl_dim && i < B * D; i++)
+		ctarget[i] = (float)mae_rng_normal(&r);
 	mae_batch b = { .B = B, .patches = patches, .mask = mask, .windows = windows, .labels = labels };
 	if (c.feat_depth)
 		b.feature_target = ftarget;
+	if (c.cl_dim)
+		b.contrast_target = ctarget;
 	if (c.mode == MAE_MODE_MFM)
 		b.target = target, b.fmask = fmask, b.mask = NULL;
 	float loss;
@@ -111,8 +117,13 @@ static int dump(const char *spec, uint64_t seed, int B, const char *dir, char *e
 	ADD("batch.label", MAE_I32, labels, sizeof(int32_t) * B, 1, B);
 	if (c.sup_classes) {
 		ADD("out.sup_loss", MAE_F32, &m->sup_loss, sizeof(float), 1, 1);
-		ADD("out.dlatent", MAE_F32, m->dlatent, sizeof(float) * m->S_enc * m->T_enc * c.dim, 3, m->S_enc, m->T_enc, c.dim);
 	}
+	if (c.cl_dim) {
+		ADD("batch.contrast_target", MAE_F32, ctarget, sizeof(float) * B * D, 2, B, D);
+		ADD("out.cl_loss", MAE_F32, &m->cl_loss, sizeof(float), 1, 1);
+	}
+	if (c.sup_classes || c.cl_dim)
+		ADD("out.dlatent", MAE_F32, m->dlatent, sizeof(float) * m->S_enc * m->T_enc * c.dim, 3, m->S_enc, m->T_enc, c.dim);
 	for (int i = 0; i < m->ntensors; i++) {
 		const mae_param_info *p = &m->tensors[i];
 		if (!p->trainable)
@@ -125,7 +136,7 @@ static int dump(const char *spec, uint64_t seed, int B, const char *dir, char *e
 	}
 	snprintf(path, sizeof path, "%s/state.safetensors", dir);
 	int rc = mae_st_write(path, t, nt, NULL, 0, err, errn);
-	free(t), free(names), free(patches), free(target), free(mask), free(fmask), free(windows), free(ftarget);
+	free(t), free(names), free(patches), free(target), free(mask), free(fmask), free(windows), free(ftarget), free(ctarget);
 	free(labels);
 	mae_model_free(m);
 	return rc;
@@ -154,7 +165,8 @@ int main(int argc, char **argv)
 	int n = 0, fails = 0;
 	const char *specs[] = { "micro-28", "micro-28,mode=lomar", "micro-28,mode=simmim", "micro-28,mode=mfm",
 	                        "micro-28,feat_depth=1", "micro-28,sup_classes=3",
-	                        "micro-28,feat_depth=1,sup_classes=3" };
+	                        "micro-28,feat_depth=1,sup_classes=3", "micro-28,cl_dim=8",
+	                        "micro-28,feat_depth=1,sup_classes=3,cl_dim=8" };
 	for (int k = 0; k < (int)(sizeof specs / sizeof specs[0]); k++) {
 		int rc = dump(specs[k], 5, 2, dir, err, sizeof err);
 		mae_st_file f;
