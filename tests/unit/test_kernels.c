@@ -813,7 +813,7 @@ static double nce_loss(void *c)
 
 static void test_infonce(void)
 {
-	nce_t t = { 6, 5, 0.07f };
+	nce_t t = { .R = 6, .C = 5, .temp = 0.07f };
 	t.q = rnd((size_t)t.R * t.C, 1.0f), t.k = rnd((size_t)t.R * t.C, 1.0f);
 	t.qn = zeros((size_t)t.R * t.C), t.kn = zeros((size_t)t.R * t.C);
 	t.qnorm = zeros(t.R), t.probs = zeros((size_t)t.R * t.R);
