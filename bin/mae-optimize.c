@@ -9,7 +9,7 @@
 
 #include <getopt.h>
 #include <stdio.h>
-#include <stdlib.h>
+#include <unistd.h>
 
 static const char usage[] =
 	"usage: mae-optimize [-qv] [-s seed] --ps @ENDPOINT [--replicas R] [--timeout SEC]\n"
@@ -88,25 +88,21 @@ int main(int argc, char **argv)
 	so.save_every = r.save_every;
 	so.images_per_epoch = r.images_per_epoch;
 	so.images = r.images;
-	/* the moving average: asked for, or part of the state a resumed run saved */
+	/* the moving average: asked for, or part of the state a resumed run saved (read once; its
+	 * momentum and period, unless given again) */
 	mae_ema ema;
-	mae_st_file ef;
 	snprintf(path, sizeof path, "%s/ema.safetensors", r.resume ? r.resume : "");
-	int saved = r.resume && mae_st_read(&ef, path, err, sizeof err) == 0;
-	if (saved) {
-		const char *mm = mae_st_meta(&ef, "momentum"), *ke = mae_st_meta(&ef, "every");
-		if (momentum < 0 && mm)
-			momentum = atof(mm);
-		if (every < 0 && ke)
-			every = atoll(ke);
-		mae_st_free(&ef);
-	}
-	if (every >= 0 && momentum < 0)
+	int saved = r.resume && access(path, F_OK) == 0;
+	if (every >= 0 && momentum < 0 && !saved)
 		mae_usage_error(usage, "--ema-every: with --ema M");
-	if (momentum >= 0) {
-		mae_ema_init(&ema, momentum, every > 0 ? every : 10, m->params, m->n_enc, o.step);
+	if (momentum >= 0 || saved) {
+		mae_ema_init(&ema, momentum >= 0 ? momentum : 0, every > 0 ? every : 10, m->params, m->n_enc, o.step);
 		if (saved && mae_ema_load(&ema, path, o.step, err, sizeof err))
 			mae_die(MAE_EXIT_DATA, "--resume: %s", err);
+		if (momentum >= 0)
+			ema.momentum = momentum;
+		if (every > 0)
+			ema.every = every;
 		if (!saved && r.resume)
 			mae_warn("--resume %s: no moving average saved there; it starts again from the weights of "
 			         "step %lld", r.resume, (long long)o.step);

@@ -78,10 +78,15 @@ int mae_ema_load(mae_ema *e, const char *path, int64_t step, char *err, size_t e
 		snprintf(err, errn, "%s: the average of step %s, the run is at step %" PRId64, path, st, step);
 		bad = 1;
 	} else {
+		const char *mm = mae_st_meta(&f, "momentum"), *ke = mae_st_meta(&f, "every");
 		memcpy(e->avg, a->data, a->nbytes);
 		memcpy(e->snap, s->data, s->nbytes);
 		e->step = step;
 		e->snap_step = strtoll(ss, NULL, 10);
+		if (mm)
+			e->momentum = atof(mm);
+		if (ke && atoll(ke) > 0)
+			e->every = atoll(ke);
 	}
 	mae_st_free(&f);
 	return bad ? -1 : 0;

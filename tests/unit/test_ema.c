@@ -52,10 +52,11 @@ int main(void)
 	ok(mae_ema_save(&e, path, errs, sizeof errs) == 0, "saved (%s)", path);
 	mae_ema back;
 	float zero[N] = {0};
-	mae_ema_init(&back, 0.9, K, zero, N, STEPS);
+	mae_ema_init(&back, 0.5, 3, zero, N, STEPS);
 	ok(mae_ema_load(&back, path, STEPS, errs, sizeof errs) == 0 && back.step == STEPS &&
+	   back.momentum == 0.9 && back.every == K &&
 	   back.snap_step == 20 && memcmp(back.avg, e.avg, sizeof zero) == 0 && memcmp(back.snap, e.snap, sizeof zero) == 0,
-	   "loaded back bit for bit, with its steps");
+	   "loaded back bit for bit, with its steps, momentum and period");
 	ok(mae_ema_load(&back, path, STEPS + 1, errs, sizeof errs) == -1 && strstr(errs, "the average of step 23"),
 	   "a run at another step refuses it: %s", errs);
 	mae_ema small;

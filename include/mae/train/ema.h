@@ -37,7 +37,8 @@ void mae_ema_free(mae_ema *e);
 
 /* DIR/ema.safetensors: the average, the snapshot and their steps, as part of a run's saved
  * state (written between mae_st_begin and mae_st_commit with the checkpoint). Load checks
- * the sizes and that the file's step is `step`. 0, or -1 with err. */
+ * the sizes and that the file's step is `step`, and takes the momentum and period the file
+ * records. 0, or -1 with err. */
 int mae_ema_save(const mae_ema *e, const char *path, char *err, size_t errn);
 int mae_ema_load(mae_ema *e, const char *path, int64_t step, char *err, size_t errn);
 
