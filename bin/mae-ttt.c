@@ -69,9 +69,8 @@ int main(int argc, char **argv)
 	mae_probe head;
 	if (mae_probe_load(&head, headpath, err, sizeof err))
 		mae_die(MAE_EXIT_DATA, "--head %s", err);
-	if (head.d != m->cfg.dim)   /* said before any image is read */
-		mae_die(MAE_EXIT_DATA, "--head %s: the probe reads %lld features, the encoder gives %d", headpath,
-		        (long long)head.d, m->cfg.dim);
+	if (mae_ttt_check(m, &head))   /* said before any image is read */
+		mae_die(MAE_EXIT_DATA, "-w %s with --head %s: %s", weights, headpath, m->err);
 	FILE *out = stdout, *pf = NULL;
 	if (c.out && strcmp(c.out, "-") && !(out = fopen(c.out, "w")))
 		mae_die(MAE_EXIT_DATA, "%s:", c.out);

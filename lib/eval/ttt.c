@@ -41,10 +41,8 @@ static void sgd(float *p, float *v, const float *g, size_t n, float lr, float mu
 	}
 }
 
-int mae_ttt_batch(mae_model *m, const mae_probe *head, const float *patches, const int64_t *index, int B,
-                  const mae_ttt_opts *o, int32_t *before, int32_t *after)
+int mae_ttt_check(mae_model *m, const mae_probe *head)
 {
-	int N = m->N, P = m->P, C = o->copies;
 	if (m->cfg.mode != MAE_MODE_MAE) {
 		snprintf(m->err, sizeof m->err, "test-time training needs a model in mode mae, not %s",
 		         mae_mode_name(m->cfg.mode));
@@ -55,6 +53,15 @@ int mae_ttt_batch(mae_model *m, const mae_probe *head, const float *patches, con
 		         (long long)head->d, m->cfg.dim);
 		return -1;
 	}
+	return 0;
+}
+
+int mae_ttt_batch(mae_model *m, const mae_probe *head, const float *patches, const int64_t *index, int B,
+                  const mae_ttt_opts *o, int32_t *before, int32_t *after)
+{
+	int N = m->N, P = m->P, C = o->copies;
+	if (mae_ttt_check(m, head))
+		return -1;
 	const mae_param_info *tok = mae_model_find(m, "mask_token");
 	size_t ne = m->n_enc, nt = tok ? tok->numel : 0;
 	/* TTT-MAE's objective is MAE's pixel reconstruction alone: a BootMAE, SupMAE or CMAE checkpoint's

@@ -24,6 +24,9 @@ typedef struct mae_ttt_opts {
 } mae_ttt_opts;
 
 void mae_ttt_opts_init(mae_ttt_opts *o);
+/* Whether the model and the probe go together (a model in mode mae, a probe as wide as its
+ * encoder): 0, or -1 with m->err. mae_ttt_batch asks it first. */
+int mae_ttt_check(mae_model *m, const mae_probe *head);
 /* The predictions of B images (patches [B,N,P], index [B]) by the probe, before (the
  * pretrained encoder) and after test-time training on each image; the model's weights are
  * the pretrained ones again when it returns. Returns 0, or -1 with m->err (a model that is
