@@ -525,59 +525,89 @@ void mae_gelu_forward_deriv(float *out, float *deriv, const float *inp, size_t n
 /* ---------------------------------------------------------------------------------------
  * Patch embedding: MAE's Conv2d with kernel = stride = p, on patchified input */
 
-/* wperm[d, (a*p + b)*c + ch] = w[d, ch, a, b]: the conv weight in the patches' (a,b,c) order */
-static void permute_conv_weight(float *wperm, const float *w, int p, int c, int D)
+/* wperm[d, q*c + ch] = w[d, ch, q]: the conv weight in the patches' (position, channel) order,
+ * q = a*p + b (or (dt*p + a)*p + b for a tubelet) */
+static void permute_conv_weight(float *wperm, const float *w, int k, int c, int D)
 {
-	int P = p * p * c;
+	int P = k * c;
 	for (int d = 0; d < D; d++)
 		for (int ch = 0; ch < c; ch++)
-			for (int a = 0; a < p; a++)
-				for (int b = 0; b < p; b++)
-					wperm[(size_t)d * P + (a * p + b) * c + ch] =
-					    w[(size_t)d * P + ch * p * p + a * p + b];
+			for (int q = 0; q < k; q++)
+				wperm[(size_t)d * P + (size_t)q * c + ch] = w[(size_t)d * P + (size_t)ch * k + q];
 }
 
 void mae_patch_embed_forward(float *out, float *wperm, const float *patches, const float *w,
-                         const float *bias, int R, int p, int c, int D)
+                         const float *bias, int R, int k, int c, int D)
 {
-	permute_conv_weight(wperm, w, p, c, D);
-	mae_linear_forward(out, patches, wperm, bias, R, p * p * c, D);
+	permute_conv_weight(wperm, w, k, c, D);
+	mae_linear_forward(out, patches, wperm, bias, R, k * c, D);
 }
 
 void mae_patch_embed_backward(float *dw, float *dbias, float *dwperm, const float *dout,
-                          const float *patches, int R, int p, int c, int D)
+                          const float *patches, int R, int k, int c, int D)
 {
-	int P = p * p * c;
+	int P = k * c;
 	memset(dwperm, 0, (size_t)D * P * sizeof(float));
 	mae_linear_backward(NULL, dwperm, dbias, dout, patches, NULL, R, P, D);
 	for (int d = 0; d < D; d++)
 		for (int ch = 0; ch < c; ch++)
-			for (int a = 0; a < p; a++)
-				for (int b = 0; b < p; b++)
-					dw[(size_t)d * P + ch * p * p + a * p + b] +=
-					    dwperm[(size_t)d * P + (a * p + b) * c + ch];
+			for (int q = 0; q < k; q++)
+				dw[(size_t)d * P + (size_t)ch * k + q] += dwperm[(size_t)d * P + (size_t)q * c + ch];
 }
 
 /* ---------------------------------------------------------------------------------------
- * 2-D sin-cos position embedding (facebookresearch/mae util/pos_embed.py) */
+ * Sin-cos position embeddings. numpy computes them in float64 and the models cast to float32. */
+
+/* MAE's get_1d_sincos_pos_embed_from_grid: E values for position x, [sin(x w_k) | cos(x w_k)]
+ * with w_k = 10000^(-k/(E/2)), k < E/2 */
+static void sincos_1d(float *out, int E, double x)
+{
+	int Q = E / 2;
+	for (int k = 0; k < Q; k++) {
+		double omega = 1.0 / pow(10000.0, (double)k / Q);
+		out[k] = (float)sin(x * omega);
+		out[Q + k] = (float)cos(x * omega);
+	}
+}
 
 void mae_pos_embed_sincos(float *out, int D, int gh, int gw, int cls)
 {
-	int Q = D / 4;
 	if (cls)
 		memset(out, 0, (size_t)D * sizeof(float));
 	float *e = out + (cls ? D : 0);
 	for (int i = 0; i < gh; i++)
 		for (int j = 0; j < gw; j++) {
 			float *row = e + ((size_t)i * gw + j) * D;
-			for (int k = 0; k < Q; k++) {
-				/* numpy computes this in float64 and the model casts to float32 */
-				double omega = 1.0 / pow(10000.0, (double)k / Q);
-				row[k] = (float)sin(j * omega);
-				row[Q + k] = (float)cos(j * omega);
-				row[2 * Q + k] = (float)sin(i * omega);
-				row[3 * Q + k] = (float)cos(i * omega);
+			sincos_1d(row, D / 2, j);
+			sincos_1d(row + D / 2, D / 2, i);
+		}
+}
+
+void mae_pos_embed_sincos_3d(float *out, int D, int gt, int gh, int gw, int cls)
+{
+	int Dt = D / 4, Ds = D - Dt;
+	if (cls)
+		memset(out, 0, (size_t)D * sizeof(float));
+	float *e = out + (cls ? D : 0);
+	for (int t = 0; t < gt; t++)
+		for (int i = 0; i < gh; i++)
+			for (int j = 0; j < gw; j++) {
+				float *row = e + (((size_t)t * gh + i) * gw + j) * D;
+				sincos_1d(row, Dt, t);
+				sincos_1d(row + Dt, Ds / 2, j);
+				sincos_1d(row + Dt + Ds / 2, Ds / 2, i);
 			}
+}
+
+void mae_pos_embed_sinusoid(float *out, int D, int n, int cls)
+{
+	if (cls)
+		memset(out, 0, (size_t)D * sizeof(float));
+	float *e = out + (cls ? D : 0);
+	for (int l = 0; l < n; l++)
+		for (int d = 0; d < D; d++) {
+			double angle = l / pow(10000.0, 2.0 * (d / 2) / D);
+			e[(size_t)l * D + d] = (float)(d % 2 ? cos(angle) : sin(angle));
 		}
 }
 

@@ -29,6 +29,27 @@ void mae_norm_pix_target(float *out, const float *x, int R, int P, float eps)
 	}
 }
 
+void mae_norm_tube_target(float *out, const float *x, int R, int P, int C, float eps)
+{
+	int K = P / C;   /* values of one channel in a row */
+	for (int r = 0; r < R; r++) {
+		const float *v = x + (size_t)r * P;
+		float *o = out + (size_t)r * P;
+		for (int c = 0; c < C; c++) {
+			double m = 0.0, var = 0.0;
+			for (int k = 0; k < K; k++)
+				m += v[k * C + c];
+			m /= K;
+			for (int k = 0; k < K; k++)
+				var += (v[k * C + c] - m) * (v[k * C + c] - m);
+			var /= (K - 1);   /* torch's .var(unbiased=True) */
+			double s = 1.0 / (sqrt(var) + eps);   /* eps outside the root, as VideoMAE */
+			for (int k = 0; k < K; k++)
+				o[k * C + c] = (float)((v[k * C + c] - m) * s);
+		}
+	}
+}
+
 static double mask_count(const uint8_t *mask, int R)
 {
 	double n = 0.0;

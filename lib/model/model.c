@@ -72,16 +72,18 @@ int mae_config_preset(mae_config *c, const char *name)
 		c->cl_dim = 0;
 		c->cl_weight = 1.0f;
 		c->cl_temp = 0.07f;
+		c->frames = c->tubelet = 1;
 		return 0;
 	}
 	return -1;
 }
 
 static const char *mode_names[] = { "mae", "simmim", "lomar", "mfm" };
-static const char *loss_names[] = { "normpix", "mse", "l1", "freq" };
+static const char *loss_names[] = { "normpix", "mse", "l1", "freq", "normtube" };
+static const char *pos_names[] = { "none", "sincos", "sinusoid" };
 
 const char *mae_mode_name(int mode) { return mode >= 0 && mode < 4 ? mode_names[mode] : "?"; }
-const char *mae_loss_name(int loss) { return loss >= 0 && loss < 4 ? loss_names[loss] : "?"; }
+const char *mae_loss_name(int loss) { return loss >= 0 && loss < 5 ? loss_names[loss] : "?"; }
 
 static int parse_int(const char *s, int lo, int hi, int *out)
 {
@@ -106,13 +108,15 @@ static const struct { const char *key; size_t off; int lo, hi; } ints[] = {
 	{ "dec_depth", offsetof(mae_config, dec_depth), 1, 1024 },
 	{ "dec_heads", offsetof(mae_config, dec_heads), 1, 1024 },
 	{ "mlp_ratio", offsetof(mae_config, mlp_ratio), 1, 64 },
-	{ "pos", offsetof(mae_config, pos), 0, 1 },
+	{ "pos", offsetof(mae_config, pos), 0, 2 },
 	{ "window", offsetof(mae_config, window), 1, 1024 },
 	{ "nwindows", offsetof(mae_config, nwindows), 1, 1024 },
 	{ "target_dim", offsetof(mae_config, target_dim), 0, 1 << 20 },
 	{ "sup_classes", offsetof(mae_config, sup_classes), 0, 1 << 20 },
 	{ "feat_depth", offsetof(mae_config, feat_depth), 0, 1024 },
 	{ "cl_dim", offsetof(mae_config, cl_dim), 0, 65536 },
+	{ "frames", offsetof(mae_config, frames), 1, 4096 },
+	{ "tubelet", offsetof(mae_config, tubelet), 1, 64 },
 };
 
 /* The real settings: place, range [lo, hi] with an open end where open_lo / open_hi */
@@ -142,16 +146,23 @@ int mae_config_fields(const mae_config *c, char key[MAE_CONFIG_NFIELDS][16], cha
 
 int mae_config_set(mae_config *c, const char *key, const char *val, char *err, size_t n)
 {
-	if (!strcmp(key, "mode") || !strcmp(key, "loss")) {
-		const char **names = key[0] == 'm' ? mode_names : loss_names;
+	if (!strcmp(key, "mode")) {
 		for (int i = 0; i < 4; i++)
-			if (!strcmp(val, names[i])) {
-				*(key[0] == 'm' ? &c->mode : &c->loss) = i;
-				return 0;
-			}
-		seterr(err, n, "%s '%s': expected %s, %s, %s or %s", key, val, names[0], names[1], names[2], names[3]);
+			if (!strcmp(val, mode_names[i]))
+				return c->mode = i, 0;
+		seterr(err, n, "mode '%s': expected mae, simmim, lomar or mfm", val);
 		return -1;
 	}
+	if (!strcmp(key, "loss")) {
+		for (int i = 0; i < 5; i++)
+			if (!strcmp(val, loss_names[i]))
+				return c->loss = i, 0;
+		seterr(err, n, "loss '%s': expected normpix, mse, l1, freq or normtube", val);
+		return -1;
+	}
+	for (int i = 0; i < 3; i++)   /* pos by name; its number is read with the integers */
+		if (!strcmp(key, "pos") && !strcmp(val, pos_names[i]))
+			return c->pos = i, 0;
 	if (!strcmp(key, "img")) {
 		if (parse_int(val, 1, 16384, &c->img_h) == 0) {
 			c->img_w = c->img_h;
@@ -219,8 +230,17 @@ int mae_config_parse(mae_config *c, const char *spec, char *err, size_t n)
 
 int mae_config_check(const mae_config *c, char *err, size_t n)
 {
-	if (c->mode < 0 || c->mode > 3 || c->loss < 0 || c->loss > 3)
+	if (c->mode < 0 || c->mode > 3 || c->loss < 0 || c->loss > 4)
 		return seterr(err, n, "bad mode or loss"), -1;
+	if (c->frames % c->tubelet)
+		return seterr(err, n, "frames %d is not a multiple of tubelet %d", c->frames, c->tubelet), -1;
+	if (c->frames > 1 && (c->mode == MAE_MODE_LOMAR || c->mode == MAE_MODE_MFM))
+		return seterr(err, n, "frames %d: clips need mode mae or simmim (%s works on one image)",
+		              c->frames, mae_mode_name(c->mode)), -1;
+	int three_d = c->pos == MAE_POS_SINCOS && c->frames / c->tubelet > 1;
+	if (three_d && (c->dim % 16 || (c->mode == MAE_MODE_MAE && c->dec_dim % 16)))
+		return seterr(err, n, "the 3-D sin-cos position embedding of clips needs dim and dec_dim "
+		              "multiples of 16 (have %d, %d; or pos=sinusoid)", c->dim, c->dec_dim), -1;
 	if (c->img_h % c->patch || c->img_w % c->patch)
 		return seterr(err, n, "image %dx%d is not a multiple of patch %d", c->img_h, c->img_w, c->patch), -1;
 	if (c->dim % c->heads)
@@ -401,6 +421,12 @@ static void do_layout(layout *L, mae_weights *w)
 	}
 	w->patch_w = take(L, (size_t)D * P, 0);
 	entry(L, w->patch_w, 0, "patch_embed.proj.weight", -1, 4, D, c->channels, p, p);
+	if (c->tubelet > 1 && L->record) {   /* Conv3d's (D, c, t, p, p) */
+		mae_param_info *t = &m->tensors[L->nt - 1];
+		t->ndim = 5;
+		t->shape[2] = c->tubelet, t->shape[3] = t->shape[4] = p;
+		t->numel *= (size_t)c->tubelet;
+	}
 	w->patch_b = take(L, D, 0);
 	entry(L, w->patch_b, 0, "patch_embed.proj.bias", -1, 1, D, 0, 0, 0);
 	if (c->mode == MAE_MODE_SIMMIM || c->mode == MAE_MODE_LOMAR) {
@@ -471,15 +497,37 @@ static void do_layout(layout *L, mae_weights *w)
 	}
 }
 
+/* One fixed position table (1 + N, D), the cls row zeros: MAE's 2-D sin-cos for images, the
+ * 3-D one for clips, or VideoMAE's 1-D sinusoid (cfg.pos). */
+static void pos_table(const mae_model *m, float *out, int D)
+{
+	if (m->cfg.pos == MAE_POS_SINUSOID)
+		mae_pos_embed_sinusoid(out, D, m->N, 1);
+	else if (m->gt > 1)
+		mae_pos_embed_sincos_3d(out, D, m->gt, m->gh, m->gw, 1);
+	else
+		mae_pos_embed_sincos(out, D, m->gh, m->gw, 1);
+}
+
+static void fill_pos_tables(mae_model *m)
+{
+	if (m->pos)
+		pos_table(m, m->pos, m->cfg.dim);
+	if (m->dec_pos)
+		pos_table(m, m->dec_pos, m->cfg.dec_dim);
+	if (m->feat_pos)
+		pos_table(m, m->feat_pos, m->cfg.dec_dim);
+}
+
 mae_model *mae_model_new(const mae_config *c, char *err, size_t n)
 {
 	if (mae_config_check(c, err, n) != 0)
 		return NULL;
 	mae_model *m = mae_calloc(1, sizeof *m);
 	m->cfg = *c;
-	m->gh = c->img_h / c->patch, m->gw = c->img_w / c->patch;
-	m->N = m->gh * m->gw;
-	m->P = c->patch * c->patch * c->channels;
+	m->gt = mae_config_grid_t(c), m->gh = mae_config_grid_h(c), m->gw = mae_config_grid_w(c);
+	m->N = mae_config_npatch(c);
+	m->P = mae_config_pdim(c);
 	m->Pt = mae_config_tdim(c);
 	m->NB = c->mode == MAE_MODE_LOMAR ? 50 : 0;   /* 7*7 product buckets + 1 for the cls */
 	m->gelu_keep_mb = 32;
@@ -499,12 +547,7 @@ mae_model *mae_model_new(const mae_config *c, char *err, size_t n)
 	do_layout(&L1, &m->w);
 	layout L2 = { .m = m, .base = m->grads, .fbase = NULL, .record = 0 };
 	do_layout(&L2, &m->g);
-	if (m->pos)
-		mae_pos_embed_sincos(m->pos, c->dim, m->gh, m->gw, 1);
-	if (m->dec_pos)
-		mae_pos_embed_sincos(m->dec_pos, c->dec_dim, m->gh, m->gw, 1);
-	if (m->feat_pos)
-		mae_pos_embed_sincos(m->feat_pos, c->dec_dim, m->gh, m->gw, 1);
+	fill_pos_tables(m);
 	return m;
 }
 
@@ -622,12 +665,7 @@ void mae_model_init(mae_model *m, uint64_t seed)
 			xavier(&r, pw[i]->w2, out[i], Hs, 1);
 		}
 	}
-	if (m->pos)
-		mae_pos_embed_sincos(m->pos, D, m->gh, m->gw, 1);
-	if (m->dec_pos)
-		mae_pos_embed_sincos(m->dec_pos, c->dec_dim, m->gh, m->gw, 1);
-	if (m->feat_pos)
-		mae_pos_embed_sincos(m->feat_pos, c->dec_dim, m->gh, m->gw, 1);
+	fill_pos_tables(m);
 }
 
 /* ---------------------------------------------------------------------------------------

@@ -178,7 +178,7 @@ int mae_encoder_forward(mae_model *m, const mae_batch *b)
 				       b->patches + ((size_t)(s / spi) * N + m->idx[(size_t)s * ntok + t]) * P,
 				       (size_t)P * sizeof(float));
 	mae_patch_embed_forward(m->emb, m->wperm, encoder_patches(m, b), m->w.patch_w, m->w.patch_b,
-	                    S * ntok, c->patch, c->channels, D);
+	                    S * ntok, m->P / c->channels, c->channels, D);
 	mae_stack_ensure(&m->ea, S, T, D, c->heads, c->depth, c->mlp_ratio, m->NB, c->window, m->gelu_keep_mb, m->attn_keep_mb, m->chunk_rows);
 	/* x0[s] = [cls + pos0, (hidden ? mask_token : embedding) + pos[1 + patch id]...] */
 	for (int s = 0; s < S; s++) {
@@ -227,7 +227,7 @@ int mae_encoder_backward(mae_model *m, const float *dlatent, const mae_batch *b)
 		}
 	}
 	mae_patch_embed_backward(m->g.patch_w, m->g.patch_b, m->dwperm, demb, encoder_patches(m, b),
-	                     S * ntok, c->patch, c->channels, D);
+	                     S * ntok, m->P / c->channels, c->channels, D);
 	return 0;
 }
 
@@ -551,6 +551,9 @@ static int loss_setup(mae_model *m, const mae_batch *b)
 	if (c->loss == MAE_LOSS_NORMPIX) {
 		mae_norm_pix_target(m->target, src, R, P, 1e-6f);
 		src = m->target;
+	} else if (c->loss == MAE_LOSS_NORMTUBE) {
+		mae_norm_tube_target(m->target, src, R, P, c->channels, 1e-6f);
+		src = m->target;
 	}
 	m->tgt = src;
 	if (c->loss == MAE_LOSS_FREQ) {
@@ -575,6 +578,7 @@ int mae_loss_forward(mae_model *m, const float *pred, const float *pred_feat, co
 	int R = m->B * m->Npred, P = m->Pt;
 	switch (c->loss) {
 	case MAE_LOSS_NORMPIX:
+	case MAE_LOSS_NORMTUBE:
 	case MAE_LOSS_MSE:
 		*loss = mae_mse_masked_forward(pred, m->tgt, m->lmask, R, P);
 		break;
@@ -600,6 +604,7 @@ int mae_loss_backward(mae_model *m, const float *pred, const float *pred_feat, c
 	memset(m->dpred, 0, (size_t)R * P * sizeof(float));
 	switch (c->loss) {
 	case MAE_LOSS_NORMPIX:
+	case MAE_LOSS_NORMTUBE:
 	case MAE_LOSS_MSE:
 		mae_mse_masked_backward(m->dpred, pred, m->tgt, m->lmask, R, P, 1.0f);
 		break;

@@ -19,6 +19,12 @@ Deliberate, documented differences from the originals (also in mae-checkpoint(5)
     width), without BootMAE's target-aware cross-attention to the encoder's shallow features;
     its MSE against the given momentum-encoder features, over the masked patches, times
     feat_weight, adds to the pixel loss.
+  * VideoMAE (frames > 1): the tubelet embedding is VideoMAE's Conv3d(c, D, (t, p, p)) on the
+    clip [B, c, T, H, W], tokens in (t h w) order; the position tables are MVD/VideoMAE V2's
+    get_3d_sincos_pos_embed (pos=1) or VideoMAE's get_sinusoid_encoding_table (pos=2), behind
+    MAE's cls token with a zero row (VideoMAE has no cls token); the normtube target is
+    VideoMAE's engine_for_pretraining.py normalization per tubelet and channel, on the
+    stream's normalized values (VideoMAE first un-normalizes to [0, 1]).
 Only the standard library, numpy and torch are used (Debian has no safetensors package).
 """
 import json
@@ -72,6 +78,52 @@ def get_1d_sincos_pos_embed_from_grid(embed_dim, pos):
     pos = pos.reshape(-1)
     out = np.einsum('m,d->md', pos, omega)
     return np.concatenate([np.sin(out), np.cos(out)], axis=1)
+
+
+# MVD / VideoMAE V2 (utils get_3d_sincos_pos_embed), for a gt x gh x gw grid, verbatim maths
+def get_3d_sincos_pos_embed(embed_dim, gh, gw, t_size, cls_token=False):
+    assert embed_dim % 4 == 0
+    embed_dim_spatial = embed_dim // 4 * 3
+    embed_dim_temporal = embed_dim // 4
+    grid_h = np.arange(gh, dtype=np.float32)
+    grid_w = np.arange(gw, dtype=np.float32)
+    grid = np.meshgrid(grid_w, grid_h)  # here w goes first
+    grid = np.stack(grid, axis=0).reshape([2, 1, gh, gw])
+    emb_h = get_1d_sincos_pos_embed_from_grid(embed_dim_spatial // 2, grid[0])
+    emb_w = get_1d_sincos_pos_embed_from_grid(embed_dim_spatial // 2, grid[1])
+    pos_embed_spatial = np.concatenate([emb_h, emb_w], axis=1)
+    grid_t = np.arange(t_size, dtype=np.float32)
+    pos_embed_temporal = get_1d_sincos_pos_embed_from_grid(embed_dim_temporal, grid_t)
+    pos_embed_temporal = np.repeat(pos_embed_temporal[:, np.newaxis, :], gh * gw, axis=1)
+    pos_embed_spatial = np.repeat(pos_embed_spatial[np.newaxis, :, :], t_size, axis=0)
+    pos_embed = np.concatenate([pos_embed_temporal, pos_embed_spatial], axis=-1).reshape([-1, embed_dim])
+    if cls_token:
+        pos_embed = np.concatenate([np.zeros([1, embed_dim]), pos_embed], axis=0)
+    return pos_embed
+
+
+# VideoMAE modeling_pretrain.py / modeling_finetune.py get_sinusoid_encoding_table, verbatim maths
+def get_sinusoid_encoding_table(n_position, d_hid):
+    def get_position_angle_vec(position):
+        return [position / np.power(10000, 2 * (hid_j // 2) / d_hid) for hid_j in range(d_hid)]
+    sinusoid_table = np.array([get_position_angle_vec(pos_i) for pos_i in range(n_position)])
+    sinusoid_table[:, 0::2] = np.sin(sinusoid_table[:, 0::2])
+    sinusoid_table[:, 1::2] = np.cos(sinusoid_table[:, 1::2])
+    return sinusoid_table
+
+
+def pos_table(cfg, D):
+    """(1 + N, D) with the cls row zero: maepipe's choice by pos and the grid"""
+    g = lambda k: int(cfg.get(k, 1))
+    gh, gw = g("img_h") // g("patch"), g("img_w") // g("patch")
+    gt = g("frames") // g("tubelet")
+    if g("pos") == 2:
+        t = get_sinusoid_encoding_table(gt * gh * gw, D)
+        return np.concatenate([np.zeros([1, D]), t], axis=0)
+    if gt > 1:
+        return get_3d_sincos_pos_embed(D, gh, gw, gt, True)
+    assert gh == gw
+    return get_2d_sincos_pos_embed(D, gh, True)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -168,9 +220,10 @@ class Block(nn.Module):
 
 
 class PatchEmbed(nn.Module):
-    def __init__(self, c, dim, p):
+    def __init__(self, c, dim, p, t=0):
         super().__init__()
-        self.proj = nn.Conv2d(c, dim, kernel_size=p, stride=p)
+        # t > 0: VideoMAE's tubelet embedding, Conv3d with kernel = stride = (t, p, p)
+        self.proj = nn.Conv3d(c, dim, kernel_size=(t, p, p), stride=(t, p, p)) if t else nn.Conv2d(c, dim, kernel_size=p, stride=p)
 
     def forward(self, x):
         return self.proj(x).flatten(2).transpose(1, 2)
@@ -180,12 +233,12 @@ class FeatureDecoder(nn.Module):
     """BootMAE's feature predictor as a second MAE decoder: the latent (cls + visible tokens,
     ascending) to a D-wide prediction for every patch."""
 
-    def __init__(self, D, Dd, heads, depth, mlp, N, grid):
+    def __init__(self, D, Dd, heads, depth, mlp, N, table):
         super().__init__()
         self.embed = nn.Linear(D, Dd)
         self.mask_token = nn.Parameter(torch.zeros(1, 1, Dd))
         self.pos_embed = nn.Parameter(torch.zeros(1, N + 1, Dd), requires_grad=False)
-        self.pos_embed.data.copy_(torch.from_numpy(get_2d_sincos_pos_embed(Dd, grid, True)).float().unsqueeze(0))
+        self.pos_embed.data.copy_(torch.from_numpy(table).float().unsqueeze(0))
         self.blocks = nn.ModuleList([Block(Dd, heads, mlp) for _ in range(depth)])
         self.norm = nn.LayerNorm(Dd, eps=1e-6)
         self.pred = nn.Linear(Dd, D)
@@ -213,18 +266,20 @@ class Ref(nn.Module):
         self.mode, self.loss_kind = cfg["mode"], cfg["loss"]
         self.c, self.p, self.H, self.W = g("channels"), g("patch"), g("img_h"), g("img_w")
         self.gh, self.gw = self.H // self.p, self.W // self.p
-        self.N, self.P = self.gh * self.gw, self.p * self.p * self.c
+        self.T, self.t = int(cfg.get("frames", 1)), int(cfg.get("tubelet", 1))
+        self.video = self.T > 1
+        self.gt = self.T // self.t
+        self.N, self.P = self.gt * self.gh * self.gw, self.t * self.p * self.p * self.c
         D, heads, depth, mlp = g("dim"), g("heads"), g("depth"), g("mlp_ratio")
         self.D = D
         self.K, self.M = g("window"), g("nwindows")
         self.cls_token = nn.Parameter(torch.zeros(1, 1, D))
         if g("pos"):
-            assert self.gh == self.gw
             self.pos_embed = nn.Parameter(torch.zeros(1, self.N + 1, D), requires_grad=False)
-            self.pos_embed.data.copy_(torch.from_numpy(get_2d_sincos_pos_embed(D, self.gh, True)).float().unsqueeze(0))
+            self.pos_embed.data.copy_(torch.from_numpy(pos_table(cfg, D)).float().unsqueeze(0))
         else:
             self.pos_embed = None
-        self.patch_embed = PatchEmbed(self.c, D, self.p)
+        self.patch_embed = PatchEmbed(self.c, D, self.p, self.t if self.video else 0)
         rpe_nb = 0
         if self.mode == "lomar":
             self.bucket, rpe_nb = irpe_buckets(self.K)
@@ -240,13 +295,13 @@ class Ref(nn.Module):
             self.decoder_embed = nn.Linear(D, Dd)
             self.mask_token = nn.Parameter(torch.zeros(1, 1, Dd))
             self.decoder_pos_embed = nn.Parameter(torch.zeros(1, self.N + 1, Dd), requires_grad=False)
-            self.decoder_pos_embed.data.copy_(torch.from_numpy(get_2d_sincos_pos_embed(Dd, self.gh, True)).float().unsqueeze(0))
+            self.decoder_pos_embed.data.copy_(torch.from_numpy(pos_table(cfg, Dd)).float().unsqueeze(0))
             self.decoder_blocks = nn.ModuleList([Block(Dd, g("dec_heads"), mlp) for _ in range(g("dec_depth"))])
             self.decoder_norm = nn.LayerNorm(Dd, eps=1e-6)
             self.decoder_pred = nn.Linear(Dd, self.P)
             self.feat_weight = float(cfg.get("feat_weight", 1))
             if int(cfg.get("feat_depth", 0)):
-                self.feature_decoder = FeatureDecoder(D, Dd, g("dec_heads"), g("feat_depth"), mlp, self.N, self.gh)
+                self.feature_decoder = FeatureDecoder(D, Dd, g("dec_heads"), g("feat_depth"), mlp, self.N, pos_table(cfg, Dd))
             # SupMAE's branch (METHODS 5.7): Linear(D, 4D) -> BatchNorm1d -> ReLU -> Linear(4D, K)
             # on the mean of the visible tokens; BatchNorm1d in training mode without running
             # statistics (maepipe keeps none), so the state dict has no buffers for it
@@ -267,15 +322,24 @@ class Ref(nn.Module):
         else:
             self.decoder_pred = nn.Linear(D, self.P)
 
-    # models_mae.py patchify/unpatchify, with c channels
+    # models_mae.py patchify/unpatchify, with c channels; for clips [B, c, T, H, W], VideoMAE's
+    # 'b c (t p0) (h p1) (w p2) -> b (t h w) (p0 p1 p2 c)' and back
     def patchify(self, imgs):
         p, h, w, c = self.p, self.gh, self.gw, self.c
+        if self.video:
+            x = imgs.reshape(imgs.shape[0], c, self.gt, self.t, h, p, w, p)
+            x = torch.einsum('ncgthpwq->nghwtpqc', x)
+            return x.reshape(imgs.shape[0], self.N, self.P)
         x = imgs.reshape(imgs.shape[0], c, h, p, w, p)
         x = torch.einsum('nchpwq->nhwpqc', x)
         return x.reshape(imgs.shape[0], h * w, p * p * c)
 
     def unpatchify(self, x):
         p, h, w, c = self.p, self.gh, self.gw, self.c
+        if self.video:
+            x = x.reshape(x.shape[0], self.gt, h, w, self.t, p, p, c)
+            x = torch.einsum('nghwtpqc->ncgthpwq', x)
+            return x.reshape(x.shape[0], c, self.T, h * p, w * p)
         x = x.reshape(x.shape[0], h, w, p, p, c)
         x = torch.einsum('nhwpqc->nchpwq', x)
         return x.reshape(x.shape[0], c, h * p, w * p)
@@ -285,9 +349,18 @@ class Ref(nn.Module):
         var = target.var(dim=-1, keepdim=True)
         return (target - mean) / (var + 1.e-6) ** .5
 
+    def norm_tube(self, target):
+        # VideoMAE engine_for_pretraining.py: per tubelet and channel over (p0 p1 p2), unbiased
+        # std, eps outside the root
+        sq = target.reshape(target.shape[0], target.shape[1], -1, self.c)
+        sq = (sq - sq.mean(dim=-2, keepdim=True)) / (sq.var(dim=-2, unbiased=True, keepdim=True).sqrt() + 1e-6)
+        return sq.reshape(target.shape)
+
     def mse(self, pred, target, mask):
         if self.loss_kind == "normpix":
             target = self.norm_pix(target)
+        elif self.loss_kind == "normtube":
+            target = self.norm_tube(target)
         loss = ((pred - target) ** 2).mean(dim=-1)
         return (loss * mask).sum() / mask.sum()
 

@@ -40,12 +40,16 @@ def main():
 
     check(not missing.missing_keys and not missing.unexpected_keys,
           "maepipe checkpoint loads with load_state_dict(strict=True) (%d tensors)" % len(sd))
-    # the fixed sin-cos tables maepipe wrote equal MAE's util/pos_embed.py
-    if "pos_embed" in weights:
-        from mae_ref import get_2d_sincos_pos_embed
-        ref = get_2d_sincos_pos_embed(weights["pos_embed"].shape[2], model.gh, True).astype(np.float32)
-        e = np.abs(weights["pos_embed"][0] - ref).max()
-        check(e < 1e-6, "pos_embed equals util/pos_embed.py (max diff %.2g)" % e)
+    # the fixed tables maepipe wrote equal MAE's util/pos_embed.py (images), MVD's 3-D sin-cos
+    # (clips, pos=1) or VideoMAE's sinusoid table (pos=2), each from its own code in mae_ref
+    from mae_ref import pos_table
+    which = ("VideoMAE's get_sinusoid_encoding_table" if int(meta["pos"]) == 2 else
+             "get_3d_sincos_pos_embed" if model.gt > 1 else "util/pos_embed.py")
+    for key in ("pos_embed", "decoder_pos_embed"):
+        if key in weights:
+            ref = pos_table(meta, weights[key].shape[2]).astype(np.float32)
+            e = np.abs(weights[key][0] - ref).max()
+            check(e < 1e-6, "%s equals %s (max diff %.2g)" % (key, which, e))
 
     t = lambda k: torch.from_numpy(state[k])
     patches = t("batch.patches")

@@ -568,7 +568,7 @@ typedef struct { int R, p, c, D; float *out, *wp, *x, *w, *b, *r; } pe_t;
 static double pe_loss(void *ctx)
 {
 	pe_t *t = ctx;
-	mae_patch_embed_forward(t->out, t->wp, t->x, t->w, t->b, t->R, t->p, t->c, t->D);
+	mae_patch_embed_forward(t->out, t->wp, t->x, t->w, t->b, t->R, t->p * t->p, t->c, t->D);
 	return dotd(t->out, t->r, (size_t)t->R * t->D);
 }
 static void test_patch_embed(void)
@@ -585,10 +585,10 @@ static void test_patch_embed(void)
 	float *w1 = zeros((size_t)t.D * P), *x1 = zeros(P), *b0 = zeros(t.D), o1[5];
 	w1[1 * P + 2 * 4 + 1 * 2 + 0] = 1.0f;
 	x1[8] = 3.0f;
-	mae_patch_embed_forward(o1, t.wp, x1, w1, b0, 1, t.p, t.c, t.D);
+	mae_patch_embed_forward(o1, t.wp, x1, w1, b0, 1, t.p * t.p, t.c, t.D);
 	ok(o1[1] == 3.0f && o1[0] == 0.0f, "patch_embed weight order is (c,a,b), patch order (a,b,c)");
 	float *dw = zeros((size_t)t.D * P), *db = zeros(t.D), *dwp = zeros((size_t)t.D * P);
-	mae_patch_embed_backward(dw, db, dwp, t.r, t.x, t.R, t.p, t.c, t.D);
+	mae_patch_embed_backward(dw, db, dwp, t.r, t.x, t.R, t.p * t.p, t.c, t.D);
 	double e1 = fd_err(pe_loss, &t, t.w, (size_t)t.D * P, dw, 1e-2f);
 	double e2 = fd_err(pe_loss, &t, t.b, t.D, db, 1e-2f);
 	ok(e1 < FD_TOL && e2 < FD_TOL, "mae_patch_embed_backward vs finite differences (%.2g %.2g)", e1, e2);

@@ -25,6 +25,16 @@ void mae_patchify(float *patches, const uint8_t *img, int B, int H, int W, int C
 void mae_unpatchify(uint8_t *img, const float *patches, int B, int H, int W, int C, int p,
                     const float *mean, const float *std);
 
+/* Clips (VideoMAE): img [B, T, H, W, C] (U8, frames in time order) to tubelets of t frames,
+ * patches [B, N, P] with N = (T/t)*gh*gw tokens in (time, row, column) order and P = t*p*p*C
+ * values in (frame, pixel row, pixel column, channel) order, VideoMAE's
+ * 'b c (t p0) (h p1) (w p2) -> b (t h w) (p0 p1 p2 c)'; the same normalization as above.
+ * T must be a multiple of t. With T = t = 1 these are mae_patchify and mae_unpatchify. */
+void mae_patchify_clip(float *patches, const uint8_t *img, int B, int T, int H, int W, int C,
+                       int p, int t, const float *mean, const float *std);
+void mae_unpatchify_clip(uint8_t *img, const float *patches, int B, int T, int H, int W, int C,
+                         int p, int t, const float *mean, const float *std);
+
 /* One sample's patches [N,P] as a float image [H,W,C] in pixel units, x*std[c] + mean[c] in
  * float operations, not rounded (MFM's Fourier transform works on it); and the way back,
  * (v - mean[c]) / std[c]. */

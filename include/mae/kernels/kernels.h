@@ -143,22 +143,24 @@ int mae_irpe_buckets(int *bucket, int K, int skip);
 int mae_irpe_piecewise_index(int d);       /* the piecewise index of a signed offset */
 
 /* ---------------------------------------------------------------------------------------
- * Patch embedding, MAE's Conv2d(c, D, kernel p, stride p) applied to patchified input.
- * The conv weight is (D, c, p, p), i.e. each output reads its patch in (c, a, b) order, while
- * patches arrive in (a, b, c) order (METHODS 1.2). wperm is scratch for the weight permuted to
- * (D, a, b, c), so the product is one GEMM over the patches as they are. */
+ * Patch embedding, MAE's Conv2d(c, D, kernel p, stride p) applied to patchified input, or
+ * VideoMAE's Conv3d(c, D, kernel (t, p, p), stride the same) applied to tubelets. The conv
+ * weight is (D, c, k) with k = p*p (or t*p*p) pixel positions, i.e. each output reads its patch
+ * in (c, position) order, while patches arrive in (position, c) order (METHODS 1.2, 5.1).
+ * wperm is scratch for the weight permuted to (D, position, c), so the product is one GEMM
+ * over the patches as they are. */
 void mae_patch_embed_forward(float *out,            /* (R, D) */
                          float *wperm,          /* (D, P) scratch */
-                         const float *patches,  /* (R, P), P = p*p*c in (a,b,c) order */
-                         const float *w,        /* (D, c, p, p) */
+                         const float *patches,  /* (R, P), P = k*c in (position, c) order */
+                         const float *w,        /* (D, c, k): (D, c, p, p) or (D, c, t, p, p) */
                          const float *bias,     /* (D) */
-                         int R, int p, int c, int D);
-void mae_patch_embed_backward(float *dw,            /* (D, c, p, p) += */
+                         int R, int k, int c, int D);
+void mae_patch_embed_backward(float *dw,            /* (D, c, k) += */
                           float *dbias,         /* (D) += */
                           float *dwperm,        /* (D, P) scratch */
                           const float *dout,    /* (R, D) */
                           const float *patches, /* (R, P) */
-                          int R, int p, int c, int D);
+                          int R, int k, int c, int D);
 
 /* Fixed 2-D sin-cos position embedding exactly as MAE's util/pos_embed.py, generalised to a
  * gh x gw grid: for token l = i*gw + j, with Q = D/4 and omega_k = 10000^(-k/Q),
@@ -166,6 +168,15 @@ void mae_patch_embed_backward(float *dw,            /* (D, c, p, p) += */
  * (the first half encodes the COLUMN). With cls, row 0 is zeros. D must be divisible by 4. */
 void mae_pos_embed_sincos(float *out,   /* (cls + gh*gw, D) */
                       int D, int gh, int gw, int cls);
+/* 3-D sin-cos for clips of gt x gh x gw tubelets, token l = (t*gh + i)*gw + j, as MVD and
+ * VideoMAE V2's get_3d_sincos_pos_embed: the first D/4 values are the 1-D sin-cos of t
+ * ([sin | cos], E = D/4), the other 3D/4 the 2-D table above of (i, j) in that width.
+ * D must be divisible by 16. With cls, row 0 is zeros. */
+void mae_pos_embed_sincos_3d(float *out, int D, int gt, int gh, int gw, int cls);
+/* VideoMAE's get_sinusoid_encoding_table over n tokens in order (1-D, interleaved): value d of
+ * token l is sin(l / 10000^(2 floor(d/2) / D)) for even d, cos of it for odd d. With cls,
+ * row 0 is zeros (VideoMAE has no cls token; maepipe's encoder keeps MAE's). */
+void mae_pos_embed_sinusoid(float *out, int D, int n, int cls);
 
 /* ---------------------------------------------------------------------------------------
  * Token plumbing. Tokens are rows of width C. */
@@ -192,6 +203,10 @@ void mae_add_pos_forward(float *x,              /* (S, T, C) in place */
 void mae_norm_pix_target(float *out,            /* (R, P) */
                      const float *x,        /* (R, P) */
                      int R, int P, float eps);
+/* VideoMAE's target (METHODS 5.1): per row and per channel c, the K = P/C values v[k*C + c]
+ * (a tubelet's pixels of that channel) as (v - mean) / (sqrt(var_unbiased) + eps), eps outside
+ * the root. */
+void mae_norm_tube_target(float *out, const float *x, int R, int P, int C, float eps);
 /* MSE: e[r] = mean_P (pred - target)^2; loss = sum_r e[r] m[r] / sum_r m[r] (0 if no m). */
 float mae_mse_masked_forward(const float *pred, /* (R, P) */
                          const float *target, /* (R, P) */

@@ -43,7 +43,8 @@
 #include <stdint.h>
 
 enum mae_mode { MAE_MODE_MAE, MAE_MODE_SIMMIM, MAE_MODE_LOMAR, MAE_MODE_MFM };
-enum mae_loss_kind { MAE_LOSS_NORMPIX, MAE_LOSS_MSE, MAE_LOSS_L1, MAE_LOSS_FREQ };
+enum mae_loss_kind { MAE_LOSS_NORMPIX, MAE_LOSS_MSE, MAE_LOSS_L1, MAE_LOSS_FREQ, MAE_LOSS_NORMTUBE };
+enum mae_pos_kind { MAE_POS_NONE, MAE_POS_SINCOS, MAE_POS_SINUSOID };
 
 typedef struct mae_config {
 	char name[32];        /* the preset it started from, e.g. "vit-base" */
@@ -54,8 +55,11 @@ typedef struct mae_config {
 	int dim, depth, heads;              /* encoder: ViT-B 768 x 12, 12 heads */
 	int dec_dim, dec_depth, dec_heads;  /* MAE decoder: 512 x 8, 16 heads */
 	int mlp_ratio;        /* 4 */
-	int pos;              /* 1: fixed sin-cos absolute position embedding, 0: none (LoMaR) */
-	int loss;             /* enum mae_loss_kind */
+	int pos;              /* enum mae_pos_kind: 1 fixed sin-cos (MAE's 2-D table; for clips
+	                       * the 3-D one), 2 VideoMAE's 1-D sinusoid over all tokens, 0 none
+	                       * (LoMaR) */
+	int loss;             /* enum mae_loss_kind; normtube: VideoMAE's per-tubelet, per-channel
+	                       * normalized pixels, (x - mean) / (std_unbiased + 1e-6) */
 	int window, nwindows; /* LoMaR: K = 7, M = 4 */
 	float mask_ratio;     /* expected ratio (sizes the encoder's activations; MAE 0.75) */
 	float ln_eps;         /* 1e-6 */
@@ -70,6 +74,10 @@ typedef struct mae_config {
 	int cl_dim;           /* CMAE: the projector's output width, 0 = no contrastive branch */
 	float cl_weight;      /* CMAE: weight of the InfoNCE term, 1 [??] */
 	float cl_temp;        /* CMAE: InfoNCE temperature, 0.07 */
+	int frames;           /* VideoMAE: frames of a clip, 1 for images */
+	int tubelet;          /* VideoMAE: frames of a tubelet (2), 1 for images; each token is a
+	                       * tubelet x patch x patch block, and frames / tubelet slices of the
+	                       * grid make (frames / tubelet) * gh * gw tokens */
 } mae_config;
 
 /* Presets: vit-tiny, vit-small, vit-base, vit-large, vit-huge (224x224x3, patch 16 or 14, MAE
@@ -77,7 +85,7 @@ typedef struct mae_config {
  * minute model for tests: 28x28x1, patch 7, 32x2x2, decoder 32x1x2). Returns 0, or -1 if unknown. */
 int mae_config_preset(mae_config *c, const char *name);
 /* One override: key is a field name above (mode/loss take names: mae, simmim, lomar, mfm;
- * normpix, mse, l1, freq). Returns 0, or -1 with a message in err. */
+ * normpix, mse, l1, freq, normtube; pos takes 0, 1, 2 or none, sincos, sinusoid). Returns 0, or -1 with a message in err. */
 int mae_config_set(mae_config *c, const char *key, const char *val, char *err, size_t n);
 /* "preset[,key=value...]", e.g. "vit-tiny,mode=lomar,dec_depth=4". Sets the mode's default
  * loss and position embedding unless given. Returns 0, or -1 with a message. */
@@ -86,7 +94,7 @@ int mae_config_parse(mae_config *c, const char *spec, char *err, size_t n);
  * order: mode, loss, the integers (target_dim, sup_classes, feat_depth, cl_dim last), then the
  * reals mask_ratio, ln_eps, sup_weight, sup_temp, feat_weight, cl_weight, cl_temp. The one list of the fields that the
  * spec (mae_config_spec), a checkpoint's metadata and its reader share. Returns the count. */
-enum { MAE_CONFIG_NFIELDS = 27 };
+enum { MAE_CONFIG_NFIELDS = 29 };
 int mae_config_fields(const mae_config *c, char key[MAE_CONFIG_NFIELDS][16], char val[MAE_CONFIG_NFIELDS][32]);
 /* Consistency (divisibility, ranges). Returns 0, or -1 with a message. */
 int mae_config_check(const mae_config *c, char *err, size_t n);
@@ -94,8 +102,9 @@ const char *mae_mode_name(int mode);
 const char *mae_loss_name(int loss);
 static inline int mae_config_grid_h(const mae_config *c) { return c->img_h / c->patch; }
 static inline int mae_config_grid_w(const mae_config *c) { return c->img_w / c->patch; }
-static inline int mae_config_npatch(const mae_config *c) { return mae_config_grid_h(c) * mae_config_grid_w(c); }
-static inline int mae_config_pdim(const mae_config *c) { return c->patch * c->patch * c->channels; }
+static inline int mae_config_grid_t(const mae_config *c) { return c->frames / c->tubelet; }
+static inline int mae_config_npatch(const mae_config *c) { return mae_config_grid_t(c) * mae_config_grid_h(c) * mae_config_grid_w(c); }
+static inline int mae_config_pdim(const mae_config *c) { return c->tubelet * c->patch * c->patch * c->channels; }
 /* values the head predicts per patch: target_dim, or P */
 static inline int mae_config_tdim(const mae_config *c) { return c->target_dim ? c->target_dim : mae_config_pdim(c); }
 
@@ -103,7 +112,7 @@ static inline int mae_config_tdim(const mae_config *c) { return c->target_dim ? 
 typedef struct mae_param_info {
 	char name[64];
 	int ndim;
-	int64_t shape[4];
+	int64_t shape[5];
 	size_t numel;
 	float *data;          /* into params or fixed */
 	size_t offset;        /* in params (trainable) or fixed */
@@ -202,7 +211,7 @@ typedef struct mae_stack_a {
 
 typedef struct mae_model {
 	mae_config cfg;
-	int N, P, gh, gw, NB;     /* patches, patch dim, grid, iRPE buckets (0 without) */
+	int N, P, gt, gh, gw, NB; /* patches, patch dim, grid (gt temporal slices), iRPE buckets (0 without) */
 	int Pt;                   /* values predicted per patch: P, or cfg.target_dim */
 	float *params, *grads, *fixed;
 	size_t n_params, n_enc, n_fixed;
