@@ -1,6 +1,7 @@
 /* mae-view: render a stream's images, patches, masks and predictions as a PNG or JPEG grid;
  * with `pred`, MAE's figure: original | masked | reconstruction | reconstruction + visible.
  * LoMaR's predictions (per window token, with `windows`) are put back at their patches.
+ * A clip (image [B,T,H,W,C], or tubelets) is a row of its frames side by side per panel.
  * See mae-view(1). */
 #include "mae/data/image.h"
 #include "mae/data/patchify.h"
@@ -27,8 +28,9 @@ enum { OPT_EVERY = MAE_OPT_FIRST_PROGRAM, OPT_COLS, OPT_SCALE, OPT_GAP, OPT_NORM
 typedef struct view {
 	int n, cols, scale, gap, normpix, quality;
 	const char *fmt;
-	/* geometry, fixed by the first record used */
-	int H, W, C, p, gh, gw, N, P, panels;
+	/* geometry, fixed by the first record used; F frames a sample (1 for images) cut in
+	 * tubelets of t (clips: mae-patchify(1)) */
+	int H, W, C, p, gh, gw, N, P, panels, F, t;
 	float mean[4], std[4];
 	int have_mean;
 	/* collected panels: samples x panels images of H*W*C bytes */
@@ -47,11 +49,25 @@ static void setup(view *v, mae_record *rec)
 		mae_die(MAE_EXIT_DATA, "record %lld: neither 'image' nor 'patches' to show",
 		        (long long)rec->number);
 	v->p = (int)mae_map_int(hmeta, "patch_size", 0);
-	int64_t g[2];
-	int ng = mae_map_ints(hmeta, "grid", g, 2);
+	v->t = (int)mae_map_int(hmeta, "tubelet", 1);
+	int64_t g3[3], *g = g3;
+	int ng = mae_map_ints(hmeta, "grid", g3, 3);
+	v->F = ng == 3 ? (int)g3[0] * v->t : 1;
+	if (ng == 3)   /* clips: [frames / tubelet, gh, gw] */
+		g = g3 + 1, ng = 2;
+	if (v->t < 1 || v->t > 64 || v->F < 1 || v->F > 4096)
+		mae_die(MAE_EXIT_DATA, "record %lld: tubelet %d and %d frames in the header",
+		        (long long)rec->number, v->t, v->F);
 	if (img) {
-		img = mae_rec_need(rec, "image", MAE_U8, 4, "[B,H,W,C]");
-		v->H = (int)img->shape[1], v->W = (int)img->shape[2], v->C = (int)img->shape[3];
+		img = mae_rec_need(rec, "image", MAE_U8, -1, "[B,H,W,C] or [B,T,H,W,C]");
+		if (img->ndim != 4 && img->ndim != 5)
+			mae_rec_wrong_shape(rec, img, "[B,H,W,C] or [B,T,H,W,C]");
+		int k = img->ndim - 4;
+		v->F = k ? (int)img->shape[1] : 1;
+		v->H = (int)img->shape[1 + k], v->W = (int)img->shape[2 + k], v->C = (int)img->shape[3 + k];
+		if (v->F % v->t)
+			mae_die(MAE_EXIT_DATA, "record %lld: clips of %d frames and tubelets of %d",
+			        (long long)rec->number, v->F, v->t);
 	}
 	if (x) {
 		x = mae_rec_need(rec, "patches", MAE_F32, 3, "[B,N,P]");
@@ -61,12 +77,14 @@ static void setup(view *v, mae_record *rec)
 	} else if (pred && !mae_rec_tensor(rec, "windows")) {
 		v->N = (int)pred->shape[1];
 	}
+	int gt = v->F / v->t;
 	if (!v->p && v->N && v->H)   /* square patches covering the image */
-		v->p = (int)lround(sqrt((double)v->H * v->W / v->N));
+		v->p = (int)lround(sqrt((double)v->H * v->W * gt / v->N));
 	if (!v->H) {   /* patches only: the grid from the header, or square */
 		if (!v->p)
 			mae_die(MAE_EXIT_DATA, "no patch_size in the header: cannot rebuild images from patches");
-		v->C = v->P / (v->p * v->p);
+		v->C = v->P / (v->t * v->p * v->p);
+		v->N /= gt;   /* a frame's patches */
 		if (ng == 2 && g[0] * g[1] == v->N)
 			v->gh = (int)g[0], v->gw = (int)g[1];
 		else
@@ -78,11 +96,11 @@ static void setup(view *v, mae_record *rec)
 		        (long long)rec->number, v->W, v->H, v->C);
 	if (v->p) {
 		v->gh = v->H / v->p, v->gw = v->W / v->p;
-		if (v->N && v->gh * v->gw != v->N)
-			mae_die(MAE_EXIT_DATA, "record %lld: %d patches do not tile %dx%d images with patch size %d",
-			        (long long)rec->number, v->N, v->W, v->H, v->p);
-		v->N = v->gh * v->gw;
-		v->P = v->p * v->p * v->C;
+		if (v->N && gt * v->gh * v->gw != v->N && v->gh * v->gw != v->N)
+			mae_die(MAE_EXIT_DATA, "record %lld: %d patches do not tile %d %dx%d frames with patch size %d",
+			        (long long)rec->number, v->N, v->F, v->W, v->H, v->p);
+		v->N = gt * v->gh * v->gw;
+		v->P = v->t * v->p * v->p * v->C;
 	}
 	if ((m || pred) && !v->p)
 		mae_die(MAE_EXIT_DATA, "record %lld: a mask or prediction but no patch size", (long long)rec->number);
@@ -127,9 +145,14 @@ static void collect(view *v, mae_record *rec)
 	mae_tensor *img = NULL, *x = NULL, *m = NULL, *pred = NULL, *win = NULL;
 	int K = 0;
 	if (mae_rec_tensor(rec, "image")) {
-		snprintf(want, sizeof want, "[B,%d,%d,%d]", v->H, v->W, v->C);
-		img = mae_rec_need(rec, "image", MAE_U8, 4, want);
-		if (img->shape[1] != v->H || img->shape[2] != v->W || img->shape[3] != v->C)
+		int clip = v->F > 1, k = clip;
+		if (clip)
+			snprintf(want, sizeof want, "[B,%d,%d,%d,%d]", v->F, v->H, v->W, v->C);
+		else
+			snprintf(want, sizeof want, "[B,%d,%d,%d]", v->H, v->W, v->C);
+		img = mae_rec_need(rec, "image", MAE_U8, 4 + clip, want);
+		if ((clip && img->shape[1] != v->F) || img->shape[1 + k] != v->H || img->shape[2 + k] != v->W ||
+		    img->shape[3 + k] != v->C)
 			mae_rec_wrong_shape(rec, img, want);
 	}
 	snprintf(want, sizeof want, "[B,%d,%d]", v->N, v->P);
@@ -167,7 +190,7 @@ static void collect(view *v, mae_record *rec)
 	if ((x && x->shape[0] != B) || (m && m->shape[0] != B) || (pred && pred->shape[0] != B))
 		mae_die(MAE_EXIT_DATA, "record %lld: tensors disagree on the batch size",
 		        (long long)rec->number);
-	size_t isz = (size_t)v->H * v->W * v->C, NP = (size_t)v->N * v->P;
+	size_t isz = (size_t)v->F * v->H * v->W * v->C, NP = (size_t)v->N * v->P;
 	float *xs = v->p ? mae_malloc(sizeof *xs * NP) : NULL, *tmp = v->p ? mae_malloc(sizeof *tmp * NP) : NULL;
 	float *wpred = win ? mae_malloc(sizeof *wpred * NP) : NULL;
 	uint8_t *covered = win ? mae_malloc((size_t)v->N) : NULL;
@@ -178,12 +201,12 @@ static void collect(view *v, mae_record *rec)
 			if (x)
 				memcpy(xs, (float *)x->data + NP * b, sizeof *xs * NP);
 			else
-				mae_patchify(xs, (uint8_t *)img->data + isz * b, 1, v->H, v->W, v->C, v->p, v->mean, v->std);
+				mae_patchify_clip(xs, (uint8_t *)img->data + isz * b, 1, v->F, v->H, v->W, v->C, v->p, v->t, v->mean, v->std);
 		}
 		if (img)
 			memcpy(dst, (uint8_t *)img->data + isz * b, isz);
 		else
-			mae_unpatchify(dst, xs, 1, v->H, v->W, v->C, v->p, v->mean, v->std);
+			mae_unpatchify_clip(dst, xs, 1, v->F, v->H, v->W, v->C, v->p, v->t, v->mean, v->std);
 		if (v->panels >= 2) {
 			const uint8_t *mk = m ? (uint8_t *)m->data + (size_t)v->N * b : NULL;
 			/* masked: hidden patches at 0, i.e. the mean colour (MAE's demo) */
@@ -191,7 +214,7 @@ static void collect(view *v, mae_record *rec)
 			for (int i = 0; i < v->N; i++)
 				if (mk && mk[i])
 					memset(tmp + (size_t)i * v->P, 0, sizeof *tmp * v->P);
-			mae_unpatchify(dst + isz, tmp, 1, v->H, v->W, v->C, v->p, v->mean, v->std);
+			mae_unpatchify_clip(dst + isz, tmp, 1, v->F, v->H, v->W, v->C, v->p, v->t, v->mean, v->std);
 		}
 		if (v->panels == 4) {
 			const uint8_t *mk = m ? (uint8_t *)m->data + (size_t)v->N * b : NULL;
@@ -203,27 +226,32 @@ static void collect(view *v, mae_record *rec)
 			for (int i = 0; i < v->N; i++) {
 				const float *t = xs + (size_t)i * v->P;
 				float *o = tmp + (size_t)i * v->P;
-				double mu = 0, var = 0, sd = 1;
-				if (v->normpix) {   /* the target's own statistics (unbiased variance) */
-					for (int k = 0; k < v->P; k++)
-						mu += t[k];
-					mu /= v->P;
-					for (int k = 0; k < v->P; k++)
-						var += (t[k] - mu) * (t[k] - mu);
-					var /= v->P > 1 ? v->P - 1 : 1;
-					sd = sqrt(var + 1e-6);
+				/* --norm-pix: the target's own statistics (unbiased variance): of the patch
+				 * (MAE), or of the tubelet per channel (clips, VideoMAE's normtube) */
+				int groups = v->F > 1 ? v->C : 1, K = v->P / groups;
+				for (int c = 0; c < groups; c++) {
+					double mu = 0, var = 0, sd = 1;
+					if (v->normpix) {
+						for (int k = 0; k < K; k++)
+							mu += t[k * groups + c];
+						mu /= K;
+						for (int k = 0; k < K; k++)
+							var += (t[k * groups + c] - mu) * (t[k * groups + c] - mu);
+						var /= K > 1 ? K - 1 : 1;
+						sd = groups > 1 || v->F > 1 ? sqrt(var) + 1e-6 : sqrt(var + 1e-6);
+					}
+					for (int k = 0; k < K; k++)
+						o[k * groups + c] = (float)(pr[(size_t)i * v->P + k * groups + c] * sd + mu);
 				}
-				for (int k = 0; k < v->P; k++)
-					o[k] = (float)(pr[(size_t)i * v->P + k] * sd + mu);
 				if (covered && !covered[i])   /* outside every window: no prediction */
 					memset(o, 0, sizeof *o * v->P);
 			}
-			mae_unpatchify(dst + 2 * isz, tmp, 1, v->H, v->W, v->C, v->p, v->mean, v->std);
+			mae_unpatchify_clip(dst + 2 * isz, tmp, 1, v->F, v->H, v->W, v->C, v->p, v->t, v->mean, v->std);
 			/* pasted: visible patches from the input, hidden ones from the prediction */
 			for (int i = 0; i < v->N; i++)
 				if (!mk || !mk[i])
 					memcpy(tmp + (size_t)i * v->P, xs + (size_t)i * v->P, sizeof *tmp * v->P);
-			mae_unpatchify(dst + 3 * isz, tmp, 1, v->H, v->W, v->C, v->p, v->mean, v->std);
+			mae_unpatchify_clip(dst + 3 * isz, tmp, 1, v->F, v->H, v->W, v->C, v->p, v->t, v->mean, v->std);
 		}
 		v->count++;
 	}
@@ -238,7 +266,9 @@ static int render(view *v, const char *path)
 	int n = v->count, k = v->scale, gap = v->gap;
 	int th = v->H * k, tw = v->W * k;
 	int cols, rows;
-	if (v->panels > 1)
+	if (v->F > 1)   /* a clip: each panel a row of its frames */
+		cols = v->F, rows = n * v->panels;
+	else if (v->panels > 1)
 		cols = v->panels, rows = n;
 	else {
 		cols = v->cols ? v->cols : (int)ceil(sqrt((double)n));
@@ -253,19 +283,20 @@ static int render(view *v, const char *path)
 	memset(canvas.px, 255, canvas.stride * canvas.h);
 	mae_image_alloc(&big, tw, th, oc);
 	mae_image_alloc(&tile, v->W, v->H, oc);
-	size_t isz = (size_t)v->H * v->W * v->C;
+	size_t fsz = (size_t)v->H * v->W * v->C, isz = fsz * v->F;
 	for (int s = 0; s < n; s++)
-		for (int j = 0; j < v->panels; j++) {
-			int cell = v->panels > 1 ? s * cols + j : s;
-			int r = cell / cols, cc = cell % cols;
-			mae_image src = { v->W, v->H, v->C, (size_t)v->W * v->C,
-			                  v->pix + isz * ((size_t)s * v->panels + j), NULL };
-			mae_image_convert(&src, &tile);   /* 4 channels: the first three */
-			mae_image_upscale(&tile, k, &big);
-			mae_image dst = mae_image_view(&canvas, gap + cc * (tw + gap), gap + r * (th + gap), tw, th);
-			for (int y = 0; y < th; y++)
-				memcpy(dst.px + y * dst.stride, big.px + y * big.stride, (size_t)tw * oc);
-		}
+		for (int j = 0; j < v->panels; j++)
+			for (int f = 0; f < v->F; f++) {
+				int cell = v->F > 1 ? (s * v->panels + j) * cols + f : v->panels > 1 ? s * cols + j : s;
+				int r = cell / cols, cc = cell % cols;
+				mae_image src = { v->W, v->H, v->C, (size_t)v->W * v->C,
+				                  v->pix + isz * ((size_t)s * v->panels + j) + fsz * f, NULL };
+				mae_image_convert(&src, &tile);   /* 4 channels: the first three */
+				mae_image_upscale(&tile, k, &big);
+				mae_image dst = mae_image_view(&canvas, gap + cc * (tw + gap), gap + r * (th + gap), tw, th);
+				for (int y = 0; y < th; y++)
+					memcpy(dst.px + y * dst.stride, big.px + y * big.stride, (size_t)tw * oc);
+			}
 	char err[256];
 	int rc = mae_image_save(&canvas, path, v->fmt, v->quality, err, sizeof err);
 	if (rc < 0)

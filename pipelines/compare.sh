@@ -34,7 +34,8 @@ while [ $# -gt 0 ]; do
 	shift
 done
 methods="$*"
-[ -n "$methods" ] || methods=$(ls "$methods_dir")
+# by default the image methods: a clip method (a file that sets frames: videomae) needs clips
+[ -n "$methods" ] || methods=$(grep -L '^frames=' "$methods_dir"/* | sed 's|.*/||')
 for m in $methods; do
 	[ -f "$methods_dir/$m" ] || { say "unknown method '$m' ($(ls "$methods_dir" | paste -sd' '))"; exit 1; }
 done

@@ -7,17 +7,21 @@
 #
 # usage: pipelines/pretrain.sh [-o OUT] [--method M] [--model SPEC] [--mask "STRATEGY OPTS"]
 #        [--data SRC] [--epochs E] [--batch B] [--blr BLR] [--warmup-epochs W] [--seed S]
-#        [--patch P] [--decode "OPTIONS"] [--tap ENDPOINT] [--resume] [--max-restarts N]
-#        [--save-every N] [--stall-timeout SEC]
+#        [--patch P] [--decode "OPTIONS"] [--frames T] [--tap ENDPOINT] [--resume]
+#        [--max-restarts N] [--save-every N] [--stall-timeout SEC]
 #   --method  a file of pipelines/methods/ (listed by -h): mae (random masking), colormae
 #             (green noise), lomar (windows, windowed encoder), simmim (blocks, mask token,
 #             L1), semmae (semantic parts), mfm (frequency), attmask (an EMA teacher's
 #             attention), maskfeat (blocks, HOG target), bootmae (an EMA teacher's features),
-#             supmae (MAE and a classifier on the visible tokens). A method file sets the
-#             model's mode, in default_mask the mae-mask arguments, and if it has them: in
-#             before_mask a stage of its own between mae-patchify and mae-mask, in
+#             supmae (MAE and a classifier on the visible tokens), cmae (an EMA teacher's
+#             pooled feature, InfoNCE), videomae (clips: tubelets, tube masking). A method file
+#             sets the model's mode, in default_mask the mae-mask arguments, and if it has
+#             them: in before_mask a stage of its own between mae-patchify and mae-mask, in
 #             model_settings model settings of its own (--model's win), in server_opts options
-#             of mae-optimize (attmask, bootmae: a teacher); a new method is a new file
+#             of mae-optimize (attmask, bootmae: a teacher), in frames the frames of a clip
+#             (the data are clips) and in default_decode mae-decode's options (--decode's
+#             win); a new method is a new file
+#   --frames  clips of T frames (mae-decode --clip T, the model's frames), for a clip method
 #   --model   a preset with overrides, e.g. tiny-28 or vit-tiny,dec_depth=4 (mode set by --method)
 #   --mask    the mae-mask arguments, replacing the method's default
 #   --tap     also publish the masked stream on a PUB socket (watch: mae-view -i sub:...)
@@ -35,8 +39,8 @@ set -eu
 . "$(dirname "$0")/lib.sh"
 methods=$(dirname "$0")/methods
 out=out/pretrain method=mae model=small-28 mask= data=fashion-mnist:train epochs=10 batch=256
-blr=1.5e-4 warmup=1 seed=1 patch= decode="--shuffle --flip 0.5" tap= resume=0 max_restarts=0
-save_every=0 stall=600
+blr=1.5e-4 warmup=1 seed=1 patch= decode= tap= resume=0 max_restarts=0
+save_every=0 stall=600 frames_opt=
 while [ $# -gt 0 ]; do
 	case $1 in
 	-o) out=$2; shift ;;
@@ -52,6 +56,8 @@ while [ $# -gt 0 ]; do
 	--seed) seed=$2; shift ;;
 	--patch) patch=$2; shift ;;
 	--decode) decode=$2; shift ;;
+	--frames) frames_opt=$2; shift
+	    case $frames_opt in ''|*[!0-9]*|0) say "--frames: a number of frames, not '$frames_opt'"; exit 1 ;; esac ;;
 	--tap) tap=$2; shift ;;
 	--resume) resume=1 ;;
 	--max-restarts) max_restarts=$2; shift
@@ -60,7 +66,7 @@ while [ $# -gt 0 ]; do
 	    case $save_every in ''|*[!0-9]*) say "--save-every: a number of steps, not '$save_every'"; exit 1 ;; esac ;;
 	--stall-timeout) stall=$2; shift
 	    case $stall in ''|*[!0-9]*|0) say "--stall-timeout: a number of seconds, not '$stall'"; exit 1 ;; esac ;;
-	-h|--help) sed -n '2,35s/^# \{0,1\}//p' "$0"
+	-h|--help) sed -n '2,40s/^# \{0,1\}//p' "$0"
 		echo "methods:"
 		for f in "$methods"/*; do (. "$f"; printf '  %-9s %s\n' "${f##*/}" "$about"); done
 		exit 0 ;;
@@ -78,12 +84,17 @@ server_opts=
 # a method's own model settings, key=value,..., from the configuration (field NAME) or the
 # data (the class count: classes_of "$src")
 model_settings() { :; }
-. "$method_file"   # mode, about, default_mask; before_mask, model_settings, server_opts
+frames= default_decode="--shuffle --flip 0.5"
+. "$method_file"   # mode, about, default_mask; before_mask, model_settings, server_opts, frames, default_decode
+frames=${frames_opt:-$frames}
+[ -n "$decode" ] || decode=$default_decode
+[ -z "$frames" ] || decode="--clip $frames $decode"
 src="mae-decode -q -s $seed -e $epochs -b $batch --last drop $decode $data"
 case $model in *mode=*) ;; *) model="$model,mode=$mode" ;; esac
 config=$(mae-optimize --show-config -m "$model") || exit 1
 field() { echo "$config" | tr ',' '\n' | sed -n "s/^$1=//p"; }
 settings=$(model_settings) || exit 1
+[ -z "$frames" ] || settings="frames=$frames${settings:+,$settings}"
 if [ -n "$settings" ]; then   # after the preset, so that the --model overrides win
 	model="${model%%,*},$settings${model#"${model%%,*}"}"
 	config=$(mae-optimize --show-config -m "$model") || exit 1
