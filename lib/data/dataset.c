@@ -13,8 +13,6 @@
 #include "mae/data/dataset.h"
 #include "mae/util/util.h"
 
-#define FMNIST_DIR "/usr/share/datasets/fashion-mnist"
-
 static const char *fmnist_classes[10] = {
 	"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
 	"Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
@@ -366,7 +364,7 @@ int mae_dataset_add(mae_dataset *ds, const char *src, char *err, size_t errn)
 	    (!src[13] || !strcmp(src + 13, ":train") || !strcmp(src + 13, ":test"))) {
 		const char *split = !strcmp(src + 13, ":test") ? "t10k" : "train";
 		char path[256];
-		snprintf(path, sizeof path, "%s/%s-images-idx3-ubyte.gz", FMNIST_DIR, split);
+		snprintf(path, sizeof path, "%s/%s-images-idx3-ubyte.gz", MAE_FMNIST_DIR, split);
 		if (access(path, R_OK))
 			return mae_fail(err, errn, "%s: %s (install the Debian package dataset-fashion-mnist)",
 			            path, strerror(errno));

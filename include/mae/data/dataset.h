@@ -33,6 +33,9 @@
 #include "mae/util/rng.h"
 #include "mae/data/tar.h"
 
+/* Where Debian's dataset-fashion-mnist puts its IDX files */
+#define MAE_FMNIST_DIR "/usr/share/datasets/fashion-mnist"
+
 /* ------------------------------------------------------------------------------------------
  * IDX files (lib/data/idx.c) */
 #define MAE_IDX_MAX_BYTES (1LL << 32)
