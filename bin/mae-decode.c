@@ -1,7 +1,9 @@
 /* mae-decode: JPEG/PNG folders, file lists, globs, IDX files and webdataset tar shards to a
  * stream of `image`, `label`, `index` batches; MAE's random-resized-crop and flip, center crop,
- * seeded shuffle, epochs, shards. See mae-decode(1). */
+ * seeded shuffle, epochs, shards; with --clip, folders of frames to batches of clips
+ * (`image` [B,T,H,W,C]). See mae-decode(1). */
 #include "mae/data/audio.h"
+#include "mae/data/clip.h"
 #include "mae/data/dataset.h"
 #include "mae/data/image.h"
 #include "mae/util/progress.h"
@@ -22,7 +24,8 @@ static const char usage[] =
 	"                  [--train | --eval | --crop rrc|center|resize|none] [--size N | WxH]\n"
 	"                  [--shuffle | --no-shuffle] [--shard I/N | --batch-shard I/N] [--last drop|pad|partial]\n"
 	"                  [--scale LO,HI] [--ratio LO,HI] [--flip P] [--crop-pct F] [--exact | --dct-gap G]\n"
-	"                  [--start-batch N] [--corrupt noise|blur|contrast:S] [--fbank-norm M,S] SOURCE...\n"
+	"                  [--start-batch N] [--corrupt noise|blur|contrast:S] [--fbank-norm M,S]\n"
+	"                  [--clip T [--frame-stride S]] SOURCE...\n"
 	"  SOURCE  a folder (a sub-folder per class), an image or WAV clip, a glob, @LIST, an IDX file,\n"
 	"          fashion-mnist[:train|:test], or a webdataset shard: NAME.tar, .tar.gz or .tgz\n"
 	"          (KEY.jpg|.jpeg|.png with the label in KEY.cls); braces name several:\n"
@@ -34,11 +37,15 @@ static const char usage[] =
 	"  --fbank-norm M,S  WAV clips: their log-mel spectrograms as (x - M) / (2 S) (AudioSet's)\n"
 	"  --shard I/N  slots I, I+N, ... of each epoch; with tar shards: the samples of tar\n"
 	"          shards I, I+N, ... (counted from 0 over the SOURCEs)\n"
-	"  --batch-shard I/N  only batches I, I+N, ... of the whole stream (merge with --merge N --ordered)\n";
+	"  --batch-shard I/N  only batches I, I+N, ... of the whole stream (merge with --merge N --ordered)\n"
+	"  --clip T  SOURCEs are folders of clips (a sub-folder per class, a folder of frames per\n"
+	"          clip): T frames a sample, every S-th (--frame-stride, 2) from a random start\n"
+	"          (--train, shuffled) or the centred one, one crop for the whole clip\n";
 
 enum { OPT_TRAIN = MAE_OPT_FIRST_PROGRAM, OPT_EVAL, OPT_CROP, OPT_SIZE, OPT_SHUFFLE,
        OPT_NOSHUFFLE, OPT_SHARD, OPT_LAST, OPT_SCALE, OPT_RATIO, OPT_FLIP, OPT_CROPPCT,
-       OPT_EXACT, OPT_DCTGAP, OPT_START, OPT_BSHARD, OPT_CORRUPT, OPT_FBANK };
+       OPT_EXACT, OPT_DCTGAP, OPT_START, OPT_BSHARD, OPT_CORRUPT, OPT_FBANK, OPT_CLIP,
+       OPT_FSTRIDE };
 enum last { LAST_PARTIAL, LAST_DROP, LAST_PAD };
 
 static void parse_range(const char *s, double lo, double hi, double out[2], const char *what)
@@ -61,9 +68,9 @@ static int64_t shard_batches(int64_t x, int64_t i, int64_t n) { return x > i ? (
 typedef struct batcher {
 	mae_writer *out;
 	mae_record rec;
-	int B, H, W, C;
+	int B, T, H, W, C;       /* T: frames of a clip, 0 for images */
 	int fill;                /* samples in the batch so far */
-	uint8_t *img;            /* B*H*W*C */
+	uint8_t *img;            /* B*H*W*C, or B*T*H*W*C */
 	int32_t *label;
 	int64_t *index;
 	int64_t seq;
@@ -72,9 +79,11 @@ typedef struct batcher {
 static void batch_start(batcher *b)
 {
 	int64_t ishape[4] = { b->B, b->H, b->W, b->C }, bshape[1] = { b->B };
+	int64_t cshape[5] = { b->B, b->T, b->H, b->W, b->C };
 	mae_rec_clear(&b->rec);
 	b->rec.type = MAE_REC_BATCH;
-	b->img = mae_rec_add(&b->rec, "image", MAE_U8, 4, ishape)->data;
+	b->img = b->T ? mae_rec_add(&b->rec, "image", MAE_U8, 5, cshape)->data
+	              : mae_rec_add(&b->rec, "image", MAE_U8, 4, ishape)->data;
 	b->label = mae_rec_add(&b->rec, "label", MAE_I32, 1, bshape)->data;
 	b->index = mae_rec_add(&b->rec, "index", MAE_I64, 1, bshape)->data;
 	b->fill = 0;
@@ -109,12 +118,14 @@ static int corrupt(const mae_augment *aug, uint64_t seed, int64_t epoch, int64_t
 	return 0;
 }
 
-/* Decode sample `pos` of the data set for `epoch` into slot `slot` of the batch.
+/* Decode sample `pos` of the data set for `epoch` into out: an image, or with clip a clip.
  * Returns 0, or -1 with err (a file that cannot be read or decoded). */
-static int load_sample(const mae_dataset *ds, const mae_augment *aug, uint64_t seed, int64_t epoch,
-                       int64_t pos, uint8_t *out, char *err, size_t errn)
+static int load_sample(const mae_dataset *ds, const mae_augment *aug, const mae_clipspec *clip,
+                       uint64_t seed, int64_t epoch, int64_t pos, uint8_t *out, char *err, size_t errn)
 {
 	const mae_sample *s = &ds->s[pos];
+	if (clip)
+		return mae_clip_load(ds, pos, aug, clip, seed, epoch, out, err, errn);
 	mae_rng r;
 	mae_rng_seed(&r, seed, (uint64_t)epoch, (uint64_t)pos, "decode");
 	if (!s->path && s->tar < 0) {
@@ -146,6 +157,7 @@ static int load_sample(const mae_dataset *ds, const mae_augment *aug, uint64_t s
 typedef struct job {
 	const mae_dataset *ds;
 	const mae_augment *aug;
+	const mae_clipspec *clip;   /* NULL: images */
 	uint64_t seed;
 	int64_t epoch;
 	const int64_t *pos;
@@ -162,8 +174,8 @@ static void *work(void *arg)
 	job *j = arg;
 	int i;
 	while ((i = atomic_fetch_add(&j->next, 1)) < j->n)
-		j->rc[i] = load_sample(j->ds, j->aug, j->seed, j->epoch, j->pos[i], j->out + j->ssize * i,
-		                       j->err[i], sizeof j->err[i]);
+		j->rc[i] = load_sample(j->ds, j->aug, j->clip, j->seed, j->epoch, j->pos[i],
+		                       j->out + j->ssize * i, j->err[i], sizeof j->err[i]);
 	return NULL;
 }
 
@@ -195,7 +207,8 @@ int main(int argc, char **argv)
 		{"last", 1, 0, OPT_LAST}, {"scale", 1, 0, OPT_SCALE}, {"ratio", 1, 0, OPT_RATIO},
 		{"corrupt", 1, 0, OPT_CORRUPT}, {"fbank-norm", 1, 0, OPT_FBANK}, {"flip", 1, 0, OPT_FLIP}, {"crop-pct", 1, 0, OPT_CROPPCT}, {"exact", 0, 0, OPT_EXACT},
 		{"dct-gap", 1, 0, OPT_DCTGAP}, {"start-batch", 1, 0, OPT_START},
-		{"batch-shard", 1, 0, OPT_BSHARD}, {0, 0, 0, 0}};
+		{"batch-shard", 1, 0, OPT_BSHARD}, {"clip", 1, 0, OPT_CLIP},
+		{"frame-stride", 1, 0, OPT_FSTRIDE}, {0, 0, 0, 0}};
 	mae_common c;
 	int opt, chans = 0, keep = 0, crop = -1, shuffle = -1, exact = 0, threads = 1;
 	long long B = 32, epochs = 1, limit = -1, shard = 0, nshards = 1, W = 0, H = 0, start = 0;
@@ -204,6 +217,9 @@ int main(int argc, char **argv)
 	mae_corrupt corruption = { MAE_CORRUPT_NONE, 0 };
 	double fbank[2] = { MAE_FBANK_MEAN, MAE_FBANK_STD };
 	enum last last = LAST_PARTIAL;
+	/* --clip T: clips of T frames every S-th (VideoMAE: 16 frames at 2 on SSv2, at 4 on K400) */
+	mae_clipspec clip = { 0, 2, 0 };
+	int stride_set = 0;
 
 	mae_setprog(argv[0]);
 	mae_common_init(&c);
@@ -271,6 +287,11 @@ int main(int argc, char **argv)
 		case OPT_CROPPCT: crop_pct = mae_parse_double(optarg, 0.05, 1, "--crop-pct"); break;
 		case OPT_EXACT: exact = 1; break;
 		case OPT_DCTGAP: dct_gap = mae_parse_double(optarg, 1, 64, "--dct-gap"); break;
+		case OPT_CLIP: clip.frames = (int)mae_parse_int(optarg, 1, MAE_CLIP_MAX_FRAMES, "--clip frames"); break;
+		case OPT_FSTRIDE:
+			clip.stride = (int)mae_parse_int(optarg, 1, MAE_CLIP_MAX_FRAMES, "--frame-stride");
+			stride_set = 1;
+			break;
 		default: mae_usage_error(usage, "unknown option");
 		}
 	}
@@ -284,12 +305,17 @@ int main(int argc, char **argv)
 		mae_usage_error(usage, "--batch-shard and -k cannot be combined");
 	if (nbshards > 1 && nshards > 1)
 		mae_usage_error(usage, "--batch-shard and --shard cannot be combined");
+	if (stride_set && !clip.frames)
+		mae_usage_error(usage, "--frame-stride goes with --clip");
+	if (clip.frames && corruption.kind != MAE_CORRUPT_NONE)
+		mae_usage_error(usage, "--corrupt and --clip cannot be combined (yet)");
 
 	/* The data set */
 	mae_dataset ds;
 	char err[512];
 	mae_dataset_init(&ds);
 	ds.shard = (int)shard, ds.nshards = (int)nshards;   /* the gzip'd tar shards to inflate */
+	ds.clips = clip.frames > 0;
 	for (int i = optind; i < argc; i++)
 		if (mae_dataset_add(&ds, argv[i], err, sizeof err) < 0)
 			mae_die(MAE_EXIT_DATA, "%s", err);
@@ -318,12 +344,17 @@ int main(int argc, char **argv)
 			void *buf;
 			size_t n;
 			int64_t i = 0;
-			while (i < ds.n - 1 && !mae_dataset_readable(&ds, i))
+			while (i < ds.n - 1 && (clip.frames ? ds.s[i].nframes == 0 : !mae_dataset_readable(&ds, i)))
 				i++;
-			if (mae_dataset_read(&ds, i, (size_t)1 << 30, &buf, &n, err, sizeof err) < 0 ||
+			if (clip.frames && !ds.s[i].nframes)
+				mae_die(MAE_EXIT_DATA, "%s: no frames (.jpg, .jpeg or .png files)", ds.s[i].path);
+			if ((clip.frames ? mae_image_readfile(ds.s[i].frames[0], (size_t)1 << 30, &buf, &n, err, sizeof err)
+			                 : mae_dataset_read(&ds, i, (size_t)1 << 30, &buf, &n, err, sizeof err)) < 0 ||
 			    mae_image_info(buf, n, &info, err, sizeof err) < 0) {
 				char name[300];
-				mae_dataset_name(&ds, i, name, sizeof name);
+				snprintf(name, sizeof name, "%s", clip.frames ? ds.s[i].frames[0] : "");
+				if (!clip.frames)
+					mae_dataset_name(&ds, i, name, sizeof name);
 				mae_die(MAE_EXIT_DATA, "%s: %s", name, err);
 			}
 			free(buf);
@@ -338,10 +369,13 @@ int main(int argc, char **argv)
 			if (ds.idx[i].dims[2] != W || ds.idx[i].dims[1] != H)
 				mae_die(MAE_EXIT_USAGE, "IDX images are %lldx%lld, not %lldx%lld: add --crop resize",
 				        (long long)ds.idx[i].dims[2], (long long)ds.idx[i].dims[1], W, H);
-	if ((int64_t)W * H * chans * B > (1LL << 31))
-		mae_die(MAE_EXIT_USAGE, "a batch of %lld %lldx%lldx%d images is over 2 GiB", B, W, H, chans);
+	if ((int64_t)W * H * chans * B * (clip.frames ? clip.frames : 1) > (1LL << 31))
+		mae_die(MAE_EXIT_USAGE, "a batch of %lld %lldx%lldx%d images%s is over 2 GiB", B, W, H, chans,
+		        clip.frames ? " times the frames" : "");
 	if (shuffle < 0)
 		shuffle = crop == MAE_CROP_RRC;
+	/* the clip's start: drawn in training (random crops, shuffled), else centred */
+	clip.random = crop == MAE_CROP_RRC && shuffle;
 
 	mae_augment aug;
 	mae_augment_defaults(&aug, (enum mae_crop)crop, (int)W, (int)H, chans);
@@ -376,6 +410,10 @@ int main(int argc, char **argv)
 	mae_map_set_int(meta, "height", H);
 	mae_map_set_int(meta, "width", W);
 	mae_map_set_int(meta, "channels", chans);
+	if (clip.frames) {
+		mae_map_set_int(meta, "frames", clip.frames);
+		mae_map_set_int(meta, "frame_stride", clip.stride);
+	}
 	int labeled = 0;
 	for (int64_t i = 0; i < ds.n && !labeled; i++)
 		labeled = ds.s[i].label >= 0;
@@ -420,6 +458,8 @@ int main(int argc, char **argv)
 	if (crop == MAE_CROP_CENTER)
 		mae_map_set_float(aug_meta, "crop_pct", crop_pct);
 	mae_map_set_float(aug_meta, "flip", aug.flip);
+	if (clip.frames)
+		mae_map_set_str(aug_meta, "clip_offset", clip.random ? "random" : "center");
 	mae_map_set_bool(aug_meta, "dct_scaling", aug.dct);
 	if (corruption.kind != MAE_CORRUPT_NONE) {
 		mae_val *cm = mae_map_submap(aug_meta, "corrupt");
@@ -434,18 +474,19 @@ int main(int argc, char **argv)
 
 	batcher b = { 0 };
 	b.out = mae_writer_open(c.out, &c);
-	b.B = (int)B, b.H = (int)H, b.W = (int)W, b.C = chans;
+	b.B = (int)B, b.T = clip.frames, b.H = (int)H, b.W = (int)W, b.C = chans;
 	b.seq = start;
 	mae_write(b.out, &hdr);
 	mae_rec_free(&hdr);
 	batch_start(&b);
 
-	size_t ssize = (size_t)W * H * chans;
+	size_t ssize = (size_t)W * H * chans * (clip.frames ? clip.frames : 1);
 	int64_t *pos = mae_malloc(sizeof *pos * (size_t)(m ? m : 1));
 	int64_t skipped = 0;
 	mae_progress prog;
-	mae_progress_start(&prog, "img", last == LAST_DROP || nbshards > 1 ? count * B : m * epochs - start * B);
-	job jb = { .ds = &ds, .aug = &aug, .seed = c.seed, .ssize = ssize };
+	mae_progress_start(&prog, clip.frames ? "clip" : "img", last == LAST_DROP || nbshards > 1 ? count * B : m * epochs - start * B);
+	job jb = { .ds = &ds, .aug = &aug, .clip = clip.frames ? &clip : NULL, .seed = c.seed,
+	           .ssize = ssize };
 	jb.rc = mae_calloc((size_t)B, sizeof *jb.rc);
 	jb.err = mae_calloc((size_t)B, sizeof *jb.err);
 	for (int64_t e = e0; e < epochs; e++) {
@@ -495,7 +536,7 @@ int main(int argc, char **argv)
 			 * draws depend on epoch and index only); meta "padded" says how many */
 			int padded = 0;
 			for (int64_t k = 0; b.fill < b.B && emitted; k = (k + 1) % m) {
-				if (load_sample(&ds, &aug, c.seed, e, pos[k], b.img + ssize * b.fill, err,
+				if (load_sample(&ds, &aug, jb.clip, c.seed, e, pos[k], b.img + ssize * b.fill, err,
 				                sizeof err) < 0)
 					continue;   /* already counted when first met */
 				b.label[b.fill] = ds.s[pos[k]].label;
@@ -510,7 +551,8 @@ int main(int argc, char **argv)
 	}
 	mae_progress_end(&prog);
 	if (skipped)
-		mae_warn("%lld unreadable image%s skipped", (long long)skipped, skipped == 1 ? "" : "s");
+		mae_warn("%lld unreadable %s%s skipped", (long long)skipped, clip.frames ? "clip" : "image",
+		         skipped == 1 ? "" : "s");
 	mae_writer_close(b.out, skipped);
 	mae_rec_free(&b.rec);
 	free(pos);

@@ -1,5 +1,8 @@
 /* mae-synth: generate a stream of synthetic tensors, for tests, benchmarks and for trying a
- * stage without real data (netpbm's generators play the same role). */
+ * stage without real data (netpbm's generators play the same role); or, with --moving-fmnist,
+ * a folder of Moving Fashion-MNIST clips (lib/data/moving.c) for video pretraining. */
+#include "mae/data/moving.h"
+#include "mae/util/progress.h"
 #include "mae/util/rng.h"
 #include "mae/stream/stream.h"
 #include "mae/util/util.h"
@@ -12,10 +15,17 @@
 
 static const char usage[] =
 	"usage: mae-synth [-qv] [-s seed] [-n batches] [-o endpoint] [-m key=value]... -t spec...\n"
+	"       mae-synth [-qv] [-s seed] [-n clips] [--frames T] [--split train|test] [--items K]\n"
+	"                 --moving-fmnist DIR\n"
 	"  -t name:DTYPE:d0,d1,...[:fill]  a tensor in every batch; fill is zeros, ones, iota,\n"
 	"                                  rand (uniform [0,1)), randn, or randint:K ([0,K))\n"
 	"  -m key=value                    header meta entry (integer, number or string)\n"
-	"  -n batches                      number of batch records (default 1)\n";
+	"  -n batches                      number of batch records (default 1)\n"
+	"  --moving-fmnist DIR  write Moving Fashion-MNIST clips (-n, default 1000) as\n"
+	"                       DIR/CLASS/clipNNNNNN/frameNN.png, 64x64 grey, K items (1) from the\n"
+	"                       --split (train) moving 2.5 px a frame; T frames (16)\n";
+
+enum { OPT_MOVING = MAE_OPT_FIRST_PROGRAM, OPT_FRAMES, OPT_SPLIT, OPT_ITEMS };
 
 typedef struct {
 	char name[MAE_MAX_NAME + 1];
@@ -105,13 +115,40 @@ static void fill(mae_tensor *t, const spec *sp, mae_rng *r)
 	}
 }
 
+/* --moving-fmnist: n clips into dir, with progress. */
+static int moving_fmnist(const char *dir, long long n, int frames, const char *split, int items,
+                         uint64_t seed)
+{
+	mae_idx images, labels;
+	char err[512];
+	if (mae_moving_load(split, &images, &labels, err, sizeof err) < 0)
+		mae_die(MAE_EXIT_DATA, "%s", err);
+	uint8_t *px = mae_malloc((size_t)frames * MAE_MOVING_SIZE * MAE_MOVING_SIZE);
+	mae_progress prog;
+	mae_progress_start(&prog, "clip", n);
+	for (long long i = 0; i < n; i++) {
+		int32_t label = mae_moving_clip(&images, &labels, seed, i, frames, items, px, NULL);
+		if (mae_moving_save(dir, i, label, frames, px, err, sizeof err) < 0)
+			mae_die(MAE_EXIT_DATA, "%s", err);
+		mae_progress_add(&prog, 1);
+	}
+	mae_progress_end(&prog);
+	free(px);
+	mae_idx_free(&images);
+	mae_idx_free(&labels);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
-	static const struct option longopts[] = {MAE_COMMON_LONG, {0, 0, 0, 0}};
+	static const struct option longopts[] = {MAE_COMMON_LONG,
+		{"moving-fmnist", 1, 0, OPT_MOVING}, {"frames", 1, 0, OPT_FRAMES},
+		{"split", 1, 0, OPT_SPLIT}, {"items", 1, 0, OPT_ITEMS}, {0, 0, 0, 0}};
 	mae_common c;
 	spec specs[MAE_MAX_TENSORS];
-	int nspec = 0, opt;
+	int nspec = 0, opt, nset = 0, frames = 16, items = 1, clipopt = 0;
 	long long nbatch = 1;
+	const char *moving = NULL, *split = "train";
 	mae_record hdr = {0}, rec = {0};
 	mae_val meta = {0};
 	mae_setprog(argv[0]);
@@ -121,7 +158,19 @@ int main(int argc, char **argv)
 		if (mae_common_opt(&c, opt, optarg, usage))
 			continue;
 		switch (opt) {
-		case 'n': nbatch = mae_parse_int(optarg, 0, 1LL << 40, "-n"); break;
+		case 'n': nbatch = mae_parse_int(optarg, 0, 1LL << 40, "-n"); nset = 1; break;
+		case OPT_MOVING: moving = optarg; break;
+		case OPT_FRAMES: frames = (int)mae_parse_int(optarg, 1, 10000, "--frames"); clipopt = 1; break;
+		case OPT_ITEMS:
+			items = (int)mae_parse_int(optarg, 1, MAE_MOVING_MAX_ITEMS, "--items");
+			clipopt = 1;
+			break;
+		case OPT_SPLIT:
+			if (strcmp(optarg, "train") && strcmp(optarg, "test"))
+				mae_usage_error(usage, "--split: '%s' is not train or test", optarg);
+			split = optarg;
+			clipopt = 1;
+			break;
 		case 't':
 			if (nspec == MAE_MAX_TENSORS)
 				mae_usage_error(usage, "more than %d tensors", MAE_MAX_TENSORS);
@@ -151,6 +200,14 @@ int main(int argc, char **argv)
 	}
 	if (optind != argc)
 		mae_usage_error(usage, "unexpected argument '%s'", argv[optind]);
+	if (moving) {
+		if (nspec || meta.m.n)
+			mae_usage_error(usage, "--moving-fmnist writes clips, not a stream: no -t or -m");
+		mae_val_free(&meta);
+		return moving_fmnist(moving, nset ? nbatch : 1000, frames, split, items, c.seed);
+	}
+	if (clipopt)
+		mae_usage_error(usage, "--frames, --split and --items go with --moving-fmnist");
 
 	mae_writer *out = mae_writer_open(c.out, &c);
 	mae_header_init(&hdr, argc, argv, c.seed, nbatch);

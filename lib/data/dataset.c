@@ -8,12 +8,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include "mae/data/dataset.h"
 #include "mae/util/util.h"
-
-#define FMNIST_DIR "/usr/share/datasets/fashion-mnist"
 
 static const char *fmnist_classes[10] = {
 	"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
@@ -204,6 +203,102 @@ static int add_folder(mae_dataset *ds, const char *dir, char *err, size_t errn)
 	return rc;
 }
 
+/* ------------------------------------------------------------------------------------------
+ * Clips: folders of frames (see dataset.h) */
+static int is_frame_name(const char *name)
+{
+	const char *dot = strrchr(name, '.');
+	return dot && (!strcasecmp(dot + 1, "jpg") || !strcasecmp(dot + 1, "jpeg") ||
+	               !strcasecmp(dot + 1, "png"));
+}
+
+/* The paths of the frames in dir, sorted by name (not recursive); NULL on error. */
+static char **list_frames(const char *dir, int *n, char *err, size_t errn)
+{
+	int m, k = 0;
+	char **v = listdir(dir, &m, err, errn);
+	if (!v)
+		return NULL;
+	for (int i = 0; i < m; i++) {
+		char *name = v[i], *p = join(dir, name);
+		int frame = is_frame_name(name) && !isdir(p);
+		free(name);
+		if (frame)
+			v[k++] = p;
+		else
+			free(p);
+	}
+	*n = k;
+	return v;
+}
+
+static int has_frames(const char *dir)
+{
+	char e[8];
+	int n;
+	char **v = list_frames(dir, &n, e, sizeof e);
+	if (!v)
+		return 0;
+	freelist(v, n);
+	return n > 0;
+}
+
+static int add_clip(mae_dataset *ds, const char *dir, int label, int cls, char *err, size_t errn)
+{
+	int n;
+	char **v = list_frames(dir, &n, err, errn);
+	if (!v)
+		return -1;
+	mae_sample *s = push(ds);
+	s->path = mae_strdup(dir);
+	s->label = label;
+	s->cls = cls;
+	s->nframes = n;
+	s->frames = v;
+	ds->files++;
+	return 0;
+}
+
+static int add_clip_folder(mae_dataset *ds, const char *dir, char *err, size_t errn)
+{
+	if (has_frames(dir))
+		return add_clip(ds, dir, -1, 0, err, errn);
+	int n, flat = 0, rc = 0;
+	char **v = listdir(dir, &n, err, errn);
+	if (!v)
+		return -1;
+	for (int i = 0; i < n && !flat; i++) {
+		char *p = join(dir, v[i]);
+		flat = isdir(p) && has_frames(p);
+		free(p);
+	}
+	int64_t before = ds->n;
+	for (int i = 0; i < n && !rc; i++) {
+		char *p = join(dir, v[i]);
+		if (isdir(p) && flat) {
+			rc = add_clip(ds, p, -1, 0, err, errn);
+		} else if (isdir(p)) {   /* a class: its sub-folders are its clips */
+			int m;
+			char **w = listdir(p, &m, err, errn);
+			if (!w)
+				rc = -1;
+			for (int j = 0; j < m && !rc; j++) {
+				char *q = join(p, w[j]);
+				if (isdir(q))
+					rc = add_clip(ds, q, class_id(ds, v[i]), 1, err, errn);
+				free(q);
+			}
+			if (w)
+				freelist(w, m);
+		}
+		free(p);
+	}
+	freelist(v, n);
+	if (!rc && ds->n == before)
+		return mae_fail(err, errn, "%s: no clips (folders of .jpg, .jpeg or .png frames)", dir);
+	return rc;
+}
+
 static int add_list(mae_dataset *ds, const char *list, char *err, size_t errn)
 {
 	FILE *f = strcmp(list, "-") ? fopen(list, "r") : stdin;
@@ -364,14 +459,18 @@ int mae_dataset_add(mae_dataset *ds, const char *src, char *err, size_t errn)
 {
 	if (!strncmp(src, "fashion-mnist", 13) &&
 	    (!src[13] || !strcmp(src + 13, ":train") || !strcmp(src + 13, ":test"))) {
+		if (ds->clips)
+			return mae_fail(err, errn, "%s: not a folder of clips (--clip reads folders of frames)", src);
 		const char *split = !strcmp(src + 13, ":test") ? "t10k" : "train";
 		char path[256];
-		snprintf(path, sizeof path, "%s/%s-images-idx3-ubyte.gz", FMNIST_DIR, split);
+		snprintf(path, sizeof path, "%s/%s-images-idx3-ubyte.gz", MAE_FMNIST_DIR, split);
 		if (access(path, R_OK))
 			return mae_fail(err, errn, "%s: %s (install the Debian package dataset-fashion-mnist)",
 			            path, strerror(errno));
 		return add_idx(ds, path, 1, err, errn);
 	}
+	if (src[0] == '@' && ds->clips)
+		return mae_fail(err, errn, "%s: lists of clips are not read yet: give the folders", src);
 	if (src[0] == '@')
 		return add_list(ds, src + 1, err, errn);
 	struct stat st;
@@ -407,7 +506,9 @@ int mae_dataset_add(mae_dataset *ds, const char *src, char *err, size_t errn)
 		return mae_fail(err, errn, "%s: %s", src, strerror(errno));
 	}
 	if (S_ISDIR(st.st_mode))
-		return add_folder(ds, src, err, errn);
+		return ds->clips ? add_clip_folder(ds, src, err, errn) : add_folder(ds, src, err, errn);
+	if (ds->clips)
+		return mae_fail(err, errn, "%s: not a folder (--clip reads folders of frames)", src);
 	if (mae_tar_name(src))
 		return add_tar(ds, src, err, errn);
 	if (sniff_idx(src))
@@ -452,14 +553,17 @@ void mae_dataset_limit(mae_dataset *ds, int64_t n)
 		if (encoded(&ds->s[i]))
 			ds->files--;
 		free(ds->s[i].path);
+		freelist(ds->s[i].frames, ds->s[i].nframes);
 	}
 	ds->n = n;
 }
 
 void mae_dataset_free(mae_dataset *ds)
 {
-	for (int64_t i = 0; i < ds->n; i++)
+	for (int64_t i = 0; i < ds->n; i++) {
 		free(ds->s[i].path);
+		freelist(ds->s[i].frames, ds->s[i].nframes);
+	}
 	free(ds->s);
 	for (int i = 0; i < ds->nclasses; i++)
 		free(ds->classes[i]);

@@ -14,6 +14,14 @@
  *     (KEY.jpg/.jpeg/.png, label from KEY.cls) in the order of the keys (lib/data/tar.c);
  *   - a name that does not exist and holds braces, "shards-{000000..000009}.tar": each name of
  *     the pattern (mae_brace_expand), in order, as a source of its own.
+ * A data set of clips (ds->clips set before adding; clip.h) takes folders only (or globs and
+ * brace patterns naming folders), each sample a folder of frames (.jpg .jpeg .png, any case,
+ * sorted by strcmp, sub-folders ignored):
+ *   - a folder holding frames is one clip, unlabeled;
+ *   - else a folder with a sub-folder that holds frames is a folder of clips, unlabeled: each
+ *     sub-folder is a clip (one without frames too: reading it is an error);
+ *   - else each sub-folder is a class (named and numbered as image classes are) and each of its
+ *     sub-folders a clip.
  * A sample's index is its position in that list; labels are -1 when unknown.
  *
  * Order: epoch e visits positions 0..n-1, or a permutation of them drawn from
@@ -32,6 +40,9 @@
 #include "mae/data/image.h"
 #include "mae/util/rng.h"
 #include "mae/data/tar.h"
+
+/* Where Debian's dataset-fashion-mnist puts its IDX files */
+#define MAE_FMNIST_DIR "/usr/share/datasets/fashion-mnist"
 
 /* ------------------------------------------------------------------------------------------
  * IDX files (lib/data/idx.c) */
@@ -58,6 +69,8 @@ typedef struct mae_sample {
 	int tar;            /* tar shard number, or -1 */
 	int64_t pos;        /* the sample's position inside that IDX source or tar shard */
 	int cls;            /* label is a folder class number, renumbered by mae_dataset_finish */
+	int nframes;        /* a clip (path: its folder): its frame files, sorted by name */
+	char **frames;
 } mae_sample;
 
 typedef struct mae_dataset {
@@ -74,6 +87,7 @@ typedef struct mae_dataset {
 	mae_tar_spool *spool;   /* the inflated gzip'd shards */
 	int shard, nshards; /* set before adding: the worker that reads only the tar shards
 	                     * t % nshards == shard (0, 0: every shard) */
+	int clips;          /* set before adding: folders are read as clips (see above) */
 } mae_dataset;
 
 void mae_dataset_init(mae_dataset *ds);
