@@ -385,7 +385,7 @@ int main(int argc, char **argv)
 				v.scale = v.H < 112 && v.W < 112 ? 112 / (v.H > v.W ? v.H : v.W) : 1;
 			if (v.scale < 1)
 				v.scale = 1;
-			v.pix = mae_malloc((size_t)v.n * v.panels * v.H * v.W * v.C);
+			v.pix = mae_malloc((size_t)v.n * v.panels * v.F * v.H * v.W * v.C);
 		}
 		collect(&v, &rec);
 		if (every) {

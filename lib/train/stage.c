@@ -146,13 +146,17 @@ void mae_stage_batch(mae_stage *s, mae_record *r, mae_batch *b, int allow_no_mas
 {
 	const mae_model *m = s->m;
 	const mae_config *c = &m->cfg;
-	char want[96];
+	char want[160];
 	memset(b, 0, sizeof *b);
 	mae_tensor *p = mae_rec_tensor(r, "patches");
 	if (p) {
 		p = mae_rec_need(r, "patches", MAE_F32, 3, "[B,N,P]");
-		snprintf(want, sizeof want, "[B,%d,%d] (the model's %dx%d grid of %d values)", m->N, m->P, m->gh,
-		         m->gw, m->P);
+		if (m->gt > 1)   /* clips */
+			snprintf(want, sizeof want, "[B,%d,%d] (the model's %d slices of a %dx%d grid, tubelets of %d values)",
+			         m->N, m->P, m->gt, m->gh, m->gw, m->P);
+		else
+			snprintf(want, sizeof want, "[B,%d,%d] (the model's %dx%d grid of %d values)", m->N, m->P, m->gh,
+			         m->gw, m->P);
 		check_shape(r, p, -1, m->N, m->P, want);
 		b->B = (int)p->shape[0];
 		b->patches = p->data;
