@@ -17,6 +17,24 @@ mae-synth -q -s 6 -n 40 --frames 20 --moving-fmnist "$T/c"
 diff -r "$T/a" "$T/c" > /dev/null; is $? 1 "another seed gives other clips"
 is "$(find "$T/a" -name 'frame*.png' | wc -l) $(find "$T/a" -mindepth 2 -maxdepth 2 -type d | wc -l)" "800 40" \
 	"800 frames in 40 clip folders"
+# two items: the first draws what the single item of the same clip draws, so the class
+# folders are the same and every pixel is at least the single item's (max)
+mae-synth -q -s 5 -n 40 --frames 20 --items 2 --moving-fmnist "$T/two"
+res=$($PY - "$T" <<'PY'
+import os, sys, numpy as np
+from PIL import Image
+a, b = sys.argv[1] + '/a', sys.argv[1] + '/two'
+same = sorted(os.path.relpath(os.path.join(r, f), a) for r, _, fs in os.walk(a) for f in fs) == \
+       sorted(os.path.relpath(os.path.join(r, f), b) for r, _, fs in os.walk(b) for f in fs)
+ge = more = 0
+for r, _, fs in os.walk(a):
+    for f in fs:
+        x = np.asarray(Image.open(os.path.join(r, f))); y = np.asarray(Image.open(os.path.join(b, os.path.relpath(r, a), f)))
+        ge += bool((y >= x).all()); more += int(y.sum()) > int(x.sum())
+print(same, ge, more > 700)
+PY
+)
+is "$res" "True 800 True" "--items 2: the same clips and classes, the first item's pixels under the max of both"
 mae-synth -q -n 2 --frames 3 -t x:U8:1 --moving-fmnist "$T/x" 2>/dev/null; is $? 1 "--moving-fmnist with -t: usage error"
 mae-synth -q --frames 3 -t x:U8:1 > /dev/null 2>&1; is $? 1 "--frames without --moving-fmnist: usage error"
 
