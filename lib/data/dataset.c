@@ -91,10 +91,11 @@ static char **listdir(const char *dir, int *n, char *err, size_t errn)
 		v[cnt++] = mae_strdup(e->d_name);
 	}
 	closedir(d);
-	qsort(v, (size_t)cnt, sizeof *v, cmpstr);
-	*n = cnt;
+	/* before qsort: glibc declares its array nonnull, so a test after it can be dropped */
 	if (!v)
 		v = mae_realloc(NULL, sizeof *v);
+	qsort(v, (size_t)cnt, sizeof *v, cmpstr);
+	*n = cnt;
 	return v;
 }
 

@@ -121,7 +121,9 @@ int mae_moving_save(const char *dir, int64_t i, int32_t label, int frames, const
 	if (!rc && mkdir_ok(p, err, errn) < 0)
 		rc = -1;
 	for (int t = 0; t < frames && !rc; t++) {
-		snprintf(p, n, "%s/%s/clip%06lld/frame%0*d.png", dir, cls, (long long)i, width, t);
+		char num[16];   /* t in `width` digits: the last of its nine */
+		snprintf(num, sizeof num, "%09d", t);
+		snprintf(p, n, "%s/%s/clip%06lld/frame%s.png", dir, cls, (long long)i, num + 9 - width);
 		mae_image im = { MAE_MOVING_SIZE, MAE_MOVING_SIZE, 1, MAE_MOVING_SIZE,
 		                 (uint8_t *)px + (size_t)t * MAE_MOVING_SIZE * MAE_MOVING_SIZE, NULL };
 		rc = mae_image_save(&im, p, "png", 0, err, errn);
