@@ -40,7 +40,7 @@ static const char usage[] =
 	"  --batch-shard I/N  only batches I, I+N, ... of the whole stream (merge with --merge N --ordered)\n"
 	"  --clip T  SOURCEs are folders of clips (a sub-folder per class, a folder of frames per\n"
 	"          clip): T frames a sample, every S-th (--frame-stride, 2) from a random start\n"
-	"          (--train, shuffled) or the centred one, one crop for the whole clip\n";
+	"          (a shuffled stream) or the centred one, one crop for the whole clip\n";
 
 enum { OPT_TRAIN = MAE_OPT_FIRST_PROGRAM, OPT_EVAL, OPT_CROP, OPT_SIZE, OPT_SHUFFLE,
        OPT_NOSHUFFLE, OPT_SHARD, OPT_LAST, OPT_SCALE, OPT_RATIO, OPT_FLIP, OPT_CROPPCT,
@@ -374,8 +374,8 @@ int main(int argc, char **argv)
 		        clip.frames ? " times the frames" : "");
 	if (shuffle < 0)
 		shuffle = crop == MAE_CROP_RRC;
-	/* the clip's start: drawn in training (random crops, shuffled), else centred */
-	clip.random = crop == MAE_CROP_RRC && shuffle;
+	/* the clip's start: drawn in training (a shuffled stream), else centred (evaluation) */
+	clip.random = shuffle;
 
 	mae_augment aug;
 	mae_augment_defaults(&aug, (enum mae_crop)crop, (int)W, (int)H, chans);

@@ -44,7 +44,7 @@ like "$(cat "$T/gridmae.err")" "gridmae \(micro-28,mode=mae\), mask: grid --cell
 like "$(sh "$T/pipelines/pretrain.sh" -h)" "gridmae +MAE's grid ablation" "  and -h lists it"
 sh "$P/pretrain.sh" --method nosuch > /dev/null 2> "$T/nosuch.err"
 is "$?" 1 "an unknown method: status 1"
-like "$(cat "$T/nosuch.err")" "unknown method 'nosuch' \(attmask, bootmae, cmae, colormae, lomar, mae, maskfeat, mfm, semmae, simmim, supmae\)" "  and the methods there are"
+like "$(cat "$T/nosuch.err")" "unknown method 'nosuch' \(attmask, bootmae, cmae, colormae, lomar, mae, maskfeat, mfm, semmae, simmim, supmae, videomae\)" "  and the methods there are"
 # --warmup-epochs 0.5 of 8 batches: the rate climbs over 4 steps (MAE's per-iteration warm-up
 # from 0 at step 1) to blr * 64 / 256 = 3.75e-5 at step 5
 is "$(sed -n '4p;6p' "$T/mae/metrics.tsv" | cut -f4 | tr '\n' ' ')" "1.875e-05 3.75e-05 " \
