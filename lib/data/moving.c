@@ -98,11 +98,22 @@ int32_t mae_moving_clip(const mae_idx *images, const mae_idx *labels, uint64_t s
 	return label;
 }
 
+/* mkdir -p: the missing parents too (DIR may be out/videomae/clips/train on a fresh tree) */
 static int mkdir_ok(const char *p, char *err, size_t errn)
 {
-	if (mkdir(p, 0777) && errno != EEXIST)
-		return mae_fail(err, errn, "%s: %s", p, strerror(errno));
-	return 0;
+	char *q = mae_strdup(p);
+	int rc = 0;
+	for (char *s = q + 1; *s && !rc; s++)
+		if (*s == '/') {
+			*s = 0;
+			if (mkdir(q, 0777) && errno != EEXIST)
+				rc = mae_fail(err, errn, "%s: %s", q, strerror(errno));
+			*s = '/';
+		}
+	if (!rc && mkdir(q, 0777) && errno != EEXIST)
+		rc = mae_fail(err, errn, "%s: %s", q, strerror(errno));
+	free(q);
+	return rc;
 }
 
 int mae_moving_save(const char *dir, int64_t i, int32_t label, int frames, const uint8_t *px,
