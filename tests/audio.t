@@ -8,7 +8,7 @@
 export OPENBLAS_NUM_THREADS=1 MAE_THREADS=1
 P=$TDIR/../pipelines
 
-$PY "$TDIR/lib/wavset.py" "$T/train" 40 1 && $PY "$TDIR/lib/wavset.py" "$T/test" 20 2
+$PY "$P/wavset.py" "$T/train" 40 1 && $PY "$P/wavset.py" "$T/test" 20 2
 ok $? "120 train and 60 test clips (tones, chirps, noise bursts)"
 mae-decode -q -g --crop none -b 60 "$T/test" > "$T/test.mae"
 ok $? "mae-decode reads the WAV clips of class folders"
@@ -98,4 +98,10 @@ ok $? "eval-knn.sh on the clips"
 acc=$(sed -n 's/^features k=5 top1=\([0-9.]*\)%.*/\1/p' "$T/knn.out")
 awk -v a="$acc" 'BEGIN { exit !(a >= 90) }'
 ok $? "k-NN (k=5) on the features separates tones, chirps and noise bursts: $acc% of 60 (>= 90%)"
+# the pipeline script: clips, pretraining, figure, k-NN and probe against raw spectrograms
+timeout 300 sh "$P/audiomae.sh" -o "$T/adm" --clips 12 --test-clips 6 --epochs 2 --batch 12 --probe 3 > "$T/adm.out" 2> "$T/adm.err"
+ok $? "pipelines/audiomae.sh runs"
+like "$(cat "$T/adm.out")" "k-NN \(k=20\) +features [0-9.]+%, raw spectrograms [0-9.]+%" "  and reports k-NN of features and raw spectrograms"
+is "$($PY -c "from PIL import Image; print(Image.open('$T/adm/reconstruction.png').size)")" "(522, 590)" \
+	"  and draws 6 spectrograms, 4 panels each (128 x 96 frames, gaps of 2)"
 finish

@@ -101,4 +101,11 @@ mae-decode -q $CLIP -n 2 -b 2 "$T/clips" | mae-patchify -q -p 16 | mae-mask -q t
 ok $? "a reconstruction figure of two clips"
 is "$($PY -c "from PIL import Image; im = Image.open('$T/fig.png'); print(im.size)")" "(530, 530)" \
 	"  8 frames side by side, 4 rows a clip (clip, masked, reconstruction, pasted): 8 x 66 + 2 by 8 x 66 + 2"
+# the demo script: clips, pretraining, figure, k-NN and probe against raw pixels
+timeout 300 sh "$TDIR/../pipelines/videomae.sh" -o "$T/demo" --clips 40 --test-clips 20 --frames 4 --epochs 1 \
+	--batch 20 --model "micro-28,img=64,patch=16" --probe 2 > "$T/demo.out" 2> "$T/demo.err"
+ok $? "pipelines/videomae.sh runs"
+like "$(cat "$T/demo.out")" "k-NN \(k=20\) +features [0-9.]+%, raw pixels [0-9.]+%" "  and reports k-NN of clip features and raw pixels"
+is "$($PY -c "from PIL import Image; print(Image.open('$T/demo/reconstruction.png').size)")" "(266, 1058)" \
+	"  and draws 4 clips of 4 frames, 4 rows each (64 x 64 frames, gaps of 2)"
 finish

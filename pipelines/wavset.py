@@ -1,5 +1,6 @@
-"""wavset: a labelled set of 16 kHz clips for the audio tests: tones, chirps and noise bursts
-(0.975 s, 96 frames of Kaldi fbank), written as 16-bit PCM WAV files in one folder per class.
+"""wavset: a labelled set of 16 kHz clips for Audio-MAE (pipelines/audiomae.sh, tests/audio.t):
+tones, chirps and noise bursts (0.975 s, 96 frames of Kaldi fbank), written as 16-bit PCM WAV
+files in one folder per class.
 usage: wavset.py OUT N_PER_CLASS SEED"""
 import sys, os, wave, numpy as np
 out, n_per, seed = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
