@@ -62,15 +62,11 @@ say "k-NN and a linear probe of the features (mean of the patch tokens) against 
 sh "$here/pipelines/eval-knn.sh" -w "$ckpt" -o "$out" --train "$out/wav/train" --test "$out/wav/test" \
 	--decode "$spec" --probe "$probe" > /dev/null
 t2=$(date +%s)
-acc() { sed -n "s/^$1 top1=\\([0-9.]*\\)%.*/\\1/p" "$out/knn.txt"; }
 {
 	echo "data             $((3 * clips)) train and $((3 * tclips)) test clips (tone, chirp, noise), 16 kHz, as 96 x 128 log-mel spectrograms"
 	echo "model            $model, MAE, 80% random masking, $epochs epochs of $batch, blr $blr"
-	echo "steps            $(tail -1 "$out/metrics.tsv" | cut -f1)"
-	echo "loss             $(sed -n 2p "$out/metrics.tsv" | cut -f3) -> $(tail -1 "$out/metrics.tsv" | cut -f3) (first -> last step)"
-	echo "pretraining      $((t1 - t0)) s"
-	echo "evaluation       $((t2 - t1)) s"
-	echo "k-NN (k=20)      features $(acc 'features k=20')%, raw spectrograms $(acc 'raw-pixels k=20')%"
-	echo "linear probe     features $(acc 'features probe')%, raw spectrograms $(acc 'raw-pixels probe')% ($probe epochs)"
+	run_lines "$out" "$t0" "$t1" "$t2"
+	echo "k-NN (k=20)      features $(knn_acc "$out" 'features k=20')%, raw spectrograms $(knn_acc "$out" 'raw-pixels k=20')%"
+	echo "linear probe     features $(knn_acc "$out" 'features probe')%, raw spectrograms $(knn_acc "$out" 'raw-pixels probe')% ($probe epochs)"
 	echo "pictures         $out/reconstruction.png"
 } | tee "$out/summary.txt"

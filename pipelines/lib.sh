@@ -29,3 +29,13 @@ classes_of() {
 	sh -c "$1" 2>/dev/null | mae-inspect -H 2>/dev/null | sed -n 's/.*[{,]classes:\[\("[^]]*"\)\].*/\1/p' |
 		awk -F'","' '{ n = NF } END { print n + 0 }'
 }
+# knn_acc OUT LINE: the top-1 of the line "LINE top1=..%" in OUT/knn.txt (eval-knn.sh's)
+knn_acc() { sed -n "s/^$2 top1=\\([0-9.]*\\)%.*/\\1/p" "$1/knn.txt"; }
+# run_lines OUT T0 T1 T2: the steps, loss, pretraining and evaluation lines of a summary, from
+# OUT/metrics.tsv and the times before pretraining, after it and after the evaluation
+run_lines() {
+	echo "steps            $(tail -1 "$1/metrics.tsv" | cut -f1)"
+	echo "loss             $(sed -n 2p "$1/metrics.tsv" | cut -f3) -> $(tail -1 "$1/metrics.tsv" | cut -f3) (first -> last step)"
+	echo "pretraining      $(($3 - $2)) s"
+	echo "evaluation       $(($4 - $3)) s"
+}

@@ -65,15 +65,11 @@ say "k-NN and a linear probe of the clip features (mean of the tubelet tokens) a
 sh "$here/pipelines/eval-knn.sh" -w "$ckpt" -o "$out" --train "$out/clips/train" --test "$out/clips/test" \
 	--decode "$clip" --probe "$probe" > /dev/null
 t2=$(date +%s)
-acc() { sed -n "s/^$1 top1=\\([0-9.]*\\)%.*/\\1/p" "$out/knn.txt"; }
 {
 	echo "data             Moving Fashion-MNIST: $clips train clips (train split items), $tclips test clips (test split items), 64x64, $frames frames a sample at stride 2"
 	echo "model            $model, VideoMAE: tubelets 2x${patch}x$patch, tube masking 90%, normtube target; $epochs epochs of $batch, blr $blr"
-	echo "steps            $(tail -1 "$out/metrics.tsv" | cut -f1)"
-	echo "loss             $(sed -n 2p "$out/metrics.tsv" | cut -f3) -> $(tail -1 "$out/metrics.tsv" | cut -f3) (first -> last step)"
-	echo "pretraining      $((t1 - t0)) s"
-	echo "evaluation       $((t2 - t1)) s"
-	echo "k-NN (k=20)      features $(acc 'features k=20')%, raw pixels $(acc 'raw-pixels k=20')%"
-	echo "linear probe     features $(acc 'features probe')%, raw pixels $(acc 'raw-pixels probe')% ($probe epochs)"
+	run_lines "$out" "$t0" "$t1" "$t2"
+	echo "k-NN (k=20)      features $(knn_acc "$out" 'features k=20')%, raw pixels $(knn_acc "$out" 'raw-pixels k=20')%"
+	echo "linear probe     features $(knn_acc "$out" 'features probe')%, raw pixels $(knn_acc "$out" 'raw-pixels probe')% ($probe epochs)"
 	echo "pictures         $out/reconstruction.png $out/loss.png"
 } | tee "$out/summary.txt"

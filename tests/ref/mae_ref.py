@@ -63,12 +63,16 @@ def get_2d_sincos_pos_embed(embed_dim, grid_size, cls_token=False):
     grid_w = np.arange(grid_size, dtype=np.float32)
     grid = np.meshgrid(grid_w, grid_h)  # here w goes first
     grid = np.stack(grid, axis=0).reshape([2, 1, grid_size, grid_size])
-    emb_h = get_1d_sincos_pos_embed_from_grid(embed_dim // 2, grid[0])
-    emb_w = get_1d_sincos_pos_embed_from_grid(embed_dim // 2, grid[1])
-    emb = np.concatenate([emb_h, emb_w], axis=1)
+    emb = get_2d_sincos_pos_embed_from_grid(embed_dim, grid)
     if cls_token:
         emb = np.concatenate([np.zeros([1, embed_dim]), emb], axis=0)
     return emb
+
+
+def get_2d_sincos_pos_embed_from_grid(embed_dim, grid):
+    emb_h = get_1d_sincos_pos_embed_from_grid(embed_dim // 2, grid[0])
+    emb_w = get_1d_sincos_pos_embed_from_grid(embed_dim // 2, grid[1])
+    return np.concatenate([emb_h, emb_w], axis=1)
 
 
 def get_1d_sincos_pos_embed_from_grid(embed_dim, pos):
@@ -89,9 +93,7 @@ def get_3d_sincos_pos_embed(embed_dim, gh, gw, t_size, cls_token=False):
     grid_w = np.arange(gw, dtype=np.float32)
     grid = np.meshgrid(grid_w, grid_h)  # here w goes first
     grid = np.stack(grid, axis=0).reshape([2, 1, gh, gw])
-    emb_h = get_1d_sincos_pos_embed_from_grid(embed_dim_spatial // 2, grid[0])
-    emb_w = get_1d_sincos_pos_embed_from_grid(embed_dim_spatial // 2, grid[1])
-    pos_embed_spatial = np.concatenate([emb_h, emb_w], axis=1)
+    pos_embed_spatial = get_2d_sincos_pos_embed_from_grid(embed_dim_spatial, grid)
     grid_t = np.arange(t_size, dtype=np.float32)
     pos_embed_temporal = get_1d_sincos_pos_embed_from_grid(embed_dim_temporal, grid_t)
     pos_embed_temporal = np.repeat(pos_embed_temporal[:, np.newaxis, :], gh * gw, axis=1)
