@@ -102,8 +102,8 @@ static void test_rounding(void)
 }
 
 /* C against double sums, of the rounded inputs (tight) and of the fp32 ones (bf16's bound), over
- * ragged shapes (rows not a multiple of 6 or of the 96-row block, columns not of 16 or 64, K odd,
- * K = 1, K past the 256 block of k), A and B as they lie or transposed (A transposed is the
+ * ragged shapes (rows not a multiple of 6 or of the 192-row block, columns not of 16 or 64, K odd,
+ * K = 1, K past the 512 block of k), A and B as they lie or transposed (A transposed is the
  * weight gradient's dy^T, B transposed the forward's W^T), C inside a wider array, accumulate
  * and every epilogue */
 static void test_gemm_bf16(void)
