@@ -164,8 +164,12 @@ run_bf16() {
 		h) label=maepipe-bf16 extra="bf16/fp32 x$(ratio "$TMP/h" "$TMP/f")" ;;
 		a) label=torch-bf16 extra="$(core < "$TMP/a"); maepipe-bf16 speed x$(ratio "$TMP/h" "$TMP/a"), maepipe fp32 x$(ratio "$TMP/f" "$TMP/a")" ;;
 		esac
-		printf '%-9s %-13s %8s img/s %7s GFLOP/s %6s MB   %s\n' "$name" "$label" "$(field img_s < "$TMP/$kind" | median)" \
-			"$(field gflops < "$TMP/$kind" | median)" "$(field peak_rss_mb < "$TMP/$kind" | median)" "$extra"
+		ips=$(field img_s < "$TMP/$kind" | median)
+		# GFLOP/s from the model's FLOPs per image (maepipe's fp32 line), for PyTorch too
+		gf=$(awk -v g="$(field gflops < "$TMP/f" | median)" -v a="$(field img_s < "$TMP/f" | median)" -v b="$ips" \
+			'BEGIN {printf "%.1f", g * b / a}')
+		printf '%-9s %-13s %8s img/s %7s GFLOP/s %6s MB   %s\n' "$name" "$label" "$ips" "$gf" \
+			"$(field peak_rss_mb < "$TMP/$kind" | median)" "$extra"
 	done
 }
 
