@@ -3,7 +3,8 @@
 # step in PyTorch, measured in the same run.
 #
 #   sh bench/model.sh            (env: MAE_BUILD build dir, REPS repetitions (3), QUICK=1 fewer steps,
-#                                 BEST_ONLY=1 torch-best alone: the slow set-ups skipped, for more REPS)
+#                                 BEST_ONLY=1 torch-best alone: the slow set-ups skipped, for more REPS,
+#                                 BF16_ONLY=1 the bf16 rows alone)
 #
 # Cases: tiny-28 (28x28x1, patch 4, encoder 192x12 heads 3, decoder 128x2 heads 4, batch 256) and
 # tiny-224 (ViT-Tiny encoder, MAE decoder 512x8 heads 16, batch 32); then LoMaR against MAE at
@@ -22,6 +23,10 @@
 # Targets (issue 25): >= 2.0x PyTorch at its best on tiny-28 and on tiny-224, each step >= 85%
 # of the bound, <= 0.5x its peak RSS (issue 4's were 1.5x and 1.2x of tuned PyTorch); LoMaR
 # >= 2.5x MAE per image at 448.
+# The bf16 rows (where the CPU and build have AVX512_BF16): maepipe's step with bf16=1 beside its
+# fp32 step and PyTorch's CPU bf16 autocast step (tuned, with maepipe's core: torch-bf16), the
+# three back to back in each repetition; the ratios are medians of the repetitions' ratios.
+# Target (issue 25 item 3): bf16 >= 1.6x maepipe's fp32 step at tiny-224.
 set -e
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 B=${MAE_BUILD:-$ROOT/build}
@@ -127,11 +132,59 @@ run_case() {
 	done
 }
 
+# ratio A B: the median of the per-repetition ratios of files A and B's img_s, and the list
+ratio() {
+	field img_s < "$1" > "$TMP/ra"; field img_s < "$2" > "$TMP/rb"
+	paste "$TMP/ra" "$TMP/rb" | awk '{printf "%.2f\n", $1 / $2}' > "$TMP/rr"
+	printf '%s (by run: %s)' "$(median < "$TMP/rr")" "$(tr '\n' ' ' < "$TMP/rr" | sed 's/ $//')"
+}
+
+# run_bf16 NAME SPEC BATCH STEPS WARMUP: maepipe fp32, maepipe bf16=1, PyTorch bf16 autocast
+run_bf16() {
+	name=$1 spec=$2 batch=$3 steps=$4 warm=$5
+	"$STEP" --config "$spec,bf16=1" > "$TMP/cfgb"
+	: > "$TMP/f"; : > "$TMP/h"; : > "$TMP/a"
+	r=0
+	while [ $r -lt "$REPS" ]; do
+		r=$((r + 1))
+		"$STEP" "$spec" "$batch" "$steps" "$warm" >> "$TMP/f"
+		"$STEP" "$spec,bf16=1" "$batch" "$steps" "$warm" >> "$TMP/h"
+		if [ $HAVE_TORCH = 1 ]; then
+			if [ $HAVE_TUNED = 1 ]; then
+				withcore tuned $PY "$ROOT/bench/model_torch.py" "$TMP/cfgb" "$batch" "$steps" "$warm" >> "$TMP/a"
+			else
+				$PY "$ROOT/bench/model_torch.py" "$TMP/cfgb" "$batch" "$steps" "$warm" >> "$TMP/a"
+			fi
+		fi
+	done
+	for kind in f h a; do
+		[ -s "$TMP/$kind" ] || continue
+		case $kind in
+		f) label=maepipe extra="fp32 step" ;;
+		h) label=maepipe-bf16 extra="bf16/fp32 x$(ratio "$TMP/h" "$TMP/f")" ;;
+		a) label=torch-bf16 extra="$(core < "$TMP/a"); maepipe-bf16 speed x$(ratio "$TMP/h" "$TMP/a"), maepipe fp32 x$(ratio "$TMP/f" "$TMP/a")" ;;
+		esac
+		ips=$(field img_s < "$TMP/$kind" | median)
+		# GFLOP/s from the model's FLOPs per image (maepipe's fp32 line), for PyTorch too
+		gf=$(awk -v g="$(field gflops < "$TMP/f" | median)" -v a="$(field img_s < "$TMP/f" | median)" -v b="$ips" \
+			'BEGIN {printf "%.1f", g * b / a}')
+		printf '%-9s %-13s %8s img/s %7s GFLOP/s %6s MB   %s\n' "$name" "$label" "$ips" "$gf" \
+			"$(field peak_rss_mb < "$TMP/$kind" | median)" "$extra"
+	done
+}
+
 S28=6; S224=3; S448=2
 [ "${QUICK:-0}" = 1 ] && S28=3 S224=2 S448=1
 echo "# case     impl            throughput     achieved     peak RSS (maepipe / torch ratios)"
+if "$STEP" --config tiny-28,bf16=1 > /dev/null 2>&1; then HAVE_BF16=1; else
+	HAVE_BF16=0; echo "# no AVX512_BF16 in this CPU or build: the bf16 rows are skipped"; fi
+if [ "${BF16_ONLY:-0}" = 1 ]; then
+	[ $HAVE_BF16 = 0 ] || { run_bf16 tiny-28 tiny-28 256 $S28 1; run_bf16 tiny-224 vit-tiny 32 $S224 1; }
+	exit 0
+fi
 run_case tiny-28 tiny-28 256 $S28 1
 run_case tiny-224 vit-tiny 32 $S224 1
+[ $HAVE_BF16 = 0 ] || { run_bf16 tiny-28 tiny-28 256 $S28 1; run_bf16 tiny-224 vit-tiny 32 $S224 1; }
 
 # LoMaR (4 windows of 7x7 patches, linear head) against MAE (visible-only encoder, 512x8 decoder)
 # with the same ViT-Tiny encoder at 448x448: per-image training-step time.

@@ -1,7 +1,8 @@
 /* model_step.c: time maepipe's in-process training step (forward, backward, AdamW).
  *
  *   model_step SPEC BATCH STEPS [WARMUP]
- *   model_step --config SPEC      (the configuration as key=value lines)
+ *   model_step --config SPEC      (the configuration as key=value lines; bf16=1 makes
+ *                                  bench/model_torch.py run its step under CPU bf16 autocast)
  *   model_step --peak [N]         (sgemm N x N x N, default 2048: the machine's arithmetic ceiling)
  *
  * Synthetic batch (normal patches; MAE's exact visible count; LoMaR windows; MFM fmask), then
@@ -62,9 +63,9 @@ int main(int argc, char **argv)
 		}
 		printf("mode=%s\nloss=%s\nimg_h=%d\nimg_w=%d\nchannels=%d\npatch=%d\ndim=%d\ndepth=%d\n"
 		       "heads=%d\ndec_dim=%d\ndec_depth=%d\ndec_heads=%d\nmlp_ratio=%d\npos=%d\nwindow=%d\n"
-		       "nwindows=%d\nmask_ratio=%g\n", mae_mode_name(c.mode), mae_loss_name(c.loss), c.img_h, c.img_w,
+		       "nwindows=%d\nmask_ratio=%g\nbf16=%d\n", mae_mode_name(c.mode), mae_loss_name(c.loss), c.img_h, c.img_w,
 		       c.channels, c.patch, c.dim, c.depth, c.heads, c.dec_dim, c.dec_depth, c.dec_heads, c.mlp_ratio,
-		       c.pos, c.window, c.nwindows, c.mask_ratio);
+		       c.pos, c.window, c.nwindows, c.mask_ratio, c.bf16);
 		return 0;
 	}
 	if (argc < 4) {
@@ -130,8 +131,8 @@ int main(int argc, char **argv)
 	double dt = (mae_now() - t0) / steps;
 	struct rusage ru;
 	getrusage(RUSAGE_SELF, &ru);
-	printf("impl=maepipe spec=%s batch=%d img_s=%.2f gflops=%.1f step_ms=%.1f peak_rss_mb=%.0f loss=%.4f core=%s\n",
-	       spec, B, B / dt, mae_model_step_flops(m, B) / dt / 1e9, dt * 1e3, ru.ru_maxrss / 1024.0, loss,
+	printf("impl=maepipe%s spec=%s batch=%d img_s=%.2f gflops=%.1f step_ms=%.1f peak_rss_mb=%.0f loss=%.4f core=%s\n",
+	       c.bf16 ? "-bf16" : "", spec, B, B / dt, mae_model_step_flops(m, B) / dt / 1e9, dt * 1e3, ru.ru_maxrss / 1024.0, loss,
 	       openblas_get_corename());
 	return 0;
 }

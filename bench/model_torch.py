@@ -2,7 +2,10 @@
 
 usage: model_torch.py CONFIG_FILE BATCH STEPS WARMUP
 CONFIG_FILE holds key=value lines (bench/model_step --config SPEC). The model is the parity
-reference (tests/ref/mae_ref.py), so both sides run the same maths. Prints one line:
+reference (tests/ref/mae_ref.py), so both sides run the same maths. With bf16=1 in it, the
+forward and the loss run under torch.autocast("cpu", dtype=torch.bfloat16) (PyTorch's own CPU
+bf16: linears, convolutions and matmuls in bf16, LayerNorm and softmax in fp32; fp32 master
+weights and AdamW), impl=torch-bf16. Prints one line:
   impl=torch batch=... img_s=... step_ms=... peak_rss_mb=... loss=... threads=... core=...
 """
 import ctypes
@@ -38,9 +41,12 @@ def main():
     K, M = int(cfg["window"]), int(cfg["nwindows"])
     windows = torch.randint(0, model.gh - K + 1, (B, M, 2))
 
+    bf16 = cfg.get("bf16", "0") == "1"
+
     def step():
         opt.zero_grad(set_to_none=True)
-        _, loss = model(patches, mask, windows=windows)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            _, loss = model(patches, mask, windows=windows)
         loss.backward()
         opt.step()
         return loss.item()
@@ -52,8 +58,8 @@ def main():
         loss = step()
     dt = (time.perf_counter() - t0) / steps
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-    print("impl=torch batch=%d img_s=%.2f step_ms=%.1f peak_rss_mb=%.0f loss=%.4f threads=%d core=%s"
-          % (B, B / dt, dt * 1e3, rss, loss, torch.get_num_threads(), blas_core()))
+    print("impl=torch%s batch=%d img_s=%.2f step_ms=%.1f peak_rss_mb=%.0f loss=%.4f threads=%d core=%s"
+          % ("-bf16" if bf16 else "", B, B / dt, dt * 1e3, rss, loss, torch.get_num_threads(), blas_core()))
 
 
 def blas_core():

@@ -12,7 +12,9 @@
 # branch on at once (weight 0.5, temperature 0.2). VideoMAE on clips: the tubelet embedding
 # against Conv3d (3 channels, so the (c, t, a, b) weight order matters), the 3-D sin-cos
 # tables against get_3d_sincos_pos_embed and VideoMAE's 1-D sinusoid table (pos=2), and the
-# per-tubelet, per-channel normtube target.
+# per-tubelet, per-channel normtube target. The bf16 setting (MAE, and tiny-28 with SupMAE's
+# branch, whose linears are bf16 too): against the same model with maepipe's bf16 products and
+# against fp32, beside PyTorch's autocast bf16 (tolerances in tests/ref/parity.py).
 # Each case: maepipe writes a checkpoint and one step's loss, predictions and gradients; PyTorch
 # loads the checkpoint with load_state_dict(strict=True), runs the same batch, and compares
 # (loss rel <= 1e-5, predictions and every gradient rel <= 1e-4).
@@ -38,7 +40,9 @@ set -- \
 	"vit-tiny,img=32,patch=8,dim=48,heads=3,depth=2,dec_dim=32,dec_depth=1,dec_heads=4,cl_dim=24" \
 	"tiny-28,depth=2,dim=64,heads=4,dec_dim=32,dec_depth=1,dec_heads=2,feat_depth=1,feat_weight=0.7,sup_classes=10,sup_weight=1,sup_temp=2,cl_dim=16,cl_weight=0.5,cl_temp=0.2" \
 	"vit-tiny,img=32,patch=8,dim=48,heads=3,depth=2,dec_dim=32,dec_depth=1,dec_heads=4,frames=4,tubelet=2,loss=normtube" \
-	"vit-tiny,img=32,patch=8,channels=1,dim=48,heads=3,depth=2,dec_dim=32,dec_depth=1,dec_heads=4,frames=6,tubelet=2,pos=2,loss=normtube"
+	"vit-tiny,img=32,patch=8,channels=1,dim=48,heads=3,depth=2,dec_dim=32,dec_depth=1,dec_heads=4,frames=6,tubelet=2,pos=2,loss=normtube" \
+	"vit-tiny,img=32,patch=8,dim=48,heads=3,depth=2,dec_dim=32,dec_depth=2,dec_heads=4,bf16=1" \
+	"tiny-28,depth=2,dim=64,heads=4,dec_dim=32,dec_depth=1,dec_heads=2,sup_classes=10,sup_weight=1,sup_temp=2,bf16=1"
 n=0 fail=0
 for spec in "$@"; do
 	if ! "$B/tests/test_model_parity" --dump "$spec" 11 4 "$TMP" 2>"$TMP/err"; then

@@ -11,9 +11,36 @@
 #include "mae/kernels/kernels.h"
 #include "kernels/kernels_gemm.h"
 #include "kernels/kernels_math.h"
+#include "mae/util/util.h"
 
 /* ---------------------------------------------------------------------------------------
  * Linear (https://pytorch.org/docs/stable/generated/torch.nn.Linear.html) */
+
+/* The bf16 setting (mae_set_bf16): when on, the three products of every linear layer (y = x W^T,
+ * dx = dy W, dW += dy^T x) go to mae_gemm_bf16 (bf16 operands, fp32 sums) instead of mae_gemm
+ * and OpenBLAS; the split over the pool is the same. Bias, residual, GELU and the bias
+ * gradient stay fp32, and so does everything outside the linear layers. One process-wide
+ * setting, set by the model's stages from its configuration before they run (model_forward.c),
+ * read once by each layer call into its job, so the tasks of a call all agree. */
+static _Atomic int use_bf16;
+
+int mae_bf16_available(void)
+{
+	return mae_gemm_bf16_available();
+}
+
+void mae_set_bf16(int on)
+{
+	if (on && !mae_gemm_bf16_available())
+		mae_die(MAE_EXIT_DATA, "bf16=1: this build has no AVX512_BF16 product (needs a CPU with "
+		        "avx512_bf16 and -march=native); use bf16=0");
+	use_bf16 = on != 0;
+}
+
+int mae_get_bf16(void)
+{
+	return use_bf16;
+}
 
 /* Big products are split into one row block per pool thread, each a single-threaded product:
  * mae_gemm (kernels_gemm.c) for y = x W^T and dx = dy W where the CPU has AVX-512 or AVX2,
@@ -28,6 +55,7 @@ typedef struct lin_job {
 	const float *dmul;        /* ... or dinp *= dmul (a saved GELU'), while the rows are hot */
 	int R, C, OC, nt;
 	float beta_dinp;          /* 1: dinp += ..., 0: dinp = ... */
+	int bf16;                 /* the products on mae_gemm_bf16 (use_bf16 when the call began) */
 } lin_job;
 
 static void gelu_rows(float *out, const float *inp, size_t i0, size_t i1);
@@ -64,11 +92,12 @@ static void lin_fwd_task(void *ctx, int i, int tid)
 	float beta = 0.0f;
 	size_t off = (size_t)r0 * J->OC;
 	float *out = J->out + off;
-	if (mae_gemm_available()) {
+	if (mae_gemm_available() || J->bf16) {
 		/* bias, residual and GELU in the product's epilogue, on each tile while it is hot */
 		gemm_epilogue e = { .bias = J->bias, .resid = J->resid ? J->resid + off : NULL,
 		                    .gelu_out = J->gelu_out ? J->gelu_out + off : NULL };
-		mae_gemm(r1 - r0, J->OC, J->C, J->inp + (size_t)r0 * J->C, J->C, 1, J->w, 1, J->C, out, J->OC, 0, &e);
+		(J->bf16 ? mae_gemm_bf16 : mae_gemm)(r1 - r0, J->OC, J->C, J->inp + (size_t)r0 * J->C, J->C, 1, J->w,
+		                                     1, J->C, out, J->OC, 0, &e);
 		return;
 	}
 	if (J->resid) {
@@ -94,6 +123,7 @@ static void lin_fwd_task(void *ctx, int i, int tid)
 
 static void linear_forward_job(lin_job *J)
 {
+	J->bf16 = use_bf16;
 	if (!split_worth(J->R, J->C, J->OC)) {
 		J->nt = 1;
 		lin_fwd_task(J, 0, 0);
@@ -153,13 +183,15 @@ static void bias_grad(float *dbias, const float *dout, int R, int OC, int o0, in
 }
 
 /* dw[o0:o1, c0:c1] += dout[:, o0:o1]^T inp[:, c0:c1], on the product faster for the layer's
- * width (mae_gemm_weight_gradients) */
+ * width (mae_gemm_weight_gradients), or in bf16 */
 static void weight_grad_block(const lin_job *J, int o0, int o1, int c0, int c1)
 {
 	int R = J->R, C = J->C, OC = J->OC;
 	const float *dout = J->dout + o0, *inp = J->inp + c0;
 	float *dw = J->dw + (size_t)o0 * C + c0;
-	if (mae_gemm_weight_gradients(C, OC))
+	if (J->bf16)
+		mae_gemm_bf16(o1 - o0, c1 - c0, R, dout, 1, OC, inp, C, 1, dw, C, 1, NULL);
+	else if (mae_gemm_weight_gradients(C, OC))
 		mae_gemm(o1 - o0, c1 - c0, R, dout, 1, OC, inp, C, 1, dw, C, 1, NULL);
 	else
 		cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, o1 - o0, c1 - c0, R,
@@ -178,11 +210,11 @@ static void lin_bwd_task(void *ctx, int i, int tid)
 		if (!J->dinp || r1 <= r0)
 			return;
 		size_t off = (size_t)r0 * C;
-		if (mae_gemm_available()) {
+		if (mae_gemm_available() || J->bf16) {
 			gemm_epilogue e = { .dmul = J->dmul ? J->dmul + off : NULL,
 			                    .gelu_pre = J->gelu_pre ? J->gelu_pre + off : NULL };
-			mae_gemm(r1 - r0, C, OC, J->dout + (size_t)r0 * OC, OC, 1, J->w, C, 1, J->dinp + off, C,
-			         J->beta_dinp != 0.0f, &e);
+			(J->bf16 ? mae_gemm_bf16 : mae_gemm)(r1 - r0, C, OC, J->dout + (size_t)r0 * OC, OC, 1, J->w, C, 1,
+			                                     J->dinp + off, C, J->beta_dinp != 0.0f, &e);
 			return;
 		}
 		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, r1 - r0, C, OC,
@@ -214,6 +246,7 @@ static void lin_bwd_task(void *ctx, int i, int tid)
 
 static void linear_backward_job(lin_job *J)
 {
+	J->bf16 = use_bf16;
 	if (!split_worth(J->R, J->C, J->OC)) {
 		J->nt = 1;
 		lin_bwd_task(J, 0, 0);

@@ -38,7 +38,7 @@
 	}
 
 #ifdef __AVX512F__
-#include <immintrin.h>
+#include "kernels/kernels_gemm_avx512.h"
 
 #define MAE_GEMM_SIMD 1
 enum { VL = 16, MR = 6, NR = 64, KC = 1024, MC = 96, BFLOATS = 131072 };
@@ -46,31 +46,6 @@ enum { VL = 16, MR = 6, NR = 64, KC = 1024, MC = 96, BFLOATS = 131072 };
  * shapes than this product, in every blocking tried (see the top of the file); narrower
  * layers were not measured on an AVX-512 machine. */
 enum { OWN_DW_WIDTH = 0 };
-
-/* r[i] = row i of a 16 x 16 block, transposed in registers: 64 shuffles */
-static inline void transpose16(__m512 r[16])
-{
-	__m512 t[16];
-	for (int i = 0; i < 16; i += 2) {
-		t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
-		t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
-	}
-	for (int i = 0; i < 16; i += 4) {
-		r[i] = _mm512_shuffle_ps(t[i], t[i + 2], 0x44);
-		r[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], 0xee);
-		r[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0x44);
-		r[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0xee);
-	}
-	for (int h = 0; h < 16; h += 8)
-		for (int i = 0; i < 4; i++) {
-			t[h + i] = _mm512_shuffle_f32x4(r[h + i], r[h + i + 4], 0x88);
-			t[h + i + 4] = _mm512_shuffle_f32x4(r[h + i], r[h + i + 4], 0xdd);
-		}
-	for (int i = 0; i < 8; i++) {
-		r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
-		r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xdd);
-	}
-}
 
 /* B rows [k0, k0 + kc), columns [j0, j0 + nc) as dst[k][64], zero past nc */
 static void pack_b_panel(float *dst, const float *B, long rsb, long csb, int k0, int kc, int j0, int nc)
@@ -100,7 +75,7 @@ static void pack_b_panel(float *dst, const float *B, long rsb, long csb, int k0,
 				__m512 r[16];
 				for (int q = 0; q < 16; q++)
 					r[q] = _mm512_loadu_ps(s + (long)q * csb + k);
-				transpose16(r);
+				mae_transpose16(r);
 				for (int q = 0; q < 16; q++)
 					_mm512_store_ps(dst + (size_t)(k + q) * NR + j, r[q]);
 			}
@@ -113,29 +88,6 @@ static void pack_b_panel(float *dst, const float *B, long rsb, long csb, int k0,
 		for (int k = 0; k < kc; k++)
 			dst[(size_t)k * NR + j] = s[(long)k * rsb];
 	}
-}
-
-/* the epilogue on one vector x of C, at offset off in C's layout and column j: bias and
- * residual added, then GELU stored beside it, or a factor applied; done on the accumulator
- * before its store (an epilogue reading the stored tile back stalled on the masked stores,
- * 8% of a tiny-28 step) */
-static inline __attribute__((always_inline)) __m512 epilogue16(const gemm_epilogue *e, __m512 x, long off,
-                                                                int j, __mmask16 m)
-{
-	if (e->bias)
-		x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(m, e->bias + j));
-	if (e->resid)
-		x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(m, e->resid + off));
-	if (e->gelu_out) {
-		__m512 pdf, cdf = mae_phi16(x, &pdf);
-		_mm512_mask_storeu_ps(e->gelu_out + off, m, _mm512_mul_ps(x, cdf));
-	} else if (e->dmul) {
-		x = _mm512_mul_ps(x, _mm512_maskz_loadu_ps(m, e->dmul + off));
-	} else if (e->gelu_pre) {
-		__m512 pdf, p = _mm512_maskz_loadu_ps(m, e->gelu_pre + off), cdf = mae_phi16(p, &pdf);
-		x = _mm512_mul_ps(x, _mm512_fmadd_ps(p, pdf, cdf));
-	}
-	return x;
 }
 
 /* C[mr x 16 nv] = (acc ? C : 0) + A Bp over kc; Bp is a packed panel, nv and mr constants at
@@ -184,7 +136,7 @@ static inline __attribute__((always_inline)) void tile(int mr, int nv, int kc, c
 					if (acc)
 						x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(m, p));
 					if (e)
-						x = epilogue16(e, x, eoff + (long)i * ldc + 16 * v, j0 + 16 * v, m);
+						x = mae_epilogue16(e, x, eoff + (long)i * ldc + 16 * v, j0 + 16 * v, m);
 					_mm512_mask_storeu_ps(p, m, x);
 				}
 }
@@ -208,7 +160,7 @@ static void empty_product(int M, int N, float *C, long ldc, int accumulate, cons
 			__mmask16 m = mae_mask16(N - j);
 			long off = (long)i * ldc + j;
 			__m512 x = accumulate ? _mm512_maskz_loadu_ps(m, C + off) : _mm512_setzero_ps();
-			_mm512_mask_storeu_ps(C + off, m, epi ? epilogue16(epi, x, off, j, m) : x);
+			_mm512_mask_storeu_ps(C + off, m, epi ? mae_epilogue16(epi, x, off, j, m) : x);
 		}
 }
 
@@ -291,7 +243,7 @@ static void pack_b_panel(float *dst, const float *B, long rsb, long csb, int k0,
 	}
 }
 
-/* epilogue16's work on 8 lanes, n of them live */
+/* mae_epilogue16's work on 8 lanes, n of them live */
 static inline __attribute__((always_inline)) __m256 epilogue8(const gemm_epilogue *e, __m256 x, long off,
                                                                int j, long n)
 {

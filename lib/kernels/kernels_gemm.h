@@ -26,4 +26,13 @@ int mae_gemm_weight_gradients(int C, int OC);
 void mae_gemm(int M, int N, int K, const float *A, long rsa, long csa, const float *B, long rsb,
               long csb, float *C, long ldc, int accumulate, const gemm_epilogue *epi);
 
+/* The same product with A and B rounded to bf16 (round to nearest even, denormals to zero)
+ * and the products summed in fp32 (AVX512_BF16's vdpbf16ps): C stays fp32, and so do the
+ * epilogue's operands and arithmetic. Built where the compiler targets AVX512_BF16
+ * (kernels_gemm_bf16.c); mae_gemm_bf16_available() says whether it was (if not, mae_gemm_bf16
+ * dies: the model's bf16 setting is refused before, mae_config_check). */
+int mae_gemm_bf16_available(void);
+void mae_gemm_bf16(int M, int N, int K, const float *A, long rsa, long csa, const float *B, long rsb,
+                   long csb, float *C, long ldc, int accumulate, const gemm_epilogue *epi);
+
 #endif

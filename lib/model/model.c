@@ -117,6 +117,7 @@ static const struct { const char *key; size_t off; int lo, hi; } ints[] = {
 	{ "cl_dim", offsetof(mae_config, cl_dim), 0, 65536 },
 	{ "frames", offsetof(mae_config, frames), 1, 4096 },
 	{ "tubelet", offsetof(mae_config, tubelet), 1, 64 },
+	{ "bf16", offsetof(mae_config, bf16), 0, 1 },   /* last: files from before it lack it */
 };
 
 /* The real settings: place, range [lo, hi] with an open end where open_lo / open_hi */
@@ -232,6 +233,9 @@ int mae_config_check(const mae_config *c, char *err, size_t n)
 {
 	if (c->mode < 0 || c->mode > 3 || c->loss < 0 || c->loss > 4)
 		return seterr(err, n, "bad mode or loss"), -1;
+	if (c->bf16 && !mae_bf16_available())
+		return seterr(err, n, "bf16=1: this build or CPU has no AVX512_BF16 (build with -march=native on a "
+		              "CPU with avx512_bf16); use bf16=0"), -1;
 	if (c->frames % c->tubelet)
 		return seterr(err, n, "frames %d is not a multiple of tubelet %d", c->frames, c->tubelet), -1;
 	if (c->frames > 1 && (c->mode == MAE_MODE_LOMAR || c->mode == MAE_MODE_MFM))

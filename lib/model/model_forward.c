@@ -164,6 +164,7 @@ static const float *encoder_patches(const mae_model *m, const mae_batch *b)
 
 int mae_encoder_forward(mae_model *m, const mae_batch *b)
 {
+	mae_set_bf16(m->cfg.bf16);   /* the linear layers' precision (mae_set_bf16) */
 	const mae_config *c = &m->cfg;
 	if (prepare(m, b) != 0)
 		return -1;
@@ -204,6 +205,7 @@ int mae_encoder_forward(mae_model *m, const mae_batch *b)
 
 int mae_encoder_backward(mae_model *m, const float *dlatent, const mae_batch *b)
 {
+	mae_set_bf16(m->cfg.bf16);   /* the linear layers' precision (mae_set_bf16) */
 	const mae_config *c = &m->cfg;
 	int S = m->S_enc, ntok = m->ntok, T = 1 + ntok, D = c->dim;
 	mae_stack_backward(&m->ea, &m->w.enc, &m->g.enc, dlatent, D, c->heads, c->depth, c->mlp_ratio, m->NB);
@@ -469,6 +471,7 @@ static void cl_backward(mae_model *m)
 
 int mae_decoder_forward(mae_model *m, const float *latent, const mae_batch *b)
 {
+	mae_set_bf16(m->cfg.bf16);   /* the linear layers' precision (mae_set_bf16) */
 	const mae_config *c = &m->cfg;
 	if (prepare(m, b) != 0)
 		return -1;
@@ -494,6 +497,7 @@ int mae_decoder_forward(mae_model *m, const float *latent, const mae_batch *b)
 
 int mae_decoder_backward(mae_model *m, const float *dpred, const float *dpred_feat, const mae_batch *b)
 {
+	mae_set_bf16(m->cfg.bf16);   /* the linear layers' precision (mae_set_bf16) */
 	const mae_config *c = &m->cfg;
 	size_t nlat = (size_t)m->S_enc * m->T_enc * c->dim;
 	memset(m->dlatent, 0, nlat * sizeof(float));

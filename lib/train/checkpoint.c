@@ -496,16 +496,16 @@ int mae_checkpoint_config(const mae_st_file *f, const char *spec_override, mae_c
 	if (!model || mae_config_preset(c, model) != 0)
 		mae_config_preset(c, "vit-base");   /* every field is set from the metadata below */
 	/* every field of the list; ln_eps, target_dim, the sup_* fields, feat_depth, feat_weight and
-	 * the cl_* fields, frames and tubelet are optional (files from before they were recorded keep
-	 * the preset's values: 1e-6, 0, no SupMAE branch, no feature decoder, no CMAE branch,
-	 * images) */
+	 * the cl_* fields, frames, tubelet and bf16 are optional (files from before they were
+	 * recorded keep the preset's values: 1e-6, 0, no SupMAE branch, no feature decoder, no CMAE
+	 * branch, images, fp32) */
 	char key[MAE_CONFIG_NFIELDS][16], val[MAE_CONFIG_NFIELDS][32];
 	int nf = mae_config_fields(c, key, val);
 	for (int i = 0; i < nf; i++) {
 		const char *v = mae_st_meta(f, key[i]);
 		if (!v && (!strcmp(key[i], "ln_eps") || !strcmp(key[i], "target_dim") || !strncmp(key[i], "sup_", 4) ||
 		           !strncmp(key[i], "feat_", 5) || !strncmp(key[i], "cl_", 3) ||
-		           !strcmp(key[i], "frames") || !strcmp(key[i], "tubelet")))
+		           !strcmp(key[i], "frames") || !strcmp(key[i], "tubelet") || !strcmp(key[i], "bf16")))
 			continue;   /* the preset's */
 		if (!v)
 			return fail(err, errn, "metadata lacks '%s'", key[i]);

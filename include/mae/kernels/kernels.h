@@ -40,6 +40,18 @@ void mae_parallel_for(int n, void (*fn)(void *ctx, int i, int tid), void *ctx);
 int mae_in_task(void);
 
 /* ---------------------------------------------------------------------------------------
+ * bf16 products (the model's bf16 setting, mae(7)). With mae_set_bf16(1), every linear layer
+ * below (forward, input gradient, weight gradient; the patch embedding too) rounds its two
+ * product operands to bf16 and sums the products in fp32 (AVX512_BF16); bias, residual, GELU,
+ * bias gradients and all other kernels (attention included) stay fp32. Process-wide: the model
+ * sets it from its configuration at the start of each stage (mae_encoder_forward and the
+ * others). mae_set_bf16(1) dies with a message where mae_bf16_available() is 0 (no
+ * AVX512_BF16 in the build or the CPU): never a silent fp32 step. */
+int mae_bf16_available(void);
+void mae_set_bf16(int on);
+int mae_get_bf16(void);
+
+/* ---------------------------------------------------------------------------------------
  * Linear: out = inp W^T + bias, W stored (OC, C) as PyTorch's nn.Linear. */
 void mae_linear_forward(float *out,          /* (R, OC) */
                     const float *inp,    /* (R, C) */

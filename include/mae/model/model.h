@@ -78,6 +78,8 @@ typedef struct mae_config {
 	int tubelet;          /* VideoMAE: frames of a tubelet (2), 1 for images; each token is a
 	                       * tubelet x patch x patch block, and frames / tubelet slices of the
 	                       * grid make (frames / tubelet) * gh * gw tokens */
+	int bf16;             /* 1: the linear layers' products in bf16 with fp32 sums (AVX512_BF16,
+	                       * mae_set_bf16), everything else fp32; 0 (the default): all fp32 */
 } mae_config;
 
 /* Presets: vit-tiny, vit-small, vit-base, vit-large, vit-huge (224x224x3, patch 16 or 14, MAE
@@ -91,10 +93,10 @@ int mae_config_set(mae_config *c, const char *key, const char *val, char *err, s
  * loss and position embedding unless given. Returns 0, or -1 with a message. */
 int mae_config_parse(mae_config *c, const char *spec, char *err, size_t n);
 /* Every setting of c as (key, value) text that mae_config_set reads back exactly, in one fixed
- * order: mode, loss, the integers (target_dim, sup_classes, feat_depth, cl_dim last), then the
+ * order: mode, loss, the integers (..., frames, tubelet, bf16 last), then the
  * reals mask_ratio, ln_eps, sup_weight, sup_temp, feat_weight, cl_weight, cl_temp. The one list of the fields that the
  * spec (mae_config_spec), a checkpoint's metadata and its reader share. Returns the count. */
-enum { MAE_CONFIG_NFIELDS = 29 };
+enum { MAE_CONFIG_NFIELDS = 30 };
 int mae_config_fields(const mae_config *c, char key[MAE_CONFIG_NFIELDS][16], char val[MAE_CONFIG_NFIELDS][32]);
 /* Consistency (divisibility, ranges). Returns 0, or -1 with a message. */
 int mae_config_check(const mae_config *c, char *err, size_t n);

@@ -1,0 +1,324 @@
+/* kernels_gemm_bf16.c: the dense layers' product with bf16 operands and fp32 sums (AVX512_BF16),
+ * for the model's bf16 setting (mae(7)).
+ *
+ * C[M x N] = (accumulate ? C : 0) + A B, as mae_gemm (kernels_gemm.h: strides, epilogues), except
+ * that A and B are rounded to bf16 first (round to nearest even, as _mm512_cvtne2ps_pbh does;
+ * denormals become zero) and vdpbf16ps multiplies pairs of them and adds both products to fp32
+ * accumulators. So every product of two rounded inputs is exact (8 x 8 significant bits fit
+ * fp32's 24) and the sums differ from a double sum of the rounded inputs only by fp32's rounding
+ * of the additions, as mae_gemm's do; the error against the fp32 inputs is the inputs' rounding,
+ * up to 2^-8 relative each (bf16 keeps 8 significant bits), 2^-7 a product (tests/unit/test_bf16.c).
+ *
+ * vdpbf16ps takes k in pairs: lane j of the accumulator gets a[2j] b[2j] + a[2j+1] b[2j+1]. So
+ * both operands are packed in pairs of k, as 32-bit words (low half k even, high half k odd):
+ *   B: a block of up to KC rows of k, 64 columns a panel, as dst[p][64] words (pair p holds rows
+ *      2p and 2p + 1 of the block); four vectors of 16 words a pair, as the fp32 panels are four
+ *      vectors of 16 floats a row;
+ *   A: a block of up to MC rows by the same KC, as dst[t][p][6] words (tile t of 6 rows, pair
+ *      p), so that a tile reads its pairs in one stream and broadcasts one word a row a pair.
+ * Odd K: the last pair's high half is a zero in both. Packing A costs a read and a write of A
+ * per panel group of B, at most 1/(2 x 64) of the multiply-adds.
+ *
+ * The register tile is mae_gemm's: 6 rows by 64 columns, 24 zmm accumulators; a step of the
+ * tile is one pair of k: 4 loads of B, 6 broadcasts of A, 24 vdpbf16ps (48 multiply-adds a
+ * lane, against 24 for 24 FMAs in fp32). Blocks of KC = 512 rows of k (a B panel is 64 KB)
+ * and MC = 192 rows of A (192 KB packed, in L2): of 256 or 512 by 96 or 192, the fastest on
+ * ViT-Tiny's shapes at 224 (single thread, Zen 5, 3 interleaved runs: 230-440 GFLOP/s against
+ * mae_gemm's 200; the products with K = 2048 or the batch's rows are the slow end, where the
+ * 13 MB C of the decoder is read and written again every block of k). Sums
+ * run in k order inside a block (pairs in order), blocks in order, so C's bits depend on the
+ * shapes only, not on how callers split rows or columns over threads. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mae/util/util.h"
+#include "kernels/kernels_gemm.h"
+
+#ifdef __AVX512BF16__
+#include "kernels/kernels_gemm_avx512.h"
+
+enum { MR = 6, NR = 64, KC = 512, MC = 192, BBYTES = 512 * 1024 };
+
+/* x rounded to bf16, to nearest even, a denormal to zero, NaN kept a (quiet) NaN: the
+ * conversion of _mm512_cvtne2ps_pbh, for the odd elements the vector packing leaves */
+static inline uint16_t bf16_bits(float x)
+{
+	uint32_t u;
+	memcpy(&u, &x, sizeof u);
+	if ((u & 0x7f800000u) == 0)
+		return (uint16_t)((u >> 16) & 0x8000u);
+	if ((u & 0x7fffffffu) > 0x7f800000u)
+		return (uint16_t)((u >> 16) | 0x40u);
+	u += 0x7fffu + ((u >> 16) & 1u);
+	return (uint16_t)(u >> 16);
+}
+
+static inline uint32_t pair_bits(float lo, float hi)
+{
+	return (uint32_t)bf16_bits(lo) | (uint32_t)bf16_bits(hi) << 16;
+}
+
+/* 16 words, word j = (bf16(hi[j]) << 16) | bf16(lo[j]): the pairs of two rows of k */
+static inline __m512i pairs16(__m512 lo, __m512 hi)
+{
+	const __m512i il = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8,
+	                                    23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+	return _mm512_permutexvar_epi16(il, (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
+}
+
+/* 16 words: pairs (2q, 2q + 1), q < 16, of 32 consecutive floats of k (n of them there) */
+static inline __m512i run16(const float *s, long n)
+{
+	__m512 lo = _mm512_maskz_loadu_ps(mae_mask16(n), s), hi = _mm512_maskz_loadu_ps(mae_mask16(n - 16), s + 16);
+	/* cvtne2ps puts lo's 16 then hi's 16: k in order, which is pairs in order */
+	return (__m512i)_mm512_cvtne2ps_pbh(hi, lo);
+}
+
+/* B rows [k0, k0 + kc), columns [j0, j0 + nc) as dst[p][64] words, zero past nc and past kc */
+static void pack_b_panel(uint32_t *dst, const float *B, long rsb, long csb, int k0, int kc, int j0, int nc)
+{
+	int kp = (kc + 1) / 2;
+	if (csb == 1) {
+		/* rows of B in pairs, interleaved in registers */
+		for (int p = 0; p < kp; p++) {
+			const float *s = B + (long)(k0 + 2 * p) * rsb + j0;
+			int two = 2 * p + 1 < kc;
+			for (int v = 0; v < 4; v++) {
+				__mmask16 m = mae_mask16(nc - 16 * v);
+				__m512 lo = _mm512_maskz_loadu_ps(m, s + 16 * v);
+				__m512 hi = two ? _mm512_maskz_loadu_ps(m, s + rsb + 16 * v) : _mm512_setzero_ps();
+				_mm512_store_si512(dst + (size_t)p * NR + 16 * v, pairs16(lo, hi));
+			}
+		}
+		return;
+	}
+	/* B = W^T (rsb = 1): a column of B is a row of W, whose consecutive floats are the pairs;
+	 * 16 columns x 16 pairs converted a row at a time and transposed in registers as words */
+	if (nc < NR)
+		for (int p = 0; p < kp; p++)
+			memset(dst + (size_t)p * NR + nc, 0, (size_t)(NR - nc) * sizeof(uint32_t));
+	int j = 0;
+	if (rsb == 1)
+		for (; j + 16 <= nc; j += 16) {
+			const float *s = B + (long)(j0 + j) * csb + k0;
+			int p = 0;
+			for (; p + 16 <= kp; p += 16) {
+				__m512 r[16];
+				for (int q = 0; q < 16; q++)
+					r[q] = _mm512_castsi512_ps(run16(s + (long)q * csb + 2 * p, kc - 2 * p));
+				mae_transpose16(r);
+				for (int q = 0; q < 16; q++)
+					_mm512_store_ps((float *)(dst + (size_t)(p + q) * NR + j), r[q]);
+			}
+			for (; p < kp; p++)
+				for (int q = 0; q < 16; q++) {
+					const float *x = s + (long)q * csb + 2 * p;
+					dst[(size_t)p * NR + j + q] = pair_bits(x[0], 2 * p + 1 < kc ? x[1] : 0.0f);
+				}
+		}
+	for (; j < nc; j++) {
+		const float *s = B + (long)(j0 + j) * csb + (long)k0 * rsb;
+		for (int p = 0; p < kp; p++)
+			dst[(size_t)p * NR + j] = pair_bits(s[(long)2 * p * rsb], 2 * p + 1 < kc ? s[(long)(2 * p + 1) * rsb] : 0.0f);
+	}
+}
+
+/* A rows [0, mc), k [0, kc) (A at the block's corner) as dst[t][p][6] words, rows past mc zero */
+static void pack_a_block(uint32_t *dst, const float *A, long rsa, long csa, int mc, int kc)
+{
+	int kp = (kc + 1) / 2, mt = (mc + MR - 1) / MR;
+	if (mc < mt * MR)   /* the last tile's missing rows */
+		for (int p = 0; p < kp; p++)
+			for (int r = mc % MR; r < MR; r++)
+				dst[((size_t)(mt - 1) * kp + p) * MR + r] = 0;
+	uint32_t w[16] __attribute__((aligned(64)));
+	if (csa == 1) {
+		/* rows as they lie (the forward's activations, the input gradient's dy) */
+		for (int i = 0; i < mc; i++) {
+			const float *s = A + (long)i * rsa;
+			uint32_t *d = dst + (size_t)(i / MR) * kp * MR + i % MR;
+			for (int p = 0; p < kp; p += 16) {
+				_mm512_store_si512(w, run16(s + 2 * p, kc - 2 * p));
+				int n = kp - p < 16 ? kp - p : 16;
+				for (int q = 0; q < n; q++)
+					d[(size_t)(p + q) * MR] = w[q];
+			}
+		}
+		return;
+	}
+	if (rsa == 1) {
+		/* A read down its columns (the weight gradient's dy^T): 16 rows of a pair from two
+		 * rows of dy, interleaved in registers */
+		for (int p = 0; p < kp; p++) {
+			const float *s0 = A + (long)2 * p * csa, *s1 = s0 + csa;
+			int two = 2 * p + 1 < kc;
+			for (int i = 0; i < mc; i += 16) {
+				__mmask16 m = mae_mask16(mc - i);
+				__m512 lo = _mm512_maskz_loadu_ps(m, s0 + i);
+				__m512 hi = two ? _mm512_maskz_loadu_ps(m, s1 + i) : _mm512_setzero_ps();
+				_mm512_store_si512(w, pairs16(lo, hi));
+				int n = mc - i < 16 ? mc - i : 16;
+				for (int q = 0; q < n; q++)
+					dst[((size_t)((i + q) / MR) * kp + p) * MR + (i + q) % MR] = w[q];
+			}
+		}
+		return;
+	}
+	for (int i = 0; i < mc; i++)
+		for (int p = 0; p < kp; p++) {
+			const float *s = A + (long)i * rsa + (long)2 * p * csa;
+			dst[((size_t)(i / MR) * kp + p) * MR + i % MR] = pair_bits(s[0], 2 * p + 1 < kc ? s[csa] : 0.0f);
+		}
+}
+
+/* C[mr x 16 nv] = (acc ? C : 0) + A B over kp pairs of k; Ap the tile's packed pairs, Bp a
+ * packed panel; the last vector is stored under mask, the epilogue as mae_gemm's */
+static inline __attribute__((always_inline)) void tile(int mr, int nv, int kp, const uint32_t *Ap,
+                                                        const uint32_t *Bp, float *C, long ldc, int acc,
+                                                        int lastn, const gemm_epilogue *e, long eoff, int j0)
+{
+	__mmask16 last = mae_mask16(lastn);
+	__m512 c[MR][4];
+#pragma GCC unroll 6
+	for (int i = 0; i < MR; i++)
+#pragma GCC unroll 4
+		for (int v = 0; v < 4; v++)
+			c[i][v] = _mm512_setzero_ps();
+	for (int p = 0; p < kp; p++) {
+		__m512bh b[4];
+#pragma GCC unroll 4
+		for (int v = 0; v < 4; v++)
+			if (v < nv)
+				b[v] = (__m512bh)_mm512_load_si512(Bp + (size_t)p * NR + 16 * v);
+#pragma GCC unroll 6
+		for (int i = 0; i < MR; i++)
+			if (i < mr) {
+				__m512bh x = (__m512bh)_mm512_set1_epi32((int)Ap[(size_t)p * MR + i]);
+#pragma GCC unroll 4
+				for (int v = 0; v < 4; v++)
+					if (v < nv)
+						c[i][v] = _mm512_dpbf16_ps(c[i][v], x, b[v]);
+			}
+	}
+#pragma GCC unroll 6
+	for (int i = 0; i < MR; i++)
+		if (i < mr)
+#pragma GCC unroll 4
+			for (int v = 0; v < 4; v++)
+				if (v < nv) {
+					float *q = C + (long)i * ldc + 16 * v;
+					__mmask16 m = v == nv - 1 ? last : (__mmask16)0xffff;
+					__m512 x = c[i][v];
+					if (acc)
+						x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(m, q));
+					if (e)
+						x = mae_epilogue16(e, x, eoff + (long)i * ldc + 16 * v, j0 + 16 * v, m);
+					_mm512_mask_storeu_ps(q, m, x);
+				}
+}
+
+#define TILE_MR(NV)                                                                                 \
+	switch (mr) {                                                                               \
+	case 6: tile(6, NV, kp, Ap, Bp, C, ldc, acc, lastn, e, eoff, j0); break;                    \
+	case 5: tile(5, NV, kp, Ap, Bp, C, ldc, acc, lastn, e, eoff, j0); break;                    \
+	case 4: tile(4, NV, kp, Ap, Bp, C, ldc, acc, lastn, e, eoff, j0); break;                    \
+	case 3: tile(3, NV, kp, Ap, Bp, C, ldc, acc, lastn, e, eoff, j0); break;                    \
+	case 2: tile(2, NV, kp, Ap, Bp, C, ldc, acc, lastn, e, eoff, j0); break;                    \
+	default: tile(1, NV, kp, Ap, Bp, C, ldc, acc, lastn, e, eoff, j0); break;                   \
+	}
+
+static void tile_any(int mr, int nv, int kp, const uint32_t *Ap, const uint32_t *Bp, float *C, long ldc,
+                     int acc, int lastn, const gemm_epilogue *e, long eoff, int j0)
+{
+	switch (nv) {
+	case 4: TILE_MR(4) break;
+	case 3: TILE_MR(3) break;
+	case 2: TILE_MR(2) break;
+	default: TILE_MR(1) break;
+	}
+}
+
+int mae_gemm_bf16_available(void)
+{
+	return 1;
+}
+
+/* per-thread packing buffers, grown to the largest call and then kept */
+typedef struct pack_buf {
+	uint32_t *p;
+	size_t cap;
+} pack_buf;
+static _Thread_local pack_buf pack_a, pack_b;
+
+static uint32_t *pack_room(pack_buf *b, size_t n)
+{
+	if (n > b->cap) {
+		free(b->p);
+		b->p = aligned_alloc(64, (n * sizeof(uint32_t) + 63) / 64 * 64);
+		if (!b->p)
+			mae_die(MAE_EXIT_DATA, "out of memory for a %zu-word bf16 GEMM buffer", n);
+		b->cap = n;
+	}
+	return b->p;
+}
+
+void mae_gemm_bf16(int M, int N, int K, const float *A, long rsa, long csa, const float *B, long rsb,
+                   long csb, float *C, long ldc, int accumulate, const gemm_epilogue *epi)
+{
+	if (M <= 0 || N <= 0)
+		return;
+	if (K <= 0) {   /* no products: C (or zero) and the epilogue, as mae_gemm does them */
+		mae_gemm(M, N, 0, A, rsa, csa, B, rsb, csb, C, ldc, accumulate, epi);
+		return;
+	}
+	/* mae_gemm's order: B packed a block of k by as many panels as make BBYTES, every MC-row
+	 * block of A packed and run down those panels, tile by tile */
+	int np = (N + NR - 1) / NR, kcmax = K < KC ? K : KC, kpmax = (kcmax + 1) / 2;
+	int ncp = BBYTES / (kpmax * NR * (int)sizeof(uint32_t));
+	ncp = ncp > 0 ? ncp : 1;
+	uint32_t *bp = pack_room(&pack_b, (size_t)(np < ncp ? np : ncp) * kpmax * NR);
+	uint32_t *ap = pack_room(&pack_a, (size_t)(MC + MR - 1) / MR * MR * kpmax);
+	for (int q0 = 0; q0 < np; q0 += ncp) {
+		int nq = np - q0 < ncp ? np - q0 : ncp;
+		for (int k0 = 0; k0 < K; k0 += KC) {
+			int kc = K - k0 < KC ? K - k0 : KC, kp = (kc + 1) / 2;
+			int acc = accumulate || k0 > 0, final = k0 + kc == K;
+			for (int p = 0; p < nq; p++) {
+				int j0 = (q0 + p) * NR;
+				pack_b_panel(bp + (size_t)p * kp * NR, B, rsb, csb, k0, kc, j0, N - j0 < NR ? N - j0 : NR);
+			}
+			for (int i0 = 0; i0 < M; i0 += MC) {
+				int mc = M - i0 < MC ? M - i0 : MC;
+				pack_a_block(ap, A + (long)i0 * rsa + (long)k0 * csa, rsa, csa, mc, kc);
+				for (int p = 0; p < nq; p++) {
+					int j0 = (q0 + p) * NR, nc = N - j0 < NR ? N - j0 : NR, nv = (nc + 15) / 16;
+					int lastn = nc - 16 * (nv - 1);
+					const uint32_t *Bp = bp + (size_t)p * kp * NR;
+					for (int t = 0; t * MR < mc; t++) {
+						int i = i0 + t * MR, mr = mc - t * MR < MR ? mc - t * MR : MR;
+						tile_any(mr, nv, kp, ap + (size_t)t * kp * MR, Bp, C + (long)i * ldc + j0, ldc, acc,
+						         lastn, final ? epi : NULL, (long)i * ldc + j0, j0);
+					}
+				}
+			}
+		}
+	}
+}
+
+#else /* no AVX512_BF16 in this build: the bf16 setting is refused (mae_config_check) */
+
+int mae_gemm_bf16_available(void)
+{
+	return 0;
+}
+
+void mae_gemm_bf16(int M, int N, int K, const float *A, long rsa, long csa, const float *B, long rsb,
+                   long csb, float *C, long ldc, int accumulate, const gemm_epilogue *epi)
+{
+	(void)M, (void)N, (void)K, (void)A, (void)rsa, (void)csa, (void)B, (void)rsb, (void)csb;
+	(void)C, (void)ldc, (void)accumulate, (void)epi;
+	mae_die(MAE_EXIT_DATA, "mae_gemm_bf16: built without AVX512_BF16 (-march of a CPU that has it)");
+}
+
+#endif

@@ -1,0 +1,324 @@
+/* test_bf16.c: the bf16 product (mae_gemm_bf16) and the linear layers in bf16 mode
+ * (mae_set_bf16). Prints TAP; exits 1 on any failure; skips where the build has no AVX512_BF16.
+ *
+ * Tolerances, and why:
+ *   - against double sums of the bf16-ROUNDED inputs: 1e-5 of the sum of magnitudes
+ *     sum |a_k b_k| (as test_kernels' mae_gemm check). A product of two bf16 values is exact
+ *     in fp32 (8 + 8 significant bits), so only the order and fp32 rounding of the additions
+ *     differ from the double sum.
+ *   - against double sums of the fp32 inputs: bf16 keeps 8 significant bits, so rounding to
+ *     nearest moves an input by at most half a unit in the 8th bit, u = 2^-8 of its value (for
+ *     fp32, u = 2^-24), and a product of two rounded inputs by at most 2u + u^2 = 2^-7 + 2^-16
+ *     of itself; the sum errs by at most that of the sum of magnitudes, and with the additions'
+ *     1e-5: 7.83e-3 + 1e-5 -> 7.85e-3 of the sum of magnitudes. The same runs must also err by
+ *     more than 1e-4 somewhere (fp32 gives ~1e-7): a silent fp32 product fails.
+ *   - finite differences of a bf16 linear layer: (a) inputs on the grid k/64 (|k| <= 64) with
+ *     eps 1/64, so x, x +- eps, W, dy are all exact in bf16 and the bf16 layer is the exact
+ *     layer up to fp32 sums: norm-wise 1e-4; (b) uniform random inputs in [-1, 1), eps 1/4
+ *     (the loss is linear in each input, so a large step costs nothing): the difference
+ *     quotient of the bf16 forward errs by up to u (|x| + eps) / eps <= 5 u = 1.95e-2 of an
+ *     element's gradient (the perturbed input's rounding, the same in both losses for every
+ *     other input), the bf16 gradient by up to 2u = 7.8e-3 of its terms' magnitudes: 3e-2.
+ *   - the layers in bf16 mode against the fp32 layers on the unrounded inputs: more than 1e-5
+ *     (rounding happened) and less than 1e-2 of the largest value (2u of the magnitudes, which
+ *     at these sizes are within a few times the largest value; measured 2-3e-3). */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../oracle/kernels_ref.h"
+#include "tap.h"
+#include "mae/kernels/kernels.h"
+#include "../../lib/kernels/kernels_gemm.h"
+
+static unsigned long long rs = 0x9E3779B97F4A7C15ULL;
+static float frand(void)
+{
+	rs ^= rs << 13, rs ^= rs >> 7, rs ^= rs << 17;
+	return (float)((rs >> 11) * (1.0 / 9007199254740992.0)) * 2.0f - 1.0f;
+}
+static void *allocs[4096];
+static int nallocs;
+static void *keep(void *p)
+{
+	if (nallocs < 4096)
+		allocs[nallocs++] = p;
+	return p;
+}
+static float *rnd(size_t n, float scale)
+{
+	float *a = keep(malloc(n * sizeof(float)));
+	for (size_t i = 0; i < n; i++)
+		a[i] = frand() * scale;
+	return a;
+}
+static float *zeros(size_t n) { return keep(calloc(n, sizeof(float))); }
+static float *copy(const float *a, size_t n) { return memcpy(keep(malloc(n * sizeof(float))), a, n * sizeof(float)); }
+
+/* x rounded to bf16 from the definition: the nearest value with 8 significant bits, ties to
+ * the even one (as _mm512_cvtne2ps_pbh; no NaN or denormal in these tests) */
+static float bf16(float x)
+{
+	if (x == 0)
+		return x;
+	int e;
+	double m = frexp(x, &e);          /* x = m 2^e, 0.5 <= |m| < 1 */
+	double s = ldexp(m, 8);           /* 8 significant bits above the point */
+	double r = nearbyint(s);          /* ties to even in the default rounding mode */
+	return (float)ldexp(r, e - 8);
+}
+static float *rounded(const float *a, size_t n)
+{
+	float *b = keep(malloc(n * sizeof(float)));
+	for (size_t i = 0; i < n; i++)
+		b[i] = bf16(a[i]);
+	return b;
+}
+
+static double maxrel(const float *a, const float *b, size_t n)
+{
+	double num = 0, den = 0;
+	for (size_t i = 0; i < n; i++) {
+		num = fmax(num, fabs((double)a[i] - b[i]));
+		den = fmax(den, fabs((double)b[i]));
+	}
+	return num / (den > 1e-30 ? den : 1e-30);
+}
+
+/* the rounding itself: ties go to the even neighbour, 1 + 2^-8 to 1 and 1 + 3 2^-8 to
+ * 1 + 2^-6; and K = 1 with B = 1 gives C = bf16(A) exactly */
+static void test_rounding(void)
+{
+	float A[6] = { 1 + 0x1p-8f, 1 + 3 * 0x1p-8f, 1 + 0x1p-9f, -(1 + 0x1p-7f + 0x1p-9f), 3.14159265f, 1e-3f };
+	float want[6] = { 1, 1 + 0x1p-6f, 1, -(1 + 0x1p-7f), 3.140625f, bf16(1e-3f) };
+	float B[1] = { 1 }, C[6];
+	mae_gemm_bf16(6, 1, 1, A, 1, 1, B, 1, 1, C, 1, 0, NULL);
+	int good = 1;
+	for (int i = 0; i < 6; i++)
+		good &= C[i] == want[i] && bf16(A[i]) == want[i];
+	ok(good, "mae_gemm_bf16 rounds to nearest, ties to even (1+2^-8 -> 1, 1+3*2^-8 -> 1+2^-6, pi -> %.7g)", C[4]);
+}
+
+/* C against double sums, of the rounded inputs (tight) and of the fp32 ones (bf16's bound), over
+ * ragged shapes (rows not a multiple of 6 or of the 192-row block, columns not of 16 or 64, K odd,
+ * K = 1, K past the 512 block of k), A and B as they lie or transposed (A transposed is the
+ * weight gradient's dy^T, B transposed the forward's W^T), C inside a wider array, accumulate
+ * and every epilogue */
+static void test_gemm_bf16(void)
+{
+	int shapes[][3] = { { 1, 1, 1 }, { 7, 17, 5 }, { 13, 64, 300 }, { 100, 130, 33 }, { 97, 70, 513 },
+	                    { 256, 48, 40 }, { 6, 20, 1 }, { 5, 0, 3 }, { 6, 20, 0 }, { 9, 40, 1100 },
+	                    { 200, 150, 601 }, { 31, 200, 2 }, { 12, 65, 255 } };
+	int bad = 0, badf = 0, cases = 0;
+	double worst = 0, worstf = 0, bigf = 0;
+	for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+		for (int var = 0; var < 8; var++) {
+			int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2], ldc = N + 3;
+			int ta = var & 1, tb = (var >> 1) & 1, acc = (var >> 2) & 1;
+			float *A = rnd((size_t)M * K + 1, 1), *B = rnd((size_t)K * N + 1, 1);
+			float *Ar = rounded(A, (size_t)M * K + 1), *Br = rounded(B, (size_t)K * N + 1);
+			float *C = rnd((size_t)M * ldc + 1, 1), *C0 = copy(C, (size_t)M * ldc + 1);
+			float *bias = rnd((size_t)N + 1, 1), *resid = rnd((size_t)M * ldc + 1, 1);
+			float *aux = rnd((size_t)M * ldc + 1, 2), *g = zeros((size_t)M * ldc + 1);
+			int epi = (int)(s + var) % 4;   /* none, bias + resid with GELU out, dmul, gelu_pre */
+			gemm_epilogue e = { .bias = epi == 1 ? bias : NULL, .resid = epi == 1 ? resid : NULL,
+			                    .gelu_out = epi == 1 ? g : NULL, .dmul = epi == 2 ? aux : NULL,
+			                    .gelu_pre = epi == 3 ? aux : NULL };
+			long rsa = ta ? 1 : K, csa = ta ? M : 1, rsb = tb ? 1 : N, csb = tb ? K : 1;
+			mae_gemm_bf16(M, N, K, A, rsa, csa, B, rsb, csb, C, ldc, acc, epi ? &e : NULL);
+			for (int i = 0; i < M; i++)
+				for (int j = 0; j < ldc; j++) {
+					size_t o = (size_t)i * ldc + j;
+					if (j >= N) {
+						bad += C[o] != C0[o];   /* columns past N untouched */
+						continue;
+					}
+					double x = acc ? C0[o] : 0, xf = x, mag = fabs(x), magf = mag;
+					for (int k = 0; k < K; k++) {
+						double p = (double)Ar[i * rsa + k * csa] * Br[k * rsb + j * csb];
+						double pf = (double)A[i * rsa + k * csa] * B[k * rsb + j * csb];
+						x += p, mag += fabs(p), xf += pf, magf += fabs(pf);
+					}
+					if (epi == 1) {
+						double be = bias[j] + resid[o];
+						x += be, xf += be, mag += fabs(bias[j]) + fabs(resid[o]), magf += fabs(bias[j]) + fabs(resid[o]);
+					}
+					double gl = 0, cs = C[o];
+					if (epi == 1)
+						gl = 0.5 * cs * (1 + erf(cs / sqrt(2.0)));
+					if (epi == 2)
+						x *= aux[o], xf *= aux[o], mag *= fabs(aux[o]), magf *= fabs(aux[o]);
+					if (epi == 3) {
+						double a = aux[o], d = 0.5 * (1 + erf(a / sqrt(2.0))) + a * exp(-0.5 * a * a) / sqrt(2 * M_PI);
+						x *= d, xf *= d, mag *= fabs(d) + 0.1, magf *= fabs(d) + 0.1;
+					}
+					double err = fabs(C[o] - x) / (mag + 1e-6), errf = fabs(C[o] - xf) / (magf + 1e-6);
+					if (epi == 1)
+						err = fmax(err, fabs(g[o] - gl) / (1 + fabs(cs)));
+					worst = fmax(worst, err), worstf = fmax(worstf, errf);
+					if (K >= 32)
+						bigf = fmax(bigf, errf);
+					bad += !(err < 1e-5);
+					badf += !(errf < 7.85e-3);
+					if (!(errf < 7.85e-3) && badf < 4)
+						diag("M %d N %d K %d var %d epi %d (%d,%d): C %.9g fp32 sum %.9g rounded sum %.9g mag %.9g",
+						     M, N, K, var, epi, i, j, C[o], xf, x, magf);
+				}
+			cases++;
+		}
+	ok(bad == 0, "mae_gemm_bf16 matches double sums of the bf16-rounded inputs in %d cases (shapes x "
+	   "transposes x accumulate x epilogues): worst error %.2g of the sum of magnitudes (<= 1e-5)", cases, worst);
+	ok(badf == 0 && bigf > 1e-4, "  and double sums of the fp32 inputs within bf16's bound: worst %.2g of "
+	   "the sum of magnitudes (<= 7.85e-3, and > 1e-4: the inputs were rounded)", worstf);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+typedef struct { int R, C, OC; float *out, *inp, *w, *b, *r; } lin_t;
+static double dotd(const float *a, const float *b, size_t n)
+{
+	double s = 0;
+	for (size_t i = 0; i < n; i++)
+		s += (double)a[i] * b[i];
+	return s;
+}
+static double lin_loss(void *c)
+{
+	lin_t *t = c;
+	mae_linear_forward(t->out, t->inp, t->w, t->b, t->R, t->C, t->OC);
+	return dotd(t->out, t->r, (size_t)t->R * t->OC);
+}
+static double fd_err(lin_t *t, float *x, size_t n, const float *g, float eps)
+{
+	double d2 = 0, n2 = 0;
+	for (size_t i = 0; i < n; i++) {
+		float save = x[i];
+		x[i] = save + eps;
+		double lp = lin_loss(t);
+		x[i] = save - eps;
+		double lm = lin_loss(t);
+		x[i] = save;
+		double fd = (lp - lm) / (2.0 * eps);
+		d2 += (fd - g[i]) * (fd - g[i]);
+		n2 += fd * fd;
+	}
+	return sqrt(d2 / (n2 > 1e-30 ? n2 : 1e-30));
+}
+static float *grid(size_t n)
+{
+	float *a = keep(malloc(n * sizeof(float)));
+	for (size_t i = 0; i < n; i++)
+		a[i] = (float)(int)lrintf(frand() * 63) / 64.0f;
+	return a;
+}
+
+/* mae_linear_backward in bf16 mode against finite differences of mae_linear_forward in bf16 mode */
+static void test_linear_fd(void)
+{
+	for (int kind = 0; kind < 2; kind++) {
+		lin_t t = { .R = 9, .C = 13, .OC = 7 };
+		size_t ni = t.R * t.C, nw = t.OC * t.C, no = t.R * t.OC;
+		float *(*gen)(size_t) = kind ? NULL : grid;
+		t.inp = gen ? gen(ni) : rnd(ni, 1), t.w = gen ? gen(nw) : rnd(nw, 1), t.b = gen ? gen(t.OC) : rnd(t.OC, 1);
+		t.r = gen ? gen(no) : rnd(no, 1), t.out = zeros(no);
+		float *di = zeros(ni), *dw = zeros(nw), *db = zeros(t.OC);
+		mae_set_bf16(1);
+		mae_linear_backward(di, dw, db, t.r, t.inp, t.w, t.R, t.C, t.OC);
+		float eps = kind ? 0.25f : 1.0f / 64, tol = kind ? 3e-2f : 1e-4f;
+		double e1 = fd_err(&t, t.inp, ni, di, eps), e2 = fd_err(&t, t.w, nw, dw, eps), e3 = fd_err(&t, t.b, t.OC, db, eps);
+		mae_set_bf16(0);
+		ok(e1 < tol && e2 < tol && e3 < tol, "bf16 mae_linear_backward vs finite differences of the bf16 forward, "
+		   "%s (%.2g %.2g %.2g, <= %g)", kind ? "random inputs, eps 1/4" : "inputs exact in bf16, eps 1/64",
+		   e1, e2, e3, (double)tol);
+	}
+}
+
+/* The layers in bf16 mode, split over the pool and not, with every fused variant: forward,
+ * residual, GELU; backward, backward_set, backward_gelu. Each against the naive fp32 layer on
+ * the ROUNDED inputs (1e-5: only fp32 sums differ; bias, residual, GELU and dbias on the
+ * unrounded values, as the layers keep them fp32), and differing from the fp32 layer on the
+ * unrounded inputs by more than 1e-5 but less than 1e-2 of the largest value (see the top). */
+static void test_linear_modes(void)
+{
+	int shapes[3][3] = { { 7, 5, 6 }, { 600, 40, 96 }, { 600, 96, 40 } };   /* R, C, OC */
+	for (int s = 0; s < 3; s++) {
+		int R = shapes[s][0], C = shapes[s][1], OC = shapes[s][2];
+		size_t ni = (size_t)R * C, nw = (size_t)OC * C, no = (size_t)R * OC;
+		float *inp = rnd(ni, 1), *w = rnd(nw, 0.3f), *b = rnd(OC, 1), *dout = rnd(no, 1), *res = rnd(no, 1);
+		float *inpr = rounded(inp, ni), *wr = rounded(w, nw), *doutr = rounded(dout, no);
+		float *pre = rnd(ni, 1);
+		/* references: fp32 naive on rounded operands (want), and on the originals (fp) */
+		float *want = zeros(no), *fp = zeros(no);
+		mae_linear_forward_naive(want, inpr, wr, b, R, C, OC);
+		mae_linear_forward_naive(fp, inp, w, b, R, C, OC);
+		float *di_w = zeros(ni), *dw_w = rnd(nw, 1), *db_w = rnd(OC, 1), *di_f = zeros(ni);
+		float *dw_f = copy(dw_w, nw), *db_f = copy(db_w, OC), *dw0 = copy(dw_w, nw), *db0 = copy(db_w, OC);
+		float *db_x = zeros(OC);
+		mae_linear_backward_naive(di_w, dw_w, NULL, doutr, inpr, wr, R, C, OC);
+		mae_linear_backward_naive(NULL, NULL, db_x, dout, inp, w, R, C, OC);
+		for (int o = 0; o < OC; o++)
+			db_w[o] += db_x[o];
+		mae_linear_backward_naive(di_f, dw_f, db_f, dout, inp, w, R, C, OC);
+
+		mae_set_bf16(1);
+		float *out = zeros(no), *out_r = zeros(no), *pre_o = zeros(no), *gel = zeros(no);
+		mae_linear_forward(out, inp, w, b, R, C, OC);
+		mae_linear_forward_residual(out_r, inp, w, b, res, R, C, OC);
+		mae_linear_forward_gelu(pre_o, gel, inp, w, b, R, C, OC);
+		float *di = zeros(ni), *dw = copy(dw0, nw), *db = copy(db0, OC), *di_s = rnd(ni, 5);
+		mae_linear_backward(di, dw, db, dout, inp, w, R, C, OC);
+		mae_linear_backward_set(di_s, NULL, NULL, dout, inp, w, R, C, OC);
+		float *di_g = zeros(ni);
+		mae_linear_backward_gelu(di_g, NULL, NULL, dout, inp, w, pre, NULL, R, C, OC);
+		mae_set_bf16(0);
+
+		double er = 0, eg = 0;
+		for (size_t i = 0; i < no; i++) {
+			er = fmax(er, fabs(out_r[i] - (want[i] + res[i])) / (fabs(want[i]) + fabs(res[i]) + 1));
+			double x = pre_o[i], gl = 0.5 * x * (1 + erf(x / sqrt(2.0)));
+			eg = fmax(eg, fabs(gel[i] - gl) / (1 + fabs(x)));
+		}
+		double egb = 0;
+		for (size_t i = 0; i < ni; i++) {
+			double a = pre[i], d = 0.5 * (1 + erf(a / sqrt(2.0))) + a * exp(-0.5 * a * a) / sqrt(2 * M_PI);
+			egb = fmax(egb, fabs(di_g[i] - di_w[i] * d));
+		}
+		double dmax = 0;
+		for (size_t i = 0; i < ni; i++)
+			dmax = fmax(dmax, fabs(di_w[i]));
+		egb /= dmax;   /* of the largest dinp, as maxrel */
+		double eo = maxrel(out, want, no), ei = maxrel(di, di_w, ni), ew = maxrel(dw, dw_w, nw);
+		double eb = maxrel(db, db_w, OC), es = maxrel(di_s, di_w, ni);
+		ok(eo < 1e-5 && er < 1e-5 && maxrel(pre_o, want, no) < 1e-5 && eg < 1e-5 && ei < 1e-5 && es < 1e-5 &&
+		   egb < 1e-5 && ew < 1e-5 && eb < 1e-5,
+		   "bf16 linear R %d C %d OC %d: forward (+residual, +GELU), dinp (+=, =, GELU'), dw and dbias "
+		   "(accumulated) match fp32 on the rounded inputs (%.2g %.2g %.2g %.2g %.2g %.2g %.2g %.2g %.2g)", R, C, OC, eo, er,
+		   maxrel(pre_o, want, no), eg, ei, es, egb, ew, eb);
+		double fo = maxrel(out, fp, no), fi = maxrel(di, di_f, ni), fw = maxrel(dw, dw_f, nw);
+		ok(fo > 1e-5 && fo < 1e-2 && fi > 1e-5 && fi < 1e-2 && fw > 1e-6 && fw < 1e-2,
+		   "  and differ from the fp32 layer by bf16's rounding (forward %.2g, dinp %.2g, dw %.2g)", fo, fi, fw);
+	}
+	/* the setting is off again: the fp32 layer's bits */
+	int R = 50, C = 20, OC = 30;
+	float *inp = rnd((size_t)R * C, 1), *w = rnd((size_t)OC * C, 1), *o1 = zeros((size_t)R * OC), *o2 = zeros((size_t)R * OC);
+	mae_linear_forward(o1, inp, w, NULL, R, C, OC);
+	mae_linear_forward_naive(o2, inp, w, NULL, R, C, OC);
+	ok(!mae_get_bf16() && maxrel(o1, o2, (size_t)R * OC) < 1e-6, "mae_set_bf16(0) gives the fp32 layer back");
+}
+
+int main(void)
+{
+	mae_threads_init(0);
+	if (!mae_bf16_available()) {
+		printf("1..0 # SKIP built without AVX512_BF16: the bf16 setting is refused here\n");
+		return 0;
+	}
+	test_rounding();
+	test_gemm_bf16();
+	test_linear_fd();
+	test_linear_modes();
+	while (nallocs)
+		free(allocs[--nallocs]);
+	return done();
+}
