@@ -14,10 +14,15 @@
  *   B: a block of up to KC rows of k, 64 columns a panel, as dst[p][64] words (pair p holds rows
  *      2p and 2p + 1 of the block); four vectors of 16 words a pair, as the fp32 panels are four
  *      vectors of 16 floats a row;
- *   A: a block of up to MC rows by the same KC, as dst[t][p][6] words (tile t of 6 rows, pair
- *      p), so that a tile reads its pairs in one stream and broadcasts one word a row a pair.
- * Odd K: the last pair's high half is a zero in both. Packing A costs a read and a write of A
- * per panel group of B, at most 1/(2 x 64) of the multiply-adds.
+ *   A: a block of up to MC rows by the same KC, as dst[i][ks] words (row i's pairs in k order,
+ *      ks = the pairs rounded up to 16), so that 32 floats of a row (or 16 rows x 16 pairs of
+ *      dy^T, transposed in registers as words) pack with one whole-vector store; a tile
+ *      broadcasts a word of each of its 6 rows a pair, 6 streams in L1. (The previous layout,
+ *      dst[t][p][6], was stored a word at a time: 15% of a tiny-224 bf16 step, and load stalls
+ *      on the column reads of dy^T.)
+ * Odd K: the last pair's high half is a zero in both. A is packed once per call: where B
+ * needs more than one group of panels (N > 512 at K >= 512), into a buffer for all of A that
+ * the later groups read.
  *
  * The register tile is mae_gemm's: 6 rows by 64 columns, 24 zmm accumulators; a step of the
  * tile is one pair of k: 4 loads of B, 6 broadcasts of A, 24 vdpbf16ps (48 multiply-adds a
@@ -124,43 +129,48 @@ static void pack_b_panel(uint32_t *dst, const float *B, long rsb, long csb, int 
 	}
 }
 
-/* A rows [0, mc), k [0, kc) (A at the block's corner) as dst[t][p][6] words, rows past mc zero */
+/* words a row of a packed A block of kc rows of k: its pairs, rounded up to whole vectors */
+static inline int a_stride(int kc)
+{
+	return ((kc + 1) / 2 + 15) & ~15;
+}
+
+/* A rows [0, mc), k [0, kc) (A at the block's corner) as dst[i][a_stride(kc)] words: each row
+ * its pairs in k order (the words past its pairs zero or unused), so every layout of A packs
+ * with whole-vector stores */
 static void pack_a_block(uint32_t *dst, const float *A, long rsa, long csa, int mc, int kc)
 {
-	int kp = (kc + 1) / 2, mt = (mc + MR - 1) / MR;
-	if (mc < mt * MR)   /* the last tile's missing rows */
-		for (int p = 0; p < kp; p++)
-			for (int r = mc % MR; r < MR; r++)
-				dst[((size_t)(mt - 1) * kp + p) * MR + r] = 0;
-	uint32_t w[16] __attribute__((aligned(64)));
+	int kp = (kc + 1) / 2, ks = a_stride(kc);
 	if (csa == 1) {
-		/* rows as they lie (the forward's activations, the input gradient's dy) */
+		/* rows as they lie (the forward's activations, the input gradient's dy): 32 floats of
+		 * a row to 16 pairs, one conversion and one store */
 		for (int i = 0; i < mc; i++) {
 			const float *s = A + (long)i * rsa;
-			uint32_t *d = dst + (size_t)(i / MR) * kp * MR + i % MR;
-			for (int p = 0; p < kp; p += 16) {
-				_mm512_store_si512(w, run16(s + 2 * p, kc - 2 * p));
-				int n = kp - p < 16 ? kp - p : 16;
-				for (int q = 0; q < n; q++)
-					d[(size_t)(p + q) * MR] = w[q];
-			}
+			uint32_t *d = dst + (size_t)i * ks;
+			for (int p = 0; p < kp; p += 16)
+				_mm512_store_si512(d + p, run16(s + 2 * p, kc - 2 * p));
 		}
 		return;
 	}
 	if (rsa == 1) {
-		/* A read down its columns (the weight gradient's dy^T): 16 rows of a pair from two
-		 * rows of dy, interleaved in registers */
-		for (int p = 0; p < kp; p++) {
-			const float *s0 = A + (long)2 * p * csa, *s1 = s0 + csa;
-			int two = 2 * p + 1 < kc;
-			for (int i = 0; i < mc; i += 16) {
-				__mmask16 m = mae_mask16(mc - i);
-				__m512 lo = _mm512_maskz_loadu_ps(m, s0 + i);
-				__m512 hi = two ? _mm512_maskz_loadu_ps(m, s1 + i) : _mm512_setzero_ps();
-				_mm512_store_si512(w, pairs16(lo, hi));
-				int n = mc - i < 16 ? mc - i : 16;
-				for (int q = 0; q < n; q++)
-					dst[((size_t)((i + q) / MR) * kp + p) * MR + (i + q) % MR] = w[q];
+		/* A read down its columns (the weight gradient's dy^T): 16 rows of A at a pair from two
+		 * rows of dy, interleaved in registers; 16 pairs of them transposed as words into 16
+		 * rows of A's packing */
+		for (int i = 0; i < mc; i += 16) {
+			__mmask16 m = mae_mask16(mc - i);
+			int n = mc - i < 16 ? mc - i : 16;
+			for (int p = 0; p < kp; p += 16) {
+				__m512 r[16];
+				for (int q = 0; q < 16; q++) {
+					int k = 2 * (p + q);
+					const float *s0 = A + (long)k * csa + i;
+					__m512 lo = k < kc ? _mm512_maskz_loadu_ps(m, s0) : _mm512_setzero_ps();
+					__m512 hi = k + 1 < kc ? _mm512_maskz_loadu_ps(m, s0 + csa) : _mm512_setzero_ps();
+					r[q] = _mm512_castsi512_ps(pairs16(lo, hi));
+				}
+				mae_transpose16(r);
+				for (int l = 0; l < n; l++)
+					_mm512_store_ps((float *)(dst + (size_t)(i + l) * ks + p), r[l]);
 			}
 		}
 		return;
@@ -168,13 +178,13 @@ static void pack_a_block(uint32_t *dst, const float *A, long rsa, long csa, int 
 	for (int i = 0; i < mc; i++)
 		for (int p = 0; p < kp; p++) {
 			const float *s = A + (long)i * rsa + (long)2 * p * csa;
-			dst[((size_t)(i / MR) * kp + p) * MR + i % MR] = pair_bits(s[0], 2 * p + 1 < kc ? s[csa] : 0.0f);
+			dst[(size_t)i * ks + p] = pair_bits(s[0], 2 * p + 1 < kc ? s[csa] : 0.0f);
 		}
 }
 
 /* C[mr x 16 nv] = (acc ? C : 0) + A B over kp pairs of k; Ap the tile's packed pairs, Bp a
  * packed panel; the last vector is stored under mask, the epilogue as mae_gemm's */
-static inline __attribute__((always_inline)) void tile(int mr, int nv, int kp, const uint32_t *Ap,
+static inline __attribute__((always_inline)) void tile(int mr, int nv, int kp, const uint32_t *Ap, int ks,
                                                         const uint32_t *Bp, float *C, long ldc, int acc,
                                                         int lastn, const gemm_epilogue *e, long eoff, int j0)
 {
@@ -194,7 +204,7 @@ static inline __attribute__((always_inline)) void tile(int mr, int nv, int kp, c
 #pragma GCC unroll 6
 		for (int i = 0; i < MR; i++)
 			if (i < mr) {
-				__m512bh x = (__m512bh)_mm512_set1_epi32((int)Ap[(size_t)p * MR + i]);
+				__m512bh x = (__m512bh)_mm512_set1_epi32((int)Ap[(size_t)i * ks + p]);
 #pragma GCC unroll 4
 				for (int v = 0; v < 4; v++)
 					if (v < nv)
@@ -220,15 +230,15 @@ static inline __attribute__((always_inline)) void tile(int mr, int nv, int kp, c
 
 #define TILE_MR(NV)                                                                                 \
 	switch (mr) {                                                                               \
-	case 6: tile(6, NV, kp, Ap, Bp, C, ldc, acc, lastn, e, eoff, j0); break;                    \
-	case 5: tile(5, NV, kp, Ap, Bp, C, ldc, acc, lastn, e, eoff, j0); break;                    \
-	case 4: tile(4, NV, kp, Ap, Bp, C, ldc, acc, lastn, e, eoff, j0); break;                    \
-	case 3: tile(3, NV, kp, Ap, Bp, C, ldc, acc, lastn, e, eoff, j0); break;                    \
-	case 2: tile(2, NV, kp, Ap, Bp, C, ldc, acc, lastn, e, eoff, j0); break;                    \
-	default: tile(1, NV, kp, Ap, Bp, C, ldc, acc, lastn, e, eoff, j0); break;                   \
+	case 6: tile(6, NV, kp, Ap, ks, Bp, C, ldc, acc, lastn, e, eoff, j0); break;                    \
+	case 5: tile(5, NV, kp, Ap, ks, Bp, C, ldc, acc, lastn, e, eoff, j0); break;                    \
+	case 4: tile(4, NV, kp, Ap, ks, Bp, C, ldc, acc, lastn, e, eoff, j0); break;                    \
+	case 3: tile(3, NV, kp, Ap, ks, Bp, C, ldc, acc, lastn, e, eoff, j0); break;                    \
+	case 2: tile(2, NV, kp, Ap, ks, Bp, C, ldc, acc, lastn, e, eoff, j0); break;                    \
+	default: tile(1, NV, kp, Ap, ks, Bp, C, ldc, acc, lastn, e, eoff, j0); break;                   \
 	}
 
-static void tile_any(int mr, int nv, int kp, const uint32_t *Ap, const uint32_t *Bp, float *C, long ldc,
+static void tile_any(int mr, int nv, int kp, const uint32_t *Ap, int ks, const uint32_t *Bp, float *C, long ldc,
                      int acc, int lastn, const gemm_epilogue *e, long eoff, int j0)
 {
 	switch (nv) {
@@ -273,16 +283,19 @@ void mae_gemm_bf16(int M, int N, int K, const float *A, long rsa, long csa, cons
 		return;
 	}
 	/* mae_gemm's order: B packed a block of k by as many panels as make BBYTES, every MC-row
-	 * block of A packed and run down those panels, tile by tile */
-	int np = (N + NR - 1) / NR, kcmax = K < KC ? K : KC, kpmax = (kcmax + 1) / 2;
+	 * block of A run down those panels, tile by tile. A is packed the first time its block is
+	 * used: where B takes more than one group of panels, into a buffer for the whole of A, and
+	 * the later groups read it there */
+	int np = (N + NR - 1) / NR, kcmax = K < KC ? K : KC, kpmax = (kcmax + 1) / 2, ksmax = a_stride(kcmax);
 	int ncp = BBYTES / (kpmax * NR * (int)sizeof(uint32_t));
 	ncp = ncp > 0 ? ncp : 1;
+	int whole = np > ncp, nkb = (K + KC - 1) / KC;
 	uint32_t *bp = pack_room(&pack_b, (size_t)(np < ncp ? np : ncp) * kpmax * NR);
-	uint32_t *ap = pack_room(&pack_a, (size_t)(MC + MR - 1) / MR * MR * kpmax);
+	uint32_t *ap = pack_room(&pack_a, whole ? (size_t)nkb * M * ksmax : (size_t)(M < MC ? M : MC) * ksmax);
 	for (int q0 = 0; q0 < np; q0 += ncp) {
 		int nq = np - q0 < ncp ? np - q0 : ncp;
 		for (int k0 = 0; k0 < K; k0 += KC) {
-			int kc = K - k0 < KC ? K - k0 : KC, kp = (kc + 1) / 2;
+			int kc = K - k0 < KC ? K - k0 : KC, kp = (kc + 1) / 2, ks = a_stride(kc);
 			int acc = accumulate || k0 > 0, final = k0 + kc == K;
 			for (int p = 0; p < nq; p++) {
 				int j0 = (q0 + p) * NR;
@@ -290,14 +303,16 @@ void mae_gemm_bf16(int M, int N, int K, const float *A, long rsa, long csa, cons
 			}
 			for (int i0 = 0; i0 < M; i0 += MC) {
 				int mc = M - i0 < MC ? M - i0 : MC;
-				pack_a_block(ap, A + (long)i0 * rsa + (long)k0 * csa, rsa, csa, mc, kc);
+				uint32_t *Ab = whole ? ap + ((size_t)(k0 / KC) * M + i0) * ksmax : ap;
+				if (!whole || q0 == 0)
+					pack_a_block(Ab, A + (long)i0 * rsa + (long)k0 * csa, rsa, csa, mc, kc);
 				for (int p = 0; p < nq; p++) {
 					int j0 = (q0 + p) * NR, nc = N - j0 < NR ? N - j0 : NR, nv = (nc + 15) / 16;
 					int lastn = nc - 16 * (nv - 1);
 					const uint32_t *Bp = bp + (size_t)p * kp * NR;
 					for (int t = 0; t * MR < mc; t++) {
 						int i = i0 + t * MR, mr = mc - t * MR < MR ? mc - t * MR : MR;
-						tile_any(mr, nv, kp, ap + (size_t)t * kp * MR, Bp, C + (long)i * ldc + j0, ldc, acc,
+						tile_any(mr, nv, kp, Ab + (size_t)t * MR * ks, ks, Bp, C + (long)i * ldc + j0, ldc, acc,
 						         lastn, final ? epi : NULL, (long)i * ldc + j0, j0);
 					}
 				}

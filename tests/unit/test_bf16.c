@@ -103,14 +103,15 @@ static void test_rounding(void)
 
 /* C against double sums, of the rounded inputs (tight) and of the fp32 ones (bf16's bound), over
  * ragged shapes (rows not a multiple of 6 or of the 192-row block, columns not of 16 or 64, K odd,
- * K = 1, K past the 512 block of k), A and B as they lie or transposed (A transposed is the
+ * K = 1, K past the 512 block of k, more columns than one group of B's panels: A packed whole and
+ * read again), A and B as they lie or transposed (A transposed is the
  * weight gradient's dy^T, B transposed the forward's W^T), C inside a wider array, accumulate
  * and every epilogue */
 static void test_gemm_bf16(void)
 {
 	int shapes[][3] = { { 1, 1, 1 }, { 7, 17, 5 }, { 13, 64, 300 }, { 100, 130, 33 }, { 97, 70, 513 },
 	                    { 256, 48, 40 }, { 6, 20, 1 }, { 5, 0, 3 }, { 6, 20, 0 }, { 9, 40, 1100 },
-	                    { 200, 150, 601 }, { 31, 200, 2 }, { 12, 65, 255 } };
+	                    { 200, 150, 601 }, { 31, 200, 2 }, { 12, 65, 255 }, { 20, 530, 1030 }, { 8, 1350, 9 } };
 	int bad = 0, badf = 0, cases = 0;
 	double worst = 0, worstf = 0, bigf = 0;
 	for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
