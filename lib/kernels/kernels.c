@@ -19,7 +19,8 @@
 /* The bf16 setting (mae_set_bf16): when on, the three products of every linear layer (y = x W^T,
  * dx = dy W, dW += dy^T x) go to mae_gemm_bf16 (bf16 operands, fp32 sums) instead of mae_gemm
  * and OpenBLAS; the split over the pool is the same. Bias, residual, GELU and the bias
- * gradient stay fp32, and so does everything outside the linear layers. One process-wide
+ * gradient stay fp32, and so does everything outside the linear layers but the attention's
+ * per-head products (kernels_attention.c, which reads the same setting). One process-wide
  * setting, set by the model's stages from its configuration before they run (model_forward.c),
  * read once by each layer call into its job, so the tasks of a call all agree. */
 static _Atomic int use_bf16;

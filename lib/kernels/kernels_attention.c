@@ -9,7 +9,15 @@
 #include <cblas.h>
 
 #include "mae/kernels/kernels.h"
+#include "kernels/kernels_gemm.h"
 #include "kernels/kernels_math.h"
+
+/* The bf16 setting (mae_set_bf16, read once a call into the job): the six per-head products
+ * (q k^T, P V; dO V^T, P^T dO, dS K, dS^T Q) on mae_gemm_bf16, operands rounded to bf16 and
+ * sums in fp32, as the linear layers'. The scale 1/sqrt(HS) multiplies the fp32 sums of q k^T,
+ * and the fp32 dS before it is rounded for dQ and dK (PyTorch's order: the gradient of the
+ * scaled scores is rounded, tests/ref/parity.py). The softmax and its backward, the RPE term
+ * (q R and its gradients) and every sum over heads stay fp32. */
 
 /* Memory: the caller decides whether the T x T probabilities are kept between forward and
  * backward (for MAE's decoder at 224 they would be the largest activation of all); if not,
@@ -34,6 +42,7 @@ typedef struct attn_job {
 	const float *dout, *qkv, *rpe;
 	const int *bucket;
 	int S, T, C, NH, NB;
+	int bf16;   /* the products on mae_gemm_bf16 */
 } attn_job;
 
 /* OpenBLAS runs a product of at most 100^3 multiply-adds through its small-matrix kernels,
@@ -60,11 +69,16 @@ static void sgemm_rows(CBLAS_TRANSPOSE ta, int M, int N, int K, float alpha, con
 /* P = softmax(scale q k^T [+ q R gathered by bucket]) of one (sequence, head) into a; qr and
  * sm: the thread's scratch for the RPE term and the softmax */
 static void probabilities(float *a, float *qr, float *sm, const float *q, const float *k,
-                          const float *rpe, const int *bucket, int T, int C, int HS, int NB)
+                          const float *rpe, const int *bucket, int T, int C, int HS, int NB, int bf16)
 {
 	float scale = 1.0f / sqrtf((float)HS);
-	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, HS,
-	            scale, q, 3 * C, k, 3 * C, 0.0f, a, T);
+	if (bf16) {
+		mae_gemm_bf16(T, T, HS, q, 3 * C, 1, k, 1, 3 * C, a, T, 0, NULL);
+		for (size_t i = 0; i < (size_t)T * T; i++)
+			a[i] *= scale;
+	} else
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, HS,
+		            scale, q, 3 * C, k, 3 * C, 0.0f, a, T);
 	if (rpe) {
 		/* contextual RPE on keys: q_i . R[:, bucket(i,j)], via the small product q R */
 		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, NB, HS,
@@ -78,9 +92,13 @@ static void probabilities(float *a, float *qr, float *sm, const float *q, const 
 
 /* One head's output O = P V into its columns of out (S, T, C); the forward and the backward's
  * repeat of it (mae_attention_backward's out) both call this, so the two agree bit for bit */
-static void head_output(float *out, const float *a, const float *v, int s, int h, int T, int C, int HS)
+static void head_output(float *out, const float *a, const float *v, int s, int h, int T, int C, int HS, int bf16)
 {
-	sgemm_rows(CblasNoTrans, T, HS, T, 1.0f, a, T, v, 3 * C, 0.0f, out + (size_t)s * T * C + h * HS, C);
+	float *o = out + (size_t)s * T * C + h * HS;
+	if (bf16)
+		mae_gemm_bf16(T, HS, T, a, T, 1, v, 3 * C, 1, o, C, 0, NULL);
+	else
+		sgemm_rows(CblasNoTrans, T, HS, T, 1.0f, a, T, v, 3 * C, 0.0f, o, C);
 }
 
 static void attn_forward_task(void *ctx, int task, int tid)
@@ -91,17 +109,17 @@ static void attn_forward_task(void *ctx, int task, int tid)
 	const float *q = J->qkv + (size_t)s * T * 3 * C + h * HS;
 	float *ws = J->scratch + tid * scratch_per_thread(T, NB);
 	float *a = J->probs ? J->probs + (size_t)task * T * T : ws, *qr = ws + 2 * (size_t)T * T;
-	probabilities(a, qr, qr + (size_t)T * NB, q, q + C, J->rpe, J->bucket, T, C, HS, NB);
+	probabilities(a, qr, qr + (size_t)T * NB, q, q + C, J->rpe, J->bucket, T, C, HS, NB, J->bf16);
 	if (J->att_cls)
 		memcpy(J->att_cls + ((size_t)s * NH + h) * T, a, (size_t)T * sizeof(float));
-	head_output(J->out, a, q + 2 * C, s, h, T, C, HS);
+	head_output(J->out, a, q + 2 * C, s, h, T, C, HS, J->bf16);
 }
 
 void mae_attention_forward(float *out, float *att_cls, float *probs, float *scratch, const float *qkv,
                        const float *rpe, const int *bucket, int S, int T, int C, int NH, int NB)
 {
 	attn_job J = { .out = out, .att_cls = att_cls, .probs = probs, .scratch = scratch, .qkv = qkv, .rpe = rpe,
-	               .bucket = bucket, .S = S, .T = T, .C = C, .NH = NH, .NB = NB };
+	               .bucket = bucket, .S = S, .T = T, .C = C, .NH = NH, .NB = NB, .bf16 = mae_get_bf16() };
 	mae_parallel_for(S * NH, attn_forward_task, &J);
 }
 
@@ -122,31 +140,49 @@ static void attn_backward_one(attn_job *J, int task, int tid, float *drpe)
 	if (J->probs)
 		a = J->probs + (size_t)task * T * T;   /* kept by the forward */
 	else
-		probabilities(a, dqr, dqr + (size_t)T * NB, q, k, J->rpe, J->bucket, T, C, HS, NB);
+		probabilities(a, dqr, dqr + (size_t)T * NB, q, k, J->rpe, J->bucket, T, C, HS, NB, J->bf16);
 	if (J->out)   /* the forward's output again, from the same P and V */
-		head_output(J->out, a, v, s, h, T, C, HS);
+		head_output(J->out, a, v, s, h, T, C, HS, J->bf16);
 	/* dP = dO V^T ; dV = P^T dO */
-	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, HS,
-	            1.0f, dO, C, v, 3 * C, 0.0f, dS, T);
-	sgemm_rows(CblasTrans, T, HS, T, 1.0f, a, T, dO, C, 0.0f, dv, 3 * C);
-	/* softmax backward: dS = P * (dP - rowsum(dP * P)) */
+	if (J->bf16) {
+		mae_gemm_bf16(T, T, HS, dO, C, 1, v, 1, 3 * C, dS, T, 0, NULL);
+		mae_gemm_bf16(T, HS, T, a, 1, T, dO, C, 1, dv, 3 * C, 0, NULL);
+	} else {
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, HS,
+		            1.0f, dO, C, v, 3 * C, 0.0f, dS, T);
+		sgemm_rows(CblasTrans, T, HS, T, 1.0f, a, T, dO, C, 0.0f, dv, 3 * C);
+	}
+	/* softmax backward: dS = P * (dP - rowsum(dP * P)); in bf16, times the scale here (after
+	 * the RPE's scatter, which takes dS unscaled), so that the rounded operand is scale dS */
+	float sc = J->bf16 && !J->rpe ? scale : 1.0f;   /* x * 1 is x: fp32's bits unchanged */
 	for (int i = 0; i < T; i++) {
 		float *d = dS + (size_t)i * T;
 		const float *p = a + (size_t)i * T;
 		float dot = mae_vdot(d, p, T);
 		for (int j = 0; j < T; j++)
-			d[j] = p[j] * (d[j] - dot);
+			d[j] = p[j] * (d[j] - dot) * sc;
 	}
-	/* dQ = scale dS K ; dK = scale dS^T Q (this head's slice of dqkv is written, not added to) */
-	sgemm_rows(CblasNoTrans, T, HS, T, scale, dS, T, k, 3 * C, 0.0f, dq, 3 * C);
-	sgemm_rows(CblasTrans, T, HS, T, scale, dS, T, q, 3 * C, 0.0f, dk, 3 * C);
 	if (J->rpe) {
-		/* the RPE term q_i . R[:, b]: scatter dS into buckets, then dQ += dQR R^T and
-		 * dR += Q^T dQR into the group's own partial sum (summed by the caller) */
+		/* the RPE term q_i . R[:, b]: scatter dS into buckets (dQ += dQR R^T and dR += Q^T dQR
+		 * below, once dQ is written) */
 		memset(dqr, 0, (size_t)T * NB * sizeof(float));
 		for (int i = 0; i < T; i++)
 			for (int j = 0; j < T; j++)
 				dqr[(size_t)i * NB + J->bucket[(size_t)i * T + j]] += dS[(size_t)i * T + j];
+		if (J->bf16)
+			for (size_t i = 0; i < (size_t)T * T; i++)
+				dS[i] *= scale;
+	}
+	/* dQ = scale dS K ; dK = scale dS^T Q (this head's slice of dqkv is written, not added to) */
+	if (J->bf16) {
+		mae_gemm_bf16(T, HS, T, dS, T, 1, k, 3 * C, 1, dq, 3 * C, 0, NULL);
+		mae_gemm_bf16(T, HS, T, dS, 1, T, q, 3 * C, 1, dk, 3 * C, 0, NULL);
+	} else {
+		sgemm_rows(CblasNoTrans, T, HS, T, scale, dS, T, k, 3 * C, 0.0f, dq, 3 * C);
+		sgemm_rows(CblasTrans, T, HS, T, scale, dS, T, q, 3 * C, 0.0f, dk, 3 * C);
+	}
+	if (J->rpe) {
+		/* dR into the group's own partial sum (summed by the caller) */
 		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, HS, NB,
 		            1.0f, dqr, NB, J->rpe, NB, 1.0f, dq, 3 * C);
 		cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, HS, NB, T,
@@ -179,7 +215,7 @@ void mae_attention_backward(float *dqkv, float *out, float *drpe, float *scratch
 {
 	attn_job J = { .dqkv = dqkv, .out = out, .scratch = scratch, .dout = dout, .qkv = qkv,
 	               .probs = (float *)probs, .rpe = rpe, .bucket = bucket, .S = S, .T = T, .C = C,
-	               .NH = NH, .NB = NB };
+	               .NH = NH, .NB = NB, .bf16 = mae_get_bf16() };
 	if (!rpe) {
 		mae_parallel_for(S * NH, attn_backward_task, &J);
 		return;

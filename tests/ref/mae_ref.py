@@ -169,6 +169,13 @@ class RPE(nn.Module):
 # ---------------------------------------------------------------------------------------------
 # timm 0.3.2 Block
 
+
+def attn_mm(a, b):
+    """the attention's per-head products (q k^T, P V): a @ b; parity.py's bf16_products puts
+    maepipe's bf16 products in its place"""
+    return a @ b
+
+
 class Attention(nn.Module):
     def __init__(self, dim, num_heads, rpe_nb=0):
         super().__init__()
@@ -185,14 +192,14 @@ class Attention(nn.Module):
         B, N, C = x.shape
         qkv = self.qkv(x).reshape(B, N, 3, self.num_heads, C // self.num_heads).permute(2, 0, 3, 1, 4)
         q, k, v = qkv[0], qkv[1], qkv[2]
-        attn = (q @ k.transpose(-2, -1)) * self.scale
+        attn = attn_mm(q, k.transpose(-2, -1)) * self.scale
         if self.rpe_k is not None:
             # contextual on keys: q_i . R[:, bucket(i, j)] with q unscaled
             lt = torch.matmul(q, self.rpe_k.lookup_table_weight[0])          # (B, H, N, nb)
             attn = attn + torch.gather(lt, 3, self.bucket.view(1, 1, N, N).expand(B, self.num_heads, N, N))
         attn = attn.softmax(dim=-1)
         self.last_attn = attn
-        x = (attn @ v).transpose(1, 2).reshape(B, N, C)
+        x = attn_mm(attn, v).transpose(1, 2).reshape(B, N, C)
         return self.proj(x)
 
 

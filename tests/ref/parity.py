@@ -9,23 +9,27 @@ Errors: loss |a-b|/|b|; predictions and gradients max|a-b| / max|b| per tensor. 
 branch, also its loss term (rel <= 1e-5) and the latent's gradient the decoder stage sends back,
 the branch's part included (rel <= 1e-4).
 
-bf16=1 in the metadata (maepipe's linear layers with bf16 operands and fp32 sums): the
-reference is the same model with every linear layer's and the patch embedding's products done
-as maepipe does them, operands rounded to bf16 (round to nearest even) and the products summed in
+bf16=1 in the metadata (maepipe's linear layers and the attention's per-head products with bf16
+operands and fp32 sums): the reference is the same model with every linear layer's, the patch
+embedding's and the attention's products done as maepipe does them, operands rounded to bf16 (round to nearest even) and the products summed in
 fp32 (bf16_products below: x and W rounded on the way in, dy on the way back, bias, its gradient
 and everything else fp32). Only the summation order and the rare rounding that an upstream
 difference of an ulp tips to the other bf16 neighbour differ. Those flips cascade (a flipped
 operand moves by 2^-8, which tips more roundings downstream), so the bounds are loss 1e-4,
-predictions 1e-2 and gradients 2e-2 (measured: 3e-7 to 1e-5, 3e-4 to 3e-3, 3e-3), while the
+predictions 1e-2 and gradients 2e-2 (measured with the attention's products in bf16 on both
+sides: loss 0, predictions 1e-7 to 9e-4, gradients 3e-6 to 4e-3), while the
 layers themselves are checked to 1e-5 in tests/unit/test_bf16.c. Then maepipe's bf16 step
 against the plain fp32 reference: loss within 1e-2 and predictions within 5e-2 (a product errs
 by up to 2^-7 of its terms' magnitudes, and a step is some tens of products deep), gradients
 within 5e-2 or, where PyTorch's own CPU bf16 (torch.autocast, run beside it: it also rounds the
-attention's products and every linear output) errs more, within its worst (a BatchNorm bias's
-gradient, a sum over 4 samples that mostly cancels, errs by 0.1 in maepipe's bf16 and 0.37 in
-autocast's); and the loss must differ from fp32's by more than 1e-6 and by more than 4x its
+attention's products and every linear output) errs more, within 1.25x its worst (a BatchNorm
+bias's gradient, a sum over 4 samples that mostly cancels: 0.373 in maepipe's bf16 and 0.373 in
+autocast's since maepipe's attention products are bf16 too, 0.1 before; the two round different
+operands, so on a gradient that cancels their errors are of one size, not ordered, hence the
+margin);
+and the loss must differ from fp32's by more than 1e-6 and by more than 4x its
 difference from the bf16-product reference's (fp32 agrees to 1e-7, bf16 steps differ from it by
-8e-6 and 4e-4 here, and from each other by 3e-7 and 1e-5: a step silently in fp32 fails).
+4e-6 and 5e-4 here, and from each other by 0: a step silently in fp32 fails).
 """
 import contextlib
 import os
@@ -35,11 +39,13 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import mae_ref  # noqa: E402
 from mae_ref import Ref, read_safetensors  # noqa: E402
 
 LOSS_TOL, PRED_TOL, GRAD_TOL = 1e-5, 1e-4, 1e-4
 BF16_LOSS_TOL, BF16_PRED_TOL, BF16_TOL = 1e-4, 1e-2, 2e-2   # maepipe bf16 vs the bf16-product reference
 BF16_FP32_LOSS, BF16_FP32_TOL = 1e-2, 5e-2      # maepipe bf16 vs the fp32 reference
+BF16_AUTOCAST_X = 1.25   # ... or within 1.25x autocast's worst gradient error (see the top)
 
 
 class _RoundIn(torch.autograd.Function):
@@ -67,11 +73,16 @@ class _RoundGrad(torch.autograd.Function):
 class bf16_products:
     """Within it, F.linear and the patch embedding's convolutions are maepipe's bf16 products:
     y = round(x) round(W)^T in fp32, + bias after; dx = round(dy) round(W), dW = round(dy)^T
-    round(x), dbias = the sum of the fp32 dy."""
+    round(x), dbias = the sum of the fp32 dy. So are the attention's per-head products
+    (mae_ref.attn_mm): S = round(q) round(k)^T in fp32, times the scale after (so the gradient
+    rounded on the way back is the scaled one's), O = round(P) round(V); the softmax, its
+    gradient and the RPE term stay fp32."""
     def __enter__(self):
         F = torch.nn.functional
         self.saved = F.linear, F.conv2d, F.conv3d
+        self.saved_mm = mae_ref.attn_mm
         lin, c2, c3 = self.saved
+        mae_ref.attn_mm = lambda a, b: _RoundGrad.apply(_RoundIn.apply(a) @ _RoundIn.apply(b))
 
         def linear(x, w, b=None):
             y = _RoundGrad.apply(lin(_RoundIn.apply(x), _RoundIn.apply(w)))
@@ -88,6 +99,7 @@ class bf16_products:
     def __exit__(self, *exc):
         F = torch.nn.functional
         F.linear, F.conv2d, F.conv3d = self.saved
+        mae_ref.attn_mm = self.saved_mm
         return False
 
 
@@ -209,11 +221,11 @@ def main():
         eap = np.abs(pa.detach().float().numpy() - pft).max() / np.abs(pft).max()
         wf, wfn, _ = worst_grad(gc, mf)
         wa, wan, _ = worst_grad(grads_of(ma), mf)
-        gb = max(BF16_FP32_TOL, wa)
+        gb = max(BF16_FP32_TOL, BF16_AUTOCAST_X * wa)
         check(1e-6 < efl <= BF16_FP32_LOSS and 4 * el < efl and efp <= BF16_FP32_TOL and wf <= gb,
               "maepipe bf16 vs torch fp32: loss rel %.2g (in (1e-6, %g], > 4x the bf16 reference's), predictions %.2g (<= %g), gradients "
-              "worst %.2g (%s) (<= %.2g); torch autocast bf16 vs fp32: loss %.2g, predictions %.2g, "
-              "gradients worst %.2g (%s)" % (efl, BF16_FP32_LOSS, efp, BF16_FP32_TOL, wf, wfn, gb, eal, eap, wa, wan))
+              "worst %.3g (%s) (<= %.3g); torch autocast bf16 vs fp32: loss %.2g, predictions %.2g, "
+              "gradients worst %.3g (%s)" % (efl, BF16_FP32_LOSS, efp, BF16_FP32_TOL, wf, wfn, gb, eal, eap, wa, wan))
     print("\n".join(lines))
     sys.exit(1 if bad else 0)
 

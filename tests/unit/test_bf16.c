@@ -308,6 +308,159 @@ static void test_linear_modes(void)
 	ok(!mae_get_bf16() && maxrel(o1, o2, (size_t)R * OC) < 1e-6, "mae_set_bf16(0) gives the fp32 layer back");
 }
 
+/* ---------------------------------------------------------------------------------------- */
+/* The attention's per-head products in bf16 mode (kernels_attention.c), against a double
+ * reference that rounds what maepipe rounds: S = scale bf16(q) bf16(k)^T, P = softmax(S),
+ * O = bf16(P) bf16(V); dP = bf16(dO) bf16(V)^T, dV = bf16(P)^T bf16(dO), dS = P (dP - rowsum(dP P)),
+ * dQ = bf16(scale dS) bf16(K), dK = bf16(scale dS)^T bf16(Q); P and dS are rounded from the
+ * reference's own values cast to fp32. */
+static void attention_ref_bf16(double *out, double *dqkv, const float *qkv, const float *dout, int S, int T, int C, int NH)
+{
+	int HS = C / NH;
+	double scale = 1.0 / sqrt((double)HS);
+	double *P = malloc(sizeof(double) * T * T), *dS = malloc(sizeof(double) * T * T);
+	for (int s = 0; s < S; s++)
+		for (int h = 0; h < NH; h++) {
+			const float *q = qkv + (size_t)s * T * 3 * C + h * HS, *k = q + C, *v = q + 2 * C;
+			const float *dO = dout + (size_t)s * T * C + h * HS;
+			double *o = out + (size_t)s * T * C + h * HS, *dq = dqkv + (size_t)s * T * 3 * C + h * HS;
+			double *dk = dq + C, *dv = dq + 2 * C;
+			for (int i = 0; i < T; i++) {
+				double mx = -1e300, sum = 0;
+				for (int j = 0; j < T; j++) {
+					double x = 0;
+					for (int d = 0; d < HS; d++)
+						x += (double)bf16(q[(size_t)i * 3 * C + d]) * bf16(k[(size_t)j * 3 * C + d]);
+					P[i * T + j] = (float)((float)x * (float)scale);
+					mx = fmax(mx, P[i * T + j]);
+				}
+				for (int j = 0; j < T; j++)
+					sum += P[i * T + j] = exp(P[i * T + j] - mx);
+				for (int j = 0; j < T; j++)
+					P[i * T + j] = (float)(P[i * T + j] / sum);
+			}
+			for (int i = 0; i < T; i++)
+				for (int d = 0; d < HS; d++) {
+					double x = 0, y = 0;
+					for (int j = 0; j < T; j++) {
+						x += (double)bf16((float)P[i * T + j]) * bf16(v[(size_t)j * 3 * C + d]);
+						y += (double)bf16((float)P[j * T + i]) * bf16(dO[(size_t)j * C + d]);
+					}
+					o[(size_t)i * C + d] = x;
+					dv[(size_t)i * 3 * C + d] = y;
+				}
+			for (int i = 0; i < T; i++) {
+				double dot = 0;
+				for (int j = 0; j < T; j++) {
+					double x = 0;
+					for (int d = 0; d < HS; d++)
+						x += (double)bf16(dO[(size_t)i * C + d]) * bf16(v[(size_t)j * 3 * C + d]);
+					dS[i * T + j] = x;
+					dot += x * P[i * T + j];
+				}
+				for (int j = 0; j < T; j++)
+					dS[i * T + j] = bf16((float)(P[i * T + j] * (dS[i * T + j] - dot) * scale));
+			}
+			for (int i = 0; i < T; i++)
+				for (int d = 0; d < HS; d++) {
+					double x = 0, y = 0;
+					for (int j = 0; j < T; j++) {
+						x += dS[i * T + j] * bf16(k[(size_t)j * 3 * C + d]);
+						y += dS[j * T + i] * bf16(q[(size_t)j * 3 * C + d]);
+					}
+					dq[(size_t)i * 3 * C + d] = x;
+					dk[(size_t)i * 3 * C + d] = y;
+				}
+		}
+	free(P);
+	free(dS);
+}
+
+/* norm-wise relative difference of a (float) from b (double) */
+static double normrel(const float *a, const double *b, size_t n)
+{
+	double d2 = 0, n2 = 0;
+	for (size_t i = 0; i < n; i++)
+		d2 += (a[i] - b[i]) * (a[i] - b[i]), n2 += b[i] * b[i];
+	return sqrt(d2 / (n2 > 1e-30 ? n2 : 1e-30));
+}
+
+typedef struct { int S, T, C, NH; float *out, *ws, *qkv, *r; } att_t;
+static double att_loss(void *c)
+{
+	att_t *t = c;
+	mae_attention_forward(t->out, NULL, NULL, t->ws, t->qkv, NULL, NULL, t->S, t->T, t->C, t->NH, 0);
+	return dotd(t->out, t->r, (size_t)t->S * t->T * t->C);
+}
+
+/* Attention in bf16 mode (T = 13: one tile column; T = 50 and HS = 64: the encoder's shape at
+ * 224, and T = 197 with HS = 32: the decoder's), forward and backward, with the probabilities
+ * kept and recomputed:
+ *   - against the reference above: norm-wise 1e-4. The products' fp32 sums differ from double
+ *     ones by ~1e-7; what else differs is the rare operand whose fp32 value (P, dS) lies within
+ *     an ulp of a rounding boundary and goes to the other bf16 neighbour in one of the two: a
+ *     flip moves one term of one sum by 2^-8 of itself, norm-wise ~2^-8 / sqrt(elements).
+ *   - against fp32 attention on the unrounded inputs: bf16's effect, more than 1e-4 (it was
+ *     rounded: fp32 agrees to ~1e-6) and less than 2e-2 norm-wise (each product errs by up to
+ *     2u = 2^-7 of its terms' magnitudes; the backward chains two, dP then dS K).
+ *   - the backward against central differences of the fp32 forward (eps 1e-2; the fp32
+ *     backward agrees to ~1e-4 at this eps): within 3e-2 norm-wise, the bf16 bound of two
+ *     chained products (2 x 2^-7 = 1.6e-2) with the magnitudes of the terms above the values'. */
+static void test_attention_bf16(void)
+{
+	int shapes[3][4] = { { 2, 13, 48, 3 }, { 2, 50, 192, 3 }, { 1, 197, 64, 2 } };   /* S T C NH */
+	for (int c = 0; c < 3; c++) {
+		int S = shapes[c][0], T = shapes[c][1], C = shapes[c][2], NH = shapes[c][3];
+		size_t nq = (size_t)S * T * 3 * C, no = (size_t)S * T * C;
+		float *qkv = rnd(nq, 1.5f), *dout = rnd(no, 1);
+		float *ws = zeros(mae_attention_scratch_floats(T, C, NH, 0)), *probs = zeros((size_t)S * NH * T * T);
+		double *ro = keep(calloc(no, sizeof(double))), *rd = keep(calloc(nq, sizeof(double)));
+		attention_ref_bf16(ro, rd, qkv, dout, S, T, C, NH);
+		mae_set_bf16(1);
+		float *o1 = zeros(no), *o2 = zeros(no), *o3 = zeros(no), *d1 = zeros(nq), *d2 = zeros(nq);
+		mae_attention_forward(o1, NULL, probs, ws, qkv, NULL, NULL, S, T, C, NH, 0);
+		mae_attention_backward(d1, NULL, NULL, ws, dout, qkv, probs, NULL, NULL, S, T, C, NH, 0);
+		mae_attention_forward(o2, NULL, NULL, ws, qkv, NULL, NULL, S, T, C, NH, 0);
+		mae_attention_backward(d2, o3, NULL, ws, dout, qkv, NULL, NULL, NULL, S, T, C, NH, 0);
+		mae_set_bf16(0);
+		float *f1 = zeros(no), *fd1 = zeros(nq);
+		mae_attention_forward(f1, NULL, NULL, ws, qkv, NULL, NULL, S, T, C, NH, 0);
+		mae_attention_backward(fd1, NULL, NULL, ws, dout, qkv, NULL, NULL, NULL, S, T, C, NH, 0);
+		double eo = normrel(o1, ro, no), ed = normrel(d1, rd, nq);
+		int same = !memcmp(o1, o2, no * sizeof(float)) && !memcmp(o1, o3, no * sizeof(float)) &&
+		           !memcmp(d1, d2, nq * sizeof(float));
+		ok(eo < 1e-4 && ed < 1e-4 && same, "bf16 attention S %d T %d C %d heads %d: forward and backward match the "
+		   "double reference with maepipe's roundings (norm-wise %.2g, %.2g <= 1e-4), probabilities kept or "
+		   "recomputed alike", S, T, C, NH, eo, ed);
+		double *fo = keep(malloc(no * sizeof(double))), *fdd = keep(malloc(nq * sizeof(double)));
+		for (size_t i = 0; i < no; i++)
+			fo[i] = f1[i];
+		for (size_t i = 0; i < nq; i++)
+			fdd[i] = fd1[i];
+		double go = normrel(o1, fo, no), gd = normrel(d1, fdd, nq);
+		ok(go > 1e-4 && go < 2e-2 && gd > 1e-4 && gd < 2e-2, "  and differ from fp32 attention by bf16's rounding "
+		   "(forward %.2g, dqkv %.2g: in (1e-4, 2e-2))", go, gd);
+		if (c == 0) {
+			/* central differences of the fp32 forward, every input */
+			att_t t = { .S = S, .T = T, .C = C, .NH = NH, .out = zeros(no), .ws = ws, .qkv = qkv, .r = dout };
+			double d2s = 0, n2 = 0, d2f = 0;
+			for (size_t i = 0; i < nq; i++) {
+				float save = qkv[i], eps = 1e-2f;
+				qkv[i] = save + eps;
+				double lp = att_loss(&t);
+				qkv[i] = save - eps;
+				double lm = att_loss(&t);
+				qkv[i] = save;
+				double g = (lp - lm) / (2.0 * eps);
+				d2s += (g - d1[i]) * (g - d1[i]), d2f += (g - fd1[i]) * (g - fd1[i]), n2 += g * g;
+			}
+			double e = sqrt(d2s / n2), ef = sqrt(d2f / n2);
+			ok(e < 3e-2 && ef < 1e-3, "bf16 attention's backward vs finite differences of the fp32 forward: %.2g "
+			   "(<= 3e-2; the fp32 backward's %.2g)", e, ef);
+		}
+	}
+}
+
 int main(void)
 {
 	mae_threads_init(0);
@@ -319,6 +472,7 @@ int main(void)
 	test_gemm_bf16();
 	test_linear_fd();
 	test_linear_modes();
+	test_attention_bf16();
 	while (nallocs)
 		free(allocs[--nallocs]);
 	return done();

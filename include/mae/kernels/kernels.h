@@ -42,8 +42,9 @@ int mae_in_task(void);
 /* ---------------------------------------------------------------------------------------
  * bf16 products (the model's bf16 setting, mae(7)). With mae_set_bf16(1), every linear layer
  * below (forward, input gradient, weight gradient; the patch embedding too) rounds its two
- * product operands to bf16 and sums the products in fp32 (AVX512_BF16); bias, residual, GELU,
- * bias gradients and all other kernels (attention included) stay fp32. Process-wide: the model
+ * product operands to bf16 and sums the products in fp32 (AVX512_BF16), and so do the
+ * attention's per-head products (q k^T, P V and their four gradient products); bias, residual,
+ * GELU, bias gradients, the softmax, the RPE term and all other kernels stay fp32. Process-wide: the model
  * sets it from its configuration at the start of each stage (mae_encoder_forward and the
  * others). mae_set_bf16(1) dies with a message where mae_bf16_available() is 0 (no
  * AVX512_BF16 in the build or the CPU): never a silent fp32 step. */
