@@ -28,9 +28,11 @@
  * tile is one pair of k: 4 loads of B, 6 broadcasts of A, 24 vdpbf16ps (48 multiply-adds a
  * lane, against 24 for 24 FMAs in fp32). Blocks of KC = 512 rows of k (a B panel is 64 KB)
  * and MC = 192 rows of A (192 KB packed, in L2): of 256 or 512 by 96 or 192, the fastest on
- * ViT-Tiny's shapes at 224 (single thread, Zen 5, 3 interleaved runs: 230-440 GFLOP/s against
- * mae_gemm's 200; the products with K = 2048 or the batch's rows are the slow end, where the
- * 13 MB C of the decoder is read and written again every block of k). Sums
+ * ViT-Tiny's shapes at 224 (single thread, Zen 5, 3 interleaved runs). With A's row layout:
+ * 330-440 GFLOP/s on the decoder's forward and input gradients, 290-370 on its weight
+ * gradients (K = 6304 rows of the batch), against mae_gemm's 180-200. Tried since and not
+ * kept (within the noise, or slower on the weight gradients): KC 1024 or 2048 (fewer passes
+ * over C), and prefetching a tile's C while its sums run. Sums
  * run in k order inside a block (pairs in order), blocks in order, so C's bits depend on the
  * shapes only, not on how callers split rows or columns over threads. */
 #include <stdint.h>
