@@ -2,7 +2,7 @@
 # main.sh: the main job. Masked-image-modeling pretraining on Fashion-MNIST as a pipeline of
 # processes, then weighted k-NN and a linear probe of the encoder's features against raw
 # pixels (same programs, same run) on the test split and on a set the encoder never saw
-# (scikit-learn's digits, digits.sh), the figure and the loss curve. About 13 minutes on 2
+# (scikit-learn's digits, digits.sh), the figure and the loss curve. About 10 minutes on 2
 # idle cores.
 #
 # usage: pipelines/main.sh [-o OUT] [--holdout] [--no-digits] [--probe E] [pretrain.sh options...]
@@ -34,10 +34,9 @@ done
 # A short run learns more from more, smaller steps: batches of 64 go through the pipeline as
 # fast as 256, four times the updates. blr 1.2e-2 (lr 3e-3, 80x MAE's 1.5e-4 per 256), one
 # epoch of warm-up, then cosine. 60% masked: on the held-out split 3 epochs at 60% beat 4 at 75%
-# (about the same time) on every reading. 7 epochs (6559 steps) at about 720 images/s on the
-# idle machine (MAE's pixel target: 759/s) are 580 s, then 2.5 to 3 minutes of evaluation:
-# about 13 minutes. Another job on the 2 cores slows it (16.3 minutes beside one that took
-# half the CPU).
+# (about the same time) on every reading. 7 epochs (6559 steps) took 486 s on the idle
+# machine (864 images/s), then 131 s of evaluation: 10.3 minutes in all. Another job on the 2
+# cores slows it (16.3 minutes beside one that took half the CPU).
 # The evaluation: k-NN on the pooled feature, on the whole output flattened ((1 + 49) x 128)
 # and on raw pixels, each also whitened (standardized, then the train set's first 128
 # principal components scaled to unit variance), and a linear probe of each, 20 epochs: on the
