@@ -34,7 +34,9 @@
 #             for SEC seconds (default 600): a data stage that hangs, which no heartbeat shows
 #   --warmup-epochs  linear warm-up of the learning rate, in epochs (default 1; may be a fraction)
 # Defaults: Fashion-MNIST train split, small-28, MAE, 10 epochs of 256, blr 1.5e-4.
-# Writes OUT/checkpoint.safetensors, OUT/optim.safetensors, OUT/metrics.tsv, OUT/loss.mae.
+# Writes OUT/checkpoint.safetensors, OUT/optim.safetensors, OUT/metrics.tsv, OUT/loss.mae,
+# and OUT/recipe.tsv: the run's settings as they were resolved (method, model, mask, ...), a
+# line "key<TAB>value" each, for the scripts that read the checkpoint (main.sh's figure).
 set -eu
 . "$(dirname "$0")/lib.sh"
 methods=$(dirname "$0")/methods
@@ -103,6 +105,8 @@ fi
 dmask=$(default_mask)
 [ -n "$mask" ] || mask=$dmask
 mkdir -p "$out"
+printf 'method\t%s\nmodel\t%s\nmask\t%s\ndata\t%s\ndecode\t%s\nepochs\t%s\nbatch\t%s\nblr\t%s\nwarmup\t%s\nseed\t%s\npatch\t%s\n' \
+	"$method" "$model" "$mask" "$data" "$decode" "$epochs" "$batch" "$blr" "$warmup" "$seed" "$patch" > "$out/recipe.tsv"
 
 steps=$(count_of "$src")
 [ -n "$steps" ] && [ "$steps" -gt 0 ] || die "cannot learn the number of batches of: $src"

@@ -1,14 +1,15 @@
 #!/bin/sh
 # The pipeline scripts: every method of pretrain.sh (a file of pipelines/methods/) is one flag
 # away and trains (a minute model on a few hundred Fashion-MNIST images), a new method is one
-# new file, eval-knn.sh evaluates a checkpoint against raw pixels, and a dead stage stops the
-# run with status 2 instead of hanging.
+# new file, eval-knn.sh evaluates a checkpoint against raw pixels (holdout.sh on a held-out part
+# of the train split, digits.sh on scikit-learn's digits), and a dead stage stops the run with
+# status 2 instead of hanging.
 . "$(dirname "$0")/lib.sh"
 P=$TDIR/../pipelines
-is "$(ls "$P/methods" | paste -sd' ' -)" "attmask bootmae cmae colormae lomar mae maskfeat mfm semmae simmim supmae videomae" "the methods, one file each"
+is "$(ls "$P/methods" | paste -sd' ' -)" "attmask bootmae cmae colormae hogmae lomar mae maskfeat mfm semmae simmim supmae videomae" "the methods, one file each"
 # the image methods here; videomae, the clip method, trains in video.t
 image_methods=$(grep -L '^frames=' "$P"/methods/* | sed 's|.*/||')
-is "$(echo $image_methods)" "attmask bootmae cmae colormae lomar mae maskfeat mfm semmae simmim supmae" "the image methods"
+is "$(echo $image_methods)" "attmask bootmae cmae colormae hogmae lomar mae maskfeat mfm semmae simmim supmae" "the image methods"
 for m in $image_methods; do
 	warm=1
 	[ $m = mae ] && warm=0.5
@@ -24,10 +25,12 @@ strategies=
 for m in $image_methods; do
 	strategies="$strategies $m:$(sed -n 's/.*mask: \([a-z]*\).*/\1/p' "$T/$m.err"):$(sed -n 's/.*(micro-28[^)]*mode=\([a-z]*\)).*/\1/p' "$T/$m.err")"
 done
-is "$strategies" " attmask:attention:mae bootmae:random:mae cmae:random:mae colormae:noise:mae lomar:window:lomar mae:random:mae maskfeat:block:simmim mfm:frequency:mfm semmae:semantic:mae simmim:block:simmim supmae:random:mae" \
+is "$strategies" " attmask:attention:mae bootmae:random:mae cmae:random:mae colormae:noise:mae hogmae:random:mae lomar:window:lomar mae:random:mae maskfeat:block:simmim mfm:frequency:mfm semmae:semantic:mae simmim:block:simmim supmae:random:mae" \
 	"each method runs its masker and its model mode"
 like "$(cat "$T/maskfeat.err")" "maskfeat \(micro-28,loss=mse,target_dim=9,mode=simmim\), mask: block --variant beit -r 0.4 --min-area 1;" \
 	"maskfeat: its model_settings (MSE, a head of mae-hog's 9 values a patch of 7) and BEiT's blocks at 40%"
+like "$(cat "$T/hogmae.err")" "hogmae \(micro-28,loss=mse,target_dim=9,mode=mae\), mask: random;" \
+	"hogmae: MAE's mode and random masks, with maskfeat's HOG target and MSE"
 like "$(cat "$T/bootmae.err")" "bootmae \(micro-28,feat_depth=1,mode=mae\), mask: random;" \
 	"bootmae: its model_settings (a feature decoder as deep as the pixel decoder)"
 # a new method: one file beside the others, nothing else changed
@@ -44,7 +47,7 @@ like "$(cat "$T/gridmae.err")" "gridmae \(micro-28,mode=mae\), mask: grid --cell
 like "$(sh "$T/pipelines/pretrain.sh" -h)" "gridmae +MAE's grid ablation" "  and -h lists it"
 sh "$P/pretrain.sh" --method nosuch > /dev/null 2> "$T/nosuch.err"
 is "$?" 1 "an unknown method: status 1"
-like "$(cat "$T/nosuch.err")" "unknown method 'nosuch' \(attmask, bootmae, cmae, colormae, lomar, mae, maskfeat, mfm, semmae, simmim, supmae, videomae\)" "  and the methods there are"
+like "$(cat "$T/nosuch.err")" "unknown method 'nosuch' \(attmask, bootmae, cmae, colormae, hogmae, lomar, mae, maskfeat, mfm, semmae, simmim, supmae, videomae\)" "  and the methods there are"
 # --warmup-epochs 0.5 of 8 batches: the rate climbs over 4 steps (MAE's per-iteration warm-up
 # from 0 at step 1) to blr * 64 / 256 = 3.75e-5 at step 5
 is "$(sed -n '4p;6p' "$T/mae/metrics.tsv" | cut -f4 | tr '\n' ' ')" "1.875e-05 3.75e-05 " \
@@ -53,6 +56,7 @@ timeout 300 sh "$P/eval-knn.sh" -w "$T/mae/checkpoint.safetensors" -o "$T/mae" -
 ok $? "eval-knn.sh runs"
 like "$(cat "$T/knn.out")" "features probe top1=[0-9.]+% n=1000" "--probe: a linear probe on the features"
 like "$(cat "$T/knn.out")" "raw-pixels probe top1=[0-9.]+% n=1000" "  and on raw pixels, from the same files"
+like "$(cat "$T/knn.out")" "tokens probe top1=[0-9.]+% n=1000" "  and with --tokens on the whole output"
 like "$(cat "$T/knn.out")" "^features k=20 top1=[0-9.]+% n=1000" "it reports the features' accuracy"
 like "$(cat "$T/knn.out")" "raw-pixels k=20 top1=[0-9.]+% n=1000" "and raw pixels' in the same run"
 like "$(cat "$T/knn.out")" "tokens k=20 top1=[0-9.]+% n=1000" "--tokens: and the whole output's"
@@ -67,6 +71,32 @@ like "$(cat "$T/cls.err")" "PCA: the first 16 of 32 components, whitened" "--whi
 like "$(cat "$T/cls.err")" "1000 train and 1000 test samples of 32 features" "-p cls: k-NN on the 32-d cls token"
 sh "$P/eval-knn.sh" -w "$T/mae/checkpoint.safetensors" -p max > /dev/null 2> "$T/p.err"
 is $? 1 "-p with an unknown feature: usage error"
+is "$(sed -n 's/^pretrain.sh: mae (\(.*\)), mask: \(.*\);.*/\1 \2/p' "$T/mae.err")" \
+	"$(sed -n 's/^model	//p' "$T/mae/recipe.tsv") $(sed -n 's/^mask	//p' "$T/mae/recipe.tsv")" \
+	"pretrain.sh writes the model and mask it resolved in OUT/recipe.tsv"
+# --train-decode, --test-decode: one source split in two (holdout.sh's held-out part of the train split)
+timeout 300 sh "$P/eval-knn.sh" -w "$T/mae/checkpoint.safetensors" -o "$T/split" --no-raw --train fashion-mnist:train \
+	--test fashion-mnist:train --train-decode "-n 1500" --test-decode "--start-batch 3 -n 2000" > /dev/null 2> "$T/split.err"
+ok $? "eval-knn.sh --train-decode, --test-decode"
+like "$(cat "$T/split.err")" "1500 train and 500 test samples of 32 features" "  each side decoded with its own options"
+# holdout.sh: the first 50000 train images against the last 10000
+timeout 300 sh "$P/holdout.sh" -w "$T/mae/checkpoint.safetensors" -o "$T/ho" --no-raw --probe 2 > "$T/ho.out" 2> "$T/ho.err"
+ok $? "holdout.sh runs"
+like "$(cat "$T/ho.err")" "50000 train and 10000 test samples of 32 features" "  on train images 0-49999 against 50000-59999"
+like "$(cat "$T/ho/knn.txt")" "features probe top1=[0-9.]+% n=10000" "  and passes eval-knn.sh's options"
+# digits.sh: scikit-learn's digits as 28x28 IDX files, 1000 train and 797 test, the same evaluation
+timeout 300 sh "$P/digits.sh" -w "$T/mae/checkpoint.safetensors" -o "$T/dg" --tokens --whiten 16 --probe 3 > "$T/dg.out" 2> "$T/dg.err"
+ok $? "digits.sh runs"
+is "$(wc -c < "$T/dg/data/digits-train-images-idx3-ubyte") $(wc -c < "$T/dg/data/digits-test-labels-idx1-ubyte")" \
+	"784016 805" "  1000 train images of 28x28 and 797 test labels (IDX)"
+like "$(cat "$T/dg.err")" "1000 train and 797 test samples of 544 features" "  k-NN of the whole output on them"
+like "$(cat "$T/dg/knn.txt")" "tokens-w k=20 top1=[0-9.]+% n=797" "  whitened"
+like "$(cat "$T/dg/knn.txt")" "raw-pixels probe top1=[0-9.]+% n=797" "  and the probes, raw pixels' too"
+$PY "$P/digits.py" -o "$T/dg2" 2> /dev/null && cmp -s "$T/dg/data/digits-train-images-idx3-ubyte" "$T/dg2/digits-train-images-idx3-ubyte"
+ok $? "  digits.py is deterministic"
+is "$($PY -c "import sys; d=open(sys.argv[1],'rb').read()[8:]; print(' '.join(str(d.count(bytes([k]))) for k in range(10)))" "$T/dg/data/digits-train-labels-idx1-ubyte")" \
+	"99 102 100 104 98 100 101 99 98 99" "  the train labels: about 100 of each digit"
+like "$(sh "$P/main.sh" -h)" "--holdout" "main.sh -h: its options"
 
 # mae-encode --block K reads block K out through the final LayerNorm: the same latent, bit for
 # bit, as the encoder cut to its first K blocks (a checkpoint without the later ones)
