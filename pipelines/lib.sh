@@ -10,7 +10,9 @@ done
 RUNDIR=$(mktemp -d "${TMPDIR:-/tmp}/mae-run.XXXXXX")
 cleanup() { rm -rf "$RUNDIR"; }
 trap 'cleanup' EXIT
-trap 'cleanup; kill 0 2>/dev/null; exit 130' INT TERM
+# on INT or TERM: clean up and pass the signal to the whole group, ignoring it here meanwhile
+# (kill 0 reaches this shell too, whose trap would run again, and again)
+trap 'trap "" INT TERM; cleanup; kill 0 2>/dev/null; exit 130' INT TERM
 say() { echo "$(basename "$0"): $*" >&2; }
 die() { say "$*"; exit 2; }
 # the number of batch records a producer command will write (from its header)
