@@ -340,24 +340,19 @@ int mae_gemm_available(void)
 	return 1;
 }
 
-/* per-thread packing buffers, grown to the largest call and then kept: no allocation a step */
-typedef struct pack_buf {
-	float *p;
-	size_t cap;
-} pack_buf;
-static _Thread_local pack_buf pack_b;
-
-static float *pack_room(pack_buf *b, size_t n)
+void *mae_gemm_pack_room(gemm_pack_buf *b, size_t bytes)
 {
-	if (n > b->cap) {
+	if (bytes > b->cap) {
 		free(b->p);
-		b->p = aligned_alloc(64, (n * sizeof(float) + 63) / 64 * 64);
+		b->p = aligned_alloc(64, (bytes + 63) / 64 * 64);
 		if (!b->p)
-			mae_die(MAE_EXIT_DATA, "out of memory for a %zu-float GEMM buffer", n);
-		b->cap = n;
+			mae_die(MAE_EXIT_DATA, "out of memory for a %zu-byte GEMM packing buffer", bytes);
+		b->cap = bytes;
 	}
 	return b->p;
 }
+
+static _Thread_local gemm_pack_buf pack_b;
 
 void mae_gemm(int M, int N, int K, const float *A, long rsa, long csa, const float *B, long rsb,
               long csb, float *C, long ldc, int accumulate, const gemm_epilogue *epi)
@@ -374,7 +369,7 @@ void mae_gemm(int M, int N, int K, const float *A, long rsa, long csa, const flo
 	 * Measured against the other orders (B packed whole first and each block of C taking all of
 	 * k; KC 128 to 512): this one was the fastest for ViT-Tiny's shapes at both 28 and 224. */
 	int kcmax = K < KC ? K : KC, ncp = BFLOATS / (kcmax * NR) > 0 ? BFLOATS / (kcmax * NR) : 1;
-	float *bp = pack_room(&pack_b, (size_t)(np < ncp ? np : ncp) * kcmax * NR);
+	float *bp = mae_gemm_pack_room(&pack_b, (size_t)(np < ncp ? np : ncp) * kcmax * NR * sizeof(float));
 	for (int q0 = 0; q0 < np; q0 += ncp) {
 		int nq = np - q0 < ncp ? np - q0 : ncp;
 		for (int k0 = 0; k0 < K; k0 += KC) {

@@ -12,11 +12,21 @@
 #ifndef MAE_KERNELS_GEMM_H
 #define MAE_KERNELS_GEMM_H
 
+#include <stddef.h>
+
 typedef struct gemm_epilogue {
 	const float *bias, *resid;
 	float *gelu_out;
 	const float *dmul, *gelu_pre;
 } gemm_epilogue;
+
+/* A per-thread packing buffer, grown to the largest call and then kept: no allocation a step.
+ * mae_gemm_pack_room returns room for `bytes`, 64-byte aligned (dies when out of memory). */
+typedef struct gemm_pack_buf {
+	void *p;
+	size_t cap;
+} gemm_pack_buf;
+void *mae_gemm_pack_room(gemm_pack_buf *b, size_t bytes);
 
 int mae_gemm_available(void);
 /* Whether a layer's weight gradient dW += dy^T x (C inputs, OC outputs; A read down its

@@ -256,24 +256,7 @@ int mae_gemm_bf16_available(void)
 	return 1;
 }
 
-/* per-thread packing buffers, grown to the largest call and then kept */
-typedef struct pack_buf {
-	uint32_t *p;
-	size_t cap;
-} pack_buf;
-static _Thread_local pack_buf pack_a, pack_b;
-
-static uint32_t *pack_room(pack_buf *b, size_t n)
-{
-	if (n > b->cap) {
-		free(b->p);
-		b->p = aligned_alloc(64, (n * sizeof(uint32_t) + 63) / 64 * 64);
-		if (!b->p)
-			mae_die(MAE_EXIT_DATA, "out of memory for a %zu-word bf16 GEMM buffer", n);
-		b->cap = n;
-	}
-	return b->p;
-}
+static _Thread_local gemm_pack_buf pack_a, pack_b;   /* words: pairs of bf16 */
 
 void mae_gemm_bf16(int M, int N, int K, const float *A, long rsa, long csa, const float *B, long rsb,
                    long csb, float *C, long ldc, int accumulate, const gemm_epilogue *epi)
@@ -292,8 +275,9 @@ void mae_gemm_bf16(int M, int N, int K, const float *A, long rsa, long csa, cons
 	int ncp = BBYTES / (kpmax * NR * (int)sizeof(uint32_t));
 	ncp = ncp > 0 ? ncp : 1;
 	int whole = np > ncp, nkb = (K + KC - 1) / KC;
-	uint32_t *bp = pack_room(&pack_b, (size_t)(np < ncp ? np : ncp) * kpmax * NR);
-	uint32_t *ap = pack_room(&pack_a, whole ? (size_t)nkb * M * ksmax : (size_t)(M < MC ? M : MC) * ksmax);
+	uint32_t *bp = mae_gemm_pack_room(&pack_b, (size_t)(np < ncp ? np : ncp) * kpmax * NR * sizeof(uint32_t));
+	uint32_t *ap = mae_gemm_pack_room(&pack_a, (whole ? (size_t)nkb * M * ksmax : (size_t)(M < MC ? M : MC) * ksmax) *
+	                                               sizeof(uint32_t));
 	for (int q0 = 0; q0 < np; q0 += ncp) {
 		int nq = np - q0 < ncp ? np - q0 : ncp;
 		for (int k0 = 0; k0 < K; k0 += KC) {

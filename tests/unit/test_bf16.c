@@ -34,29 +34,8 @@
 #include "mae/model/model.h"
 #include "../../lib/kernels/kernels_gemm.h"
 
-static unsigned long long rs = 0x9E3779B97F4A7C15ULL;
-static float frand(void)
-{
-	rs ^= rs << 13, rs ^= rs >> 7, rs ^= rs << 17;
-	return (float)((rs >> 11) * (1.0 / 9007199254740992.0)) * 2.0f - 1.0f;
-}
-static void *allocs[4096];
-static int nallocs;
-static void *keep(void *p)
-{
-	if (nallocs < 4096)
-		allocs[nallocs++] = p;
-	return p;
-}
-static float *rnd(size_t n, float scale)
-{
-	float *a = keep(malloc(n * sizeof(float)));
-	for (size_t i = 0; i < n; i++)
-		a[i] = frand() * scale;
-	return a;
-}
-static float *zeros(size_t n) { return keep(calloc(n, sizeof(float))); }
-static float *copy(const float *a, size_t n) { return memcpy(keep(malloc(n * sizeof(float))), a, n * sizeof(float)); }
+#define ARRAYS_SEED 0x9E3779B97F4A7C15ULL
+#include "arrays.h"
 
 /* x rounded to bf16 from the definition: the nearest value with 8 significant bits, ties to
  * the even one (as _mm512_cvtne2ps_pbh; no NaN or denormal in these tests) */
@@ -481,7 +460,6 @@ int main(void)
 	test_linear_fd();
 	test_linear_modes();
 	test_attention_bf16();
-	while (nallocs)
-		free(allocs[--nallocs]);
+	free_arrays();
 	return done();
 }

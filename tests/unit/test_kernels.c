@@ -11,32 +11,7 @@
 #include "mae/kernels/kernels.h"
 #include "../../lib/kernels/kernels_gemm.h"
 #include "../../lib/kernels/kernels_math.h"
-
-
-/* deterministic pseudo-random floats in [-1, 1) */
-static unsigned long long rs = 88172645463325252ULL;
-static float frand(void)
-{
-	rs ^= rs << 13, rs ^= rs >> 7, rs ^= rs << 17;
-	return (float)((rs >> 11) * (1.0 / 9007199254740992.0)) * 2.0f - 1.0f;
-}
-/* every test array is registered and freed at the end (LeakSanitizer in `make asan`) */
-static void *allocs[1024];
-static int nallocs;
-static void *keep(void *p)
-{
-	if (nallocs < 1024)
-		allocs[nallocs++] = p;
-	return p;
-}
-static float *rnd(size_t n, float scale)
-{
-	float *a = keep(malloc(n * sizeof(float)));
-	for (size_t i = 0; i < n; i++)
-		a[i] = frand() * scale;
-	return a;
-}
-static float *zeros(size_t n) { return keep(calloc(n, sizeof(float))); }
+#include "arrays.h"
 
 static double maxrel(const float *a, const float *b, size_t n)
 {
@@ -873,7 +848,6 @@ int main(void)
 	test_freq_loss();
 	test_head();
 	test_infonce();
-	while (nallocs)
-		free(allocs[--nallocs]);
+	free_arrays();
 	return done();
 }
