@@ -302,8 +302,10 @@ static float *take(layout *L, size_t n, int fixed)
 	return p;
 }
 
-static void entry(layout *L, float *p, int fixed, const char *fmt, int layer, int ndim,
-                  int64_t s0, int64_t s1, int64_t s2, int64_t s3)
+/* One tensor of the state dict: its name (fmt, with %d the layer when layer >= 0), rank and
+ * shape (up to 5: VideoMAE's Conv3d weight). */
+static void entry_shape(layout *L, float *p, int fixed, const char *fmt, int layer, int ndim,
+                        const int64_t *s)
 {
 	int k = L->nt++;
 	if (!L->record || !p)
@@ -317,7 +319,6 @@ static void entry(layout *L, float *p, int fixed, const char *fmt, int layer, in
 		t->name[k] = 0;
 	}
 	t->ndim = ndim;
-	int64_t s[4] = { s0, s1, s2, s3 };
 	t->numel = 1;
 	for (int i = 0; i < ndim; i++)
 		t->shape[i] = s[i], t->numel *= (size_t)s[i];
@@ -328,6 +329,13 @@ static void entry(layout *L, float *p, int fixed, const char *fmt, int layer, in
 	/* timm add_weight_decay: no decay for 1-d tensors and biases (METHODS 1.9) */
 	t->decay = !fixed && ndim > 1 && !(nl >= 5 && !strcmp(t->name + nl - 5, ".bias"));
 	t->group = L->group;
+}
+
+/* the same for the tensors of rank 4 at most, the shape's unused places 0 */
+static void entry(layout *L, float *p, int fixed, const char *fmt, int layer, int ndim,
+                  int64_t s0, int64_t s1, int64_t s2, int64_t s3)
+{
+	entry_shape(L, p, fixed, fmt, layer, ndim, (const int64_t[4]){ s0, s1, s2, s3 });
 }
 
 static void stack_layout(layout *L, mae_stack_w *w, const char *pre, const char *norm,
@@ -424,13 +432,12 @@ static void do_layout(layout *L, mae_weights *w)
 			m->pos = pos;
 	}
 	w->patch_w = take(L, (size_t)D * P, 0);
-	entry(L, w->patch_w, 0, "patch_embed.proj.weight", -1, 4, D, c->channels, p, p);
-	if (c->tubelet > 1 && L->record) {   /* Conv3d's (D, c, t, p, p) */
-		mae_param_info *t = &m->tensors[L->nt - 1];
-		t->ndim = 5;
-		t->shape[2] = c->tubelet, t->shape[3] = t->shape[4] = p;
-		t->numel *= (size_t)c->tubelet;
-	}
+	/* MAE's Conv2d (D, c, p, p), or for tubelets VideoMAE's Conv3d (D, c, t, p, p) */
+	if (c->tubelet > 1)
+		entry_shape(L, w->patch_w, 0, "patch_embed.proj.weight", -1, 5,
+		            (const int64_t[5]){ D, c->channels, c->tubelet, p, p });
+	else
+		entry(L, w->patch_w, 0, "patch_embed.proj.weight", -1, 4, D, c->channels, p, p);
 	w->patch_b = take(L, D, 0);
 	entry(L, w->patch_b, 0, "patch_embed.proj.bias", -1, 1, D, 0, 0, 0);
 	if (c->mode == MAE_MODE_SIMMIM || c->mode == MAE_MODE_LOMAR) {
