@@ -84,11 +84,11 @@ static void setup(view *v, mae_record *rec)
 		if (!v->p)
 			mae_die(MAE_EXIT_DATA, "no patch_size in the header: cannot rebuild images from patches");
 		v->C = v->P / (v->t * v->p * v->p);
-		v->N /= gt;   /* a frame's patches */
-		if (ng == 2 && g[0] * g[1] == v->N)
+		int nf = v->N / gt;   /* a frame's patches */
+		if (ng == 2 && g[0] * g[1] == nf)
 			v->gh = (int)g[0], v->gw = (int)g[1];
 		else
-			v->gh = v->gw = (int)lround(sqrt(v->N));
+			v->gh = v->gw = (int)lround(sqrt(nf));
 		v->H = v->gh * v->p, v->W = v->gw * v->p;
 	}
 	if (v->C < 1 || v->C > 4 || v->H <= 0 || v->W <= 0)
@@ -96,7 +96,7 @@ static void setup(view *v, mae_record *rec)
 		        (long long)rec->number, v->W, v->H, v->C);
 	if (v->p) {
 		v->gh = v->H / v->p, v->gw = v->W / v->p;
-		if (v->N && gt * v->gh * v->gw != v->N && v->gh * v->gw != v->N)
+		if (v->N && gt * v->gh * v->gw != v->N)
 			mae_die(MAE_EXIT_DATA, "record %lld: %d patches do not tile %d %dx%d frames with patch size %d",
 			        (long long)rec->number, v->N, v->F, v->W, v->H, v->p);
 		v->N = gt * v->gh * v->gw;
