@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include "mae/data/dataset.h"
@@ -206,13 +205,6 @@ static int add_folder(mae_dataset *ds, const char *dir, char *err, size_t errn)
 
 /* ------------------------------------------------------------------------------------------
  * Clips: folders of frames (see dataset.h) */
-static int is_frame_name(const char *name)
-{
-	const char *dot = strrchr(name, '.');
-	return dot && (!strcasecmp(dot + 1, "jpg") || !strcasecmp(dot + 1, "jpeg") ||
-	               !strcasecmp(dot + 1, "png"));
-}
-
 /* The paths of the frames in dir, sorted by name (not recursive); NULL on error. */
 static char **list_frames(const char *dir, int *n, char *err, size_t errn)
 {
@@ -222,7 +214,7 @@ static char **list_frames(const char *dir, int *n, char *err, size_t errn)
 		return NULL;
 	for (int i = 0; i < m; i++) {
 		char *name = v[i], *p = join(dir, name);
-		int frame = is_frame_name(name) && !isdir(p);
+		int frame = is_image_name(name) && !isdir(p);
 		free(name);
 		if (frame)
 			v[k++] = p;
