@@ -94,7 +94,7 @@ int main(int argc, char **argv)
 		after = realloc(after, (size_t)b.B * sizeof *after);
 		if (!before || !after)
 			mae_die(MAE_EXIT_DATA, "out of memory");
-		if (mae_ttt_batch(m, &head, b.patches, it->data, b.B, &o, before, after))
+		if (mae_ttt_batch(m, &head, b.patches, b.target, it->data, b.B, &o, before, after))
 			mae_die(MAE_EXIT_DATA, "record %lld: %s", (long long)rec.number, m->err);
 		const int32_t *y = lt->data;
 		const int64_t *idx = it->data;

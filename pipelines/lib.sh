@@ -22,9 +22,14 @@ count_of() { sh -c "$1" 2>/dev/null | mae-inspect -H 2>/dev/null | sed -n 's/.* 
 checkpoint_patch() {
 	[ -n "$1" ] || { say "-w CHECKPOINT is required"; exit 1; }
 	[ -f "$1" ] || die "$1: no such checkpoint"
-	_p=$(head -c 65536 "$1" | tr ',' '\n' | sed -n 's/^"patch":"\([0-9]*\)"$/\1/p' | head -1)
+	_p=$(checkpoint_field "$1" patch)
 	[ -n "$_p" ] || die "$1: cannot read the patch size from its metadata"
 	echo "$_p"
+}
+# checkpoint_field CKPT NAME: a number of the checkpoint's configuration (its safetensors
+# metadata, e.g. target_dim), empty where the checkpoint does not have it
+checkpoint_field() {
+	head -c 65536 "$1" | tr ',' '\n' | sed -n "s/^\"$2\":\"\([0-9]*\)\"\$/\\1/p" | head -1
 }
 # the number of classes a producer command's header names (mae-decode's meta `classes`), 0 if none
 classes_of() {

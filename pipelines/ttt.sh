@@ -6,7 +6,8 @@
 # each image (mae-ttt).
 #
 #   decode train | patchify | mae-encode -w CKPT -F mean --no-latent | mae-probe --save PROBE
-#   decode test --corrupt K:S | patchify | mae-ttt -w CKPT --head PROBE
+#   decode test --corrupt K:S | patchify [| mae-hog] | mae-ttt -w CKPT --head PROBE
+# (mae-hog where the checkpoint predicts HOG, as the main job's does: its target_dim)
 #
 # usage: pipelines/ttt.sh -w CHECKPOINT [-o OUT] [-n TEST_IMAGES] [--severity S] [--seed S]
 #        [--steps N] [--copies C] [--lr LR] [--probe-epochs E] [--train "DECODE OPTIONS"]
@@ -28,13 +29,17 @@ while [ $# -gt 0 ]; do
 	--lr) lr=$2; shift ;;
 	--probe-epochs) pe=$2; shift ;;
 	--train) train=$2; shift ;;
-	-h|--help) sed -n '2,16s/^# \{0,1\}//p' "$0"; exit 0 ;;
+	-h|--help) sed -n '2,17s/^# \{0,1\}//p' "$0"; exit 0 ;;
 	*) say "unknown option $1"; exit 1 ;;
 	esac
 	shift
 done
 patch=$(checkpoint_patch "$ckpt")
 mkdir -p "$out"
+# a model that predicts another target than the pixels (hogmae, maskfeat: target_dim) trains at
+# test time on the same target of the test image, made as its pretraining made it
+target=cat
+[ "$(checkpoint_field "$ckpt" target_dim)" -gt 0 ] 2> /dev/null && target="mae-hog -q"
 
 say "the probe: $pe epochs on the encoder's features of the train split"
 # shellcheck disable=SC2086
@@ -48,7 +53,7 @@ for k in none noise blur contrast; do
 	[ $k = none ] || corrupt="--corrupt $k:$severity"
 	say "${k}${corrupt:+ (severity $severity)}: $n test images, $steps steps of $copies copies"
 	# shellcheck disable=SC2086
-	mae-decode -q -b 50 -n "$n" $corrupt fashion-mnist:test | mae-patchify -q -p "$patch" |
+	mae-decode -q -b 50 -n "$n" $corrupt fashion-mnist:test | mae-patchify -q -p "$patch" | $target |
 		mae-ttt -q -w "$ckpt" --head "$out/probe.safetensors" -s "$seed" --steps "$steps" --copies "$copies" \
 			--lr "$lr" -o "$RUNDIR/ttt.txt"
 	name=$k

@@ -3,8 +3,8 @@
 # ImageNet-C's definitions (contrast and blur exactly, noise by its statistics and its
 # independence from threads); mae-probe --save and mae-ttt --steps 0 agree with mae-probe's
 # own accuracy; each image starts from the pretrained weights (an image's prediction is the
-# same alone or after others); test-time training changes predictions; pipelines/ttt.sh
-# writes its table; bad inputs are refused.
+# same alone or after others); test-time training changes predictions, also of a model that
+# predicts HOG (mae-hog's target); pipelines/ttt.sh writes its table; bad inputs are refused.
 . "$(dirname "$0")/lib.sh"
 export OPENBLAS_NUM_THREADS=1 MAE_THREADS=1
 P=$TDIR/../pipelines
@@ -82,6 +82,24 @@ changed=$(awk '$3 != $4' "$T/all.txt" | wc -l)
 [ "$changed" -gt 0 ]; ok $? "test-time training changes predictions ($changed of 60)"
 like "$(cat "$T/all.out")" "^before top1=$acc% after top1=[0-9.]+% n=60$" "  and reports both accuracies"
 
+# a model that predicts HOG (target_dim, the main job's hogmae): each masked copy's loss target
+# is the image's own HOG, from mae-hog before mae-ttt as in pretraining; without it, refused
+H=$(mae-hog --dim -p 7 --channels 1)
+mae-decode -q -n 512 -b 64 -s 1 fashion-mnist:train | mae-patchify -q -p 7 | mae-hog -q | mae-mask -q -s 1 random |
+	mae-train -q -s 1 -m "micro-28,loss=mse,target_dim=$H" --steps 8 --lr 1e-3 -d "$T/h" > /dev/null
+ok $? "a micro-28 model predicting HOG ($H values a patch)"
+mae-ttt -q -w "$T/h/checkpoint.safetensors" --head "$T/probe.safetensors" --steps 3 --copies 8 --lr 0.05 \
+	--predictions "$T/hog.txt" < "$T/te.mae" > /dev/null 2> "$T/nohog.err"
+is "$?" 2 "mae-ttt on a HOG model without the images' HOG: status 2"
+like "$(cat "$T/nohog.err")" "target_dim $H: the loss needs a 'target' tensor \\[B,16,$H\\] \\(mae-hog\\)" "  and it names the tensor and mae-hog"
+mae-hog -q < "$T/te.mae" | mae-ttt -q -w "$T/h/checkpoint.safetensors" --head "$T/probe.safetensors" --steps 3 \
+	--copies 8 --lr 0.05 --predictions "$T/hog.txt" > "$T/hog.out"
+ok $? "with mae-hog before it, test-time training runs on the HOG loss"
+changed=$(awk '$3 != $4' "$T/hog.txt" | wc -l)
+[ "$changed" -gt 0 ]; ok $? "  and changes predictions ($changed of 60)"
+mae-hog -q < "$T/te.mae" | mae-ttt -q -w "$T/h/checkpoint.safetensors" --head "$T/probe.safetensors" --steps 0 > "$T/hog0.out"
+like "$(cat "$T/hog0.out")" "^before top1=([0-9.]+)% after top1=\\1% n=60$" "  --steps 0: the same predictions before and after"
+
 # ---- refusals ----
 mae-decode -q -n 200 -b 100 fashion-mnist:train > "$T/img.mae"
 mae-probe -q -e 2 -f image -t "$T/img.mae" -i "$T/img.mae" --save "$T/wide.safetensors" > /dev/null
@@ -99,4 +117,8 @@ ok $? "pipelines/ttt.sh runs"
 is "$(cut -f1 "$T/ttt/ttt.tsv" | paste -sd' ' -)" "corruption clean noise blur contrast" "  its table: clean and three corruptions"
 $PY -c "import sys; r=[l.split('\t') for l in open(sys.argv[1])][1:]; sys.exit(0 if len(r) == 4 and all(0 <= float(x) <= 100 for l in r for x in l[1:]) else 1)" "$T/ttt/ttt.tsv"
 ok $? "  each with accuracies before and after"
+timeout 300 sh "$P/ttt.sh" -w "$T/h/checkpoint.safetensors" -o "$T/ttth" -n 20 --steps 1 --copies 4 --probe-epochs 2 \
+	--train "-n 500" 2> "$T/ttth.err" > "$T/ttth.out"
+ok $? "pipelines/ttt.sh on the HOG model (mae-hog in its pipeline)"
+is "$(tail -n +2 "$T/ttth/ttt.tsv" | wc -l)" 4 "  its four rows"
 finish

@@ -56,12 +56,17 @@ int mae_ttt_check(mae_model *m, const mae_probe *head)
 	return 0;
 }
 
-int mae_ttt_batch(mae_model *m, const mae_probe *head, const float *patches, const int64_t *index, int B,
-                  const mae_ttt_opts *o, int32_t *before, int32_t *after)
+int mae_ttt_batch(mae_model *m, const mae_probe *head, const float *patches, const float *target,
+                  const int64_t *index, int B, const mae_ttt_opts *o, int32_t *before, int32_t *after)
 {
-	int N = m->N, P = m->P, C = o->copies;
+	int N = m->N, P = m->P, Pt = m->Pt, C = o->copies;
 	if (mae_ttt_check(m, head))
 		return -1;
+	if (m->cfg.target_dim && !target) {
+		snprintf(m->err, sizeof m->err, "target_dim %d: the loss needs a 'target' tensor [B,%d,%d] (mae-hog)",
+		         m->cfg.target_dim, N, Pt);
+		return -1;
+	}
 	const mae_param_info *tok = mae_model_find(m, "mask_token");
 	size_t ne = m->n_enc, nt = tok ? tok->numel : 0;
 	/* TTT-MAE's objective is MAE's pixel reconstruction alone: a BootMAE, SupMAE or CMAE checkpoint's
@@ -72,6 +77,9 @@ int mae_ttt_batch(mae_model *m, const mae_probe *head, const float *patches, con
 	m->cfg.feat_depth = 0, m->cfg.sup_classes = 0, m->cfg.cl_dim = 0;
 	uint8_t *zeros = mae_calloc((size_t)(B > C ? B : C) * N, 1), *mask = mae_malloc((size_t)C * N);
 	float *x = mae_malloc((size_t)C * N * P * sizeof *x);
+	/* a target other than the pixels (target_dim: the HOG of mae-hog) is the image's own, so
+	 * every masked copy gets the same */
+	float *y = target ? mae_malloc((size_t)C * N * Pt * sizeof *y) : NULL;
 	float *w0 = mae_malloc((ne + nt) * sizeof *w0), *v = mae_malloc((ne + nt) * sizeof *v);
 	memcpy(w0, m->params, ne * sizeof *w0);
 	if (tok)
@@ -80,8 +88,11 @@ int mae_ttt_batch(mae_model *m, const mae_probe *head, const float *patches, con
 	int hidden = mae_mask_hidden_mae(N, o->ratio);
 	for (int i = 0; rc == 0 && i < B; i++) {
 		const float *img = patches + (size_t)i * N * P;
-		for (int j = 0; j < C; j++)
+		for (int j = 0; j < C; j++) {
 			memcpy(x + (size_t)j * N * P, img, (size_t)N * P * sizeof *x);
+			if (y)
+				memcpy(y + (size_t)j * N * Pt, target + (size_t)i * N * Pt, (size_t)N * Pt * sizeof *y);
+		}
 		memset(v, 0, (ne + nt) * sizeof *v);
 		for (int t = 0; rc == 0 && t < o->steps; t++) {
 			for (int j = 0; j < C; j++) {
@@ -89,7 +100,7 @@ int mae_ttt_batch(mae_model *m, const mae_probe *head, const float *patches, con
 				mae_rng_seed(&r, o->seed, (uint64_t)t, (uint64_t)index[i] * (uint64_t)C + (uint64_t)j, "ttt");
 				mae_mask_random(mask + (size_t)j * N, N, hidden, &r);
 			}
-			mae_batch b = {.B = C, .patches = x, .mask = mask};
+			mae_batch b = {.B = C, .patches = x, .mask = mask, .target = y};
 			float loss;
 			mae_model_zero_grad(m);
 			rc = mae_model_step(m, &b, &loss, 1);
@@ -108,6 +119,7 @@ int mae_ttt_batch(mae_model *m, const mae_probe *head, const float *patches, con
 	free(zeros);
 	free(mask);
 	free(x);
+	free(y);
 	free(w0);
 	free(v);
 	m->cfg.feat_depth = feat_depth, m->cfg.sup_classes = sup_classes, m->cfg.cl_dim = cl_dim;

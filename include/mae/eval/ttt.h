@@ -29,9 +29,11 @@ void mae_ttt_opts_init(mae_ttt_opts *o);
 int mae_ttt_check(mae_model *m, const mae_probe *head);
 /* The predictions of B images (patches [B,N,P], index [B]) by the probe, before (the
  * pretrained encoder) and after test-time training on each image; the model's weights are
- * the pretrained ones again when it returns. Returns 0, or -1 with m->err (a model that is
- * not in MAE mode, or a probe of another width). */
-int mae_ttt_batch(mae_model *m, const mae_probe *head, const float *patches, const int64_t *index, int B,
-                  const mae_ttt_opts *o, int32_t *before, int32_t *after);
+ * the pretrained ones again when it returns. target [B,N,target_dim]: the images' loss target
+ * where the model predicts another one than the pixels (mae-hog's HOG), NULL otherwise.
+ * Returns 0, or -1 with m->err (a model that is not in MAE mode, a probe of another width, a
+ * missing target). */
+int mae_ttt_batch(mae_model *m, const mae_probe *head, const float *patches, const float *target,
+                  const int64_t *index, int B, const mae_ttt_opts *o, int32_t *before, int32_t *after);
 
 #endif
