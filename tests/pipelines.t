@@ -2,7 +2,7 @@
 # The pipeline scripts: every method of pretrain.sh (a file of pipelines/methods/) is one flag
 # away and trains (a minute model on a few hundred Fashion-MNIST images), a new method is one
 # new file, eval-knn.sh evaluates a checkpoint against raw pixels (holdout.sh on a held-out part
-# of the train split, digits.sh on scikit-learn's digits), and a dead stage stops the run with
+# of the train split, digits.sh on scikit-learn's and OpenCV's digits), and a dead stage stops the run with
 # status 2 instead of hanging.
 . "$(dirname "$0")/lib.sh"
 P=$TDIR/../pipelines
@@ -96,6 +96,29 @@ $PY "$P/digits.py" -o "$T/dg2" 2> /dev/null && cmp -s "$T/dg/data/digits-train-i
 ok $? "  digits.py is deterministic"
 is "$($PY -c "import sys; d=open(sys.argv[1],'rb').read()[8:]; print(' '.join(str(d.count(bytes([k]))) for k in range(10)))" "$T/dg/data/digits-train-labels-idx1-ubyte")" \
 	"99 102 100 104 98 100 101 99 98 99" "  the train labels: about 100 of each digit"
+# --set opencv: OpenCV's 5000 handwritten digits (opencv-doc's digits.png), the left half of each
+# row train, the right half test, as OpenCV's k-NN tutorial splits them
+timeout 300 sh "$P/digits.sh" -w "$T/mae/checkpoint.safetensors" -o "$T/hw" --set opencv --no-raw --probe 2 > "$T/hw.out" 2> "$T/hw.err"
+ok $? "digits.sh --set opencv runs"
+like "$(cat "$T/hw.err")" "2500 train and 2500 test samples of 32 features" "  2500 train and 2500 test digits"
+like "$(cat "$T/hw/knn.txt")" "features probe top1=[0-9.]+% n=2500" "  and their k-NN and probe"
+is "$($PY -c "import sys; d=open(sys.argv[1],'rb').read()[8:]; print(' '.join(str(d.count(bytes([k]))) for k in range(10)))" "$T/hw/data/digits-test-labels-idx1-ubyte")" \
+	"250 250 250 250 250 250 250 250 250 250" "  250 test digits of each class"
+# the digit in the middle of its 28x28 as MNIST's: the 4-pixel border is black, the cells are
+# the PNG's 20x20 (cell 50 of row 0, the test set's first, is digits.png's pixels 1000-1019)
+$PY - "$T/hw/data/digits-test-images-idx3-ubyte" <<'PY'
+import sys
+import numpy as np
+from PIL import Image
+x = np.frombuffer(open(sys.argv[1], 'rb').read()[16:], np.uint8).reshape(-1, 28, 28)
+png = np.asarray(Image.open('/usr/share/doc/opencv-doc/examples/data/digits.png').convert('L'))
+border = x.copy(); border[:, 4:24, 4:24] = 0
+sys.exit(0 if border.max() == 0 and (x[0, 4:24, 4:24] == png[0:20, 1000:1020]).all()
+         and (x[2499, 4:24, 4:24] == png[980:1000, 1980:2000]).all() and x.mean() > 10 else 1)
+PY
+ok $? "  each cell of digits.png as it is, centred in 28x28"
+sh "$P/digits.sh" -w "$T/mae/checkpoint.safetensors" --set mnist > /dev/null 2> "$T/hw.bad"
+is "$? $(cat "$T/hw.bad")" "1 digits.sh: --set: sklearn or opencv, not 'mnist'" "  an unknown set is refused"
 like "$(sh "$P/main.sh" -h)" "--holdout" "main.sh -h: its options"
 
 # mae-encode --block K reads block K out through the final LayerNorm: the same latent, bit for
