@@ -354,38 +354,11 @@ void *mae_gemm_pack_room(gemm_pack_buf *b, size_t bytes)
 
 static _Thread_local gemm_pack_buf pack_b;
 
-/* A B packed whole (mae_gemm_pack): its blocks of k in order, each its N panels in order; a
- * full block is KC rows a panel, only the last block of k may be shorter */
-static size_t whole_b_offset(int np, int kb, int p, int kc)
+void mae_gemm(int M, int N, int K, const float *A, long rsa, long csa, const float *B, long rsb,
+              long csb, float *C, long ldc, int accumulate, const gemm_epilogue *epi)
 {
-	return ((size_t)kb * np * KC + (size_t)p * kc) * NR;
-}
-
-size_t mae_gemm_packed_bytes(int N, int K)
-{
-	if (N <= 0 || K <= 0)
-		return 0;
-	int np = (N + NR - 1) / NR, nkb = (K + KC - 1) / KC;
-	return whole_b_offset(np, nkb - 1, np, K - (nkb - 1) * KC) * sizeof(float);
-}
-
-void mae_gemm_pack(void *dst, int N, int K, const float *B, long rsb, long csb, int part, int parts)
-{
-	if (N <= 0 || K <= 0)
+	if (M <= 0 || N <= 0)
 		return;
-	int np = (N + NR - 1) / NR, nkb = (K + KC - 1) / KC, n = np * nkb;
-	for (int it = (int)((long)n * part / parts); it < (int)((long)n * (part + 1) / parts); it++) {
-		int kb = it / np, p = it % np, k0 = kb * KC, j0 = p * NR;
-		int kc = K - k0 < KC ? K - k0 : KC;
-		pack_b_panel((float *)dst + whole_b_offset(np, kb, p, kc), B, rsb, csb, k0, kc, j0, N - j0 < NR ? N - j0 : NR);
-	}
-}
-
-/* The product, with B packed here a group of panels at a time, or read from Bw (packed whole by
- * mae_gemm_pack) */
-static void gemm(int M, int N, int K, const float *A, long rsa, long csa, const float *B, long rsb, long csb,
-                 const float *Bw, float *C, long ldc, int accumulate, const gemm_epilogue *epi)
-{
 	int np = (N + NR - 1) / NR;
 	if (K <= 0) {
 		empty_product(M, N, C, ldc, accumulate, epi);
@@ -394,16 +367,14 @@ static void gemm(int M, int N, int K, const float *A, long rsa, long csa, const 
 	/* B is packed a block at a time: up to KC rows of k by as many 64-column panels as make
 	 * 512 KB (it stays in L2), and every MC-row block of A runs down those panels, tile by tile.
 	 * Measured against the other orders (B packed whole first and each block of C taking all of
-	 * k; KC 128 to 512): this one was the fastest for ViT-Tiny's shapes at both 28 and 224.
-	 * With Bw the order is the same; only the packing was done before, once for every caller. */
+	 * k; KC 128 to 512): this one was the fastest for ViT-Tiny's shapes at both 28 and 224. */
 	int kcmax = K < KC ? K : KC, ncp = BFLOATS / (kcmax * NR) > 0 ? BFLOATS / (kcmax * NR) : 1;
-	float *bp = Bw ? NULL : mae_gemm_pack_room(&pack_b, (size_t)(np < ncp ? np : ncp) * kcmax * NR * sizeof(float));
+	float *bp = mae_gemm_pack_room(&pack_b, (size_t)(np < ncp ? np : ncp) * kcmax * NR * sizeof(float));
 	for (int q0 = 0; q0 < np; q0 += ncp) {
 		int nq = np - q0 < ncp ? np - q0 : ncp;
 		for (int k0 = 0; k0 < K; k0 += KC) {
 			int kc = K - k0 < KC ? K - k0 : KC, acc = accumulate || k0 > 0, final = k0 + kc == K;
-			const float *panels = Bw ? Bw + whole_b_offset(np, k0 / KC, q0, kc) : bp;
-			for (int p = 0; !Bw && p < nq; p++) {
+			for (int p = 0; p < nq; p++) {
 				int j0 = (q0 + p) * NR;
 				pack_b_panel(bp + (size_t)p * kc * NR, B, rsb, csb, k0, kc, j0, N - j0 < NR ? N - j0 : NR);
 			}
@@ -412,7 +383,7 @@ static void gemm(int M, int N, int K, const float *A, long rsa, long csa, const 
 				for (int p = 0; p < nq; p++) {
 					int j0 = (q0 + p) * NR, nc = N - j0 < NR ? N - j0 : NR, nv = (nc + VL - 1) / VL;
 					int lastn = nc - VL * (nv - 1);
-					const float *Bp = panels + (size_t)p * kc * NR;
+					const float *Bp = bp + (size_t)p * kc * NR;
 					for (int t = 0; t * MR < mc; t++) {
 						int i = i0 + t * MR, mr = mc - t * MR < MR ? mc - t * MR : MR;
 						tile_any(mr, nv, kc, A + (long)i * rsa + (long)k0 * csa, rsa, csa, Bp,
@@ -425,19 +396,6 @@ static void gemm(int M, int N, int K, const float *A, long rsa, long csa, const 
 	}
 }
 
-void mae_gemm(int M, int N, int K, const float *A, long rsa, long csa, const float *B, long rsb,
-              long csb, float *C, long ldc, int accumulate, const gemm_epilogue *epi)
-{
-	if (M > 0 && N > 0)
-		gemm(M, N, K, A, rsa, csa, B, rsb, csb, NULL, C, ldc, accumulate, epi);
-}
-
-void mae_gemm_packed(int M, int N, int K, const float *A, long rsa, long csa, const void *Bw, float *C, long ldc,
-                     int accumulate, const gemm_epilogue *epi)
-{
-	if (M > 0 && N > 0)
-		gemm(M, N, K, A, rsa, csa, NULL, 0, 0, Bw, C, ldc, accumulate, epi);
-}
 
 #else /* neither AVX-512 nor AVX2 with FMA: the callers use OpenBLAS */
 
@@ -454,26 +412,6 @@ void mae_gemm(int M, int N, int K, const float *A, long rsa, long csa, const flo
 	(void)M, (void)N, (void)K, (void)A, (void)rsa, (void)csa, (void)B, (void)rsb, (void)csb;
 	(void)C, (void)ldc, (void)accumulate, (void)epi;
 	mae_die(MAE_EXIT_DATA, "mae_gemm: built without AVX-512 or AVX2");
-}
-
-size_t mae_gemm_packed_bytes(int N, int K)
-{
-	(void)N, (void)K;
-	return 0;
-}
-
-void mae_gemm_pack(void *dst, int N, int K, const float *B, long rsb, long csb, int part, int parts)
-{
-	(void)dst, (void)N, (void)K, (void)B, (void)rsb, (void)csb, (void)part, (void)parts;
-	mae_die(MAE_EXIT_DATA, "mae_gemm_pack: built without AVX-512 or AVX2");
-}
-
-void mae_gemm_packed(int M, int N, int K, const float *A, long rsa, long csa, const void *Bw, float *C, long ldc,
-                     int accumulate, const gemm_epilogue *epi)
-{
-	(void)M, (void)N, (void)K, (void)A, (void)rsa, (void)csa, (void)Bw, (void)C, (void)ldc, (void)accumulate;
-	(void)epi;
-	mae_die(MAE_EXIT_DATA, "mae_gemm_packed: built without AVX-512 or AVX2");
 }
 
 #endif

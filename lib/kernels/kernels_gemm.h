@@ -35,16 +35,6 @@ int mae_gemm_available(void);
 int mae_gemm_weight_gradients(int C, int OC);
 void mae_gemm(int M, int N, int K, const float *A, long rsa, long csa, const float *B, long rsb,
               long csb, float *C, long ldc, int accumulate, const gemm_epilogue *epi);
-/* The same with B packed beforehand, for a B that several calls share (a layer's weights, read
- * by each row chunk of a job): mae_gemm_packed_bytes(N, K) bytes (64-byte aligned), filled by
- * mae_gemm_pack in `parts` parts that may run on different threads (part in [0, parts)), then
- * read by any number of mae_gemm_packed calls. The results are mae_gemm's, bit for bit: the
- * same packing, the same order of sums. (mae_gemm_bf16_pack and _packed below: the same for
- * the bf16 product, whose packing differs.) */
-size_t mae_gemm_packed_bytes(int N, int K);
-void mae_gemm_pack(void *dst, int N, int K, const float *B, long rsb, long csb, int part, int parts);
-void mae_gemm_packed(int M, int N, int K, const float *A, long rsa, long csa, const void *Bw, float *C, long ldc,
-                     int accumulate, const gemm_epilogue *epi);
 
 /* The same product with A and B rounded to bf16 (round to nearest even, denormals to zero)
  * and the products summed in fp32 (AVX512_BF16's vdpbf16ps): C stays fp32, and so do the
@@ -54,7 +44,11 @@ void mae_gemm_packed(int M, int N, int K, const float *A, long rsa, long csa, co
 int mae_gemm_bf16_available(void);
 void mae_gemm_bf16(int M, int N, int K, const float *A, long rsa, long csa, const float *B, long rsb,
                    long csb, float *C, long ldc, int accumulate, const gemm_epilogue *epi);
-/* B packed beforehand for it, as mae_gemm_pack and mae_gemm_packed do for mae_gemm */
+/* The same with B packed beforehand, for a B that several calls share (a layer's weights, read
+ * by each row chunk of a job): mae_gemm_bf16_packed_bytes(N, K) bytes (64-byte aligned), filled
+ * by mae_gemm_bf16_pack in `parts` parts that may run on different threads (part in [0,
+ * parts)), then read by any number of mae_gemm_bf16_packed calls. The results are
+ * mae_gemm_bf16's, bit for bit: the same packing, the same order of sums. */
 size_t mae_gemm_bf16_packed_bytes(int N, int K);
 void mae_gemm_bf16_pack(void *dst, int N, int K, const float *B, long rsb, long csb, int part, int parts);
 void mae_gemm_bf16_packed(int M, int N, int K, const float *A, long rsa, long csa, const void *Bw, float *C,

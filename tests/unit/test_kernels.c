@@ -12,7 +12,6 @@
 #include "../../lib/kernels/kernels_gemm.h"
 #include "../../lib/kernels/kernels_math.h"
 #include "arrays.h"
-#include "packed_check.h"
 
 static double maxrel(const float *a, const float *b, size_t n)
 {
@@ -111,7 +110,7 @@ static void test_gemm(void)
 	int shapes[][3] = { { 1, 1, 1 }, { 7, 17, 5 }, { 13, 64, 300 }, { 100, 130, 33 }, { 97, 70, 513 },
 	                    { 256, 48, 40 }, { 5, 0, 3 }, { 6, 20, 0 },
 	                    { 9, 40, 1100 }, { 200, 150, 600 } };
-	int bad = 0, cases = 0, packed_diff = 0;
+	int bad = 0, cases = 0;
 	double worst = 0;
 	for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
 		for (int var = 0; var < 8; var++) {
@@ -128,10 +127,6 @@ static void test_gemm(void)
 			                    .gelu_pre = epi == 3 ? aux : NULL };
 			long rsa = ta ? 1 : K, csa = ta ? M : 1, rsb = tb ? 1 : N, csb = tb ? K : 1;
 			mae_gemm(M, N, K, A, rsa, csa, B, rsb, csb, C, ldc, acc, epi ? &e : NULL);
-			/* B packed beforehand, in 1 to 3 parts (as threads would), gives the same bits */
-			packed_diff += packed_differs(mae_gemm_packed_bytes(N, K), mae_gemm_pack, mae_gemm_packed,
-			                              1 + (int)(s + var) % 3, M, N, K, A, rsa, csa, B, rsb, csb, C0, C, g, ldc,
-			                              acc, epi ? &e : NULL);
 			for (int i = 0; i < M; i++)
 				for (int j = 0; j < ldc; j++) {
 					size_t o = (size_t)i * ldc + j;
@@ -167,8 +162,6 @@ static void test_gemm(void)
 		}
 	ok(bad == 0, "mae_gemm matches double sums in %d cases (shapes x transposes x accumulate x "
 	   "epilogues): worst error %.2g of the sum of magnitudes", cases, worst);
-	ok(packed_diff == 0, "mae_gemm_packed (B packed beforehand, in 1 to 3 parts) equals mae_gemm bit for bit in "
-	   "the %d cases, epilogues included", cases);
 }
 
 /* Products big enough to be split over the pool: dw is split by its rows when OC >= C and by its
