@@ -57,8 +57,6 @@ typedef struct lin_job {
 	int R, C, OC, nt;
 	float beta_dinp;          /* 1: dinp += ..., 0: dinp = ... */
 	int bf16;                 /* the products on mae_gemm_bf16 (use_bf16 when the call began) */
-	const void *wpack;        /* bf16: the weights packed once for every chunk (W^T forward, W
-	                           * for dinp), NULL: each chunk packs them */
 } lin_job;
 
 static void gelu_rows(float *out, const float *inp, size_t i0, size_t i1);
@@ -85,35 +83,6 @@ static int chunks(int rows)
 	return k;
 }
 
-/* bf16: every row chunk of a job multiplies by the same weights, which mae_gemm_bf16 would pack
- * (round and interleave) again in each chunk: at ViT-Tiny's 224 decoder (4 chunks a job) that
- * repacking of W^T was 2.4% of a bf16 step. So a split job packs them once, in parallel, into a
- * buffer of the calling thread (its tasks only read it), and its chunks read that. */
-typedef struct wpack_job {
-	void *dst;
-	const float *w;
-	long rs, cs;
-	int N, K, parts;
-} wpack_job;
-
-static _Thread_local gemm_pack_buf wpack_buf;
-
-static void wpack_task(void *ctx, int i, int tid)
-{
-	(void)tid;
-	wpack_job *P = ctx;
-	mae_gemm_bf16_pack(P->dst, P->N, P->K, P->w, P->rs, P->cs, i, P->parts);
-}
-
-/* B(k, j) = w[k rs + j cs], K x N, packed for mae_gemm_bf16_packed */
-static const void *pack_weights(const float *w, long rs, long cs, int K, int N)
-{
-	wpack_job P = { .dst = mae_gemm_pack_room(&wpack_buf, mae_gemm_bf16_packed_bytes(N, K)), .w = w, .rs = rs,
-	                .cs = cs, .N = N, .K = K, .parts = mae_threads() };
-	mae_parallel_for(P.parts, wpack_task, &P);
-	return P.dst;
-}
-
 static void lin_fwd_task(void *ctx, int i, int tid)
 {
 	(void)tid;
@@ -128,12 +97,8 @@ static void lin_fwd_task(void *ctx, int i, int tid)
 		/* bias, residual and GELU in the product's epilogue, on each tile while it is hot */
 		gemm_epilogue e = { .bias = J->bias, .resid = J->resid ? J->resid + off : NULL,
 		                    .gelu_out = J->gelu_out ? J->gelu_out + off : NULL };
-		if (J->wpack)
-			mae_gemm_bf16_packed(r1 - r0, J->OC, J->C, J->inp + (size_t)r0 * J->C, J->C, 1, J->wpack, out,
-			                     J->OC, 0, &e);
-		else
-			(J->bf16 ? mae_gemm_bf16 : mae_gemm)(r1 - r0, J->OC, J->C, J->inp + (size_t)r0 * J->C, J->C, 1,
-			                                     J->w, 1, J->C, out, J->OC, 0, &e);
+		(J->bf16 ? mae_gemm_bf16 : mae_gemm)(r1 - r0, J->OC, J->C, J->inp + (size_t)r0 * J->C, J->C, 1, J->w,
+		                                     1, J->C, out, J->OC, 0, &e);
 		return;
 	}
 	if (J->resid) {
@@ -166,8 +131,6 @@ static void linear_forward_job(lin_job *J)
 		return;
 	}
 	J->nt = chunks(J->R);
-	if (J->bf16)   /* B = W^T */
-		J->wpack = pack_weights(J->w, 1, J->C, J->C, J->OC);
 	mae_parallel_for(J->nt, lin_fwd_task, J);
 }
 
@@ -251,12 +214,8 @@ static void lin_bwd_task(void *ctx, int i, int tid)
 		if (mae_gemm_available() || J->bf16) {
 			gemm_epilogue e = { .dmul = J->dmul ? J->dmul + off : NULL,
 			                    .gelu_pre = J->gelu_pre ? J->gelu_pre + off : NULL };
-			if (J->wpack)
-				mae_gemm_bf16_packed(r1 - r0, C, OC, J->dout + (size_t)r0 * OC, OC, 1, J->wpack, J->dinp + off, C,
-				                     J->beta_dinp != 0.0f, &e);
-			else
-				(J->bf16 ? mae_gemm_bf16 : mae_gemm)(r1 - r0, C, OC, J->dout + (size_t)r0 * OC, OC, 1, J->w, C,
-				                                     1, J->dinp + off, C, J->beta_dinp != 0.0f, &e);
+			(J->bf16 ? mae_gemm_bf16 : mae_gemm)(r1 - r0, C, OC, J->dout + (size_t)r0 * OC, OC, 1, J->w, C, 1,
+			                                     J->dinp + off, C, J->beta_dinp != 0.0f, &e);
 			return;
 		}
 		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, r1 - r0, C, OC,
@@ -296,8 +255,6 @@ static void linear_backward_job(lin_job *J)
 		return;
 	}
 	J->nt = chunks(J->R < J->OC ? J->R : J->OC);
-	if (J->bf16 && J->dinp)   /* B = W */
-		J->wpack = pack_weights(J->w, J->C, 1, J->OC, J->C);
 	mae_parallel_for(2 * J->nt, lin_bwd_task, J);
 }
 
