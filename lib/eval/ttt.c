@@ -69,10 +69,12 @@ int mae_ttt_batch(mae_model *m, const mae_probe *head, const float *patches, con
 	}
 	const mae_param_info *tok = mae_model_find(m, "mask_token");
 	size_t ne = m->n_enc, nt = tok ? tok->numel : 0;
-	/* TTT-MAE's objective is MAE's pixel reconstruction alone: a BootMAE, SupMAE or CMAE checkpoint's
-	 * other heads (the feature decoder, the classification branch, the contrastive branch) have
-	 * no target at test time (no momentum features, no labels, no teacher), so the steps run without them (their parameters stay
-	 * in the layout, unread); the configuration is restored before returning */
+	/* TTT-MAE's objective is the decoder's reconstruction alone (of the pixels, or of the
+	 * image's own target where the model has target_dim): a BootMAE, SupMAE or CMAE
+	 * checkpoint's other heads (the feature decoder, the classification branch, the contrastive
+	 * branch) have no target at test time (no momentum features, no labels, no teacher), so the
+	 * steps run without them (their parameters stay in the layout, unread); the configuration
+	 * is restored before returning */
 	int feat_depth = m->cfg.feat_depth, sup_classes = m->cfg.sup_classes, cl_dim = m->cfg.cl_dim;
 	m->cfg.feat_depth = 0, m->cfg.sup_classes = 0, m->cfg.cl_dim = 0;
 	uint8_t *zeros = mae_calloc((size_t)(B > C ? B : C) * N, 1), *mask = mae_malloc((size_t)C * N);
