@@ -36,8 +36,9 @@ done
 # epoch of warm-up, then cosine. 60% masked: on the held-out split 3 epochs at 60% beat 4 at 75%
 # (about the same time) on every reading; 9 epochs beat 7 on every reading of the held-out
 # split (whole output 89.93/90.82/91.55% plain/whitened/probe against 89.57/90.53/91.50%), but
-# took 727 s of pretraining and 14.6 minutes in all on the idle machine, too close to the
-# budget of 15; 8 epochs (7496 steps) leave a margin. Another job on the 2 cores slows it
+# took 727 s of pretraining and 14.6 minutes in all on the idle machine (11.6 steps a second;
+# the machine's speed moves by 15% from hour to hour), too close to the budget of 15; 8 epochs
+# (7496 steps: 568 s at 13.2 steps a second, 11.9 minutes in all) leave a margin. Another job on the 2 cores slows it
 # (the 9 epochs took 995 s of pretraining beside the tests and a profiler).
 # The evaluation: k-NN on the pooled feature, on the whole output flattened ((1 + 49) x 128)
 # and on raw pixels, each also whitened (standardized, then the train set's first 128
