@@ -36,6 +36,7 @@
 
 #define ARRAYS_SEED 0x9E3779B97F4A7C15ULL
 #include "arrays.h"
+#include "fd.h"
 
 /* x rounded to bf16 from the definition: the nearest value with 8 significant bits, ties to
  * the even one (as _mm512_cvtne2ps_pbh; no NaN or denormal in these tests) */
@@ -170,22 +171,6 @@ static double lin_loss(void *c)
 	mae_linear_forward(t->out, t->inp, t->w, t->b, t->R, t->C, t->OC);
 	return dotd(t->out, t->r, (size_t)t->R * t->OC);
 }
-static double fd_err(lin_t *t, float *x, size_t n, const float *g, float eps)
-{
-	double d2 = 0, n2 = 0;
-	for (size_t i = 0; i < n; i++) {
-		float save = x[i];
-		x[i] = save + eps;
-		double lp = lin_loss(t);
-		x[i] = save - eps;
-		double lm = lin_loss(t);
-		x[i] = save;
-		double fd = (lp - lm) / (2.0 * eps);
-		d2 += (fd - g[i]) * (fd - g[i]);
-		n2 += fd * fd;
-	}
-	return sqrt(d2 / (n2 > 1e-30 ? n2 : 1e-30));
-}
 static float *grid(size_t n)
 {
 	float *a = keep(malloc(n * sizeof(float)));
@@ -207,7 +192,8 @@ static void test_linear_fd(void)
 		mae_set_bf16(1);
 		mae_linear_backward(di, dw, db, t.r, t.inp, t.w, t.R, t.C, t.OC);
 		float eps = kind ? 0.25f : 1.0f / 64, tol = kind ? 3e-2f : 1e-4f;
-		double e1 = fd_err(&t, t.inp, ni, di, eps), e2 = fd_err(&t, t.w, nw, dw, eps), e3 = fd_err(&t, t.b, t.OC, db, eps);
+		double e1 = fd_err(lin_loss, &t, t.inp, ni, di, eps), e2 = fd_err(lin_loss, &t, t.w, nw, dw, eps);
+		double e3 = fd_err(lin_loss, &t, t.b, t.OC, db, eps);
 		mae_set_bf16(0);
 		ok(e1 < tol && e2 < tol && e3 < tol, "bf16 mae_linear_backward vs finite differences of the bf16 forward, "
 		   "%s (%.2g %.2g %.2g, <= %g)", kind ? "random inputs, eps 1/4" : "inputs exact in bf16, eps 1/64",
@@ -441,6 +427,56 @@ static void test_attention_bf16(void)
 	}
 }
 
+/* LoMaR's iRPE term under bf16 (the per-head products in bf16; q R, its gradients and the
+ * bucket scatter in fp32, kernels_attention.c): a 3x3 window with its cls (T = 10), forward
+ * and backward against fp32 attention with the same RPE (more than 1e-4 apart: the products
+ * were rounded; less than 2e-2 norm-wise, as above), and the bf16 backward, dqkv and drpe,
+ * against central differences of the fp32 forward within 3e-2 (the bound of two chained bf16
+ * products, as above; drpe reads dS, which the bf16 dP = dO V^T carries). */
+typedef struct { int S, T, C, NH, NB; float *out, *ws, *qkv, *rpe, *r; const int *bucket; } rpe_t;
+static double rpe_loss(void *c)
+{
+	rpe_t *t = c;
+	mae_attention_forward(t->out, NULL, NULL, t->ws, t->qkv, t->rpe, t->bucket, t->S, t->T, t->C, t->NH, t->NB);
+	return dotd(t->out, t->r, (size_t)t->S * t->T * t->C);
+}
+
+static void test_attention_rpe_bf16(void)
+{
+	int S = 2, K = 3, C = 24, NH = 3, HS = C / NH, T = 1 + K * K;
+	int *bucket = keep(malloc(sizeof(int) * T * T));
+	int NB = mae_irpe_buckets(bucket, K, 1);
+	size_t nq = (size_t)S * T * 3 * C, no = (size_t)S * T * C, nr = (size_t)HS * NB;
+	float *qkv = rnd(nq, 1.5f), *dout = rnd(no, 1), *rpe = rnd(nr, 0.5f);
+	float *ws = zeros(mae_attention_scratch_floats(T, C, NH, NB));
+	float *o16 = zeros(no), *d16 = zeros(nq), *r16 = zeros(nr), *o32 = zeros(no), *d32 = zeros(nq), *r32 = zeros(nr);
+	mae_set_bf16(1);
+	mae_attention_forward(o16, NULL, NULL, ws, qkv, rpe, bucket, S, T, C, NH, NB);
+	mae_attention_backward(d16, NULL, r16, ws, dout, qkv, NULL, rpe, bucket, S, T, C, NH, NB);
+	mae_set_bf16(0);
+	mae_attention_forward(o32, NULL, NULL, ws, qkv, rpe, bucket, S, T, C, NH, NB);
+	mae_attention_backward(d32, NULL, r32, ws, dout, qkv, NULL, rpe, bucket, S, T, C, NH, NB);
+	double *o32d = keep(malloc(no * sizeof(double))), *d32d = keep(malloc(nq * sizeof(double)));
+	double *r32d = keep(malloc(nr * sizeof(double)));
+	for (size_t i = 0; i < no; i++)
+		o32d[i] = o32[i];
+	for (size_t i = 0; i < nq; i++)
+		d32d[i] = d32[i];
+	for (size_t i = 0; i < nr; i++)
+		r32d[i] = r32[i];
+	double go = normrel(o16, o32d, no), gd = normrel(d16, d32d, nq), gr = normrel(r16, r32d, nr);
+	ok(go > 1e-4 && go < 2e-2 && gd > 1e-4 && gd < 2e-2 && gr > 1e-4 && gr < 2e-2,
+	   "bf16 attention +iRPE (T %d, %d buckets) differs from fp32 +iRPE by bf16's rounding: forward %.2g, "
+	   "dqkv %.2g, drpe %.2g (in (1e-4, 2e-2))", T, NB, go, gd, gr);
+	rpe_t t = { .S = S, .T = T, .C = C, .NH = NH, .NB = NB, .out = zeros(no), .ws = ws, .qkv = qkv, .rpe = rpe,
+	            .r = dout, .bucket = bucket };
+	double eq = fd_err(rpe_loss, &t, qkv, nq, d16, 1e-2f), er = fd_err(rpe_loss, &t, rpe, nr, r16, 1e-2f);
+	double eqf = fd_err(rpe_loss, &t, qkv, nq, d32, 1e-2f), erf32 = fd_err(rpe_loss, &t, rpe, nr, r32, 1e-2f);
+	ok(eq < 3e-2 && er < 3e-2 && eqf < 1e-3 && erf32 < 1e-3,
+	   "bf16 attention +iRPE's backward vs finite differences of the fp32 forward: dqkv %.2g, drpe %.2g "
+	   "(<= 3e-2; the fp32 backward's %.2g, %.2g)", eq, er, eqf, erf32);
+}
+
 int main(void)
 {
 	mae_threads_init(0);
@@ -460,6 +496,7 @@ int main(void)
 	test_linear_fd();
 	test_linear_modes();
 	test_attention_bf16();
+	test_attention_rpe_bf16();
 	free_arrays();
 	return done();
 }

@@ -12,6 +12,7 @@
 #include "../../lib/kernels/kernels_gemm.h"
 #include "../../lib/kernels/kernels_math.h"
 #include "arrays.h"
+#include "fd.h"
 
 static double maxrel(const float *a, const float *b, size_t n)
 {
@@ -23,25 +24,6 @@ static double maxrel(const float *a, const float *b, size_t n)
 	return num / (den > 1e-30 ? den : 1e-30);
 }
 
-/* Finite differences: a scalar loss L(x) and its analytic gradient g; returns the norm-wise
- * relative error ||fd - g|| / ||fd||. */
-typedef double (*lossfn)(void *ctx);
-static double fd_err(lossfn f, void *ctx, float *x, size_t n, const float *g, float eps)
-{
-	double d2 = 0, n2 = 0;
-	for (size_t i = 0; i < n; i++) {
-		float save = x[i];
-		x[i] = save + eps;
-		double lp = f(ctx);
-		x[i] = save - eps;
-		double lm = f(ctx);
-		x[i] = save;
-		double fd = (lp - lm) / (2.0 * eps);
-		d2 += (fd - g[i]) * (fd - g[i]);
-		n2 += fd * fd;
-	}
-	return sqrt(d2 / (n2 > 1e-30 ? n2 : 1e-30));
-}
 
 static double dotd(const float *a, const float *b, size_t n)
 {
