@@ -44,8 +44,7 @@ while [ $# -gt 0 ]; do
 	--tokens) tok=1 ;;
 	-z) z=1 ;;
 	--whiten) white=$2; shift ;;
-	--probe) probe=$2; shift
-	    case $probe in ''|*[!0-9]*|0) say "--probe: a number of epochs, not '$probe'"; exit 1 ;; esac ;;
+	--probe) probe=$2; shift; whole --probe "$probe" "a number of epochs" ;;
 	-h|--help) sed -n '2,27s/^# \{0,1\}//p' "$0"; exit 0 ;;
 	*) say "unknown option $1"; exit 1 ;;
 	esac

@@ -17,6 +17,12 @@ say() { echo "$(basename "$0"): $*" >&2; }
 die() { say "$*"; exit 2; }
 # the number of batch records a producer command will write (from its header)
 count_of() { sh -c "$1" 2>/dev/null | mae-inspect -H 2>/dev/null | sed -n 's/.* count=\([0-9][0-9]*\).*/\1/p'; }
+# whole OPTION VALUE WHAT [0]: the script's options that take a count; VALUE must be a whole
+# number, above 0 unless the fourth argument is 0, else "OPTION: WHAT, not 'VALUE'" and status 1
+whole() {
+	case $2 in ''|*[!0-9]*) say "$1: $3, not '$2'"; exit 1 ;; esac
+	[ "${4:-1}" = 0 ] || [ "$2" != 0 ] || { say "$1: $3, not '$2'"; exit 1; }
+}
 # checkpoint_patch CKPT: the patch size in a checkpoint's metadata; a missing -w (status 1), a
 # missing file or one without it (status 2) end the script
 checkpoint_patch() {

@@ -21,8 +21,7 @@ while [ $# -gt 0 ]; do
 	-o) out=$2; shift ;;
 	--holdout) holdout=1 ;;
 	--no-digits) digits=0 ;;
-	--probe) probe=$2; shift
-	    case $probe in ''|*[!0-9]*|0) say "--probe: a number of epochs, not '$probe'"; exit 1 ;; esac ;;
+	--probe) probe=$2; shift; whole --probe "$probe" "a number of epochs" ;;
 	-h|--help) sed -n '2,15s/^# \{0,1\}//p' "$0"; exit 0 ;;
 	*) break ;;
 	esac

@@ -58,16 +58,12 @@ while [ $# -gt 0 ]; do
 	--seed) seed=$2; shift ;;
 	--patch) patch=$2; shift ;;
 	--decode) decode=$2; shift ;;
-	--frames) frames_opt=$2; shift
-	    case $frames_opt in ''|*[!0-9]*|0) say "--frames: a number of frames, not '$frames_opt'"; exit 1 ;; esac ;;
+	--frames) frames_opt=$2; shift; whole --frames "$frames_opt" "a number of frames" ;;
 	--tap) tap=$2; shift ;;
 	--resume) resume=1 ;;
-	--max-restarts) max_restarts=$2; shift
-	    case $max_restarts in ''|*[!0-9]*) say "--max-restarts: a number, not '$max_restarts'"; exit 1 ;; esac ;;
-	--save-every) save_every=$2; shift
-	    case $save_every in ''|*[!0-9]*) say "--save-every: a number of steps, not '$save_every'"; exit 1 ;; esac ;;
-	--stall-timeout) stall=$2; shift
-	    case $stall in ''|*[!0-9]*|0) say "--stall-timeout: a number of seconds, not '$stall'"; exit 1 ;; esac ;;
+	--max-restarts) max_restarts=$2; shift; whole --max-restarts "$max_restarts" "a number" 0 ;;
+	--save-every) save_every=$2; shift; whole --save-every "$save_every" "a number of steps" 0 ;;
+	--stall-timeout) stall=$2; shift; whole --stall-timeout "$stall" "a number of seconds" ;;
 	-h|--help) sed -n '2,40s/^# \{0,1\}//p' "$0"
 		echo "methods:"
 		for f in "$methods"/*; do (. "$f"; printf '  %-9s %s\n' "${f##*/}" "$about"); done
