@@ -44,5 +44,14 @@ void mae_gemm(int M, int N, int K, const float *A, long rsa, long csa, const flo
 int mae_gemm_bf16_available(void);
 void mae_gemm_bf16(int M, int N, int K, const float *A, long rsa, long csa, const float *B, long rsb,
                    long csb, float *C, long ldc, int accumulate, const gemm_epilogue *epi);
+/* The same with B packed beforehand, for a B that several calls share (a layer's weights, read
+ * by each row chunk of a job): mae_gemm_bf16_packed_bytes(N, K) bytes (64-byte aligned), filled
+ * by mae_gemm_bf16_pack in `parts` parts that may run on different threads (part in [0,
+ * parts)), then read by any number of mae_gemm_bf16_packed calls. The results are
+ * mae_gemm_bf16's, bit for bit: the same packing, the same order of sums. */
+size_t mae_gemm_bf16_packed_bytes(int N, int K);
+void mae_gemm_bf16_pack(void *dst, int N, int K, const float *B, long rsb, long csb, int part, int parts);
+void mae_gemm_bf16_packed(int M, int N, int K, const float *A, long rsa, long csa, const void *Bw, float *C,
+                          long ldc, int accumulate, const gemm_epilogue *epi);
 
 #endif

@@ -258,15 +258,39 @@ int mae_gemm_bf16_available(void)
 
 static _Thread_local gemm_pack_buf pack_a, pack_b;   /* words: pairs of bf16 */
 
-void mae_gemm_bf16(int M, int N, int K, const float *A, long rsa, long csa, const float *B, long rsb,
-                   long csb, float *C, long ldc, int accumulate, const gemm_epilogue *epi)
+/* A B packed whole (mae_gemm_bf16_pack): its blocks of k in order, each its N panels in order;
+ * a full block is KC / 2 pairs a panel, only the last block of k may be shorter */
+static size_t whole_b_offset(int np, int kb, int p, int kp)
 {
-	if (M <= 0 || N <= 0)
+	return ((size_t)kb * np * (KC / 2) + (size_t)p * kp) * NR;
+}
+
+size_t mae_gemm_bf16_packed_bytes(int N, int K)
+{
+	if (N <= 0 || K <= 0)
+		return 0;
+	int np = (N + NR - 1) / NR, nkb = (K + KC - 1) / KC, klast = K - (nkb - 1) * KC;
+	return whole_b_offset(np, nkb - 1, np, (klast + 1) / 2) * sizeof(uint32_t);
+}
+
+void mae_gemm_bf16_pack(void *dst, int N, int K, const float *B, long rsb, long csb, int part, int parts)
+{
+	if (N <= 0 || K <= 0)
 		return;
-	if (K <= 0) {   /* no products: C (or zero) and the epilogue, as mae_gemm does them */
-		mae_gemm(M, N, 0, A, rsa, csa, B, rsb, csb, C, ldc, accumulate, epi);
-		return;
+	int np = (N + NR - 1) / NR, nkb = (K + KC - 1) / KC, n = np * nkb;
+	for (int it = (int)((long)n * part / parts); it < (int)((long)n * (part + 1) / parts); it++) {
+		int kb = it / np, p = it % np, k0 = kb * KC, j0 = p * NR;
+		int kc = K - k0 < KC ? K - k0 : KC;
+		pack_b_panel((uint32_t *)dst + whole_b_offset(np, kb, p, (kc + 1) / 2), B, rsb, csb, k0, kc, j0,
+		             N - j0 < NR ? N - j0 : NR);
 	}
+}
+
+/* The product, with B packed here a group of panels at a time, or read from Bw (packed whole by
+ * mae_gemm_bf16_pack) */
+static void gemm(int M, int N, int K, const float *A, long rsa, long csa, const float *B, long rsb, long csb,
+                 const uint32_t *Bw, float *C, long ldc, int accumulate, const gemm_epilogue *epi)
+{
 	/* mae_gemm's order: B packed a block of k by as many panels as make BBYTES, every MC-row
 	 * block of A run down those panels, tile by tile. A is packed the first time its block is
 	 * used: where B takes more than one group of panels, into a buffer for the whole of A, and
@@ -275,7 +299,7 @@ void mae_gemm_bf16(int M, int N, int K, const float *A, long rsa, long csa, cons
 	int ncp = BBYTES / (kpmax * NR * (int)sizeof(uint32_t));
 	ncp = ncp > 0 ? ncp : 1;
 	int whole = np > ncp, nkb = (K + KC - 1) / KC;
-	uint32_t *bp = mae_gemm_pack_room(&pack_b, (size_t)(np < ncp ? np : ncp) * kpmax * NR * sizeof(uint32_t));
+	uint32_t *bp = Bw ? NULL : mae_gemm_pack_room(&pack_b, (size_t)(np < ncp ? np : ncp) * kpmax * NR * sizeof(uint32_t));
 	uint32_t *ap = mae_gemm_pack_room(&pack_a, (whole ? (size_t)nkb * M * ksmax : (size_t)(M < MC ? M : MC) * ksmax) *
 	                                               sizeof(uint32_t));
 	for (int q0 = 0; q0 < np; q0 += ncp) {
@@ -283,7 +307,9 @@ void mae_gemm_bf16(int M, int N, int K, const float *A, long rsa, long csa, cons
 		for (int k0 = 0; k0 < K; k0 += KC) {
 			int kc = K - k0 < KC ? K - k0 : KC, kp = (kc + 1) / 2, ks = a_stride(kc);
 			int acc = accumulate || k0 > 0, final = k0 + kc == K;
-			for (int p = 0; p < nq; p++) {
+			/* the group's panels: packed now, or where the whole B lies */
+			const uint32_t *panels = Bw ? Bw + whole_b_offset(np, k0 / KC, q0, kp) : bp;
+			for (int p = 0; !Bw && p < nq; p++) {
 				int j0 = (q0 + p) * NR;
 				pack_b_panel(bp + (size_t)p * kp * NR, B, rsb, csb, k0, kc, j0, N - j0 < NR ? N - j0 : NR);
 			}
@@ -295,7 +321,7 @@ void mae_gemm_bf16(int M, int N, int K, const float *A, long rsa, long csa, cons
 				for (int p = 0; p < nq; p++) {
 					int j0 = (q0 + p) * NR, nc = N - j0 < NR ? N - j0 : NR, nv = (nc + 15) / 16;
 					int lastn = nc - 16 * (nv - 1);
-					const uint32_t *Bp = bp + (size_t)p * kp * NR;
+					const uint32_t *Bp = panels + (size_t)p * kp * NR;
 					for (int t = 0; t * MR < mc; t++) {
 						int i = i0 + t * MR, mr = mc - t * MR < MR ? mc - t * MR : MR;
 						tile_any(mr, nv, kp, Ab + (size_t)t * MR * ks, ks, Bp, C + (long)i * ldc + j0, ldc, acc,
@@ -305,6 +331,30 @@ void mae_gemm_bf16(int M, int N, int K, const float *A, long rsa, long csa, cons
 			}
 		}
 	}
+}
+
+void mae_gemm_bf16(int M, int N, int K, const float *A, long rsa, long csa, const float *B, long rsb,
+                   long csb, float *C, long ldc, int accumulate, const gemm_epilogue *epi)
+{
+	if (M <= 0 || N <= 0)
+		return;
+	if (K <= 0) {   /* no products: C (or zero) and the epilogue, as mae_gemm does them */
+		mae_gemm(M, N, 0, A, rsa, csa, B, rsb, csb, C, ldc, accumulate, epi);
+		return;
+	}
+	gemm(M, N, K, A, rsa, csa, B, rsb, csb, NULL, C, ldc, accumulate, epi);
+}
+
+void mae_gemm_bf16_packed(int M, int N, int K, const float *A, long rsa, long csa, const void *Bw, float *C,
+                          long ldc, int accumulate, const gemm_epilogue *epi)
+{
+	if (M <= 0 || N <= 0)
+		return;
+	if (K <= 0) {
+		mae_gemm(M, N, 0, A, rsa, csa, NULL, 0, 0, C, ldc, accumulate, epi);
+		return;
+	}
+	gemm(M, N, K, A, rsa, csa, NULL, 0, 0, Bw, C, ldc, accumulate, epi);
 }
 
 #else /* no AVX512_BF16 in this build: the bf16 setting is refused (mae_config_check) */
@@ -320,6 +370,26 @@ void mae_gemm_bf16(int M, int N, int K, const float *A, long rsa, long csa, cons
 	(void)M, (void)N, (void)K, (void)A, (void)rsa, (void)csa, (void)B, (void)rsb, (void)csb;
 	(void)C, (void)ldc, (void)accumulate, (void)epi;
 	mae_die(MAE_EXIT_DATA, "mae_gemm_bf16: built without AVX512_BF16 (-march of a CPU that has it)");
+}
+
+size_t mae_gemm_bf16_packed_bytes(int N, int K)
+{
+	(void)N, (void)K;
+	return 0;
+}
+
+void mae_gemm_bf16_pack(void *dst, int N, int K, const float *B, long rsb, long csb, int part, int parts)
+{
+	(void)dst, (void)N, (void)K, (void)B, (void)rsb, (void)csb, (void)part, (void)parts;
+	mae_die(MAE_EXIT_DATA, "mae_gemm_bf16_pack: built without AVX512_BF16 (-march of a CPU that has it)");
+}
+
+void mae_gemm_bf16_packed(int M, int N, int K, const float *A, long rsa, long csa, const void *Bw, float *C,
+                          long ldc, int accumulate, const gemm_epilogue *epi)
+{
+	(void)M, (void)N, (void)K, (void)A, (void)rsa, (void)csa, (void)Bw, (void)C, (void)ldc, (void)accumulate;
+	(void)epi;
+	mae_die(MAE_EXIT_DATA, "mae_gemm_bf16_packed: built without AVX512_BF16 (-march of a CPU that has it)");
 }
 
 #endif

@@ -232,15 +232,39 @@ static void chunk_forward(const void *job, int share, int s, int n)
  * a job per kernel (695 a tiny-28 step) the main thread spent 2-9% of the step waiting for
  * the worker at the end of jobs and the worker 8-11% waiting for the next. The results are
  * those of the per-kernel order, bit for bit (rows are independent). */
+/* The weights of layers [l, l + nl) packed once for all the chunks (bf16 only,
+ * mae_linear_prepack), for the forward (W^T) or the input gradients (W): as many of them as
+ * fit in PREPACK_BYTES (all of ViT-Tiny's 224 decoder take 50 MB); the layers after those pack
+ * their weights at each product, as without. */
+enum { PREPACK_LAYERS = 64 };
+#define PREPACK_BYTES (128.0 * 1048576)
+
+static void prepack_layers(const mae_stack_w *w, int C, int mlp, int l, int nl, int dinp)
+{
+	const float *ws[4 * PREPACK_LAYERS];
+	int cs[4 * PREPACK_LAYERS], ocs[4 * PREPACK_LAYERS], n = 0, H4 = C * mlp;
+	double layer_bytes = 2.0 * (3.0 * C * C + (double)C * C + 2.0 * H4 * C);   /* bf16 */
+	for (int e = l; e < l + nl && e < l + PREPACK_LAYERS && (e - l + 1) * layer_bytes <= PREPACK_BYTES; e++) {
+		const float *m[4] = { w->qkv_w + (size_t)e * 3 * C * C, w->proj_w + (size_t)e * C * C,
+		                      w->fc1_w + (size_t)e * H4 * C, w->fc2_w + (size_t)e * C * H4 };
+		int in[4] = { C, C, C, H4 }, out[4] = { 3 * C, C, H4, C };
+		for (int j = 0; j < 4; j++)
+			ws[n] = m[j], cs[n] = in[j], ocs[n] = out[j], n++;
+	}
+	mae_linear_prepack(ws, cs, ocs, n, dinp);
+}
+
 void mae_stack_forward(mae_stack_a *a, const mae_stack_w *w, int C, int NH, int L, int mlp, int NB,
                    float eps)
 {
 	int S = a->S, T = a->T, cs = chunk_seqs(S, T, a->chunk_rows);
+	prepack_layers(w, C, mlp, 0, L, 0);
 	for (int s0 = 0; s0 < S; s0 += cs) {
 		fwd_job J = { .a = a, .w = w, .s0 = s0, .C = C, .NH = NH, .L = L, .mlp = mlp, .NB = NB,
 		              .eps = eps };
 		over_sequences(chunk_forward, &J, s0, s0 + cs <= S ? cs : S - s0);
 	}
+	mae_linear_prepack_clear();
 	size_t R = (size_t)S * T;
 	const float *x = L ? a->res2 + (size_t)(L - 1) * R * C : a->x0;
 	mae_layernorm_forward(a->out, a->lnf_mean, a->lnf_rstd, x, w->norm_w, w->norm_b, (int)R, C, eps);
@@ -331,7 +355,8 @@ void mae_stack_backward(mae_stack_a *a, const mae_stack_w *w, mae_stack_w *g, co
 	memset(a->dx, 0, Rall * C * sizeof(float));
 	mae_layernorm_backward(a->dx, g->norm_w, g->norm_b, dout, xlast, w->norm_w, a->lnf_mean, a->lnf_rstd,
 	                   (int)Rall, C);
-	for (int l = L - 1; l >= 0; l--)
+	for (int l = L - 1; l >= 0; l--) {
+		prepack_layers(w, C, mlp, l, 1, 1);
 		for (int s0 = 0; s0 < S; s0 += cs) {
 			view v = layer_view(a, w, g, l, s0, s0 + cs <= S ? cs : S - s0, 0, C, NH, mlp, NB);
 			int R = v.rows, shares;
@@ -353,4 +378,6 @@ void mae_stack_backward(mae_stack_a *a, const mae_stack_w *w, mae_stack_w *g, co
 			mae_linear_backward(NULL, v.gprojw, v.gprojb, v.dres, v.atty, v.projw, R, C, C);
 			mae_linear_backward(NULL, v.gqkvw, v.gqkvb, a->bufB, v.ln, v.qkvw, R, C, 3 * C);
 		}
+	}
+	mae_linear_prepack_clear();
 }

@@ -93,7 +93,7 @@ static void test_gemm_bf16(void)
 	int shapes[][3] = { { 1, 1, 1 }, { 7, 17, 5 }, { 13, 64, 300 }, { 100, 130, 33 }, { 97, 70, 513 },
 	                    { 256, 48, 40 }, { 6, 20, 1 }, { 5, 0, 3 }, { 6, 20, 0 }, { 9, 40, 1100 },
 	                    { 200, 150, 601 }, { 31, 200, 2 }, { 12, 65, 255 }, { 20, 530, 1030 }, { 8, 1350, 9 } };
-	int bad = 0, badf = 0, cases = 0;
+	int bad = 0, badf = 0, cases = 0, packed_diff = 0;
 	double worst = 0, worstf = 0, bigf = 0;
 	for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
 		for (int var = 0; var < 8; var++) {
@@ -110,6 +110,19 @@ static void test_gemm_bf16(void)
 			                    .gelu_pre = epi == 3 ? aux : NULL };
 			long rsa = ta ? 1 : K, csa = ta ? M : 1, rsb = tb ? 1 : N, csb = tb ? K : 1;
 			mae_gemm_bf16(M, N, K, A, rsa, csa, B, rsb, csb, C, ldc, acc, epi ? &e : NULL);
+			/* B packed beforehand, in 1 to 3 parts (as threads would), gives the same bits */
+			size_t pb = mae_gemm_bf16_packed_bytes(N, K);
+			void *Bw = pb ? aligned_alloc(64, (pb + 63) & ~(size_t)63) : NULL;
+			int parts = 1 + (int)(s + var) % 3;
+			for (int part = 0; part < parts; part++)
+				mae_gemm_bf16_pack(Bw, N, K, B, rsb, csb, part, parts);
+			float *C2 = copy(C0, (size_t)M * ldc + 1), *g2 = zeros((size_t)M * ldc + 1);
+			gemm_epilogue e2 = e;
+			e2.gelu_out = e.gelu_out ? g2 : NULL;
+			mae_gemm_bf16_packed(M, N, K, A, rsa, csa, Bw, C2, ldc, acc, epi ? &e2 : NULL);
+			packed_diff += memcmp(C, C2, ((size_t)M * ldc + 1) * sizeof *C) != 0 ||
+			               (epi == 1 && memcmp(g, g2, ((size_t)M * ldc + 1) * sizeof *g) != 0);
+			free(Bw);
 			for (int i = 0; i < M; i++)
 				for (int j = 0; j < ldc; j++) {
 					size_t o = (size_t)i * ldc + j;
@@ -154,6 +167,8 @@ static void test_gemm_bf16(void)
 	   "transposes x accumulate x epilogues): worst error %.2g of the sum of magnitudes (<= 1e-5)", cases, worst);
 	ok(badf == 0 && bigf > 1e-4, "  and double sums of the fp32 inputs within bf16's bound: worst %.2g of "
 	   "the sum of magnitudes (<= 7.85e-3, and > 1e-4: the inputs were rounded)", worstf);
+	ok(packed_diff == 0, "mae_gemm_bf16_packed (B packed beforehand, in 1 to 3 parts) equals mae_gemm_bf16 bit for "
+	   "bit in the %d cases, epilogues included", cases);
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -272,6 +287,60 @@ static void test_linear_modes(void)
 	mae_linear_forward(o1, inp, w, NULL, R, C, OC);
 	mae_linear_forward_naive(o2, inp, w, NULL, R, C, OC);
 	ok(!mae_get_bf16() && maxrel(o1, o2, (size_t)R * OC) < 1e-6, "mae_set_bf16(0) gives the fp32 layer back");
+}
+
+/* mae_linear_prepack: the products on prepacked weights give the unpacked products' bits, read
+ * the packing (weights changed after it do not show until the clear), and only in bf16 */
+static void test_linear_prepack(void)
+{
+	int R = 2500, C = 96, OC = 200;   /* split over the pool when it has two threads */
+	size_t ni = (size_t)R * C, nw = (size_t)OC * C, no = (size_t)R * OC;
+	float *inp = rnd(ni, 1), *w = rnd(nw, 0.3f), *b = rnd(OC, 1), *dout = rnd(no, 1), *w0 = copy(w, nw);
+	float *y0 = zeros(no), *y1 = zeros(no), *y2 = zeros(no), *y3 = zeros(no), *yn = zeros(no);
+	float *d0 = zeros(ni), *d1 = zeros(ni), *d2 = zeros(ni), *d3 = zeros(ni), *dn = zeros(ni);
+	const float *ws[2] = { b, w };   /* a second entry of another shape beside it */
+	int cs[2] = { 1, C }, ocs[2] = { OC, OC };
+	mae_set_bf16(1);
+	mae_linear_forward(y0, inp, w, b, R, C, OC);
+	mae_linear_backward_set(d0, NULL, NULL, dout, inp, w, R, C, OC);
+	mae_linear_prepack(ws, cs, ocs, 2, 0);
+	mae_linear_forward(y1, inp, w, b, R, C, OC);
+	mae_linear_backward_set(d1, NULL, NULL, dout, inp, w, R, C, OC);   /* W^T packed, not W */
+	for (size_t i = 0; i < nw; i++)
+		w[i] *= 2;
+	mae_linear_forward(y2, inp, w, b, R, C, OC);                       /* still the packing: w0 */
+	mae_linear_prepack(ws, cs, ocs, 2, 1);
+	mae_linear_backward_set(d2, NULL, NULL, dout, inp, w, R, C, OC);   /* W packed: 2 w0 */
+	for (size_t i = 0; i < nw; i++)
+		w[i] = w0[i];
+	mae_linear_backward_set(d3, NULL, NULL, dout, inp, w, R, C, OC);   /* still 2 w0 */
+	mae_linear_prepack_clear();
+	mae_linear_forward(y3, inp, w, b, R, C, OC);
+	mae_linear_backward_set(dn, NULL, NULL, dout, inp, w, R, C, OC);
+	mae_set_bf16(0);
+	for (size_t i = 0; i < nw; i++)
+		w[i] = 2 * w0[i];
+	mae_linear_prepack(ws, cs, ocs, 2, 0);   /* fp32: nothing packed */
+	mae_linear_forward(yn, inp, w, b, R, C, OC);
+	mae_linear_prepack_clear();
+	float *y2n = zeros(no), *d2n = zeros(ni);
+	mae_set_bf16(1);
+	mae_linear_forward(y2n, inp, w, b, R, C, OC);
+	mae_linear_backward_set(d2n, NULL, NULL, dout, inp, w, R, C, OC);
+	mae_set_bf16(0);
+	float *yf = zeros(no);
+	mae_linear_forward_naive(yf, inp, w, b, R, C, OC);
+	int same = !memcmp(y0, y1, no * sizeof *y0) && !memcmp(d0, d1, ni * sizeof *d0);
+	int read = !memcmp(y2, y0, no * sizeof *y0) && !memcmp(d2, d2n, ni * sizeof *d2) &&
+	           !memcmp(d3, d2n, ni * sizeof *d3) && memcmp(d2, d0, ni * sizeof *d0);
+	int cleared = !memcmp(y3, y0, no * sizeof *y0) && !memcmp(dn, d0, ni * sizeof *d0);
+	ok(same, "prepacked bf16 weights give the bits of the products that pack them (forward, dinp; R %d C %d OC %d)",
+	   R, C, OC);
+	ok(read && cleared, "  the products read the packing until mae_linear_prepack_clear (weights changed after "
+	   "it show only then), W^T for the forward and W for dinp");
+	ok(maxrel(yn, yf, no) < 1e-5 && memcmp(yn, y2n, no * sizeof *yn),
+	   "  with the bf16 setting off nothing is packed: the fp32 product of the current weights (%.2g)",
+	   maxrel(yn, yf, no));
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -495,6 +564,7 @@ int main(void)
 	test_gemm_bf16();
 	test_linear_fd();
 	test_linear_modes();
+	test_linear_prepack();
 	test_attention_bf16();
 	test_attention_rpe_bf16();
 	free_arrays();

@@ -84,6 +84,15 @@ void mae_linear_backward_gelu(float *dinp, float *dw, float *dbias, const float 
                           const float *inp, const float *w, const float *pre, const float *deriv,
                           int R, int C, int OC);
 
+/* bf16 steps: the weights of n linear layers (w[i]: OC[i] x C[i]) packed once for the
+ * forward (dinp 0: y = x W^T) or the input gradients (dinp 1: dx = dy W), in parts on the pool,
+ * and read by every such product on them, in any task, until the next mae_linear_prepack or
+ * mae_linear_prepack_clear: for a caller that runs the same layers over many chunks of rows
+ * (model_stack.c). Same bits as without. Nothing when the bf16 setting is off. Call from the
+ * thread that runs the pool's jobs, with the weights unchanged until the clear. */
+void mae_linear_prepack(const float *const *w, const int *C, const int *OC, int n, int dinp);
+void mae_linear_prepack_clear(void);
+
 /* ---------------------------------------------------------------------------------------
  * LayerNorm over the last dimension, biased variance, eps as given (MAE: 1e-6).
  * Mirrors torch.nn.LayerNorm. mean and rstd are saved for the backward pass. */
