@@ -120,6 +120,15 @@ ok $? "  each cell of digits.png as it is, centred in 28x28"
 sh "$P/digits.sh" -w "$T/mae/checkpoint.safetensors" --set mnist > /dev/null 2> "$T/hw.bad"
 is "$? $(cat "$T/hw.bad")" "1 digits.sh: --set: sklearn or opencv, not 'mnist'" "  an unknown set is refused"
 like "$(sh "$P/main.sh" -h)" "--holdout" "main.sh -h: its options"
+# the recipe follows the CPU: bf16 products and more epochs where AVX512_BF16 is, said, never
+# silent; --fp32 and a --model of one's own keep fp32
+if mae-optimize --show-config -m small-28,bf16=1 > /dev/null 2>&1; then want="small-28,bf16=1 12"; else
+	want="small-28 8"; fi
+recipe_of() { sh "$P/main.sh" --recipe "$@" | awk -F'\t' '$1 == "model" || $1 == "epochs" { printf "%s%s", s, $2; s = " " }'; }
+is "$(recipe_of)" "$want" "main.sh --recipe: this CPU's recipe ($want)"
+is "$(recipe_of --fp32)" "small-28 8" "  --fp32: fp32 products, 8 epochs"
+is "$(recipe_of --model tiny-28 --epochs 3)" "tiny-28 3" "  a --model and --epochs of one's own run as given"
+like "$(sh "$P/main.sh" --recipe --mask 'block -r 0.5' --method mae)" "mask	block -r 0.5" "  and a --mask"
 
 # mae-encode --block K reads block K out through the final LayerNorm: the same latent, bit for
 # bit, as the encoder cut to its first K blocks (a checkpoint without the later ones)
