@@ -5,6 +5,7 @@
  * kernels_threads.c. Conventions (outputs first, shape comments, backward accumulates) are
  * described in include/mae/kernels/kernels.h. */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 #include <cblas.h>
 

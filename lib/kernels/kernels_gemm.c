@@ -340,18 +340,6 @@ int mae_gemm_available(void)
 	return 1;
 }
 
-void *mae_gemm_pack_room(gemm_pack_buf *b, size_t bytes)
-{
-	if (bytes > b->cap) {
-		free(b->p);
-		b->p = aligned_alloc(64, (bytes + 63) / 64 * 64);
-		if (!b->p)
-			mae_die(MAE_EXIT_DATA, "out of memory for a %zu-byte GEMM packing buffer", bytes);
-		b->cap = bytes;
-	}
-	return b->p;
-}
-
 static _Thread_local gemm_pack_buf pack_b;
 
 void mae_gemm(int M, int N, int K, const float *A, long rsa, long csa, const float *B, long rsb,
@@ -415,6 +403,19 @@ void mae_gemm(int M, int N, int K, const float *A, long rsa, long csa, const flo
 }
 
 #endif
+
+/* plain C, in every build: the bf16 product and the stack's packed weights use it too */
+void *mae_gemm_pack_room(gemm_pack_buf *b, size_t bytes)
+{
+	if (bytes > b->cap) {
+		free(b->p);
+		b->p = aligned_alloc(64, (bytes + 63) / 64 * 64);
+		if (!b->p)
+			mae_die(MAE_EXIT_DATA, "out of memory for a %zu-byte GEMM packing buffer", bytes);
+		b->cap = bytes;
+	}
+	return b->p;
+}
 
 int mae_gemm_weight_gradients(int C, int OC)
 {
