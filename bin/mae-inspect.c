@@ -118,7 +118,9 @@ int main(int argc, char **argv)
 		fprintf(out, "  stage %zu %s %s\n", i, mae_map_str(&st->a.v[i], "producer", "?"), buf);
 	}
 	if (header_only) {
-		if (fflush(out) != 0 || ferror(out))
+		mae_rec_free(&rec);
+		mae_reader_close(in);   /* the rest of the stream unread: the writer sees a closed pipe */
+		if (fflush(out) != 0 || ferror(out) || (out != stdout && fclose(out) != 0))
 			mae_die(MAE_EXIT_DATA, "output: write error:");
 		return 0;
 	}
