@@ -3,7 +3,7 @@
 # processes, then weighted k-NN and a linear probe of the encoder's features against raw
 # pixels (same programs, same run) on the test split and on two sets the encoder never saw
 # (handwritten digits: scikit-learn's and OpenCV's, digits.sh), the figure and the loss
-# curve. About 12 minutes on 2 idle cores.
+# curve. 13 to 14 minutes on 2 cores (two runs of this recipe: 12.9 and 13.8).
 #
 # usage: pipelines/main.sh [-o OUT] [--holdout] [--no-digits] [--probe E] [--fp32] [--recipe]
 #                          [pretrain.sh options...]
@@ -47,7 +47,7 @@ done
 # (the 9 epochs took 995 s of pretraining beside the tests and a profiler).
 # In bf16 (below) an epoch takes about 46 s instead of 71: 11 epochs gave 90.12/91.07/91.65%
 # on the held-out split (552 s of pretraining, 11.4 minutes in all), 12 epochs
-# 90.14/91.18/91.95% (about 12 minutes idle), so 12.
+# 90.14/91.18/91.95% (645 and 695 s of pretraining, 12.9 and 13.8 minutes in all in two runs), so 12.
 # The evaluation: k-NN on the pooled feature, on the whole output flattened ((1 + 49) x 128)
 # and on raw pixels, each also whitened (standardized, then the train set's first 128
 # principal components scaled to unit variance), and a linear probe of each, 20 epochs: on the
