@@ -105,6 +105,18 @@ static struct {
 	int parts;
 } prepack;
 
+/* The product's B for a layer of C inputs and OC outputs: W^T (K = C, N = OC) for the forward,
+ * W (K = OC, N = C) for the input gradients; B(k, j) = w[k rsb + j csb], W stored (OC, C) */
+typedef struct weights_b {
+	int N, K;
+	long rsb, csb;
+} weights_b;
+
+static weights_b weights_as_b(int C, int OC, int dinp)
+{
+	return dinp ? (weights_b){ .N = C, .K = OC, .rsb = C, .csb = 1 } : (weights_b){ .N = OC, .K = C, .rsb = 1, .csb = C };
+}
+
 static const void *prepacked_find(const float *w, int C, int OC, int dinp)
 {
 	for (int i = 0; i < prepack.n; i++) {
@@ -115,17 +127,13 @@ static const void *prepacked_find(const float *w, int C, int OC, int dinp)
 	return NULL;
 }
 
-/* B of entry e: W^T (K = C, N = OC) for the forward, W (K = OC, N = C) for dinp */
 static void prepack_task(void *ctx, int part, int tid)
 {
 	(void)ctx, (void)tid;
 	for (int i = 0; i < prepack.n; i++) {
 		const prepacked *p = &prepack.e[i];
-		void *dst = (char *)prepack.buf.p + p->off;
-		if (p->dinp)
-			mae_gemm_bf16_pack(dst, p->C, p->OC, p->w, p->C, 1, part, prepack.parts);
-		else
-			mae_gemm_bf16_pack(dst, p->OC, p->C, p->w, 1, p->C, part, prepack.parts);
+		weights_b b = weights_as_b(p->C, p->OC, p->dinp);
+		mae_gemm_bf16_pack((char *)prepack.buf.p + p->off, b.N, b.K, p->w, b.rsb, b.csb, part, prepack.parts);
 	}
 }
 
@@ -144,16 +152,27 @@ void mae_linear_prepack(const float *const *w, const int *C, const int *OC, int 
 	size_t bytes = 0;
 	for (int i = 0; i < n; i++) {
 		prepack.e[i] = (prepacked){ .w = w[i], .C = C[i], .OC = OC[i], .dinp = dinp, .off = bytes };
-		size_t b = dinp ? mae_gemm_bf16_packed_bytes(C[i], OC[i]) : mae_gemm_bf16_packed_bytes(OC[i], C[i]);
-		bytes += (b + 63) & ~(size_t)63;
+		weights_b b = weights_as_b(C[i], OC[i], dinp);
+		bytes += (mae_gemm_bf16_packed_bytes(b.N, b.K) + 63) & ~(size_t)63;
 	}
 	mae_gemm_pack_room(&prepack.buf, bytes);
 	prepack.n = n;
 	prepack.parts = mae_threads();
-	if (prepack.parts > 1)
-		mae_parallel_for(prepack.parts, prepack_task, NULL);
+	mae_parallel_for(prepack.parts, prepack_task, NULL);
+}
+
+/* C (M rows, ldc N) = (accumulate ? C : 0) + A (M rows, K columns) times the layer's weights as
+ * B (weights_as_b), with the epilogue: on mae_gemm, on mae_gemm_bf16, or on the weights packed
+ * once (mae_linear_prepack) */
+static void weights_product(const lin_job *J, int dinp, int M, const float *A, float *C, int accumulate,
+                            const gemm_epilogue *e)
+{
+	weights_b b = weights_as_b(J->C, J->OC, dinp);
+	const void *wp = J->bf16 ? prepacked_find(J->w, J->C, J->OC, dinp) : NULL;
+	if (wp)
+		mae_gemm_bf16_packed(M, b.N, b.K, A, b.K, 1, wp, C, b.N, accumulate, e);
 	else
-		prepack_task(NULL, 0, 0);
+		(J->bf16 ? mae_gemm_bf16 : mae_gemm)(M, b.N, b.K, A, b.K, 1, J->w, b.rsb, b.csb, C, b.N, accumulate, e);
 }
 
 void mae_linear_prepack_clear(void)
@@ -176,13 +195,7 @@ static void lin_fwd_task(void *ctx, int i, int tid)
 		/* bias, residual and GELU in the product's epilogue, on each tile while it is hot */
 		gemm_epilogue e = { .bias = J->bias, .resid = J->resid ? J->resid + off : NULL,
 		                    .gelu_out = J->gelu_out ? J->gelu_out + off : NULL };
-		const void *wp = J->bf16 ? prepacked_find(J->w, J->C, J->OC, 0) : NULL;
-		if (wp)
-			mae_gemm_bf16_packed(r1 - r0, J->OC, J->C, J->inp + (size_t)r0 * J->C, J->C, 1, wp, out, J->OC, 0,
-			                     &e);
-		else
-			(J->bf16 ? mae_gemm_bf16 : mae_gemm)(r1 - r0, J->OC, J->C, J->inp + (size_t)r0 * J->C, J->C, 1,
-			                                     J->w, 1, J->C, out, J->OC, 0, &e);
+		weights_product(J, 0, r1 - r0, J->inp + (size_t)r0 * J->C, out, 0, &e);
 		return;
 	}
 	if (J->resid) {
@@ -298,13 +311,7 @@ static void lin_bwd_task(void *ctx, int i, int tid)
 		if (mae_gemm_available() || J->bf16) {
 			gemm_epilogue e = { .dmul = J->dmul ? J->dmul + off : NULL,
 			                    .gelu_pre = J->gelu_pre ? J->gelu_pre + off : NULL };
-			const void *wp = J->bf16 ? prepacked_find(J->w, C, OC, 1) : NULL;
-			if (wp)
-				mae_gemm_bf16_packed(r1 - r0, C, OC, J->dout + (size_t)r0 * OC, OC, 1, wp, J->dinp + off, C,
-				                     J->beta_dinp != 0.0f, &e);
-			else
-				(J->bf16 ? mae_gemm_bf16 : mae_gemm)(r1 - r0, C, OC, J->dout + (size_t)r0 * OC, OC, 1, J->w, C,
-				                                     1, J->dinp + off, C, J->beta_dinp != 0.0f, &e);
+			weights_product(J, 1, r1 - r0, J->dout + (size_t)r0 * OC, J->dinp + off, J->beta_dinp != 0.0f, &e);
 			return;
 		}
 		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, r1 - r0, C, OC,

@@ -291,6 +291,12 @@ void mae_gemm_bf16_pack(void *dst, int N, int K, const float *B, long rsb, long 
 static void gemm(int M, int N, int K, const float *A, long rsa, long csa, const float *B, long rsb, long csb,
                  const uint32_t *Bw, float *C, long ldc, int accumulate, const gemm_epilogue *epi)
 {
+	if (M <= 0 || N <= 0)
+		return;
+	if (K <= 0) {   /* no products: C (or zero) and the epilogue, as mae_gemm does them */
+		mae_gemm(M, N, 0, A, rsa, csa, B, rsb, csb, C, ldc, accumulate, epi);
+		return;
+	}
 	/* mae_gemm's order: B packed a block of k by as many panels as make BBYTES, every MC-row
 	 * block of A run down those panels, tile by tile. A is packed the first time its block is
 	 * used: where B takes more than one group of panels, into a buffer for the whole of A, and
@@ -336,24 +342,12 @@ static void gemm(int M, int N, int K, const float *A, long rsa, long csa, const 
 void mae_gemm_bf16(int M, int N, int K, const float *A, long rsa, long csa, const float *B, long rsb,
                    long csb, float *C, long ldc, int accumulate, const gemm_epilogue *epi)
 {
-	if (M <= 0 || N <= 0)
-		return;
-	if (K <= 0) {   /* no products: C (or zero) and the epilogue, as mae_gemm does them */
-		mae_gemm(M, N, 0, A, rsa, csa, B, rsb, csb, C, ldc, accumulate, epi);
-		return;
-	}
 	gemm(M, N, K, A, rsa, csa, B, rsb, csb, NULL, C, ldc, accumulate, epi);
 }
 
 void mae_gemm_bf16_packed(int M, int N, int K, const float *A, long rsa, long csa, const void *Bw, float *C,
                           long ldc, int accumulate, const gemm_epilogue *epi)
 {
-	if (M <= 0 || N <= 0)
-		return;
-	if (K <= 0) {
-		mae_gemm(M, N, 0, A, rsa, csa, NULL, 0, 0, C, ldc, accumulate, epi);
-		return;
-	}
 	gemm(M, N, K, A, rsa, csa, NULL, 0, 0, Bw, C, ldc, accumulate, epi);
 }
 
